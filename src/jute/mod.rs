@@ -1,0 +1,310 @@
+//! Jute: ZooKeeper's binary record encoding, hand-written over `bytes`.
+//!
+//! Owns: the primitive encoders/decoders (big-endian ints, bool, ustring, buffer, vector)
+//! and the `Record` trait every wire/disk record implements.
+//! Must never: know about sockets, tokio, sessions or the tree; panic on malformed input.
+//! Every length read from the wire is checked against the bytes actually present and
+//! against `MAX_FIELD_LEN` before anything is allocated.
+
+pub mod records;
+pub mod txn;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+/// Hard cap on a single string/buffer/vector length (jute.maxbuffer + extrasize default).
+/// The frame itself is bounded by the configured jute.maxbuffer before decoding starts,
+/// so this only guards against absurd lengths inside a frame.
+pub const MAX_FIELD_LEN: usize = 0xfffff * 2;
+
+/// Why a record could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JuteError {
+    #[error("unexpected end of input while reading {0}")]
+    Eof(&'static str),
+    #[error("invalid length {len} for {what}")]
+    BadLength { what: &'static str, len: i64 },
+    #[error("invalid UTF-8 in string")]
+    BadUtf8,
+    #[error("invalid value for {what}: {value}")]
+    BadValue { what: &'static str, value: i64 },
+}
+
+pub type Result<T> = std::result::Result<T, JuteError>;
+
+/// A cursor over an immutable byte buffer. Buffers decoded from it are zero-copy slices.
+#[derive(Debug, Clone)]
+pub struct Reader {
+    buf: Bytes,
+    pos: usize,
+}
+
+impl Reader {
+    pub fn new(buf: Bytes) -> Self {
+        Reader { buf, pos: 0 }
+    }
+    pub fn from_slice(s: &[u8]) -> Self {
+        Reader::new(Bytes::copy_from_slice(s))
+    }
+    pub fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+    pub fn is_empty(&self) -> bool {
+        self.remaining() == 0
+    }
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+    /// The bytes not yet consumed (zero-copy).
+    pub fn rest(&self) -> Bytes {
+        self.buf.slice(self.pos..)
+    }
+    fn take(&mut self, n: usize, what: &'static str) -> Result<&[u8]> {
+        if self.remaining() < n {
+            return Err(JuteError::Eof(what));
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+    pub fn read_u8(&mut self) -> Result<u8> {
+        Ok(self.take(1, "byte")?[0])
+    }
+    pub fn read_bool(&mut self) -> Result<bool> {
+        // Java's readBool accepts any non-zero byte as true.
+        Ok(self.read_u8()? != 0)
+    }
+    pub fn read_i32(&mut self) -> Result<i32> {
+        let s = self.take(4, "int")?;
+        Ok(i32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+    }
+    pub fn read_i64(&mut self) -> Result<i64> {
+        let s = self.take(8, "long")?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(s);
+        Ok(i64::from_be_bytes(a))
+    }
+    fn read_len(&mut self, what: &'static str) -> Result<Option<usize>> {
+        let len = self.read_i32()?;
+        if len == -1 {
+            return Ok(None);
+        }
+        if len < -1 || len as usize > MAX_FIELD_LEN {
+            return Err(JuteError::BadLength { what, len: len as i64 });
+        }
+        Ok(Some(len as usize))
+    }
+    /// A jute `buffer`; `None` is the null buffer (length -1).
+    pub fn read_buffer_opt(&mut self) -> Result<Option<Bytes>> {
+        match self.read_len("buffer")? {
+            None => Ok(None),
+            Some(n) => {
+                if self.remaining() < n {
+                    return Err(JuteError::Eof("buffer"));
+                }
+                let b = self.buf.slice(self.pos..self.pos + n);
+                self.pos += n;
+                Ok(Some(b))
+            }
+        }
+    }
+    /// A jute `buffer`, null read as empty (what Java's records hand to the server code).
+    pub fn read_buffer(&mut self) -> Result<Bytes> {
+        Ok(self.read_buffer_opt()?.unwrap_or_default())
+    }
+    /// A jute `ustring`; `None` is the null string (length -1).
+    pub fn read_ustring_opt(&mut self) -> Result<Option<String>> {
+        match self.read_len("ustring")? {
+            None => Ok(None),
+            Some(n) => {
+                let s = self.take(n, "ustring")?;
+                match std::str::from_utf8(s) {
+                    Ok(s) => Ok(Some(s.to_owned())),
+                    Err(_) => Err(JuteError::BadUtf8),
+                }
+            }
+        }
+    }
+    /// A jute `ustring`, null read as empty.
+    pub fn read_ustring(&mut self) -> Result<String> {
+        Ok(self.read_ustring_opt()?.unwrap_or_default())
+    }
+    /// A jute `vector<T>`; null read as empty. Each element needs at least `min_elem` bytes,
+    /// which bounds the allocation by the input size.
+    pub fn read_vec<T>(
+        &mut self,
+        min_elem: usize,
+        mut f: impl FnMut(&mut Reader) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let n = match self.read_len("vector")? {
+            None => return Ok(Vec::new()),
+            Some(n) => n,
+        };
+        if n.saturating_mul(min_elem.max(1)) > self.remaining() {
+            return Err(JuteError::BadLength { what: "vector", len: n as i64 });
+        }
+        let mut v = Vec::with_capacity(n);
+        for _ in 0..n {
+            v.push(f(self)?);
+        }
+        Ok(v)
+    }
+    pub fn read_string_vec(&mut self) -> Result<Vec<String>> {
+        self.read_vec(4, |r| r.read_ustring())
+    }
+}
+
+/// Primitive writers on `BytesMut` (infallible).
+pub trait JuteWrite {
+    fn put_bool(&mut self, v: bool);
+    fn put_ustring(&mut self, s: &str);
+    fn put_ustring_opt(&mut self, s: Option<&str>);
+    fn put_buffer(&mut self, b: &[u8]);
+    fn put_buffer_opt(&mut self, b: Option<&[u8]>);
+    fn put_string_vec(&mut self, v: &[String]);
+}
+
+impl JuteWrite for BytesMut {
+    fn put_bool(&mut self, v: bool) {
+        self.put_u8(v as u8);
+    }
+    fn put_ustring(&mut self, s: &str) {
+        self.put_i32(s.len() as i32);
+        self.put_slice(s.as_bytes());
+    }
+    fn put_ustring_opt(&mut self, s: Option<&str>) {
+        match s {
+            Some(s) => self.put_ustring(s),
+            None => self.put_i32(-1),
+        }
+    }
+    fn put_buffer(&mut self, b: &[u8]) {
+        self.put_i32(b.len() as i32);
+        self.put_slice(b);
+    }
+    fn put_buffer_opt(&mut self, b: Option<&[u8]>) {
+        match b {
+            Some(b) => self.put_buffer(b),
+            None => self.put_i32(-1),
+        }
+    }
+    fn put_string_vec(&mut self, v: &[String]) {
+        self.put_i32(v.len() as i32);
+        for s in v {
+            self.put_ustring(s);
+        }
+    }
+}
+
+/// A record with a fixed jute layout.
+pub trait Record: Sized {
+    fn write(&self, w: &mut BytesMut);
+    fn read(r: &mut Reader) -> Result<Self>;
+
+    /// Encode into a fresh buffer.
+    fn to_bytes(&self) -> Bytes {
+        let mut b = BytesMut::new();
+        self.write(&mut b);
+        b.freeze()
+    }
+    /// Decode from a complete buffer; trailing bytes are allowed (ZooKeeper ignores them).
+    fn from_bytes(b: Bytes) -> Result<Self> {
+        Self::read(&mut Reader::new(b))
+    }
+}
+
+/// A value that can be a field of a record: primitives, strings, buffers, vectors, records.
+pub trait Field: Sized {
+    fn put(&self, w: &mut BytesMut);
+    fn get(r: &mut Reader) -> Result<Self>;
+    /// Smallest encoded size, used to bound vector allocations.
+    const MIN_LEN: usize;
+}
+
+impl Field for i32 {
+    fn put(&self, w: &mut BytesMut) {
+        w.put_i32(*self)
+    }
+    fn get(r: &mut Reader) -> Result<Self> {
+        r.read_i32()
+    }
+    const MIN_LEN: usize = 4;
+}
+impl Field for i64 {
+    fn put(&self, w: &mut BytesMut) {
+        w.put_i64(*self)
+    }
+    fn get(r: &mut Reader) -> Result<Self> {
+        r.read_i64()
+    }
+    const MIN_LEN: usize = 8;
+}
+impl Field for bool {
+    fn put(&self, w: &mut BytesMut) {
+        w.put_bool(*self)
+    }
+    fn get(r: &mut Reader) -> Result<Self> {
+        r.read_bool()
+    }
+    const MIN_LEN: usize = 1;
+}
+impl Field for String {
+    fn put(&self, w: &mut BytesMut) {
+        w.put_ustring(self)
+    }
+    fn get(r: &mut Reader) -> Result<Self> {
+        r.read_ustring()
+    }
+    const MIN_LEN: usize = 4;
+}
+impl Field for Bytes {
+    fn put(&self, w: &mut BytesMut) {
+        w.put_buffer(self)
+    }
+    fn get(r: &mut Reader) -> Result<Self> {
+        r.read_buffer()
+    }
+    const MIN_LEN: usize = 4;
+}
+impl<T: Field> Field for Vec<T> {
+    fn put(&self, w: &mut BytesMut) {
+        w.put_i32(self.len() as i32);
+        for x in self {
+            x.put(w);
+        }
+    }
+    fn get(r: &mut Reader) -> Result<Self> {
+        r.read_vec(T::MIN_LEN, T::get)
+    }
+    const MIN_LEN: usize = 4;
+}
+
+/// Declare jute records: a plain struct whose fields are encoded in declared order.
+/// `record! { pub struct Stat { czxid: i64, ... } }` generates the struct, `Record`
+/// and `Field` impls.
+#[macro_export]
+macro_rules! record {
+    ($(#[$m:meta])* pub struct $name:ident { $( $(#[$fm:meta])* $f:ident : $t:ty ),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, Eq, Default)]
+        pub struct $name { $( $(#[$fm])* pub $f: $t ),* }
+        impl $crate::jute::Record for $name {
+            #[allow(unused_variables)]
+            fn write(&self, w: &mut ::bytes::BytesMut) {
+                $( $crate::jute::Field::put(&self.$f, w); )*
+            }
+            #[allow(unused_variables)]
+            fn read(r: &mut $crate::jute::Reader) -> $crate::jute::Result<Self> {
+                Ok($name { $( $f: <$t as $crate::jute::Field>::get(r)? ),* })
+            }
+        }
+        impl $crate::jute::Field for $name {
+            fn put(&self, w: &mut ::bytes::BytesMut) {
+                $crate::jute::Record::write(self, w)
+            }
+            fn get(r: &mut $crate::jute::Reader) -> $crate::jute::Result<Self> {
+                <$name as $crate::jute::Record>::read(r)
+            }
+            const MIN_LEN: usize = 0 $( + <$t as $crate::jute::Field>::MIN_LEN )*;
+        }
+    };
+}

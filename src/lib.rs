@@ -1,0 +1,15 @@
+//! ferrokeeper: a ZooKeeper-compatible server.
+//!
+//! Layers, arrows pointing down only (see docs/architecture.md):
+//! `server` (tokio shell) → `admin`, `session`, `txn` (prep) → `tree`, `watch` → `proto` → `jute`.
+//! `config` is read by `server` and `admin`.
+
+pub mod admin;
+pub mod config;
+pub mod jute;
+pub mod proto;
+pub mod server;
+pub mod session;
+pub mod tree;
+pub mod txn;
+pub mod watch;

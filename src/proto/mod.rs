@@ -1,0 +1,13 @@
+//! Client protocol vocabulary: opcodes, error codes, watch/event constants, the typed
+//! `Request` decoded from a frame, and the `Response` encoded into one.
+//!
+//! Owns: the mapping between wire frames and typed requests/responses.
+//! Must never: hold state, touch the tree or sessions.
+
+pub mod codes;
+pub mod request;
+pub mod response;
+
+pub use codes::*;
+pub use request::{decode_request, MultiOp, Request};
+pub use response::{encode_reply, MultiResult, Response};
