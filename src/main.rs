@@ -1,3 +1,99 @@
-fn main() {
-    println!("Hello, world!");
+//! `ferrokeeper`: the server binary. `ferrokeeper [zoo.cfg] [-D key=value ...]`.
+//!
+//! With no config file it serves on the embedded default (127.0.0.1:2181,
+//! dataDir ./ferrokeeper-data). SIGTERM/SIGINT shut down cleanly.
+
+use clap::Parser;
+use ferrokeeper::config::Config;
+use ferrokeeper::server::{self, settings::Settings};
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "ferrokeeper", version, about = "A ZooKeeper-compatible server")]
+struct Cli {
+    /// zoo.cfg to read (the same file a Java ZooKeeper node reads).
+    config: Option<std::path::PathBuf>,
+    /// System-property style overrides, as Java's -Dzookeeper.K=V (e.g. -D jute.maxbuffer=4194304).
+    #[arg(short = 'D', value_name = "KEY=VALUE")]
+    props: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FERROKEEPER_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let mut cfg = match &cli.config {
+        Some(p) => match Config::load(p) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("ferrokeeper: invalid config {}: {e}", p.display());
+                return ExitCode::from(2);
+            }
+        },
+        None => Config::default_embedded(),
+    };
+    for kv in &cli.props {
+        let Some((k, v)) = kv.split_once('=') else {
+            eprintln!("ferrokeeper: -D expects KEY=VALUE, got {kv:?}");
+            return ExitCode::from(2);
+        };
+        if let Err(e) = cfg.apply_system_property(k.trim(), v.trim()) {
+            eprintln!("ferrokeeper: invalid -D{kv}: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    for w in &cfg.warnings {
+        tracing::warn!("{w}");
+    }
+    let settings = match Settings::from_config(&cfg) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("ferrokeeper: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ferrokeeper: cannot start runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    rt.block_on(async move {
+        let handle = match server::start(settings).await {
+            Ok(h) => h,
+            Err(e) => {
+                eprintln!("ferrokeeper: cannot bind client port: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        tracing::info!("ferrokeeper serving clients on {}", handle.local_addr);
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        handle.shutdown().await;
+        ExitCode::SUCCESS
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
 }

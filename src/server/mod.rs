@@ -1,1 +1,112 @@
-//! TODO
+//! The tokio shell: the client listener, connection tasks, the core task, shutdown.
+//!
+//! Owns: sockets, tasks, timers and their wiring. Must never: contain protocol or tree
+//! logic that a lower layer could own.
+
+pub mod conn;
+pub mod core;
+pub mod outbox;
+pub mod settings;
+
+use crate::server::core::{CORE_QUEUE, Core, CoreMsg};
+use parking_lot::Mutex;
+use settings::Settings;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+/// A running server (for tests and `main`).
+pub struct ServerHandle {
+    pub local_addr: std::net::SocketAddr,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ServerHandle {
+    /// Stop accepting, close every connection, stop the core.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Bind the client port and start serving.
+pub async fn start(settings: Settings) -> std::io::Result<ServerHandle> {
+    let settings = Arc::new(settings);
+    let listener = TcpListener::bind(settings.client_addr).await?;
+    let local_addr = listener.local_addr()?;
+    let (core_tx, core_rx) = mpsc::channel::<CoreMsg>(CORE_QUEUE);
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let core = Core::new(settings.clone());
+    let core_task = tokio::spawn(core.run(core_rx, shutdown_rx.clone()));
+    let task = tokio::spawn(accept_loop(
+        listener,
+        settings,
+        core_tx,
+        shutdown_rx,
+        core_task,
+    ));
+    Ok(ServerHandle {
+        local_addr,
+        shutdown: shutdown_tx,
+        task,
+    })
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    settings: Arc<Settings>,
+    core_tx: mpsc::Sender<CoreMsg>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    core_task: tokio::task::JoinHandle<()>,
+) {
+    let per_ip: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::new(Mutex::new(HashMap::new()));
+    let mut next_id: u64 = 1;
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.changed() => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let ip = peer.ip();
+        {
+            let mut m = per_ip.lock();
+            let n = m.entry(ip).or_insert(0);
+            if settings.max_client_cnxns > 0 && *n >= settings.max_client_cnxns {
+                tracing::warn!(
+                    "too many connections from {ip} - max is {}",
+                    settings.max_client_cnxns
+                );
+                continue; // dropping the stream closes it
+            }
+            *n += 1;
+        }
+        let id = next_id;
+        next_id += 1;
+        let settings = settings.clone();
+        let core_tx = core_tx.clone();
+        let per_ip = per_ip.clone();
+        tokio::spawn(async move {
+            conn::serve(id, stream, peer, settings, core_tx).await;
+            let mut m = per_ip.lock();
+            if let Some(n) = m.get_mut(&ip) {
+                *n -= 1;
+                if *n == 0 {
+                    m.remove(&ip);
+                }
+            }
+        });
+    }
+    drop(core_tx);
+    let _ = core_task.await;
+}

