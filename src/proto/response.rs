@@ -51,6 +51,8 @@ pub enum Response {
     Sync(SyncResponse),
     Error(ErrorResponse),
     Sasl(SaslToken),
+    /// SetSASLResponse with a null token (what a server without SASL answers).
+    SaslNull,
     Multi(Vec<MultiResult>),
 }
 
@@ -71,6 +73,7 @@ impl Response {
             Response::Sync(r) => r.write(w),
             Response::Error(r) => r.write(w),
             Response::Sasl(r) => r.write(w),
+            Response::SaslNull => w.put_i32(-1),
             Response::Multi(results) => {
                 for res in results {
                     let err = match res {
