@@ -3,11 +3,12 @@
 //! ephemerals, watches (one-shot, persistent, recursive), ACLs and auth, multi, session
 //! close and expiry, containers and TTL nodes.
 
-use ferrokeeper::server::{self, settings::Settings, ServerHandle};
+use ferrokeeper::server::{self, ServerHandle, settings::Settings};
 use std::time::Duration;
 use zookeeper_client as zk;
 
-static OPEN: &zk::CreateOptions<'static> = &zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+static OPEN: &zk::CreateOptions<'static> =
+    &zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
 
 async fn start(tune: impl FnOnce(&mut Settings)) -> (ServerHandle, String) {
     let mut s = Settings {
@@ -44,7 +45,10 @@ async fn create_get_set_delete_with_stats() {
     let st2 = c.set_data("/a", b"world!", Some(0)).await.unwrap();
     assert_eq!(st2.version, 1);
     assert!(st2.mzxid > st2.czxid);
-    assert_eq!(c.set_data("/a", b"x", Some(0)).await.unwrap_err(), zk::Error::BadVersion);
+    assert_eq!(
+        c.set_data("/a", b"x", Some(0)).await.unwrap_err(),
+        zk::Error::BadVersion
+    );
     c.create("/a/b", b"", OPEN).await.unwrap();
     assert_eq!(c.delete("/a", None).await.unwrap_err(), zk::Error::NotEmpty);
     let (children, pst) = c.get_children("/a").await.unwrap();
@@ -54,7 +58,10 @@ async fn create_get_set_delete_with_stats() {
     c.delete("/a/b", None).await.unwrap();
     c.delete("/a", Some(1)).await.unwrap();
     assert_eq!(c.get_data("/a").await.unwrap_err(), zk::Error::NoNode);
-    assert_eq!(c.create("/x/y", b"", OPEN).await.unwrap_err(), zk::Error::NoNode);
+    assert_eq!(
+        c.create("/x/y", b"", OPEN).await.unwrap_err(),
+        zk::Error::NoNode
+    );
     drop(c);
     h.shutdown().await;
 }
@@ -69,12 +76,21 @@ async fn sequential_names_follow_parent_cversion() {
     c.delete("/q/a", None).await.unwrap();
     let seq = zk::CreateMode::PersistentSequential.with_acls(zk::Acls::anyone_all());
     let (_, n) = c.create("/q/s-", b"", &seq).await.unwrap();
-    assert_eq!(n.into_i64(), 2, "suffix counts creates only (reference-setup.md)");
+    assert_eq!(
+        n.into_i64(),
+        2,
+        "suffix counts creates only (reference-setup.md)"
+    );
     let (_, n) = c.create("/q/s-", b"", &seq).await.unwrap();
     assert_eq!(n.into_i64(), 3);
     let (_, st) = c.get_children("/q").await.unwrap();
     assert_eq!(st.cversion, 5);
-    assert!(c.list_children("/q").await.unwrap().contains(&"s-0000000003".to_string()));
+    assert!(
+        c.list_children("/q")
+            .await
+            .unwrap()
+            .contains(&"s-0000000003".to_string())
+    );
     drop(c);
     h.shutdown().await;
 }
@@ -87,11 +103,19 @@ async fn ephemerals_go_with_their_session_and_fire_watches() {
     let eph = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
     let (st, _) = owner.create("/e", b"", &eph).await.unwrap();
     assert_eq!(st.ephemeral_owner, owner.session_id().0);
-    assert_eq!(owner.create("/e/child", b"", OPEN).await.unwrap_err(), zk::Error::NoChildrenForEphemerals);
-    assert_eq!(owner.list_ephemerals("/").await.unwrap(), vec!["/e".to_string()]);
+    assert_eq!(
+        owner.create("/e/child", b"", OPEN).await.unwrap_err(),
+        zk::Error::NoChildrenForEphemerals
+    );
+    assert_eq!(
+        owner.list_ephemerals("/").await.unwrap(),
+        vec!["/e".to_string()]
+    );
     let (_, _, w) = watcher.get_and_watch_data("/e").await.unwrap();
     drop(owner); // closes the session
-    let ev = tokio::time::timeout(Duration::from_secs(10), w.changed()).await.expect("event");
+    let ev = tokio::time::timeout(Duration::from_secs(10), w.changed())
+        .await
+        .expect("event");
     assert_eq!(ev.event_type, zk::EventType::NodeDeleted);
     assert_eq!(watcher.check_stat("/e").await.unwrap(), None);
     drop(watcher);
@@ -103,20 +127,38 @@ async fn oneshot_and_persistent_watches() {
     let (h, addr) = start(|_| {}).await;
     let c = client(&addr).await;
     let (_, w) = c.check_and_watch_stat("/w").await.unwrap();
-    let mut rec = c.watch("/w", zk::AddWatchMode::PersistentRecursive).await.unwrap();
+    let mut rec = c
+        .watch("/w", zk::AddWatchMode::PersistentRecursive)
+        .await
+        .unwrap();
     c.create("/w", b"", OPEN).await.unwrap();
     let ev = w.changed().await;
-    assert_eq!((ev.event_type, ev.path.as_str()), (zk::EventType::NodeCreated, "/w"));
+    assert_eq!(
+        (ev.event_type, ev.path.as_str()),
+        (zk::EventType::NodeCreated, "/w")
+    );
     let ev = rec.changed().await;
-    assert_eq!((ev.event_type, ev.path.as_str()), (zk::EventType::NodeCreated, "/w"));
+    assert_eq!(
+        (ev.event_type, ev.path.as_str()),
+        (zk::EventType::NodeCreated, "/w")
+    );
     let (_, _, cw) = c.get_and_watch_children("/w").await.unwrap();
     c.create("/w/x", b"", OPEN).await.unwrap();
-    assert_eq!(cw.changed().await.event_type, zk::EventType::NodeChildrenChanged);
+    assert_eq!(
+        cw.changed().await.event_type,
+        zk::EventType::NodeChildrenChanged
+    );
     let ev = rec.changed().await;
-    assert_eq!((ev.event_type, ev.path.as_str()), (zk::EventType::NodeCreated, "/w/x"));
+    assert_eq!(
+        (ev.event_type, ev.path.as_str()),
+        (zk::EventType::NodeCreated, "/w/x")
+    );
     c.set_data("/w/x", b"1", None).await.unwrap();
     let ev = rec.changed().await;
-    assert_eq!((ev.event_type, ev.path.as_str()), (zk::EventType::NodeDataChanged, "/w/x"));
+    assert_eq!(
+        (ev.event_type, ev.path.as_str()),
+        (zk::EventType::NodeDataChanged, "/w/x")
+    );
     drop(c);
     h.shutdown().await;
 }
@@ -133,12 +175,19 @@ async fn digest_acl_and_auth() {
     assert_eq!(acl[0].scheme(), "digest");
     assert!(acl[0].id().starts_with("alice:"));
     let other = client(&addr).await;
-    assert_eq!(other.get_data("/secure").await.unwrap_err(), zk::Error::NoAuth);
+    assert_eq!(
+        other.get_data("/secure").await.unwrap_err(),
+        zk::Error::NoAuth
+    );
     other.auth("digest", b"alice:secret").await.unwrap();
     assert_eq!(other.get_data("/secure").await.unwrap().0, b"s");
     let users = other.list_auth_users().await.unwrap();
     assert!(users.iter().any(|u| u.scheme() == "ip"));
-    assert!(users.iter().any(|u| u.scheme() == "digest" && u.user().starts_with("alice:")));
+    assert!(
+        users
+            .iter()
+            .any(|u| u.scheme() == "digest" && u.user().starts_with("alice:"))
+    );
     drop(c);
     drop(other);
     h.shutdown().await;
@@ -158,7 +207,16 @@ async fn multi_commits_atomically_or_not_at_all() {
     w.add_create("/m2", b"", OPEN).unwrap();
     w.add_delete("/does-not-exist", None).unwrap();
     let e = w.commit().await.unwrap_err();
-    assert!(matches!(e, zk::MultiWriteError::OperationFailed { index: 1, source: zk::Error::NoNode }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            zk::MultiWriteError::OperationFailed {
+                index: 1,
+                source: zk::Error::NoNode
+            }
+        ),
+        "{e:?}"
+    );
     assert_eq!(c.check_stat("/m2").await.unwrap(), None);
     drop(c);
     h.shutdown().await;

@@ -219,9 +219,11 @@ impl SessionTracker {
     }
 }
 
-/// Negotiated timeout = clamp(requested, min, max).
+/// Negotiated timeout: raised to min, then lowered to max (so max wins if min > max),
+/// exactly as `ZooKeeperServer.processConnectRequest`.
 pub fn negotiate_timeout(requested: i32, min: i32, max: i32) -> i32 {
-    requested.max(min).min(max.max(min))
+    let t = if requested < min { min } else { requested };
+    if t > max { max } else { t }
 }
 
 #[cfg(test)]
