@@ -4,6 +4,7 @@
 //! snapshot.<zxid>`, their checksums, preallocation, rolling, recovery reading, purge.
 //! Must never: know about sessions, clients or the network; decide what a txn means.
 
+pub mod snapshot;
 pub mod txlog;
 
 use std::path::{Path, PathBuf};
