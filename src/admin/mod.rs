@@ -157,9 +157,14 @@ pub fn four_letter(word: &str, v: &ServerView) -> String {
             let s = &v.settings;
             let _ = writeln!(out, "clientPort={}", s.client_addr.port());
             let _ = writeln!(out, "secureClientPort=-1");
-            let _ = writeln!(out, "dataDir={}/version-2", s.data_dir);
+            let show = |d: &Option<std::path::PathBuf>| {
+                d.as_ref()
+                    .map(|p| p.join("version-2").display().to_string())
+                    .unwrap_or_else(|| "(in-memory)".into())
+            };
+            let _ = writeln!(out, "dataDir={}", show(&s.data_dir));
             let _ = writeln!(out, "dataDirSize=0");
-            let _ = writeln!(out, "dataLogDir={}/version-2", s.data_log_dir);
+            let _ = writeln!(out, "dataLogDir={}", show(&s.data_log_dir));
             let _ = writeln!(out, "dataLogSize=0");
             let _ = writeln!(out, "tickTime={}", s.tick_ms);
             let _ = writeln!(out, "maxClientCnxns={}", s.max_client_cnxns);

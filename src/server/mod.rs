@@ -6,14 +6,18 @@
 pub mod conn;
 pub mod core;
 pub mod outbox;
+pub mod persister;
 pub mod settings;
+pub mod startup;
 
 use crate::server::core::{CORE_QUEUE, Core, CoreMsg};
 use parking_lot::Mutex;
+use persister::Persister;
 use settings::Settings;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
@@ -39,8 +43,12 @@ pub async fn start(settings: Settings) -> std::io::Result<ServerHandle> {
     let local_addr = listener.local_addr()?;
     let (core_tx, core_rx) = mpsc::channel::<CoreMsg>(CORE_QUEUE);
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-    let core = Core::new(settings.clone());
-    let core_task = tokio::spawn(core.run(core_rx, shutdown_rx.clone()));
+    let recovered = startup::recover(&settings)?;
+    let log = startup::open_log(&settings)?;
+    let (persister, durable_rx) =
+        Persister::start(log, Duration::from_millis(settings.fsync_warn_ms))?;
+    let core = Core::new(settings.clone(), recovered, persister);
+    let core_task = tokio::spawn(core.run(core_rx, durable_rx, shutdown_rx.clone()));
     let task = tokio::spawn(accept_loop(
         listener,
         settings,

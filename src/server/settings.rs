@@ -5,6 +5,7 @@
 
 use crate::txn::prep::PrepConfig;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -25,8 +26,17 @@ pub struct Settings {
     pub prep: PrepConfig,
     /// Everything from zoo.cfg / -D flags, for `conf` and `envi`.
     pub conf_lines: Vec<(String, String)>,
-    pub data_dir: String,
-    pub data_log_dir: String,
+    /// None = in-memory (tests only): nothing is written, nothing recovered.
+    pub data_dir: Option<PathBuf>,
+    pub data_log_dir: Option<PathBuf>,
+    /// zookeeper.preAllocSize in bytes.
+    pub prealloc_bytes: u64,
+    /// zookeeper.forceSync (fsync before acknowledging).
+    pub force_sync: bool,
+    /// fsync.warningthresholdms
+    pub fsync_warn_ms: u64,
+    /// zookeeper.snapCount
+    pub snap_count: u64,
 }
 
 impl Settings {
@@ -54,8 +64,12 @@ impl Default for Settings {
             four_letter_whitelist: Some(vec!["srvr".into()]),
             prep: PrepConfig::default(),
             conf_lines: Vec::new(),
-            data_dir: "./ferrokeeper-data".into(),
-            data_log_dir: "./ferrokeeper-data".into(),
+            data_dir: None,
+            data_log_dir: None,
+            prealloc_bytes: crate::storage::txlog::DEFAULT_PREALLOC,
+            force_sync: true,
+            fsync_warn_ms: 1000,
+            snap_count: 100_000,
         }
     }
 }

@@ -1,0 +1,138 @@
+//! The session handshake: new sessions (a createSession txn), re-attach with password
+//! check, refusal of clients that have seen a newer zxid.
+
+use super::pipeline::{Origin, PendingConnect};
+use super::{Conn, ConnId, Core, now_ms};
+use crate::jute::Record;
+use crate::jute::records::*;
+use crate::jute::txn::*;
+use crate::proto::op;
+use crate::server::outbox::Outbox;
+use crate::session;
+use crate::txn::{Txn, TxnBody};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+impl Core {
+    pub(super) fn connect(
+        &mut self,
+        conn: ConnId,
+        peer: SocketAddr,
+        req: ConnectRequest,
+        outbox: Arc<Outbox>,
+        reply: oneshot::Sender<bool>,
+    ) {
+        self.stats.packets_received += 1;
+        if req.last_zxid_seen > self.last_applied {
+            tracing::info!(
+                "refusing session request for client {peer} as it has seen zxid 0x{:x} our last zxid is 0x{:x} client must try another server",
+                req.last_zxid_seen,
+                self.last_applied
+            );
+            outbox.close();
+            let _ = reply.send(false);
+            return;
+        }
+        let s = &self.settings;
+        let timeout =
+            session::negotiate_timeout(req.time_out, s.min_session_timeout, s.max_session_timeout);
+        let ro = req.read_only.map(|_| false);
+        let now = now_ms();
+        let new_conn = |session_id: i64, last_zxid: i64, outbox: Arc<Outbox>| Conn {
+            outbox,
+            session_id,
+            timeout_ms: timeout,
+            auth: vec![Id {
+                scheme: "ip".into(),
+                id: peer.ip().to_string(),
+            }],
+            peer,
+            received: 1,
+            sent: 1,
+            connected_at: now,
+            last_zxid,
+            last_op: "NA",
+            queue: VecDeque::new(),
+        };
+        if req.session_id == 0 {
+            let session_id = self.sessions.next_session_id();
+            let zxid = self.next_zxid();
+            let txn = Txn {
+                header: TxnHeader {
+                    client_id: session_id,
+                    cxid: 0,
+                    zxid,
+                    time: now,
+                    txn_type: op::CREATE_SESSION,
+                },
+                body: TxnBody::CreateSession(CreateSessionTxn { time_out: timeout }),
+            };
+            let response = ConnectResponse {
+                protocol_version: 0,
+                time_out: timeout,
+                session_id,
+                passwd: session::session_password(session_id).to_vec().into(),
+                read_only: ro,
+            };
+            tracing::debug!("new session 0x{session_id:x} with timeout {timeout} for {peer}");
+            let pending = Box::new(PendingConnect {
+                conn: new_conn(session_id, zxid, outbox.clone()),
+                response,
+                reply,
+                outbox,
+            });
+            self.submit(txn, Origin::Connect { conn, pending });
+            return;
+        }
+        let session_id = req.session_id;
+        let valid = self.sessions.is_live(session_id)
+            && req.passwd.as_ref() == session::session_password(session_id).as_slice();
+        if !valid {
+            tracing::info!("invalid session 0x{session_id:x} for client {peer}, probably expired");
+            outbox.push_with(|b| {
+                super::encode_frame(b, |b| {
+                    ConnectResponse {
+                        protocol_version: 0,
+                        time_out: 0,
+                        session_id: 0,
+                        passwd: vec![0u8; 16].into(),
+                        read_only: ro,
+                    }
+                    .write(b)
+                })
+            });
+            outbox.close_after_flush();
+            let _ = reply.send(false);
+            return;
+        }
+        self.sessions.touch(session_id, now);
+        // A session lives on one connection: drop the old one (CLIENT_RECONNECT).
+        if let Some(old) = self.session_conn.get(&session_id).copied() {
+            if old != conn {
+                if let Some(c) = self.conns.get(&old) {
+                    tracing::info!(
+                        "session 0x{session_id:x} re-attached from {peer}; closing its old connection"
+                    );
+                    c.outbox.close();
+                }
+                self.disconnected(old);
+            }
+        }
+        tracing::debug!("re-attached session 0x{session_id:x} for {peer}");
+        let response = ConnectResponse {
+            protocol_version: 0,
+            time_out: timeout,
+            session_id,
+            passwd: session::session_password(session_id).to_vec().into(),
+            read_only: ro,
+        };
+        outbox.push_with(|b| super::encode_frame(b, |b| response.write(b)));
+        self.session_conn.insert(session_id, conn);
+        self.conns
+            .insert(conn, new_conn(session_id, self.last_applied, outbox));
+        self.stats.packets_sent += 1;
+        let _ = reply.send(true);
+    }
+}

@@ -1,0 +1,319 @@
+//! The core: the single writer that owns the data tree, watches and session table.
+//!
+//! Every request of every connection arrives here in order over one bounded channel.
+//! Writes are turned into transactions (prep, against the pending-changes overlay), given
+//! the next zxid and handed to the persister; once the fsync covering them completes they
+//! are applied to the tree in zxid order, their watch events queued, then their replies.
+//! So a client sees an event before any reply that reflects the change, nothing is
+//! acknowledged before it is durable, and a session's reads wait behind its own writes
+//! (never behind other sessions' writes).
+//! Owns: zxid assignment, session lifecycle (create, re-attach, expiry, close), auth ids
+//! per connection, container/TTL reaping, server statistics.
+//! Must never: do blocking I/O or wait on a client (it only appends to outboxes).
+
+mod connect;
+mod pipeline;
+mod requests;
+mod view;
+
+pub use view::op_name;
+
+use crate::jute::Record;
+use crate::jute::records::*;
+use crate::proto::{self, Request, Response, encode_reply, xid};
+use crate::server::outbox::Outbox;
+use crate::server::persister::Persister;
+use crate::server::settings::Settings;
+use crate::session::{self, SessionTracker};
+use crate::tree::{self, DataTree};
+use crate::txn::Txn;
+use crate::txn::prep::PendingChanges;
+use crate::watch::WatchManager;
+use bytes::BufMut;
+use pipeline::InFlight;
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, oneshot};
+
+/// Identifies one client connection (also its watcher id).
+pub type ConnId = u64;
+
+/// Capacity of the core's inbound queue (messages, each a batch of frames).
+pub const CORE_QUEUE: usize = 4096;
+
+/// Messages from connection tasks to the core.
+pub enum CoreMsg {
+    /// A ConnectRequest. The core writes the ConnectResponse into `outbox` itself and
+    /// answers `true` when the session is established.
+    Connect {
+        conn: ConnId,
+        peer: SocketAddr,
+        req: ConnectRequest,
+        outbox: Arc<Outbox>,
+        reply: oneshot::Sender<bool>,
+    },
+    /// Decoded requests of one connection, in order.
+    Requests {
+        conn: ConnId,
+        reqs: Vec<InboundRequest>,
+    },
+    /// The connection is gone (socket closed or error).
+    Disconnected { conn: ConnId },
+    /// A four-letter word: the text to send back.
+    FourLetter {
+        word: String,
+        reply: oneshot::Sender<String>,
+    },
+}
+
+/// One decoded request frame.
+pub struct InboundRequest {
+    pub xid: i32,
+    pub op_code: i32,
+    pub req: Request,
+    pub received: Instant,
+}
+
+/// What a connection is waiting on, in request order.
+enum Queued {
+    /// A write of this connection that is not yet durable/applied.
+    Write(i64),
+    /// A request that must wait behind the writes queued before it.
+    Request(InboundRequest),
+}
+
+struct Conn {
+    outbox: Arc<Outbox>,
+    session_id: i64,
+    timeout_ms: i32,
+    auth: Vec<Id>,
+    peer: SocketAddr,
+    received: u64,
+    sent: u64,
+    connected_at: i64,
+    last_zxid: i64,
+    last_op: &'static str,
+    /// Pending writes and the requests queued behind them.
+    queue: VecDeque<Queued>,
+}
+
+/// Request latency and packet counters (for srvr/stat/mntr).
+#[derive(Debug, Default, Clone)]
+pub struct Stats {
+    pub packets_received: u64,
+    pub packets_sent: u64,
+    pub latency_min_ms: u64,
+    pub latency_max_ms: u64,
+    pub latency_total_ms: u64,
+    pub latency_count: u64,
+    pub auth_failed: u64,
+}
+
+impl Stats {
+    fn record_latency(&mut self, ms: u64) {
+        if self.latency_count == 0 || ms < self.latency_min_ms {
+            self.latency_min_ms = ms;
+        }
+        self.latency_max_ms = self.latency_max_ms.max(ms);
+        self.latency_total_ms += ms;
+        self.latency_count += 1;
+    }
+}
+
+pub struct Core {
+    settings: Arc<Settings>,
+    tree: DataTree,
+    watches: WatchManager,
+    sessions: SessionTracker,
+    pending: PendingChanges,
+    /// Highest zxid assigned (prepped).
+    last_prepped: i64,
+    /// Highest zxid applied to the tree.
+    last_applied: i64,
+    conns: HashMap<ConnId, Conn>,
+    session_conn: HashMap<i64, ConnId>,
+    stats: Stats,
+    started: Instant,
+    persister: Persister,
+    /// Prepped txns not yet durable, in zxid order.
+    in_flight: VecDeque<InFlight>,
+    /// Serialized entries of this loop iteration, handed to the persister at its end.
+    to_persist: Vec<bytes::Bytes>,
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// State recovered from disk that the core starts from.
+pub struct Recovered {
+    pub tree: DataTree,
+    pub sessions: Vec<(i64, i32)>,
+    pub last_zxid: i64,
+}
+
+impl Core {
+    pub fn new(settings: Arc<Settings>, recovered: Recovered, persister: Persister) -> Self {
+        let first_id = session::initial_session_id(now_ms(), settings.server_id);
+        let mut sessions = SessionTracker::new(settings.tick_ms, first_id);
+        let now = now_ms();
+        for (id, timeout) in recovered.sessions {
+            sessions.add(id, timeout, now);
+        }
+        Core {
+            tree: recovered.tree,
+            watches: WatchManager::new(),
+            sessions,
+            pending: PendingChanges::default(),
+            last_prepped: recovered.last_zxid,
+            last_applied: recovered.last_zxid,
+            conns: HashMap::new(),
+            session_conn: HashMap::new(),
+            stats: Stats::default(),
+            started: Instant::now(),
+            settings,
+            persister,
+            in_flight: VecDeque::new(),
+            to_persist: Vec::new(),
+        }
+    }
+
+    /// Run until the channel closes (all senders dropped) or `shutdown` fires.
+    pub async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<CoreMsg>,
+        mut durable: mpsc::Receiver<i64>,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let mut expiry = tokio::time::interval(Duration::from_millis(50));
+        expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let reap_every = Duration::from_millis(self.settings.container_check_interval_ms.max(10));
+        let mut reaper = tokio::time::interval(reap_every);
+        reaper.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut batch = Vec::with_capacity(256);
+        loop {
+            tokio::select! {
+                biased;
+                Some(z) = durable.recv() => self.on_durable(z),
+                n = rx.recv_many(&mut batch, 256) => {
+                    if n == 0 { break; }
+                    for msg in batch.drain(..) {
+                        self.handle(msg);
+                    }
+                }
+                _ = expiry.tick() => self.expire_sessions(),
+                _ = reaper.tick() => self.reap_containers(),
+                _ = shutdown.changed() => break,
+            }
+            self.flush_to_persister();
+        }
+        // Let what was handed to the disk finish, so acknowledged-to-disk writes are
+        // answered; nothing new is accepted.
+        while !self.in_flight.is_empty() {
+            match tokio::time::timeout(Duration::from_secs(5), durable.recv()).await {
+                Ok(Some(z)) => self.on_durable(z),
+                _ => break,
+            }
+        }
+        for c in self.conns.values() {
+            c.outbox.close_after_flush();
+        }
+    }
+
+    fn handle(&mut self, msg: CoreMsg) {
+        match msg {
+            CoreMsg::Connect {
+                conn,
+                peer,
+                req,
+                outbox,
+                reply,
+            } => {
+                self.connect(conn, peer, req, outbox, reply);
+            }
+            CoreMsg::Requests { conn, reqs } => {
+                for r in reqs {
+                    self.request(conn, r);
+                }
+            }
+            CoreMsg::Disconnected { conn } => self.disconnected(conn),
+            CoreMsg::FourLetter { word, reply } => {
+                let text = crate::admin::four_letter(&word, &self.view());
+                let _ = reply.send(text);
+            }
+        }
+    }
+
+    /// Apply a durable txn, fire its watches, and return the outcome.
+    fn apply(&mut self, txn: &Txn) -> tree::ApplyOutcome {
+        let outcome = self.tree.apply(txn);
+        self.last_applied = txn.header.zxid;
+        self.pending.applied(txn.header.zxid);
+        for ev in &outcome.events {
+            for (watcher, event_type) in self.watches.trigger(ev) {
+                self.notify(watcher, event_type, &ev.path);
+            }
+        }
+        outcome
+    }
+
+    fn notify(&mut self, watcher: ConnId, event_type: i32, path: &str) {
+        if let Some(c) = self.conns.get_mut(&watcher) {
+            let ok = c.outbox.push_with(|b| {
+                encode_frame(b, |b| {
+                    // 3.8 servers put zxid -1 in notifications.
+                    ReplyHeader {
+                        xid: xid::NOTIFICATION,
+                        zxid: -1,
+                        err: 0,
+                    }
+                    .write(b);
+                    WatcherEvent {
+                        event_type,
+                        state: proto::event::STATE_SYNC_CONNECTED,
+                        path: path.to_owned(),
+                    }
+                    .write(b);
+                })
+            });
+            if ok {
+                c.sent += 1;
+                self.stats.packets_sent += 1;
+            }
+        }
+    }
+
+    fn reply(&mut self, conn: ConnId, xid: i32, zxid: i64, err: i32, resp: &Response) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            if c.outbox
+                .push_with(|b| encode_reply(b, xid, zxid, err, resp))
+            {
+                c.sent += 1;
+                self.stats.packets_sent += 1;
+            }
+        }
+    }
+
+    fn disconnected(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.remove(&conn) {
+            self.watches.remove_watcher(conn);
+            if self.session_conn.get(&c.session_id) == Some(&conn) {
+                self.session_conn.remove(&c.session_id);
+            }
+        }
+    }
+}
+
+/// Encode one length-prefixed frame whose payload `f` writes.
+pub fn encode_frame(b: &mut bytes::BytesMut, f: impl FnOnce(&mut bytes::BytesMut)) {
+    let start = b.len();
+    b.put_i32(0);
+    f(b);
+    let len = (b.len() - start - 4) as i32;
+    b[start..start + 4].copy_from_slice(&len.to_be_bytes());
+}

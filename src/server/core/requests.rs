@@ -1,0 +1,178 @@
+//! Dispatch of one client request: writes into the pipeline, reads executed in order,
+//! and the session-level requests (ping, auth, sasl, whoAmI, sync, unknown opcodes).
+
+use super::pipeline::Origin;
+use super::{ConnId, Core, InboundRequest, Queued, now_ms};
+use crate::jute::records::*;
+use crate::proto::{Request, Response, err};
+use crate::tree;
+use crate::txn::{RequestCtx, prep, read};
+
+impl Core {
+    pub(super) fn ctx(&self, conn: ConnId, cxid: i32) -> Option<RequestCtx> {
+        self.conns.get(&conn).map(|c| RequestCtx {
+            session_id: c.session_id,
+            cxid,
+            auth: c.auth.clone(),
+        })
+    }
+
+    pub(super) fn request(&mut self, conn: ConnId, r: InboundRequest) {
+        self.stats.packets_received += 1;
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.received += 1;
+        c.last_op = super::op_name(r.op_code);
+        let session_id = c.session_id;
+        if !self.sessions.touch(session_id, now_ms()) {
+            // The session expired or is closing under this connection.
+            c.outbox.close();
+            return;
+        }
+        match r.req {
+            // Handled on receipt, like ZooKeeper's processPacket (not in the pipeline).
+            Request::Auth(p) => self.auth(conn, r.xid, p),
+            Request::Sasl(_) => {
+                // SASL is not enabled: ZooKeeper (no SASL server on the connection) answers
+                // OK with a null token and zxid 0.
+                self.reply(conn, r.xid, 0, 0, &Response::SaslNull);
+            }
+            ref req if req.is_write() => self.write(conn, r),
+            _ => self.enqueue_or_execute(conn, r),
+        }
+    }
+
+    fn write(&mut self, conn: ConnId, r: InboundRequest) {
+        let Some(ctx) = self.ctx(conn, r.xid) else {
+            return;
+        };
+        let closing = matches!(r.req, Request::CloseSession);
+        if closing {
+            self.sessions.set_closing(ctx.session_id);
+        }
+        let zxid = self.next_zxid();
+        let txn = prep::prep(
+            &self.tree,
+            &mut self.pending,
+            &ctx,
+            &r.req,
+            zxid,
+            now_ms(),
+            &self.settings.prep,
+        );
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.queue.push_back(Queued::Write(zxid));
+        }
+        let origin = Origin::Client {
+            conn,
+            xid: r.xid,
+            op_code: r.op_code,
+            closing,
+            received: r.received,
+        };
+        self.submit(txn, origin);
+    }
+
+    /// Run a non-write request now (its connection has no write pending before it).
+    pub(super) fn execute(&mut self, conn: ConnId, r: InboundRequest) {
+        let InboundRequest {
+            xid,
+            op_code: _,
+            req,
+            received,
+        } = r;
+        let last = self.last_applied;
+        match req {
+            Request::Ping => self.reply(conn, xid, last, 0, &Response::Empty),
+            Request::Unknown(code) => {
+                let sid = self.conns.get(&conn).map(|c| c.session_id).unwrap_or(0);
+                tracing::warn!(
+                    "unknown request type {code} from session 0x{sid:x}; closing the connection"
+                );
+                self.reply(conn, xid, -1, err::UNIMPLEMENTED, &Response::Empty);
+                if let Some(c) = self.conns.get(&conn) {
+                    c.outbox.close_after_flush();
+                }
+            }
+            Request::WhoAmI => {
+                let infos = self.conns.get(&conn).map(|c| {
+                    c.auth
+                        .iter()
+                        .map(|id| ClientInfo {
+                            auth_scheme: id.scheme.clone(),
+                            user: id.id.clone(),
+                        })
+                        .collect()
+                });
+                let resp = Response::WhoAmI(WhoAmIResponse {
+                    client_info: infos.unwrap_or_default(),
+                });
+                self.reply(conn, xid, last, 0, &resp);
+            }
+            Request::Sync(p) => {
+                let resp = Response::Sync(SyncResponse { path: p.path });
+                self.reply(conn, xid, last, 0, &resp);
+            }
+            req => {
+                let Some(ctx) = self.ctx(conn, xid) else {
+                    return;
+                };
+                let (e, resp, fired) = read::read(&self.tree, &mut self.watches, conn, &ctx, &req);
+                for (event_type, path) in fired {
+                    self.notify(conn, event_type, &path);
+                }
+                self.reply(conn, xid, last, e, &resp);
+            }
+        }
+        self.stats
+            .record_latency(received.elapsed().as_millis() as u64);
+    }
+
+    fn auth(&mut self, conn: ConnId, xid: i32, p: AuthPacket) {
+        let super_digest = self.settings.super_digest.clone();
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let ok = match p.scheme.as_str() {
+            "digest" => {
+                let user_pass = String::from_utf8_lossy(&p.auth).into_owned();
+                let id = tree::acl::digest_id(&user_pass);
+                // DigestAuthenticationProvider adds ("super","") first, then the digest id.
+                let mut add = Vec::with_capacity(2);
+                if super_digest.as_deref() == Some(id.as_str()) {
+                    add.push(Id {
+                        scheme: "super".into(),
+                        id: String::new(),
+                    });
+                }
+                add.push(Id {
+                    scheme: "digest".into(),
+                    id,
+                });
+                for new in add {
+                    if !c.auth.contains(&new) {
+                        c.auth.push(new);
+                    }
+                }
+                true
+            }
+            // IPAuthenticationProvider adds the client address, which every connection has.
+            "ip" => true,
+            _ => false,
+        };
+        if ok {
+            self.reply(conn, xid, 0, 0, &Response::Empty);
+        } else {
+            tracing::warn!(
+                "authentication with unknown scheme {:?} failed; closing the connection",
+                p.scheme
+            );
+            self.stats.auth_failed += 1;
+            self.reply(conn, xid, 0, err::AUTH_FAILED, &Response::Empty);
+            if let Some(c) = self.conns.get(&conn) {
+                c.outbox.close_after_flush();
+            }
+        }
+    }
+}

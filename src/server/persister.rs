@@ -1,0 +1,105 @@
+//! The durability thread: appends txn entries to the log and fsyncs them in groups.
+//!
+//! The core hands it batches of serialized txns; it drains every batch already queued,
+//! appends them all, issues one fsync (group commit), then tells the core the last zxid
+//! now durable. Replies are released only after that. Without a data directory
+//! (in-memory mode, used by tests) batches are acknowledged without writing.
+//! Owns: the txn log writer and its file handles. Must never: touch the tree or clients.
+//! On an I/O error it never acknowledges: it logs and stops the process, as ZooKeeper
+//! does on a failed log write (see docs/operations.md).
+
+use crate::storage::txlog::TxnLogWriter;
+use bytes::Bytes;
+use std::sync::mpsc as std_mpsc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// Batches the core may have handed over and not yet seen acknowledged.
+pub const PERSIST_QUEUE: usize = 1024;
+
+pub struct PersistBatch {
+    pub entries: Vec<Bytes>,
+    pub last_zxid: i64,
+    /// Start a new log file before these entries (after a snapshot).
+    pub roll_first: bool,
+}
+
+/// Handle the core uses to submit batches.
+pub struct Persister {
+    tx: std_mpsc::SyncSender<PersistBatch>,
+}
+
+impl Persister {
+    /// Start the thread. `log` is None for in-memory mode. Durable zxids arrive on the
+    /// returned receiver, in order.
+    pub fn start(
+        log: Option<TxnLogWriter>,
+        fsync_warn: Duration,
+    ) -> std::io::Result<(Persister, mpsc::Receiver<i64>)> {
+        let (tx, rx) = std_mpsc::sync_channel::<PersistBatch>(PERSIST_QUEUE);
+        let (done_tx, done_rx) = mpsc::channel::<i64>(PERSIST_QUEUE);
+        std::thread::Builder::new()
+            .name("ferrokeeper-txnlog".into())
+            .spawn(move || run(log, rx, done_tx, fsync_warn))?;
+        Ok((Persister { tx }, done_rx))
+    }
+
+    /// Hand over a batch; blocks only if the disk is PERSIST_QUEUE batches behind.
+    pub fn submit(&self, batch: PersistBatch) -> bool {
+        self.tx.send(batch).is_ok()
+    }
+}
+
+fn run(
+    mut log: Option<TxnLogWriter>,
+    rx: std_mpsc::Receiver<PersistBatch>,
+    done: mpsc::Sender<i64>,
+    fsync_warn: Duration,
+) {
+    while let Ok(first) = rx.recv() {
+        let mut last = first.last_zxid;
+        let mut batches = vec![first];
+        while let Ok(b) = rx.try_recv() {
+            last = b.last_zxid;
+            batches.push(b);
+            if batches.len() >= 256 {
+                break;
+            }
+        }
+        if let Some(w) = log.as_mut() {
+            let started = Instant::now();
+            let res = (|| -> std::io::Result<()> {
+                for b in &batches {
+                    if b.roll_first {
+                        w.roll()?;
+                    }
+                    for e in &b.entries {
+                        w.append(e)?;
+                    }
+                }
+                w.commit()?;
+                Ok(())
+            })();
+            if let Err(e) = res {
+                tracing::error!(
+                    "cannot write the transaction log ({e}); nothing after zxid 0x{:x} was acknowledged. Stopping, as ZooKeeper does on a log write failure",
+                    batches.first().map(|b| b.last_zxid).unwrap_or(0)
+                );
+                std::process::exit(14);
+            }
+            let took = started.elapsed();
+            if took > fsync_warn {
+                tracing::warn!(
+                    "fsync-ing the write ahead log took {}ms which will adversely effect operation latency",
+                    took.as_millis()
+                );
+            }
+        }
+        if done.blocking_send(last).is_err() {
+            return;
+        }
+    }
+    if let Some(w) = log.as_mut() {
+        let _ = w.commit();
+    }
+}
