@@ -27,26 +27,31 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let mut cfg = match &cli.config {
-        Some(p) => match Config::load(p) {
+    let mut props = Vec::new();
+    for kv in &cli.props {
+        let Some((k, v)) = kv.split_once('=') else {
+            eprintln!("ferrokeeper: -D expects KEY=VALUE, got {kv:?}");
+            return ExitCode::from(2);
+        };
+        props.push((k.trim().to_owned(), v.trim().to_owned()));
+    }
+    let cfg = match &cli.config {
+        // As in Java, -D flags exist first and zoo.cfg keys overwrite the same property.
+        Some(p) => match Config::load_with_props(p, props) {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("ferrokeeper: invalid config {}: {e}", p.display());
                 return ExitCode::from(2);
             }
         },
-        None => Config::default_embedded(),
-    };
-    for kv in &cli.props {
-        let Some((k, v)) = kv.split_once('=') else {
-            eprintln!("ferrokeeper: -D expects KEY=VALUE, got {kv:?}");
-            return ExitCode::from(2);
-        };
-        if let Err(e) = cfg.apply_system_property(k.trim(), v.trim()) {
-            eprintln!("ferrokeeper: invalid -D{kv}: {e}");
-            return ExitCode::from(2);
+        None => {
+            let mut c = Config::default_embedded();
+            for (k, v) in &props {
+                c.apply_system_property(k, v);
+            }
+            c
         }
-    }
+    };
     for w in &cfg.warnings {
         tracing::warn!("{w}");
     }

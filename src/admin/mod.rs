@@ -21,7 +21,8 @@ pub const VERSION: &str = concat!(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FourLetterWord(&'static str);
 
-const WORDS: &[&str] = &[
+/// Every four-letter word ZooKeeper 3.8 knows.
+pub const FOUR_LETTER_WORDS: &[&str] = &[
     "conf", "cons", "crst", "dirs", "dump", "envi", "gtmk", "ruok", "stmk", "srvr", "srst", "stat",
     "wchc", "wchp", "wchs", "mntr", "isro", "hash",
 ];
@@ -30,7 +31,10 @@ impl FourLetterWord {
     /// The first four bytes of a connection, if they spell a known word.
     pub fn parse(head: [u8; 4]) -> Option<Self> {
         let s = std::str::from_utf8(&head).ok()?;
-        WORDS.iter().find(|w| **w == s).map(|w| FourLetterWord(w))
+        FOUR_LETTER_WORDS
+            .iter()
+            .find(|w| **w == s)
+            .map(|w| FourLetterWord(w))
     }
     pub fn as_str(&self) -> &'static str {
         self.0

@@ -75,7 +75,64 @@ impl Default for Settings {
 }
 
 impl Settings {
-    pub fn from_config(_c: &crate::config::Config) -> Result<Self, String> {
-        Ok(Settings::default())
+    /// Resolve what the running server needs from a parsed zoo.cfg.
+    pub fn from_config(c: &crate::config::Config) -> Result<Self, String> {
+        let Some((host, port)) = c.client_listen() else {
+            return Err(
+                "no clientPort configured (secureClientPort alone is not supported yet)".into(),
+            );
+        };
+        let host = host.unwrap_or("0.0.0.0");
+        let ip: std::net::IpAddr = match host.trim_matches(|ch| ch == '[' || ch == ']').parse() {
+            Ok(ip) => ip,
+            Err(_) => {
+                use std::net::ToSocketAddrs;
+                (host, port)
+                    .to_socket_addrs()
+                    .map_err(|e| format!("cannot resolve clientPortAddress {host}: {e}"))?
+                    .next()
+                    .ok_or_else(|| format!("cannot resolve clientPortAddress {host}"))?
+                    .ip()
+            }
+        };
+        let allowed: Vec<String> = crate::admin::FOUR_LETTER_WORDS
+            .iter()
+            .filter(|w| c.is_4lw_allowed(w))
+            .map(|w| w.to_string())
+            .collect();
+        let all = allowed.len() == crate::admin::FOUR_LETTER_WORDS.len();
+        let data_log_dir = if c.data_log_dir.as_os_str().is_empty() {
+            &c.data_dir
+        } else {
+            &c.data_log_dir
+        };
+        Ok(Settings {
+            client_addr: SocketAddr::new(ip, port),
+            server_id: c.server_id.unwrap_or(1),
+            tick_ms: c.tick_time,
+            min_session_timeout: c.effective_min_session_timeout(),
+            max_session_timeout: c.effective_max_session_timeout(),
+            max_buffer: c.jute_max_buffer.max(1024) as usize,
+            max_client_cnxns: c.max_client_cnxns.max(0) as usize,
+            super_digest: c.super_digest.clone(),
+            container_check_interval_ms: c.container_check_interval_ms.max(1) as u64,
+            container_max_per_minute: c.container_max_per_minute.max(1) as usize,
+            four_letter_whitelist: if all { None } else { Some(allowed) },
+            prep: PrepConfig {
+                extended_types_enabled: c.extended_types_enabled,
+                ..PrepConfig::default()
+            },
+            conf_lines: c
+                .system_properties
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            data_dir: Some(c.data_dir.clone()),
+            data_log_dir: Some(data_log_dir.clone()),
+            prealloc_bytes: c.pre_alloc_size_bytes().max(4096) as u64,
+            force_sync: c.force_sync,
+            fsync_warn_ms: c.fsync_warning_threshold_ms.max(0) as u64,
+            snap_count: c.snap_count.max(2) as u64,
+        })
     }
 }
