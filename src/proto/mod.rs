@@ -8,6 +8,9 @@ pub mod codes;
 pub mod request;
 pub mod response;
 
+#[cfg(test)]
+mod tests;
+
 pub use codes::*;
 pub use request::{decode_request, MultiOp, Request};
 pub use response::{encode_reply, MultiResult, Response};
