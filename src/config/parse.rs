@@ -157,7 +157,11 @@ pub(super) fn parse(text: &str, flags: Vec<(String, String)>) -> Result<Config, 
             "localSessionsUpgradingEnabled" => {
                 cfg.local_sessions_upgrading_enabled = v.boolean()?
             }
-            "clientPortAddress" => cfg.client_port_address = Some(value.to_string()),
+            "clientPortAddress" => {
+                // InetAddress.getByName accepts "[::1]"; keep the bare host.
+                let host = value.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
+                cfg.client_port_address = Some(host.unwrap_or(value).to_string());
+            }
             "secureClientPort" => {
                 cfg.secure_client_port = v.port()?;
                 cfg.warn(format!(

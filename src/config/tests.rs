@@ -485,6 +485,8 @@ fn properties_syntax_in_config() {
     assert_eq!(c.client_port, Some(2181));
     assert_eq!(c.tick_time, 2000);
     assert!(c.is_4lw_allowed("ruok") && c.is_4lw_allowed("stat"));
+    let c = parse("dataDir=/d\nclientPort=2181\nclientPortAddress=[::1]");
+    assert_eq!(c.client_listen(), Some((Some("::1"), 2181)));
     let c = parse("dataDir=/d\nlonely\n");
     assert!(
         c.warnings

@@ -9,6 +9,9 @@
 pub mod records;
 pub mod txn;
 
+#[cfg(test)]
+mod tests;
+
 use bytes::{BufMut, Bytes, BytesMut};
 
 /// Hard cap on a single string/buffer/vector length (jute.maxbuffer + extrasize default).

@@ -8,6 +8,9 @@ pub mod codes;
 pub mod request;
 pub mod response;
 
+#[cfg(test)]
+mod tests;
+
 pub use codes::*;
 pub use request::{MultiOp, Request, decode_request};
 pub use response::{MultiResult, Response, encode_reply};

@@ -146,12 +146,14 @@ fn read_multi(r: &mut Reader, read_only: bool) -> Result<Vec<MultiOp>> {
             op::DELETE if !read_only => MultiOp::Delete(DeleteRequest::read(r)?),
             op::SET_DATA if !read_only => MultiOp::SetData(SetDataRequest::read(r)?),
             op::CHECK if !read_only => MultiOp::Check(CheckVersionRequest::read(r)?),
+            // Sub-ops are GetChildrenRequest / GetDataRequest {path, watch}; Java ignores
+            // the watch flag inside multiRead (Op.getChildren/getData never set one).
             op::GET_CHILDREN if read_only => MultiOp::GetChildren(PathWatchRequest {
-                path: PathRequest::read(r)?.path,
+                path: PathWatchRequest::read(r)?.path,
                 watch: false,
             }),
             op::GET_DATA if read_only => MultiOp::GetData(PathWatchRequest {
-                path: PathRequest::read(r)?.path,
+                path: PathWatchRequest::read(r)?.path,
                 watch: false,
             }),
             other => {
