@@ -89,7 +89,10 @@ impl Reader {
             return Ok(None);
         }
         if len < -1 || len as usize > MAX_FIELD_LEN {
-            return Err(JuteError::BadLength { what, len: len as i64 });
+            return Err(JuteError::BadLength {
+                what,
+                len: len as i64,
+            });
         }
         Ok(Some(len as usize))
     }
@@ -140,7 +143,10 @@ impl Reader {
             Some(n) => n,
         };
         if n.saturating_mul(min_elem.max(1)) > self.remaining() {
-            return Err(JuteError::BadLength { what: "vector", len: n as i64 });
+            return Err(JuteError::BadLength {
+                what: "vector",
+                len: n as i64,
+            });
         }
         let mut v = Vec::with_capacity(n);
         for _ in 0..n {

@@ -64,7 +64,11 @@ impl Record for ConnectRequest {
             time_out: r.read_i32()?,
             session_id: r.read_i64()?,
             passwd: r.read_buffer()?,
-            read_only: if r.is_empty() { None } else { Some(r.read_bool()?) },
+            read_only: if r.is_empty() {
+                None
+            } else {
+                Some(r.read_bool()?)
+            },
         })
     }
 }
@@ -94,7 +98,11 @@ impl Record for ConnectResponse {
             time_out: r.read_i32()?,
             session_id: r.read_i64()?,
             passwd: r.read_buffer()?,
-            read_only: if r.is_empty() { None } else { Some(r.read_bool()?) },
+            read_only: if r.is_empty() {
+                None
+            } else {
+                Some(r.read_bool()?)
+            },
         })
     }
 }
@@ -123,9 +131,9 @@ record! { pub struct SetDataRequest { path: String, data: Bytes, version: i32 } 
 record! { pub struct CheckVersionRequest { path: String, version: i32 } }
 record! { pub struct SetAclRequest { path: String, acl: Vec<Acl>, version: i32 } }
 record! { /// GetData / GetChildren / GetChildren2 / Exists all share this layout.
-    pub struct PathWatchRequest { path: String, watch: bool } }
+pub struct PathWatchRequest { path: String, watch: bool } }
 record! { /// GetACL / Sync / GetAllChildrenNumber / GetEphemerals all share this layout.
-    pub struct PathRequest { path: String } }
+pub struct PathRequest { path: String } }
 record! {
     pub struct ReconfigRequest {
         joining_servers: String, leaving_servers: String, new_members: String, cur_config_id: i64,
@@ -133,13 +141,13 @@ record! {
 }
 record! { pub struct AddWatchRequest { path: String, mode: i32 } }
 record! { /// CheckWatches / RemoveWatches.
-    pub struct WatchTypeRequest { path: String, watch_type: i32 } }
+pub struct WatchTypeRequest { path: String, watch_type: i32 } }
 record! { pub struct SaslToken { token: Bytes } }
 
 record! { pub struct CreateResponse { path: String } }
 record! { pub struct Create2Response { path: String, stat: Stat } }
 record! { /// SetData / SetACL / Exists responses.
-    pub struct StatResponse { stat: Stat } }
+pub struct StatResponse { stat: Stat } }
 record! { pub struct GetDataResponse { data: Bytes, stat: Stat } }
 record! { pub struct GetChildrenResponse { children: Vec<String> } }
 record! { pub struct GetChildren2Response { children: Vec<String>, stat: Stat } }
@@ -152,7 +160,7 @@ record! { pub struct ErrorResponse { err: i32 } }
 record! { pub struct WatcherEvent { event_type: i32, state: i32, path: String } }
 
 record! { /// The file header of txn logs and snapshots.
-    pub struct FileHeader { magic: i32, version: i32, dbid: i64 } }
+pub struct FileHeader { magic: i32, version: i32, dbid: i64 } }
 
 /// Helper: encode the "done" terminator of a multi request/response.
 pub fn put_multi_end(w: &mut BytesMut) {
@@ -166,7 +174,10 @@ pub fn read_exact<T: Record>(b: Bytes) -> Result<T> {
     let mut r = Reader::new(b);
     let v = T::read(&mut r)?;
     if !r.is_empty() {
-        return Err(JuteError::BadLength { what: "trailing bytes", len: r.remaining() as i64 });
+        return Err(JuteError::BadLength {
+            what: "trailing bytes",
+            len: r.remaining() as i64,
+        });
     }
     Ok(v)
 }

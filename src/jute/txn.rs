@@ -26,7 +26,7 @@ record! { pub struct CreateSessionTxn { time_out: i32 } }
 record! { pub struct CloseSessionTxn { paths2_delete: Vec<String> } }
 record! { pub struct ErrorTxn { err: i32 } }
 record! { /// One sub-transaction of a MultiTxn: its type and serialized body.
-    pub struct SubTxn { txn_type: i32, data: Bytes } }
+pub struct SubTxn { txn_type: i32, data: Bytes } }
 record! { pub struct MultiTxn { txns: Vec<SubTxn> } }
 record! { pub struct TxnDigest { version: i32, tree_digest: i64 } }
 

@@ -9,5 +9,5 @@ pub mod request;
 pub mod response;
 
 pub use codes::*;
-pub use request::{decode_request, MultiOp, Request};
-pub use response::{encode_reply, MultiResult, Response};
+pub use request::{MultiOp, Request, decode_request};
+pub use response::{MultiResult, Response, encode_reply};

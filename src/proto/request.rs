@@ -8,7 +8,10 @@ use crate::jute::{JuteError, Reader, Record, Result};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MultiOp {
     /// `op_code` is create (1), create2 (15), createContainer (19) or createTTL (21).
-    Create { op_code: i32, req: CreateTtlRequest },
+    Create {
+        op_code: i32,
+        req: CreateTtlRequest,
+    },
     Delete(DeleteRequest),
     SetData(SetDataRequest),
     Check(CheckVersionRequest),
@@ -46,7 +49,10 @@ impl MultiOp {
 pub enum Request {
     /// create (1), create2 (15), createContainer (19), createTTL (21). For the non-TTL
     /// opcodes `req.ttl` is -1.
-    Create { op_code: i32, req: CreateTtlRequest },
+    Create {
+        op_code: i32,
+        req: CreateTtlRequest,
+    },
     Delete(DeleteRequest),
     Exists(PathWatchRequest),
     GetData(PathWatchRequest),
@@ -103,7 +109,13 @@ fn read_create_body(r: &mut Reader, op_code: i32) -> Result<CreateTtlRequest> {
         CreateTtlRequest::read(r)
     } else {
         let c = CreateRequest::read(r)?;
-        Ok(CreateTtlRequest { path: c.path, data: c.data, acl: c.acl, flags: c.flags, ttl: -1 })
+        Ok(CreateTtlRequest {
+            path: c.path,
+            data: c.data,
+            acl: c.acl,
+            flags: c.flags,
+            ttl: -1,
+        })
     }
 }
 
@@ -119,11 +131,17 @@ fn read_multi(r: &mut Reader, read_only: bool) -> Result<Vec<MultiOp>> {
             break;
         }
         if ops.len() >= MAX_MULTI_OPS {
-            return Err(JuteError::BadLength { what: "multi", len: ops.len() as i64 });
+            return Err(JuteError::BadLength {
+                what: "multi",
+                len: ops.len() as i64,
+            });
         }
         let mo = match h.op_type {
             op::CREATE | op::CREATE2 | op::CREATE_CONTAINER | op::CREATE_TTL if !read_only => {
-                MultiOp::Create { op_code: h.op_type, req: read_create_body(r, h.op_type)? }
+                MultiOp::Create {
+                    op_code: h.op_type,
+                    req: read_create_body(r, h.op_type)?,
+                }
             }
             op::DELETE if !read_only => MultiOp::Delete(DeleteRequest::read(r)?),
             op::SET_DATA if !read_only => MultiOp::SetData(SetDataRequest::read(r)?),
@@ -136,7 +154,12 @@ fn read_multi(r: &mut Reader, read_only: bool) -> Result<Vec<MultiOp>> {
                 path: PathRequest::read(r)?.path,
                 watch: false,
             }),
-            other => return Err(JuteError::BadValue { what: "multi op type", value: other as i64 }),
+            other => {
+                return Err(JuteError::BadValue {
+                    what: "multi op type",
+                    value: other as i64,
+                });
+            }
         };
         ops.push(mo);
     }
@@ -147,7 +170,9 @@ fn read_multi(r: &mut Reader, read_only: bool) -> Result<Vec<MultiOp>> {
 pub fn decode_request(op_code: i32, body: &mut Reader) -> Result<Request> {
     let r = body;
     Ok(match op_code {
-        op::CREATE | op::CREATE2 | op::CREATE_CONTAINER | op::CREATE_TTL => read_create(r, op_code)?,
+        op::CREATE | op::CREATE2 | op::CREATE_CONTAINER | op::CREATE_TTL => {
+            read_create(r, op_code)?
+        }
         op::DELETE => Request::Delete(DeleteRequest::read(r)?),
         op::EXISTS => Request::Exists(PathWatchRequest::read(r)?),
         op::GET_DATA => Request::GetData(PathWatchRequest::read(r)?),

@@ -1,7 +1,7 @@
 //! Typed responses and their encoding into a reply frame body.
 
-use crate::jute::records::*;
 use crate::jute::Record;
+use crate::jute::records::*;
 use bytes::{BufMut, BytesMut};
 
 /// One result inside a multi / multiRead response.
@@ -77,19 +77,31 @@ impl Response {
                         MultiResult::Error { err } => *err,
                         _ => 0,
                     };
-                    MultiHeader { op_type: res.op_type(), done: false, err }.write(w);
+                    MultiHeader {
+                        op_type: res.op_type(),
+                        done: false,
+                        err,
+                    }
+                    .write(w);
                     match res {
-                        MultiResult::Create { path } => w.put_slice(&CreateResponse { path: path.clone() }.to_bytes()),
-                        MultiResult::Create2 { path, stat } => {
-                            Create2Response { path: path.clone(), stat: *stat }.write(w)
+                        MultiResult::Create { path } => {
+                            w.put_slice(&CreateResponse { path: path.clone() }.to_bytes())
                         }
+                        MultiResult::Create2 { path, stat } => Create2Response {
+                            path: path.clone(),
+                            stat: *stat,
+                        }
+                        .write(w),
                         MultiResult::SetData { stat } => StatResponse { stat: *stat }.write(w),
-                        MultiResult::GetChildren { children } => {
-                            GetChildrenResponse { children: children.clone() }.write(w)
+                        MultiResult::GetChildren { children } => GetChildrenResponse {
+                            children: children.clone(),
                         }
-                        MultiResult::GetData { data, stat } => {
-                            GetDataResponse { data: data.clone(), stat: *stat }.write(w)
+                        .write(w),
+                        MultiResult::GetData { data, stat } => GetDataResponse {
+                            data: data.clone(),
+                            stat: *stat,
                         }
+                        .write(w),
                         MultiResult::Error { err } => ErrorResponse { err: *err }.write(w),
                         MultiResult::Delete | MultiResult::Check => {}
                     }
