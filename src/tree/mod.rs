@@ -14,7 +14,7 @@ pub mod node;
 pub mod path;
 pub mod quota;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use crate::jute::records::{Acl, Stat, StatPersisted};
 use acl_cache::{AclCache, OPEN_UNSAFE_ACL_ID};

@@ -63,3 +63,5 @@ pub struct RequestCtx {
 }
 
 pub mod codec;
+pub mod prep;
+pub mod reply;
