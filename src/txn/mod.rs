@@ -64,4 +64,5 @@ pub struct RequestCtx {
 
 pub mod codec;
 pub mod prep;
+pub mod read;
 pub mod reply;
