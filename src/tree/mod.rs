@@ -263,6 +263,14 @@ impl DataTree {
         v
     }
 
+    /// Every session with ephemerals and its paths, sorted (dump / admin).
+    pub fn ephemerals_by_session(&self) -> Vec<(i64, Vec<String>)> {
+        self.sessions_with_ephemerals()
+            .into_iter()
+            .map(|s| (s, self.ephemerals_of(s)))
+            .collect()
+    }
+
     /// Total ephemeral nodes (mntr zk_ephemerals_count).
     pub fn ephemerals_count(&self) -> usize {
         self.ephemerals.values().map(|s| s.len()).sum()
@@ -282,8 +290,8 @@ impl DataTree {
     }
 
     /// Java's cachedApproximateDataSize (paths in UTF-16 units + data bytes).
-    pub fn approximate_data_size(&self) -> i64 {
-        self.data_size
+    pub fn approximate_data_size(&self) -> u64 {
+        self.data_size.max(0) as u64
     }
 
     /// The tree digest (wrapping sum of node digests).

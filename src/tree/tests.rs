@@ -128,6 +128,7 @@ fn fresh_tree_matches_java() {
     // crc32(60 zero bytes) + crc32("/zookeeper" + 60 zero bytes), from Python's zlib.
     assert_eq!(t.digest(), 68323592 + 1303661912);
     assert_eq!(t.approximate_data_size(), 1 + 10 + 16 + 17);
+    assert!(t.ephemerals_by_session().is_empty());
     check_invariants(&t);
 }
 
@@ -184,6 +185,7 @@ fn ephemeral_and_close_session() {
         vec!["/p/e1".to_string(), "/p/e2".to_string()]
     );
     assert_eq!(t.sessions_with_ephemerals(), vec![42, 43]);
+    assert_eq!(t.ephemerals_by_session()[1], (43, vec!["/p/o".to_string()]));
     assert_eq!(t.ephemerals_count(), 3);
     let o = t.apply(&txn(
         42,

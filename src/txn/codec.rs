@@ -169,6 +169,11 @@ pub fn encode_txn(txn: &Txn) -> Bytes {
     w.freeze()
 }
 
+/// Alias of `encode_txn` (the name the server uses for a log entry).
+pub fn encode_entry(txn: &Txn) -> Bytes {
+    encode_txn(txn)
+}
+
 /// Decode entry bytes; a missing or short trailer means "no digest".
 pub fn decode_txn(bytes: Bytes) -> Result<Txn, CodecError> {
     let r = &mut Reader::new(bytes);

@@ -7,6 +7,7 @@
 //! Must never: mutate the tree, do I/O or read the clock (zxid and time are handed in),
 //! or panic on any request.
 
+pub use super::reply::write_reply;
 use super::{RequestCtx, Txn, TxnBody, codec::body_type};
 use crate::jute::records::{
     Acl, CheckVersionRequest, CreateTtlRequest, SetAclRequest, SetDataRequest, StatPersisted,
@@ -659,8 +660,24 @@ pub fn prep_create_session(
 }
 
 /// Server-generated deleteContainer (type 20, clientId 0, cxid 0) for reaping an empty
-/// container or expired TTL node.
+/// container or expired TTL node, with default settings (digest on) and the tree's
+/// extended-types flag.
 pub fn prep_delete_container(
+    tree: &DataTree,
+    pending: &mut PendingChanges,
+    path: &str,
+    zxid: i64,
+    time_ms: i64,
+) -> Txn {
+    let cfg = PrepConfig {
+        extended_types_enabled: tree.extended_types_enabled(),
+        ..PrepConfig::default()
+    };
+    prep_delete_container_with(tree, pending, path, zxid, time_ms, &cfg)
+}
+
+/// `prep_delete_container` with explicit settings.
+pub fn prep_delete_container_with(
     tree: &DataTree,
     pending: &mut PendingChanges,
     path: &str,

@@ -602,7 +602,7 @@ fn delete_container_rules() {
     s.run(&cr("/e", 1));
     let dc = |s: &mut Sim, p: &str| {
         s.zxid += 1;
-        prep_delete_container(&s.tree, &mut s.pending, p, s.zxid, 5, &s.cfg)
+        prep_delete_container_with(&s.tree, &mut s.pending, p, s.zxid, 5, &s.cfg)
     };
     let t = dc(&mut s, "/c");
     assert_eq!(
@@ -745,7 +745,7 @@ mod props {
             // Reaping everything reapable also keeps invariants and digests exact.
             for p in s.tree.reapable(i64::MAX / 2, true) {
                 s.zxid += 1;
-                let t = prep_delete_container(&s.tree, &mut s.pending, &p, s.zxid, 0, &s.cfg);
+                let t = prep_delete_container(&s.tree, &mut s.pending, &p, s.zxid, 0);
                 s.apply(&t);
             }
             crate::tree::tests::check_invariants(&s.tree);

@@ -12,31 +12,9 @@ use crate::proto::{MultiOp, MultiResult, Request, Response, err, event, perms};
 use crate::tree::{DataTree, acl};
 use crate::watch::{WatchManager, WatcherId};
 
-/// The reply to a read. `fired` are notifications (event type, path) setWatches produced
-/// immediately; the server sends them to this connection before the reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadReply {
-    pub err: i32,
-    pub response: Response,
-    pub fired: Vec<(i32, String)>,
-}
-
-impl ReadReply {
-    fn ok(response: Response) -> Self {
-        ReadReply {
-            err: err::OK,
-            response,
-            fired: Vec::new(),
-        }
-    }
-    fn err(code: i32) -> Self {
-        ReadReply {
-            err: code,
-            response: Response::Empty,
-            fired: Vec::new(),
-        }
-    }
-}
+/// The reply to a read: (err, body, fired). `fired` are notifications (event type, path)
+/// that setWatches produced immediately; send them to this connection before the reply.
+pub type ReadReply = (i32, Response, Vec<(i32, String)>);
 
 struct Reader<'a> {
     tree: &'a DataTree,
@@ -133,8 +111,19 @@ pub fn set_watches(
     fired
 }
 
-/// Serve a read-only request for connection `watcher`. `skip_acl` = zookeeper.skipACL.
+/// Serve a read-only request for connection `watcher` (ACLs checked).
 pub fn read(
+    tree: &DataTree,
+    watches: &mut WatchManager,
+    watcher: WatcherId,
+    ctx: &RequestCtx,
+    req: &Request,
+) -> ReadReply {
+    read_with(tree, watches, watcher, ctx, req, false)
+}
+
+/// `read` with `skip_acl` = zookeeper.skipACL.
+pub fn read_with(
     tree: &DataTree,
     watches: &mut WatchManager,
     watcher: WatcherId,
@@ -237,11 +226,7 @@ pub fn read(
         }
         Request::SetWatches(s) => {
             let fired = set_watches(tree, watches, watcher, s);
-            return ReadReply {
-                err: err::OK,
-                response: Response::Empty,
-                fired,
-            };
+            return (err::OK, Response::Empty, fired);
         }
         Request::Sync(r) => Ok(Response::Sync(SyncResponse {
             path: r.path.clone(),
@@ -260,8 +245,8 @@ pub fn read(
         _ => Err(err::UNIMPLEMENTED),
     };
     match res {
-        Ok(r) => ReadReply::ok(r),
-        Err(e) => ReadReply::err(e),
+        Ok(r) => (err::OK, r, Vec::new()),
+        Err(e) => (e, Response::Empty, Vec::new()),
     }
 }
 

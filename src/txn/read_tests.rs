@@ -43,6 +43,34 @@ fn mk(t: &mut DataTree, sid: i64, zxid: i64, path: &str, acl: Vec<Acl>, eph: boo
     assert!(matches!(o.result, crate::tree::TxnResult::Created { .. }));
 }
 
+/// The reply as a struct, for readable assertions.
+#[derive(Debug)]
+struct R {
+    err: i32,
+    response: Response,
+    fired: Vec<(i32, String)>,
+}
+
+fn rw(
+    t: &DataTree,
+    w: &mut WatchManager,
+    id: WatcherId,
+    c: &RequestCtx,
+    req: &Request,
+    skip: bool,
+) -> R {
+    let (err, response, fired) = if skip {
+        read_with(t, w, id, c, req, true)
+    } else {
+        read(t, w, id, c, req)
+    };
+    R {
+        err,
+        response,
+        fired,
+    }
+}
+
 fn pw(path: &str, watch: bool) -> PathWatchRequest {
     PathWatchRequest {
         path: path.into(),
@@ -100,7 +128,7 @@ fn exists_sets_watch_even_when_missing() {
     let t = setup();
     let mut w = WatchManager::new();
     let c = anyone_ctx(1);
-    let r = read(
+    let r = rw(
         &t,
         &mut w,
         9,
@@ -115,7 +143,7 @@ fn exists_sets_watch_even_when_missing() {
         acl: Default::default(),
     };
     assert_eq!(w.trigger(&created), vec![(9, 1)]);
-    let r = read(&t, &mut w, 9, &c, &Request::Exists(pw("/a", false)), false);
+    let r = rw(&t, &mut w, 9, &c, &Request::Exists(pw("/a", false)), false);
     assert_eq!(
         r.response,
         Response::Stat(StatResponse {
@@ -123,7 +151,7 @@ fn exists_sets_watch_even_when_missing() {
         })
     );
     // NOAUTH on an existing node: no watch registered.
-    let r = read(
+    let r = rw(
         &t,
         &mut w,
         9,
@@ -134,7 +162,7 @@ fn exists_sets_watch_even_when_missing() {
     assert_eq!(r.err, err::NO_AUTH);
     assert_eq!(w.watch_count(), 0);
     assert_eq!(
-        read(&t, &mut w, 9, &c, &Request::Exists(pw("/a\0", true)), false).err,
+        rw(&t, &mut w, 9, &c, &Request::Exists(pw("/a\0", true)), false).err,
         err::BAD_ARGUMENTS
     );
 }
@@ -144,7 +172,7 @@ fn get_data_children_and_acl_checks() {
     let t = setup();
     let mut w = WatchManager::new();
     let c = anyone_ctx(1);
-    let r = read(&t, &mut w, 9, &c, &Request::GetData(pw("/a", true)), false);
+    let r = rw(&t, &mut w, 9, &c, &Request::GetData(pw("/a", true)), false);
     assert_eq!(
         r.response,
         Response::GetData(GetDataResponse {
@@ -153,7 +181,7 @@ fn get_data_children_and_acl_checks() {
         })
     );
     assert_eq!(
-        read(
+        rw(
             &t,
             &mut w,
             9,
@@ -165,7 +193,7 @@ fn get_data_children_and_acl_checks() {
         err::NO_NODE
     );
     assert_eq!(
-        read(
+        rw(
             &t,
             &mut w,
             9,
@@ -178,7 +206,7 @@ fn get_data_children_and_acl_checks() {
     );
     // NONODE wins over NOAUTH for a missing child of a protected node.
     assert_eq!(
-        read(
+        rw(
             &t,
             &mut w,
             9,
@@ -190,7 +218,7 @@ fn get_data_children_and_acl_checks() {
         err::NO_NODE
     );
     assert_eq!(w.watch_count(), 1);
-    let r = read(
+    let r = rw(
         &t,
         &mut w,
         9,
@@ -204,7 +232,7 @@ fn get_data_children_and_acl_checks() {
             children: vec!["b".into(), "e1".into()]
         })
     );
-    let r = read(
+    let r = rw(
         &t,
         &mut w,
         9,
@@ -219,7 +247,7 @@ fn get_data_children_and_acl_checks() {
     assert_eq!(g.children.len(), 5);
     assert_eq!(w.watch_count(), 2);
     assert_eq!(
-        read(
+        rw(
             &t,
             &mut w,
             9,
@@ -232,7 +260,7 @@ fn get_data_children_and_acl_checks() {
     );
     // skipACL and super bypass.
     assert_eq!(
-        read(
+        rw(
             &t,
             &mut w,
             9,
@@ -251,7 +279,7 @@ fn get_data_children_and_acl_checks() {
         ..c.clone()
     };
     assert_eq!(
-        read(
+        rw(
             &t,
             &mut w,
             9,
@@ -270,7 +298,7 @@ fn get_data_children_and_acl_checks() {
         ..c.clone()
     };
     assert_eq!(
-        read(
+        rw(
             &t,
             &mut w,
             9,
@@ -283,18 +311,18 @@ fn get_data_children_and_acl_checks() {
     );
     let n = |p: &str| Request::GetAllChildrenNumber(PathRequest { path: p.into() });
     assert_eq!(
-        read(&t, &mut w, 9, &c, &n("/"), false).response,
+        rw(&t, &mut w, 9, &c, &n("/"), false).response,
         Response::AllChildrenNumber(GetAllChildrenNumberResponse { total_number: 10 })
     );
     assert_eq!(
-        read(&t, &mut w, 9, &c, &n("/a"), false).response,
+        rw(&t, &mut w, 9, &c, &n("/a"), false).response,
         Response::AllChildrenNumber(GetAllChildrenNumberResponse { total_number: 2 })
     );
     assert_eq!(
-        read(&t, &mut w, 9, &c, &n("/secret"), false).err,
+        rw(&t, &mut w, 9, &c, &n("/secret"), false).err,
         err::NO_AUTH
     );
-    assert_eq!(read(&t, &mut w, 9, &c, &n("/x"), false).err, err::NO_NODE);
+    assert_eq!(rw(&t, &mut w, 9, &c, &n("/x"), false).err, err::NO_NODE);
 }
 
 #[test]
@@ -303,7 +331,7 @@ fn get_acl_masks_digests_without_admin() {
     let mut w = WatchManager::new();
     let c = anyone_ctx(1);
     let ga = |p: &str| Request::GetAcl(PathRequest { path: p.into() });
-    let r = read(&t, &mut w, 9, &c, &ga("/ronly"), false);
+    let r = rw(&t, &mut w, 9, &c, &ga("/ronly"), false);
     let Response::GetAcl(g) = r.response else {
         panic!("{r:?}")
     };
@@ -316,19 +344,16 @@ fn get_acl_masks_digests_without_admin() {
         }],
         ..c.clone()
     };
-    let Response::GetAcl(g) = read(&t, &mut w, 9, &bob, &ga("/ronly"), false).response else {
+    let Response::GetAcl(g) = rw(&t, &mut w, 9, &bob, &ga("/ronly"), false).response else {
         panic!()
     };
     assert_eq!(g.acl[0], digest_acl("bob:hash", perms::ADMIN));
     assert_eq!(
-        read(&t, &mut w, 9, &c, &ga("/secret"), false).err,
+        rw(&t, &mut w, 9, &c, &ga("/secret"), false).err,
         err::NO_AUTH
     );
-    assert_eq!(
-        read(&t, &mut w, 9, &c, &ga("/none"), false).err,
-        err::NO_NODE
-    );
-    let Response::GetAcl(g) = read(&t, &mut w, 9, &c, &ga("/"), false).response else {
+    assert_eq!(rw(&t, &mut w, 9, &c, &ga("/none"), false).err, err::NO_NODE);
+    let Response::GetAcl(g) = rw(&t, &mut w, 9, &c, &ga("/"), false).response else {
         panic!()
     };
     assert_eq!(g.acl, acl::open_acl_unsafe());
@@ -346,19 +371,19 @@ fn ephemerals_multiread_whoami_sync() {
         })
     };
     assert_eq!(
-        read(&t, &mut w, 9, &c, &ge("/"), false).response,
+        rw(&t, &mut w, 9, &c, &ge("/"), false).response,
         e(&["/a/e1", "/e2"])
     );
     assert_eq!(
-        read(&t, &mut w, 9, &c, &ge(" "), false).response,
+        rw(&t, &mut w, 9, &c, &ge(" "), false).response,
         e(&["/a/e1", "/e2"])
     );
     assert_eq!(
-        read(&t, &mut w, 9, &c, &ge("/a"), false).response,
+        rw(&t, &mut w, 9, &c, &ge("/a"), false).response,
         e(&["/a/e1"])
     );
     assert_eq!(
-        read(&t, &mut w, 9, &anyone_ctx(1), &ge("/"), false).response,
+        rw(&t, &mut w, 9, &anyone_ctx(1), &ge("/"), false).response,
         e(&[])
     );
     let m = Request::MultiRead(vec![
@@ -367,7 +392,7 @@ fn ephemerals_multiread_whoami_sync() {
         MultiOp::GetData(pw("/secret", false)),
         MultiOp::GetChildren(pw("/a/b", false)),
     ]);
-    let r = read(&t, &mut w, 9, &c, &m, false);
+    let r = rw(&t, &mut w, 9, &c, &m, false);
     assert_eq!(r.err, 0);
     assert_eq!(
         r.response,
@@ -398,7 +423,7 @@ fn ephemerals_multiread_whoami_sync() {
         ],
         ..c.clone()
     };
-    let r = read(&t, &mut w, 9, &auth, &Request::WhoAmI, false);
+    let r = rw(&t, &mut w, 9, &auth, &Request::WhoAmI, false);
     let Response::WhoAmI(who) = r.response else {
         panic!()
     };
@@ -411,7 +436,7 @@ fn ephemerals_multiread_whoami_sync() {
         users,
         vec![("ip", "1.2.3.4"), ("digest", "bob"), ("super", "")]
     );
-    let r = read(
+    let r = rw(
         &t,
         &mut w,
         9,
@@ -424,7 +449,7 @@ fn ephemerals_multiread_whoami_sync() {
         Response::Sync(SyncResponse { path: "/a".into() })
     );
     assert_eq!(
-        read(&t, &mut w, 9, &c, &Request::CloseSession, false).err,
+        rw(&t, &mut w, 9, &c, &Request::CloseSession, false).err,
         err::UNIMPLEMENTED
     );
 }
@@ -439,7 +464,7 @@ fn watch_requests() {
         watch_type: ty,
     };
     assert_eq!(
-        read(
+        rw(
             &t,
             &mut w,
             9,
@@ -450,7 +475,7 @@ fn watch_requests() {
         .err,
         err::NO_WATCHER
     );
-    let r = read(
+    let r = rw(
         &t,
         &mut w,
         9,
@@ -466,7 +491,7 @@ fn watch_requests() {
         (0, Response::Error(ErrorResponse { err: 0 }))
     );
     assert_eq!(
-        read(
+        rw(
             &t,
             &mut w,
             9,
@@ -481,7 +506,7 @@ fn watch_requests() {
         err::MARSHALLING_ERROR
     );
     assert_eq!(
-        read(
+        rw(
             &t,
             &mut w,
             9,
@@ -493,7 +518,7 @@ fn watch_requests() {
         0
     );
     assert_eq!(
-        read(
+        rw(
             &t,
             &mut w,
             9,
@@ -505,7 +530,7 @@ fn watch_requests() {
         err::NO_WATCHER
     );
     assert_eq!(
-        read(
+        rw(
             &t,
             &mut w,
             9,
@@ -517,7 +542,7 @@ fn watch_requests() {
         err::MARSHALLING_ERROR
     );
     assert_eq!(
-        read(
+        rw(
             &t,
             &mut w,
             8,
@@ -529,7 +554,7 @@ fn watch_requests() {
         err::NO_WATCHER
     );
     assert_eq!(
-        read(
+        rw(
             &t,
             &mut w,
             9,
@@ -557,7 +582,7 @@ fn set_watches_fires_or_rearms() {
         persistent_watches: vec!["/p".into()],
         persistent_recursive_watches: vec!["/r".into()],
     };
-    let r = read(&t, &mut w, 9, &c, &Request::SetWatches(s), false);
+    let r = rw(&t, &mut w, 9, &c, &Request::SetWatches(s), false);
     assert_eq!(r.err, 0);
     assert_eq!(
         r.fired,

@@ -154,12 +154,15 @@ pub struct WatchManager {
     child: Table,
 }
 
-/// Summary of the data-watch table (what `wchs` prints).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Summary of the data-watch table (what `wchs` prints; `wchc` is `by_conn`).
+/// Note: mntr's zk_watch_count is `WatchManager::watch_count` (both tables), not `total`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WatchSummary {
     pub connections: usize,
     pub paths: usize,
     pub total: usize,
+    /// connection → watched paths (data table), sorted.
+    pub by_conn: Vec<(WatcherId, Vec<String>)>,
 }
 
 impl WatchManager {
@@ -265,6 +268,7 @@ impl WatchManager {
             connections: self.data.by_watcher.len(),
             paths: self.data.by_path.len(),
             total: self.data.by_watcher.values().map(|s| s.len()).sum(),
+            by_conn: self.by_connection(),
         }
     }
 
