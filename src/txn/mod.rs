@@ -30,6 +30,8 @@ pub enum TxnBody {
     DeleteContainer(DeleteTxn),
     /// type 5
     SetData(SetDataTxn),
+    /// type 16 (reconfig): a SetDataTxn on /zookeeper/config
+    Reconfig(SetDataTxn),
     /// type 7
     SetAcl(SetAclTxn),
     /// type 13 (only inside multi)
@@ -46,6 +48,9 @@ pub enum TxnBody {
 pub struct Txn {
     pub header: TxnHeader,
     pub body: TxnBody,
+    /// The TxnDigest trailer (tree digest after this txn), as prep precomputes it and a
+    /// log entry carries it. `None` for error txns and when digests are disabled.
+    pub digest: Option<TxnDigest>,
 }
 
 /// Who is asking: what prep and read need to know about the requesting session.
@@ -56,3 +61,8 @@ pub struct RequestCtx {
     /// Authenticated ids of the connection, incl. ("ip", addr) and any ("super", "").
     pub auth: Vec<Id>,
 }
+
+pub mod codec;
+pub mod prep;
+pub mod read;
+pub mod reply;
