@@ -41,15 +41,8 @@ impl FourLetterWord {
     }
 }
 
-/// Counts of watch registrations.
-#[derive(Debug, Clone, Default)]
-pub struct WatchCounts {
-    pub connections: usize,
-    pub paths: usize,
-    pub total: usize,
-    /// conn id → watched paths (wchc)
-    pub by_conn: Vec<(u64, Vec<String>)>,
-}
+/// Counts of watch registrations (wchs/wchc/wchp).
+pub type WatchCounts = crate::watch::WatchSummary;
 
 #[derive(Debug, Clone)]
 pub struct ConnView {
@@ -77,6 +70,8 @@ pub struct ServerView {
     pub sessions: Vec<(i64, i32)>,
     pub session_buckets: Vec<(i64, Vec<i64>)>,
     pub watch_summary: WatchCounts,
+    /// Data + child watches (mntr's zk_watch_count).
+    pub watch_count: usize,
     pub conns: Vec<ConnView>,
     pub uptime_ms: u64,
     pub digest: i64,
@@ -279,7 +274,7 @@ pub fn four_letter(word: &str, v: &ServerView) -> String {
             kv("outstanding_requests", "0".into());
             kv("uptime", v.uptime_ms.to_string());
             kv("znode_count", v.node_count.to_string());
-            kv("watch_count", v.watch_summary.total.to_string());
+            kv("watch_count", v.watch_count.to_string());
             kv("ephemerals_count", eph.to_string());
             kv("approximate_data_size", v.approximate_data_size.to_string());
             kv("global_sessions", v.sessions.len().to_string());

@@ -149,10 +149,8 @@ async fn read_loop(
                             return;
                         }
                     }
-                    if reqs.len() >= MAX_BATCH {
-                        if !send_batch(id, core, &mut reqs).await {
-                            return;
-                        }
+                    if reqs.len() >= MAX_BATCH && !send_batch(id, core, &mut reqs).await {
+                        return;
                     }
                 }
                 Ok(None) => break,

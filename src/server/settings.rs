@@ -120,7 +120,11 @@ impl Settings {
             four_letter_whitelist: if all { None } else { Some(allowed) },
             prep: PrepConfig {
                 extended_types_enabled: c.extended_types_enabled,
-                ..PrepConfig::default()
+                enforce_quota: c.enforce_quota,
+                skip_acl: c.skip_acl,
+                reconfig_enabled: c.reconfig_enabled,
+                digest_enabled: c.digest_enabled,
+                close_session_txn_enabled: c.close_session_txn_enabled,
             },
             conf_lines: c
                 .system_properties

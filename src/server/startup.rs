@@ -1,22 +1,192 @@
-//! Startup: recover the tree and sessions from the data directory and open the txn log.
+//! Startup: recover the tree and sessions from the data directory, write the startup
+//! snapshot (as ZooKeeper does), and open the txn log.
 //!
-//! Owns: the order of recovery (newest valid snapshot, then the logs after it).
+//! Owns: the order of recovery — newest valid snapshot (falling back to older ones), then
+//! the logs after it; a torn last entry ends a log, a checksum failure refuses to start.
 //! Must never: serve clients before recovery has finished.
 
+use crate::jute::records::Acl;
 use crate::server::core::Recovered;
 use crate::server::settings::Settings;
-use crate::storage::{self, txlog::TxnLogWriter};
+use crate::storage::snapshot::{self, SnapshotWriter};
+use crate::storage::txlog::{LogEnd, LogFileReader, TxnLogWriter};
+use crate::storage::{self, list_by_zxid};
 use crate::tree::DataTree;
+use crate::txn::{Txn, TxnBody, codec};
+use std::collections::BTreeMap;
 use std::io;
+use std::path::Path;
+use std::time::Instant;
+
+/// ZooKeeper tries at most this many snapshots, newest first.
+const MAX_SNAPSHOTS_TRIED: usize = 100;
+
+fn other(msg: String) -> io::Error {
+    io::Error::other(msg)
+}
 
 /// Rebuild the state from disk (empty when in-memory or the directory is new).
 pub fn recover(settings: &Settings) -> io::Result<Recovered> {
-    let _ = settings;
+    let ext = settings.prep.extended_types_enabled;
+    let Some(data_dir) = settings.data_dir.as_ref() else {
+        return Ok(Recovered {
+            tree: DataTree::with_extended_types(ext),
+            sessions: Vec::new(),
+            last_zxid: 0,
+        });
+    };
+    let log_root = settings.data_log_dir.as_ref().unwrap_or(data_dir);
+    let snap_dir = storage::version_dir(data_dir);
+    let log_dir = storage::version_dir(log_root);
+    std::fs::create_dir_all(&snap_dir)?;
+    std::fs::create_dir_all(&log_dir)?;
+    let started = Instant::now();
+
+    let (mut tree, sessions, snap_zxid) = load_newest_snapshot(&snap_dir, ext)?;
+    let mut sessions: BTreeMap<i64, i32> = sessions.into_iter().collect();
+    let mut last_zxid = snap_zxid;
+    let mut replayed = 0u64;
+
+    let logs = list_by_zxid(&log_dir, "log")?;
+    // The newest log starting at or before snap_zxid + 1 may hold txns after the snapshot.
+    let first = logs
+        .iter()
+        .rposition(|(z, _)| *z <= snap_zxid + 1)
+        .unwrap_or(0);
+    for (_, path) in logs.iter().skip(first) {
+        let mut r = LogFileReader::open(path).map_err(|e| other(e.to_string()))?;
+        while let Some(entry) = r
+            .next_entry()
+            .map_err(|e| other(format!("{e}; refusing to start")))?
+        {
+            let txn = codec::decode_txn(entry).map_err(|e| {
+                other(format!(
+                    "{}: undecodable txn: {e}; refusing to start",
+                    path.display()
+                ))
+            })?;
+            let z = txn.header.zxid;
+            if z <= last_zxid {
+                continue;
+            }
+            replay_sessions(&txn, &mut sessions);
+            tree.apply(&txn);
+            last_zxid = z;
+            replayed += 1;
+            if replayed.is_multiple_of(100_000) {
+                tracing::info!("recovery: replayed {replayed} txns, at zxid 0x{last_zxid:x}");
+            }
+        }
+        if let Some(LogEnd::Torn(off)) = r.end() {
+            tracing::warn!(
+                "{}: partial entry at offset {off} (torn write from a crash); ignoring the rest of this file",
+                path.display()
+            );
+        }
+    }
+    tree.set_last_processed_zxid(last_zxid);
+    let sessions: Vec<(i64, i32)> = sessions.into_iter().collect();
+    tracing::info!(
+        "recovered {} znodes, {} sessions up to zxid 0x{last_zxid:x} (snapshot 0x{snap_zxid:x} + {replayed} txns) in {} ms",
+        tree.node_count(),
+        sessions.len(),
+        started.elapsed().as_millis()
+    );
+    // ZooKeeper writes a snapshot on every start, so the logs before it are never needed
+    // again for this state.
+    write_snapshot(&snap_dir, &tree, &sessions, last_zxid)?;
     Ok(Recovered {
-        tree: DataTree::new(),
-        sessions: Vec::new(),
-        last_zxid: 0,
+        tree,
+        sessions,
+        last_zxid,
     })
+}
+
+fn replay_sessions(txn: &Txn, sessions: &mut BTreeMap<i64, i32>) {
+    match &txn.body {
+        TxnBody::CreateSession(c) => {
+            sessions.insert(txn.header.client_id, c.time_out);
+        }
+        TxnBody::CloseSession(_) => {
+            sessions.remove(&txn.header.client_id);
+        }
+        _ => {}
+    }
+}
+
+type Loaded = (DataTree, Vec<(i64, i32)>, i64);
+
+fn load_newest_snapshot(dir: &Path, ext: bool) -> io::Result<Loaded> {
+    let mut snaps = list_by_zxid(dir, "snapshot")?;
+    snaps.reverse();
+    for (zxid, path) in snaps.into_iter().take(MAX_SNAPSHOTS_TRIED) {
+        if path.extension().is_some_and(|e| e == "gz" || e == "snappy") {
+            tracing::warn!(
+                "{}: compressed snapshots are not supported yet; skipping",
+                path.display()
+            );
+            continue;
+        }
+        match snapshot::looks_complete(&path) {
+            Ok(true) => {}
+            _ => {
+                tracing::warn!(
+                    "{}: incomplete snapshot; trying an older one",
+                    path.display()
+                );
+                continue;
+            }
+        }
+        match load_snapshot(&path, ext) {
+            Ok((tree, sessions)) => {
+                tracing::info!(
+                    "loaded snapshot {} ({} znodes)",
+                    path.display(),
+                    tree.node_count()
+                );
+                return Ok((tree, sessions, zxid));
+            }
+            Err(e) => tracing::warn!("{}: {e}; trying an older snapshot", path.display()),
+        }
+    }
+    Ok((DataTree::with_extended_types(ext), Vec::new(), 0))
+}
+
+fn load_snapshot(path: &Path, ext: bool) -> Result<(DataTree, Vec<(i64, i32)>), String> {
+    let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut nodes = Vec::new();
+    let meta = snapshot::read_snapshot(f, |n| {
+        nodes.push((n.path, n.data, n.acl, n.stat));
+        Ok(())
+    })
+    .map_err(|e| e.to_string())?;
+    let tree = DataTree::from_snapshot(ext, meta.acls, nodes)?;
+    Ok((tree, meta.sessions))
+}
+
+/// Write `snapshot.<zxid>` of the whole tree and fsync it.
+pub fn write_snapshot(
+    dir: &Path,
+    tree: &DataTree,
+    sessions: &[(i64, i32)],
+    zxid: i64,
+) -> io::Result<()> {
+    let (path, file) = snapshot::create_file(dir, zxid)?;
+    let acls: Vec<(i64, Vec<Acl>)> = tree
+        .acl_cache()
+        .entries()
+        .map(|(id, l)| (id, l.to_vec()))
+        .collect();
+    let mut w = SnapshotWriter::new(file, sessions, &acls)?;
+    for (p, n) in tree.preorder() {
+        w.node(&p, &n.data, n.acl, &n.stat)?;
+    }
+    let file = w.finish(Some((zxid, tree.digest())))?;
+    let f = file.into_inner().map_err(|e| e.into_error())?;
+    f.sync_all()?;
+    std::fs::File::open(dir)?.sync_all()?;
+    tracing::info!("wrote snapshot {}", path.display());
+    Ok(())
 }
 
 /// The txn log writer for the data log directory (None when in-memory).

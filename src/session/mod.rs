@@ -177,11 +177,11 @@ impl SessionTracker {
         for b in due {
             if let Some(set) = self.buckets.remove(&b) {
                 for id in set {
-                    if let Some(s) = self.sessions.get_mut(&id) {
-                        if !s.closing {
-                            s.closing = true;
-                            out.push(id);
-                        }
+                    if let Some(s) = self.sessions.get_mut(&id)
+                        && !s.closing
+                    {
+                        s.closing = true;
+                        out.push(id);
                     }
                 }
             }

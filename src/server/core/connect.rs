@@ -5,11 +5,9 @@ use super::pipeline::{Origin, PendingConnect};
 use super::{Conn, ConnId, Core, now_ms};
 use crate::jute::Record;
 use crate::jute::records::*;
-use crate::jute::txn::*;
-use crate::proto::op;
 use crate::server::outbox::Outbox;
 use crate::session;
-use crate::txn::{Txn, TxnBody};
+use crate::txn::prep;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -59,16 +57,16 @@ impl Core {
         if req.session_id == 0 {
             let session_id = self.sessions.next_session_id();
             let zxid = self.next_zxid();
-            let txn = Txn {
-                header: TxnHeader {
-                    client_id: session_id,
-                    cxid: 0,
-                    zxid,
-                    time: now,
-                    txn_type: op::CREATE_SESSION,
-                },
-                body: TxnBody::CreateSession(CreateSessionTxn { time_out: timeout }),
-            };
+            let txn = prep::prep_create_session(
+                &self.tree,
+                &mut self.pending,
+                session_id,
+                0,
+                timeout,
+                zxid,
+                now,
+                &self.settings.prep,
+            );
             let response = ConnectResponse {
                 protocol_version: 0,
                 time_out: timeout,
@@ -109,16 +107,16 @@ impl Core {
         }
         self.sessions.touch(session_id, now);
         // A session lives on one connection: drop the old one (CLIENT_RECONNECT).
-        if let Some(old) = self.session_conn.get(&session_id).copied() {
-            if old != conn {
-                if let Some(c) = self.conns.get(&old) {
-                    tracing::info!(
-                        "session 0x{session_id:x} re-attached from {peer}; closing its old connection"
-                    );
-                    c.outbox.close();
-                }
-                self.disconnected(old);
+        if let Some(old) = self.session_conn.get(&session_id).copied()
+            && old != conn
+        {
+            if let Some(c) = self.conns.get(&old) {
+                tracing::info!(
+                    "session 0x{session_id:x} re-attached from {peer}; closing its old connection"
+                );
+                c.outbox.close();
             }
+            self.disconnected(old);
         }
         tracing::debug!("re-attached session 0x{session_id:x} for {peer}");
         let response = ConnectResponse {

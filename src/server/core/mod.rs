@@ -256,7 +256,15 @@ impl Core {
         self.pending.applied(txn.header.zxid);
         for ev in &outcome.events {
             for (watcher, event_type) in self.watches.trigger(ev) {
-                self.notify(watcher, event_type, &ev.path);
+                // A watcher must still have READ on the node when the event fires
+                // (ZooKeeper's fix for CVE-2024-23944).
+                let allowed = self.settings.prep.skip_acl
+                    || self.conns.get(&watcher).is_some_and(|c| {
+                        tree::acl::check_acl(&ev.acl, proto::perms::READ, &c.auth)
+                    });
+                if allowed {
+                    self.notify(watcher, event_type, &ev.path);
+                }
             }
         }
         outcome
@@ -289,13 +297,12 @@ impl Core {
     }
 
     fn reply(&mut self, conn: ConnId, xid: i32, zxid: i64, err: i32, resp: &Response) {
-        if let Some(c) = self.conns.get_mut(&conn) {
-            if c.outbox
+        if let Some(c) = self.conns.get_mut(&conn)
+            && c.outbox
                 .push_with(|b| encode_reply(b, xid, zxid, err, resp))
-            {
-                c.sent += 1;
-                self.stats.packets_sent += 1;
-            }
+        {
+            c.sent += 1;
+            self.stats.packets_sent += 1;
         }
     }
 

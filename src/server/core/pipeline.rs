@@ -130,10 +130,10 @@ impl Core {
                     if let crate::txn::TxnBody::CloseSession(_) = f.txn.body {
                         let sid = f.txn.header.client_id;
                         self.sessions.remove(sid);
-                        if let Some(conn) = self.session_conn.remove(&sid) {
-                            if let Some(c) = self.conns.get(&conn) {
-                                c.outbox.close();
-                            }
+                        if let Some(conn) = self.session_conn.remove(&sid)
+                            && let Some(c) = self.conns.get(&conn)
+                        {
+                            c.outbox.close();
                         }
                     }
                 }
@@ -147,10 +147,10 @@ impl Core {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        if let Some(Queued::Write(z)) = c.queue.front() {
-            if *z == zxid {
-                c.queue.pop_front();
-            }
+        if let Some(Queued::Write(z)) = c.queue.front()
+            && *z == zxid
+        {
+            c.queue.pop_front();
         }
         loop {
             let Some(c) = self.conns.get_mut(&conn) else {

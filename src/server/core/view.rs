@@ -33,6 +33,7 @@ impl Core {
             sessions: self.sessions.all(),
             session_buckets: self.sessions.buckets(),
             watch_summary: self.watches.summary(),
+            watch_count: self.watches.watch_count(),
             conns,
             uptime_ms: self.started.elapsed().as_millis() as u64,
             digest: self.tree.digest(),
