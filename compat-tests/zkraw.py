@@ -540,10 +540,14 @@ class ZkRaw:
         return list(self.events)
 
     def take_events(self, count=0, timeout=5.0, settle=0.0):
-        """Wait for `count` events (plus `settle` seconds for stragglers), return and clear them."""
+        """Wait for `count` events, then keep collecting until no new event arrived for
+        `settle` seconds; return them all and clear the queue."""
         self.wait_events(count, timeout)
-        if settle:
-            self.wait_events(len(self.events) + 1, settle)
+        while settle:
+            n = len(self.events)
+            self.wait_events(n + 1, settle)
+            if len(self.events) == n:
+                break
         evs, self.events = self.events, []
         return evs
 
