@@ -1,0 +1,485 @@
+"""Shared fixtures: start/stop servers, connect clients, run differential scenarios.
+
+Servers
+  real_zk   Apache ZooKeeper 3.8 (Debian package) standalone, one per test session.
+  ferro     ferrokeeper (FERROKEEPER_BIN, else target/release/ferrokeeper, else
+            target/debug/ferrokeeper), one per test session, same zoo.cfg keys.
+  server    parametrized over both (ids "zk", "ferro"): every scenario runs on each.
+            COMPAT_SERVERS=zk (or ferro) restricts the parametrization.
+  server_factory(kind, **cfg)  extra servers with other zoo.cfg keys (cached per config).
+
+Every server listens on a free 127.0.0.1 port with a fresh temp dataDir and is stopped by
+its PID at teardown (only processes started here are ever signalled).
+
+Differential scenarios
+  A scenario is a function `scenario(env)` that talks to a server through
+  `env.connect()` (raw protocol, zkraw.py) and records normalized results into
+  `env.t` (a Transcript). The `diff` fixture runs it on the parametrized server; for
+  non-reference servers it also runs it on real_zk (cached) and asserts the two
+  transcripts are equal. Known-good values (checked with `env.t.expect`) make the
+  scenario meaningful on real ZooKeeper alone.
+"""
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+
+import pytest
+
+import zkraw
+
+HOST = "127.0.0.1"
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+JAVA = shutil.which("java") or "/usr/bin/java"
+ZK_CLASSPATH = ":".join(
+    "/usr/share/java/" + j for j in ("zookeeper.jar", "zookeeper-jute.jar", "slf4j-simple.jar")
+)
+TICK_MS = 2000
+CONTAINER_CHECK_MS = 1000
+SUPER_PASSWORD = "super:test"
+# base64(sha1("super:test")) -- DigestAuthenticationProvider.generateDigest("super:test")
+SUPER_DIGEST = "super:D/InIHSb7yEEbrWz8b9l71RjZJU="
+
+DEFAULT_CFG = {
+    "tickTime": str(TICK_MS),
+    "initLimit": "5",
+    "syncLimit": "2",
+    "admin.enableServer": "false",
+    "4lw.commands.whitelist": "*",
+    "maxClientCnxns": "0",
+    "extendedTypesEnabled": "true",
+    "znode.container.checkIntervalMs": str(CONTAINER_CHECK_MS),
+    "DigestAuthenticationProvider.superDigest": SUPER_DIGEST,
+    "enforceQuota": "true",
+}
+
+ALL_KINDS = ["zk", "ferro"]
+
+
+def selected_kinds():
+    raw = os.environ.get("COMPAT_SERVERS", "zk,ferro")
+    kinds = [k.strip() for k in raw.split(",") if k.strip()]
+    bad = [k for k in kinds if k not in ALL_KINDS]
+    if bad:
+        raise pytest.UsageError(f"COMPAT_SERVERS: unknown server kind(s) {bad}; use zk and/or ferro")
+    return kinds
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def ferro_binary():
+    env = os.environ.get("FERROKEEPER_BIN")
+    if env:
+        return env
+    for flavour in ("release", "debug"):
+        p = os.path.join(REPO, "target", flavour, "ferrokeeper")
+        if os.path.exists(p):
+            return p
+    return os.path.join(REPO, "target", "release", "ferrokeeper")
+
+
+# --- server processes -------------------------------------------------------------------
+
+class ServerHandle:
+    """A running server process plus helpers to reach it."""
+
+    def __init__(self, kind, cfg_overrides=None):
+        self.kind = kind
+        self.host = HOST
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix=f"compat-{kind}-")
+        self.data_dir = os.path.join(self.dir, "data")
+        os.makedirs(self.data_dir)
+        self.cfg = dict(DEFAULT_CFG)
+        for k, v in (cfg_overrides or {}).items():
+            if v is None:
+                self.cfg.pop(k, None)
+            else:
+                self.cfg[k] = str(v)
+        self.cfg["dataDir"] = self.data_dir
+        self.cfg["clientPort"] = str(self.port)
+        self.cfg["clientPortAddress"] = HOST
+        self.cfg_path = os.path.join(self.dir, "zoo.cfg")
+        with open(self.cfg_path, "w") as f:
+            for k, v in self.cfg.items():
+                f.write(f"{k}={v}\n")
+        self.log_path = os.path.join(self.dir, "server.log")
+        self.proc = None
+
+    @property
+    def hostport(self):
+        return f"{self.host}:{self.port}"
+
+    def command(self):
+        if self.kind == "zk":
+            return [
+                JAVA, "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+                f"-Dznode.container.checkIntervalMs={self.cfg.get('znode.container.checkIntervalMs', 60000)}",
+                "-Dorg.slf4j.simpleLogger.defaultLogLevel=info",
+                "-Dorg.slf4j.simpleLogger.showDateTime=true",
+                "-cp", ZK_CLASSPATH,
+                "org.apache.zookeeper.server.ZooKeeperServerMain", self.cfg_path,
+            ]
+        binary = ferro_binary()
+        if not os.path.exists(binary):
+            pytest.fail(
+                f"ferrokeeper binary not found at {binary} "
+                "(build it with `cargo build --release` or set FERROKEEPER_BIN)",
+                pytrace=False,
+            )
+        return [binary, self.cfg_path]
+
+    def start(self, ready_timeout=60.0):
+        cmd = self.command()
+        logf = open(self.log_path, "ab")
+        env = dict(os.environ)
+        env.setdefault("RUST_LOG", "info")
+        self.proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, cwd=self.dir,
+                                     env=env, start_new_session=True)
+        logf.close()
+        self.wait_ready(ready_timeout)
+        return self
+
+    def log_tail(self, n=40):
+        try:
+            with open(self.log_path, "rb") as f:
+                lines = f.read().decode("utf-8", "replace").splitlines()
+            return "\n".join(lines[-n:])
+        except OSError:
+            return "(no log)"
+
+    def is_ready(self):
+        try:
+            if "Mode:" in zkraw.four_letter_word(self.host, self.port, "srvr", timeout=2):
+                return True
+        except OSError:
+            pass
+        # A server without (whitelisted) 4lw support: a real session and a read.
+        try:
+            c = zkraw.ZkRaw(self.host, self.port, timeout=2)
+            try:
+                c.handshake(timeout_ms=10000)
+                ok = c.exists("/").err == 0
+                c.close()
+                return ok
+            finally:
+                c.drop()
+        except (OSError, zkraw.ConnectionClosed, ValueError, Exception):
+            return False
+
+    def wait_ready(self, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"{self.kind} server exited with {self.proc.returncode} during startup "
+                            f"(cmd {self.proc.args}); log tail:\n{self.log_tail()}", pytrace=False)
+            if self.is_ready():
+                return
+            time.sleep(0.2)
+        self.stop()
+        pytest.fail(f"{self.kind} server not serving on {self.hostport} after {timeout}s; "
+                    f"log tail:\n{self.log_tail()}", pytrace=False)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self):
+        """Stop by PID (our own child only): SIGTERM, then SIGKILL after 10 s."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            try:
+                self.proc.send_signal(signal.SIGTERM)
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+            except ProcessLookupError:
+                pass
+        self.proc = None
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    # -- client helpers --
+    def raw(self, timeout_ms=30000, **kw):
+        """A connected raw client with a new session (caller closes it)."""
+        return zkraw.connect(self.host, self.port, timeout_ms=timeout_ms, **kw)
+
+    def fourlw(self, word, timeout=10.0):
+        return zkraw.four_letter_word(self.host, self.port, word, timeout)
+
+    def __repr__(self):
+        return f"<{self.kind} server {self.hostport} pid={self.proc.pid if self.proc else None}>"
+
+
+class ServerPool:
+    """Session-wide cache of started servers keyed by (kind, config overrides)."""
+
+    def __init__(self):
+        self.servers = {}
+        self.failures = {}
+
+    def get(self, kind, **cfg):
+        key = (kind, tuple(sorted((k, str(v)) for k, v in cfg.items())))
+        if key in self.failures:
+            pytest.fail(self.failures[key], pytrace=False)
+        srv = self.servers.get(key)
+        if srv is not None and srv.alive():
+            return srv
+        srv = ServerHandle(kind, cfg)
+        try:
+            srv.start()
+        except pytest.fail.Exception as e:
+            self.failures[key] = str(e)
+            srv.cleanup()
+            raise
+        self.servers[key] = srv
+        return srv
+
+    def stop_all(self):
+        for srv in self.servers.values():
+            srv.cleanup()
+        self.servers.clear()
+
+
+@pytest.fixture(scope="session")
+def server_pool():
+    pool = ServerPool()
+    yield pool
+    pool.stop_all()
+
+
+@pytest.fixture(scope="session")
+def real_zk(server_pool):
+    return server_pool.get("zk")
+
+
+@pytest.fixture(scope="session")
+def ferro(server_pool):
+    return server_pool.get("ferro")
+
+
+def pytest_generate_tests(metafunc):
+    if "server" in metafunc.fixturenames:
+        kinds = selected_kinds()
+        metafunc.parametrize("server", kinds, ids=kinds, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def server(request, server_pool):
+    return server_pool.get(request.param)
+
+
+@pytest.fixture
+def server_factory(server_pool, server):
+    """Start (or reuse) a server of the same kind as `server` with other zoo.cfg keys.
+    Pass key=None to remove a default key."""
+    def make(**cfg):
+        return server_pool.get(server.kind, **cfg)
+    return make
+
+
+# --- per-test helpers ---------------------------------------------------------------------
+
+def _sanitize(name):
+    return re.sub(r"[^A-Za-z0-9_]", "_", name)[:60]
+
+
+@pytest.fixture
+def root(request):
+    """A unique znode path prefix for this test (not created)."""
+    return f"/t_{_sanitize(request.node.name)}_{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def raw(server):
+    """Factory of connected raw clients on `server`; all are closed at teardown."""
+    opened = []
+
+    def make(**kw):
+        c = server.raw(**kw)
+        opened.append(c)
+        return c
+
+    yield make
+    for c in opened:
+        c.close()
+
+
+@pytest.fixture
+def kazoo_client(server):
+    """Factory of started kazoo clients on `server`; all are stopped at teardown."""
+    from kazoo.client import KazooClient
+    opened = []
+
+    def make(**kw):
+        kw.setdefault("timeout", 15)
+        c = KazooClient(hosts=server.hostport, **kw)
+        c.start(timeout=20)
+        opened.append(c)
+        return c
+
+    yield make
+    for c in opened:
+        try:
+            c.stop()
+            c.close()
+        except Exception:
+            pass
+
+
+# --- differential transcripts ---------------------------------------------------------------
+
+class Transcript:
+    """Normalized, comparable record of what a scenario observed.
+
+    zxids are replaced by labels Z1, Z2... in order of first appearance (so equality
+    between fields survives), session ids by S1, S2..., times by "T", and the test's
+    unique root prefix by "<root>". Reply headers keep err and drop zxid.
+    """
+
+    def __init__(self, root):
+        self.root = root
+        self.entries = []
+        self.failures = []
+        self.zxids = {}
+        self.sessions = {}
+
+    def zxid(self, z):
+        if z in (0, -1):
+            return z
+        return self.zxids.setdefault(z, f"Z{len(self.zxids) + 1}")
+
+    def session(self, sid):
+        if sid == 0:
+            return 0
+        return self.sessions.setdefault(sid, f"S{len(self.sessions) + 1}")
+
+    def norm(self, v):
+        if isinstance(v, zkraw.Reply):
+            return {"err": v.err, "value": self.norm(v.value)}
+        if isinstance(v, zkraw.Stat):
+            return {
+                "czxid": self.zxid(v.czxid), "mzxid": self.zxid(v.mzxid),
+                "ctime": "T" if v.ctime else 0, "mtime": "T" if v.mtime else 0,
+                "version": v.version, "cversion": v.cversion, "aversion": v.aversion,
+                "ephemeralOwner": self.session(v.ephemeralOwner),
+                "dataLength": v.dataLength, "numChildren": v.numChildren,
+                "pzxid": self.zxid(v.pzxid),
+            }
+        if isinstance(v, zkraw.WatchEvent):
+            return ("event", v.type, v.state, self.norm(v.path))
+        if isinstance(v, zkraw.ACL):
+            return (v.perms, v.scheme, v.id)
+        if isinstance(v, str):
+            return v.replace(self.root, "<root>") if self.root else v
+        if isinstance(v, (list, tuple)):
+            return type(v)(self.norm(x) for x in v)
+        if isinstance(v, dict):
+            return {k: self.norm(x) for k, x in v.items()}
+        return v
+
+    def rec(self, label, v):
+        n = self.norm(v)
+        self.entries.append((label, n))
+        return n
+
+    _UNSET = object()
+
+    def expect(self, label, v, value=_UNSET, err=None):
+        """Record v and check it against known-good values: `err` is the reply's error
+        code, `value` the normalized parsed body (or the normalized v itself when v is
+        not a Reply). Mismatches are collected, not raised, so the differential
+        comparison still runs first."""
+        n = self.rec(label, v)
+        if err is not None:
+            got = v.err if isinstance(v, zkraw.Reply) else None
+            if got != err:
+                self.failures.append(f"{label}: expected err {err}, got {got} ({n!r})")
+        if value is not Transcript._UNSET:
+            got = n["value"] if isinstance(v, zkraw.Reply) else n
+            if got != value:
+                self.failures.append(f"{label}: expected {value!r}, got {got!r}")
+        return n
+
+
+class Env:
+    """What a scenario gets: a server, a unique root and a transcript."""
+
+    def __init__(self, server, root):
+        self.server = server
+        self.root = root
+        self.t = Transcript(root)
+        self.clients = []
+
+    def connect(self, **kw):
+        c = self.server.raw(**kw)
+        self.t.session(c.session_id)
+        self.clients.append(c)
+        return c
+
+    def p(self, rel=""):
+        """Absolute path under the scenario root."""
+        return self.root + ("/" + rel if rel else "")
+
+    def close_all(self):
+        for c in self.clients:
+            c.close()
+
+
+def run_scenario(scenario, server, name):
+    env = Env(server, f"/d_{_sanitize(name)}_{uuid.uuid4().hex[:8]}")
+    try:
+        scenario(env)
+    finally:
+        env.close_all()
+    return env.t
+
+
+_reference_cache = {}
+
+
+@pytest.fixture
+def diff(request, server):
+    """diff(scenario): run on `server`; unless it is real ZooKeeper, also compare with
+    the transcript from real ZooKeeper. Then check the scenario's known-good values."""
+
+    def run(scenario):
+        name = f"{scenario.__module__}.{scenario.__qualname__}"
+        t = run_scenario(scenario, server, scenario.__name__)
+        if server.kind != "zk":
+            ref = _reference_cache.get(name)
+            if ref is None:
+                ref = run_scenario(scenario, request.getfixturevalue("real_zk"), scenario.__name__)
+                _reference_cache[name] = ref
+            assert t.entries == ref.entries, f"transcript of {server.kind} differs from real ZooKeeper"
+        else:
+            _reference_cache.setdefault(name, t)
+        assert not t.failures, "known-good values not met:\n" + "\n".join(t.failures)
+        return t
+
+    return run
+
+
+def wait_until(pred, timeout=10.0, interval=0.1):
+    """Poll pred() until truthy (returns its value) or timeout (returns last value)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() >= deadline:
+            return v
+        time.sleep(interval)

@@ -1,0 +1,144 @@
+"""Differential tests of multi (14) and multiRead (22).
+
+Covers: successful result shapes per sub-op (create, create2, container, TTL, delete,
+setData, check), the failed-multi shape (earlier ops 0, failing op its code, later ops
+RUNTIMEINCONSISTENCY, all as error results, header err 0, tree unchanged), one zxid
+for the whole multi, empty multi, ops that see earlier ops of the same multi,
+sequential creates inside a multi, watches fired once per multi, read sub-ops in a
+write multi (and vice versa) giving MARSHALLINGERROR, and per-op errors in multiRead.
+"""
+
+from zkraw import (Err, Flags, Op, enc_check, enc_create, enc_create_ttl, enc_delete, enc_path_watch,
+                   enc_set_data)
+
+
+def scenario_multi_success(env):
+    t, c, p = env.t, env.connect(), env.p
+    c.create(p())
+    r = c.multi([
+        (Op.CREATE, enc_create(p("a"), b"1")),
+        (Op.CREATE2, enc_create(p("b"), b"22")),
+        (Op.CREATE, enc_create(p("a/s-"), flags=Flags.PERSISTENT_SEQUENTIAL)),
+        (Op.CREATE_CONTAINER, enc_create(p("c"), flags=Flags.CONTAINER)),
+        (Op.CREATE_TTL, enc_create_ttl(p("t"), ttl=60000)),
+        (Op.SET_DATA, enc_set_data(p("a"), b"one", 0)),
+        (Op.CHECK, enc_check(p("a"), 1)),
+        (Op.DELETE, enc_delete(p("b"), 0)),
+        (Op.CREATE, enc_create(p("e"), flags=Flags.EPHEMERAL)),
+    ])
+    t.expect("multi ok", r, err=0)
+    # Observed on 3.8.0: a create2 sub-op answers with a plain CreateResponse (result
+    # type 1, no Stat; ZOOKEEPER-4026), while container/TTL creates carry a Stat.
+    t.expect("result kinds", [x[0] for x in r.value],
+             ["create", "create", "create", "create2", "create2", "setData", "check", "delete", "create"])
+    zx = {x[2].czxid for x in r.value if x[0] == "create2"} | {r.value[5][1].mzxid}
+    t.expect("one zxid for the whole multi", len(zx), 1)
+    t.expect("sequential inside multi", r.value[2][1], "<root>/a/s-0000000000")
+    t.expect("children after", c.get_children(p()), value=["a", "c", "e", "t"])
+    t.expect("parent stat after", c.exists(p()), err=0)
+    t.expect("empty multi", c.multi([]), err=0, value=[])
+
+
+def test_multi_success(diff):
+    diff(scenario_multi_success)
+
+
+def scenario_multi_failure(env):
+    """A failing op aborts the whole multi; results show where it failed."""
+    t, c, p = env.t, env.connect(), env.p
+    c.create(p())
+    c.create(p("x"), b"v")
+    cases = {
+        "node exists in the middle": [(Op.CREATE, enc_create(p("new1"))), (Op.CREATE, enc_create(p("x"))),
+                                      (Op.DELETE, enc_delete(p("x")))],
+        "bad version first": [(Op.SET_DATA, enc_set_data(p("x"), b"", 7)), (Op.CREATE, enc_create(p("new2")))],
+        "check fails last": [(Op.CREATE, enc_create(p("new3"))), (Op.SET_DATA, enc_set_data(p("x"), b"q")),
+                             (Op.CHECK, enc_check(p("x"), 0))],
+        "no node": [(Op.DELETE, enc_delete(p("missing")))],
+        "not empty": [(Op.CREATE, enc_create(p("x/child"))), (Op.DELETE, enc_delete(p("x")))],
+        "bad path": [(Op.CREATE, enc_create(p("ok"))), (Op.CREATE, enc_create("relative"))],
+        "ephemeral parent": [(Op.CREATE, enc_create(p("eph"), flags=Flags.EPHEMERAL)),
+                             (Op.CREATE, enc_create(p("eph/kid")))],
+        "invalid acl": [(Op.CREATE, enc_create(p("noacl"), acl=[]))],
+        "delete then use": [(Op.DELETE, enc_delete(p("x"))), (Op.SET_DATA, enc_set_data(p("x"), b"z"))],
+        "bad flags": [(Op.CREATE, enc_create(p("f"), flags=9))],
+        "check missing": [(Op.CHECK, enc_check(p("missing"), -1))],
+        "two failures": [(Op.CHECK, enc_check(p("x"), 5)), (Op.DELETE, enc_delete(p("missing")))],
+    }
+    for label, ops in cases.items():
+        r = c.multi(ops)
+        t.expect(label, r, err=0)
+    t.expect("node exists shape", t.entries[0][1]["value"], [("error", 0), ("error", Err.NODEEXISTS),
+                                                              ("error", Err.RUNTIMEINCONSISTENCY)])
+    t.expect("tree unchanged", c.get_children(p()), value=["x"])
+    t.expect("x unchanged", c.get_data(p("x")), err=0)
+
+
+def test_multi_failure(diff):
+    diff(scenario_multi_failure)
+
+
+def scenario_multi_watches(env):
+    """Watches fire once per affected node per multi, events ordered by op."""
+    t, p = env.t, env.p
+    c, w = env.connect(), env.connect()
+    c.create(p())
+    c.create(p("a"), b"")
+    w.get_children(p(), watch=True)
+    w.get_data(p("a"), watch=True)
+    w.exists(p("b"), watch=True)
+    r = c.multi([(Op.SET_DATA, enc_set_data(p("a"), b"1")), (Op.SET_DATA, enc_set_data(p("a"), b"2")),
+                 (Op.CREATE, enc_create(p("b"))), (Op.CREATE, enc_create(p("c")))])
+    t.expect("multi", r, err=0)
+    t.expect("events", w.take_events(3, settle=0.3))
+    w.get_data(p("a"), watch=True)
+    r = c.multi([(Op.SET_DATA, enc_set_data(p("a"), b"3")), (Op.CHECK, enc_check(p("a"), 0))])
+    t.expect("failed multi", r, err=0)
+    t.expect("failed multi fires nothing", w.take_events(0, settle=0.3), [])
+
+
+def test_multi_watches(diff):
+    diff(scenario_multi_watches)
+
+
+def scenario_multi_read(env):
+    t, c, p = env.t, env.connect(), env.p
+    c.create(p(), b"root")
+    c.create(p("a"), b"A")
+    c.create(p("b"), b"B")
+    r = c.multi_read([(Op.GET_CHILDREN, enc_path_watch(p())), (Op.GET_DATA, enc_path_watch(p("a"))),
+                      (Op.GET_DATA, enc_path_watch(p("missing"))), (Op.GET_CHILDREN, enc_path_watch(p("zz"))),
+                      (Op.GET_DATA, enc_path_watch(p("b")))])
+    t.expect("multiRead", r, err=0)
+    t.expect("multiRead shapes", [x[0] for x in r.value],
+             ["getChildren", "getData", "error", "error", "getData"])
+    t.expect("multiRead errors", [x[1] for x in r.value if x[0] == "error"], [Err.NONODE, Err.NONODE])
+    t.expect("multiRead empty", c.multi_read([]), err=0, value=[])
+    t.expect("write op in multiRead", c.multi_read([(Op.CREATE, enc_create(p("w")))]), err=Err.MARSHALLINGERROR)
+    t.expect("read op in multi", c.multi([(Op.GET_DATA, enc_path_watch(p("a")))]), err=Err.MARSHALLINGERROR)
+    t.expect("exists op in multiRead", c.multi_read([(Op.EXISTS, enc_path_watch(p("a")))]),
+             err=Err.MARSHALLINGERROR)
+    t.expect("connection still usable", c.exists(p()).err, 0)
+    t.expect("nothing created", c.get_children(p()), value=["a", "b"])
+
+
+def test_multi_read(diff):
+    diff(scenario_multi_read)
+
+
+def scenario_multi_acl(env):
+    """NOAUTH inside a multi aborts it like any other error; multiRead reports NOAUTH per op."""
+    from zkraw import ACL, Perm
+    t, c, other, p = env.t, env.connect(), env.connect(), env.p
+    c.create(p())
+    c.create(p("ro"), b"r", acl=[ACL(Perm.READ, "world", "anyone")])
+    c.create(p("wo"), b"w", acl=[ACL(Perm.WRITE, "world", "anyone")])
+    t.expect("write to read-only in multi",
+             other.multi([(Op.CREATE, enc_create(p("n"))), (Op.SET_DATA, enc_set_data(p("ro"), b"x"))]), err=0)
+    t.expect("multiRead noauth",
+             other.multi_read([(Op.GET_DATA, enc_path_watch(p("ro"))), (Op.GET_DATA, enc_path_watch(p("wo")))]),
+             err=0)
+
+
+def test_multi_acl(diff):
+    diff(scenario_multi_acl)

@@ -1,0 +1,324 @@
+"""Differential tests of watches and their event sequences.
+
+Covers: one-shot data/exists/child watches (which op fires what, one-shot removal,
+several watchers, event-before-reply ordering), persistent and persistent-recursive
+watches (addWatch 106), a mode replacing an earlier one on the same path, one event per
+watcher per txn, checkWatches/removeWatches (17/18) incl. NOWATCHER and watcher types
+3.8 does not know, setWatches (101) / setWatches2 (105) after a reconnect firing the
+missed events, watches not surviving a re-attach without setWatches, and fire-time ACL
+filtering.
+"""
+
+from zkraw import ACL, AddWatchMode, Err, Ev, Flags, Perm, WatcherType
+
+SETTLE = 0.3  # extra wait for unexpected events after the expected ones arrived
+
+
+def scenario_one_shot_watches(env):
+    t, p = env.t, env.p
+    c, w, w2 = env.connect(), env.connect(), env.connect()
+    c.create(p())
+    c.create(p("a"), b"1")
+    t.expect("getData watch", w.get_data(p("a"), watch=True), err=0)
+    t.expect("exists watch on missing", w.exists(p("b"), watch=True), err=Err.NONODE)
+    t.expect("getData watch on missing", w.get_data(p("nope"), watch=True), err=Err.NONODE)
+    t.expect("child watch", w.get_children(p(), watch=True), err=0)
+    t.expect("exists watch second conn", w2.exists(p("a"), watch=True), err=0)
+    t.expect("child2 watch second conn", w2.get_children2(p("a"), watch=True), err=0)
+
+    # The writer's own reply must not overtake the notification: w sees the event
+    # before the reply of its next request.
+    c.set_data(p("a"), b"2")
+    t.expect("w: setData a", w.take_events(1, settle=SETTLE), [("event", Ev.NODE_DATA_CHANGED, 3, "<root>/a")])
+    t.expect("w2: setData a", w2.take_events(1, settle=SETTLE), [("event", Ev.NODE_DATA_CHANGED, 3, "<root>/a")])
+    c.set_data(p("a"), b"3")
+    t.expect("one-shot: nothing on second setData", w.take_events(0, settle=SETTLE), [])
+    c.create(p("b"))
+    t.expect("create b", w.take_events(2, settle=SETTLE),
+             [("event", Ev.NODE_CREATED, 3, "<root>/b"), ("event", Ev.NODE_CHILDREN_CHANGED, 3, "<root>")])
+    c.create(p("nope"))
+    t.expect("getData watch on missing node was not set", w.take_events(0, settle=SETTLE), [])
+    c.create(p("a/kid"))
+    t.expect("w2 child watch on a", w2.take_events(1, settle=SETTLE),
+             [("event", Ev.NODE_CHILDREN_CHANGED, 3, "<root>/a")])
+    # delete with data + child watches on the node and a child watch on the parent
+    w.get_data(p("b"), watch=True)
+    w.get_children(p("b"), watch=True)
+    w.get_children(p(), watch=True)
+    w2.exists(p("b"), watch=True)
+    c.delete(p("b"))
+    t.expect("delete b (w)", w.take_events(2, settle=SETTLE))
+    t.expect("delete b (w2)", w2.take_events(1, settle=SETTLE), [("event", Ev.NODE_DELETED, 3, "<root>/b")])
+    # setACL fires nothing; sync fires nothing
+    w.get_data(p("a"), watch=True)
+    c.set_acl(p("a"), [ACL(Perm.ALL, "world", "anyone")])
+    c.sync(p("a"))
+    t.expect("setACL fires nothing", w.take_events(0, settle=SETTLE), [])
+    c.delete(p("a/kid"))
+    c.delete(p("a"))
+    t.expect("delete a", w.take_events(1, settle=SETTLE), [("event", Ev.NODE_DELETED, 3, "<root>/a")])
+
+
+def test_one_shot_watches(diff):
+    diff(scenario_one_shot_watches)
+
+
+def scenario_event_before_reply(env):
+    """A client that writes a node it watches gets the notification before the reply."""
+    t, p = env.t, env.p
+    c = env.connect()
+    c.create(p())
+    c.get_data(p(), watch=True)
+    xid = c.send(5, __import__("zkraw").enc_set_data(p(), b"x"))
+    frames = []
+    while len(frames) < 2:
+        rep = c._read_one(5)
+        frames.append("event" if rep is None else ("reply", rep.xid == xid, rep.err))
+    t.expect("order", frames, ["event", ("reply", True, 0)])
+
+
+def test_event_before_reply(diff):
+    diff(scenario_event_before_reply)
+
+
+def scenario_persistent_watches(env):
+    t, p = env.t, env.p
+    c, w = env.connect(), env.connect()
+    c.create(p())
+    t.expect("addWatch persistent", w.add_watch(p(), AddWatchMode.PERSISTENT), err=0, value=0)
+    t.expect("addWatch on missing node", w.add_watch(p("later"), AddWatchMode.PERSISTENT), err=0)
+    t.expect("addWatch bad mode", w.add_watch(p(), 2), err=Err.MARSHALLINGERROR)
+    c.set_data(p(), b"1")
+    c.set_data(p(), b"2")
+    c.create(p("x"))
+    c.create(p("x/y"))       # grandchild: not seen by a non-recursive watch
+    c.set_data(p("x"), b"")  # child data: not seen
+    c.delete(p("x/y"))
+    c.delete(p("x"))
+    c.create(p("later"))
+    c.delete(p("later"))
+    c.create(p("later"))
+    t.expect("persistent events", w.take_events(8, settle=SETTLE), [
+        ("event", Ev.NODE_DATA_CHANGED, 3, "<root>"),
+        ("event", Ev.NODE_DATA_CHANGED, 3, "<root>"),
+        ("event", Ev.NODE_CHILDREN_CHANGED, 3, "<root>"),
+        ("event", Ev.NODE_CHILDREN_CHANGED, 3, "<root>"),
+        ("event", Ev.NODE_CREATED, 3, "<root>/later"),
+        ("event", Ev.NODE_CHILDREN_CHANGED, 3, "<root>"),
+        ("event", Ev.NODE_DELETED, 3, "<root>/later"),
+        ("event", Ev.NODE_CHILDREN_CHANGED, 3, "<root>"),
+        ("event", Ev.NODE_CREATED, 3, "<root>/later"),
+        ("event", Ev.NODE_CHILDREN_CHANGED, 3, "<root>"),
+    ])
+    # A standard watch on the same path: one event per txn per connection...
+    w.get_data(p(), watch=True)
+    c.set_data(p(), b"3")
+    t.expect("one event per txn", w.take_events(1, settle=SETTLE), [("event", Ev.NODE_DATA_CHANGED, 3, "<root>")])
+    # ...and (observed on 3.8.0) the one-shot registration REPLACED the data half of the
+    # persistent watch: the next setData fires nothing, child changes still fire.
+    c.set_data(p(), b"4")
+    c.create(p("y"))
+    t.expect("persistent data watch downgraded to one-shot", w.take_events(1, settle=SETTLE),
+             [("event", Ev.NODE_CHILDREN_CHANGED, 3, "<root>")])
+    t.expect("checkWatches any", w.check_watches(p(), WatcherType.ANY), err=0)
+    t.expect("checkWatches data", w.check_watches(p(), WatcherType.DATA), err=Err.NOWATCHER)
+    t.expect("checkWatches children", w.check_watches(p(), WatcherType.CHILDREN), err=0)
+    t.expect("removeWatches data", w.remove_watches(p(), WatcherType.DATA), err=Err.NOWATCHER)
+    t.expect("removeWatches children", w.remove_watches(p(), WatcherType.CHILDREN), err=0)
+    t.expect("checkWatches after remove", w.check_watches(p(), WatcherType.ANY), err=Err.NOWATCHER)
+    t.expect("removeWatches any when none", w.remove_watches(p(), WatcherType.ANY), err=Err.NOWATCHER)
+    c.set_data(p(), b"5")
+    c.create(p("z"))
+    t.expect("removed: no more events", w.take_events(0, settle=SETTLE), [])
+    t.expect("persistent node deletion", c.delete(p("later")), err=0)
+    t.expect("watch on later still armed", w.take_events(1, settle=SETTLE),
+             [("event", Ev.NODE_DELETED, 3, "<root>/later")])
+    w2 = env.connect()
+    w2.add_watch(p(), AddWatchMode.PERSISTENT)
+    t.expect("removeWatches any removes persistent", w2.remove_watches(p(), WatcherType.ANY), err=0)
+    c.set_data(p(), b"6")
+    t.expect("nothing after remove any", w2.take_events(0, settle=SETTLE), [])
+
+
+def test_persistent_watches(diff):
+    diff(scenario_persistent_watches)
+
+
+def scenario_recursive_watches(env):
+    t, p = env.t, env.p
+    c, w, w2 = env.connect(), env.connect(), env.connect()
+    c.create(p())
+    t.expect("addWatch recursive", w.add_watch(p(), AddWatchMode.PERSISTENT_RECURSIVE), err=0)
+    c.create(p("a"))
+    c.create(p("a/b"), b"")
+    c.set_data(p("a/b"), b"x")
+    c.create(p("a/b/c"), flags=Flags.EPHEMERAL)
+    c.delete(p("a/b/c"))
+    c.set_data(p(), b"r")
+    t.expect("recursive events (never NodeChildrenChanged)", w.take_events(6, settle=SETTLE), [
+        ("event", Ev.NODE_CREATED, 3, "<root>/a"),
+        ("event", Ev.NODE_CREATED, 3, "<root>/a/b"),
+        ("event", Ev.NODE_DATA_CHANGED, 3, "<root>/a/b"),
+        ("event", Ev.NODE_CREATED, 3, "<root>/a/b/c"),
+        ("event", Ev.NODE_DELETED, 3, "<root>/a/b/c"),
+        ("event", Ev.NODE_DATA_CHANGED, 3, "<root>"),
+    ])
+    t.expect("checkWatches children on recursive", w.check_watches(p(), WatcherType.CHILDREN))
+    t.expect("checkWatches data on recursive", w.check_watches(p(), WatcherType.DATA))
+    t.expect("checkWatches on descendant", w.check_watches(p("a"), WatcherType.ANY), err=Err.NOWATCHER)
+    # persistent then recursive on the same path by the same connection: the later mode wins
+    w2.add_watch(p(), AddWatchMode.PERSISTENT)
+    w2.add_watch(p(), AddWatchMode.PERSISTENT_RECURSIVE)
+    c.create(p("n"))
+    t.expect("recursive replaced persistent", w2.take_events(1, settle=SETTLE))
+    w2.add_watch(p(), AddWatchMode.PERSISTENT)
+    c.create(p("n/deeper"))
+    c.create(p("m"))
+    t.expect("persistent replaced recursive", w2.take_events(1, settle=SETTLE))
+    w.take_events(0, settle=SETTLE)
+    t.expect("removeWatches recursive with type data", w.remove_watches(p(), WatcherType.DATA))
+    c.create(p("after"))
+    t.expect("after removeWatches data", w.take_events(0, settle=SETTLE))
+    t.expect("watcher types of 3.9 (persistent=4)", w.check_watches(p(), 4), err=Err.MARSHALLINGERROR)
+    t.expect("watcher type 0", w.remove_watches(p(), 0), err=Err.MARSHALLINGERROR)
+    t.expect("connection still usable", w.exists(p()).err, 0)
+
+
+def test_recursive_watches(diff):
+    diff(scenario_recursive_watches)
+
+
+def scenario_check_remove_watches(env):
+    t, p = env.t, env.p
+    c, w = env.connect(), env.connect()
+    c.create(p())
+    c.create(p("a"))
+    t.expect("check none", w.check_watches(p("a"), WatcherType.ANY), err=Err.NOWATCHER)
+    t.expect("remove none", w.remove_watches(p("a"), WatcherType.DATA), err=Err.NOWATCHER)
+    t.expect("check on missing node", w.check_watches(p("missing"), WatcherType.ANY), err=Err.NOWATCHER)
+    w.get_data(p("a"), watch=True)
+    t.expect("check data", w.check_watches(p("a"), WatcherType.DATA), err=0)
+    t.expect("check children (only data set)", w.check_watches(p("a"), WatcherType.CHILDREN), err=Err.NOWATCHER)
+    # Observed on 3.8.0: checkWatches answers whether ANY connection has such a watch on
+    # the path, while removeWatches only looks at the caller's own watches.
+    t.expect("checkWatches sees other connection's watch", c.check_watches(p("a"), WatcherType.DATA), err=0)
+    t.expect("removeWatches does not remove other's watch", c.remove_watches(p("a"), WatcherType.DATA),
+             err=Err.NOWATCHER)
+    w.exists(p("missing"), watch=True)
+    t.expect("check exists-watch on missing", w.check_watches(p("missing"), WatcherType.DATA), err=0)
+    t.expect("remove exists-watch on missing", w.remove_watches(p("missing"), WatcherType.ANY), err=0)
+    w.get_children(p("a"), watch=True)
+    t.expect("remove children", w.remove_watches(p("a"), WatcherType.CHILDREN), err=0)
+    t.expect("data still there", w.check_watches(p("a"), WatcherType.DATA), err=0)
+    t.expect("remove data", w.remove_watches(p("a"), WatcherType.DATA), err=0)
+    t.expect("check any after", w.check_watches(p("a"), WatcherType.ANY), err=Err.NOWATCHER)
+    c.set_data(p("a"), b"x")
+    c.create(p("a/k"))
+    c.create(p("missing"))
+    t.expect("no events after removal", w.take_events(0, settle=SETTLE), [])
+    t.expect("check bad path", w.check_watches("bad", WatcherType.ANY))
+    t.expect("fired watch is gone", (w.get_data(p("a"), watch=True).err, c.set_data(p("a"), b"y").err,
+                                     len(w.take_events(1)), w.check_watches(p("a"), WatcherType.DATA).err),
+             (0, 0, 1, Err.NOWATCHER))
+
+
+def test_check_remove_watches(diff):
+    diff(scenario_check_remove_watches)
+
+
+def scenario_set_watches_after_reconnect(env):
+    """A client reconnecting with setWatches(relativeZxid) gets the events it missed:
+    data watch -> NodeDeleted / NodeDataChanged, exist watch -> NodeCreated, child watch
+    -> NodeDeleted / NodeChildrenChanged; unchanged ones are re-armed silently."""
+    t, p = env.t, env.p
+    c = env.connect()
+    c.create(p())
+    for n in ("same", "changed", "gone", "kids", "gone2", "quiet"):
+        c.create(p(n))
+    w = env.connect()
+    w.get_data(p("same"))
+    seen = w.last_zxid
+    w.drop()
+    c.set_data(p("changed"), b"new")
+    c.delete(p("gone"))
+    c.create(p("born"))
+    c.create(p("kids/k"))
+    c.delete(p("gone2"))
+    w2 = env.connect()
+    r = w2.set_watches(seen,
+                       data=[p("same"), p("changed"), p("gone")],
+                       exist=[p("born"), p("unborn")],
+                       child=[p("kids"), p("gone2"), p("quiet")])
+    t.expect("setWatches reply", (r.xid, r.err, r.body), (-8, 0, b""))
+    t.expect("missed events", w2.take_events(5, settle=SETTLE))
+    t.expect("missed event set", sorted(e[1:] for e in t.entries[-1][1]), sorted([
+        (Ev.NODE_DATA_CHANGED, 3, "<root>/changed"), (Ev.NODE_DELETED, 3, "<root>/gone"),
+        (Ev.NODE_CREATED, 3, "<root>/born"), (Ev.NODE_CHILDREN_CHANGED, 3, "<root>/kids"),
+        (Ev.NODE_DELETED, 3, "<root>/gone2")]))
+    c.set_data(p("same"), b"x")
+    c.create(p("unborn"))
+    c.create(p("quiet/q"))
+    c.set_data(p("changed"), b"again")  # that watch already fired: nothing
+    t.expect("re-armed watches fire", w2.take_events(3, settle=SETTLE))
+    # setWatches2: persistent + recursive re-armed silently
+    w3 = env.connect()
+    w3.exists(p())  # learn the current zxid, as a real client would have
+    r = w3.set_watches2(w3.last_zxid, data=[p("same")], persistent=[p("kids")], recursive=[p()])
+    t.expect("setWatches2 reply", (r.xid, r.err), (-8, 0))
+    t.expect("nothing missed", w3.take_events(0, settle=SETTLE), [])
+    c.create(p("kids/k2"))
+    c.set_data(p("same"), b"y")
+    c.set_data(p("same"), b"z")
+    t.expect("setWatches2 events", w3.take_events(4, settle=SETTLE))
+    # relativeZxid 0: everything "changed" since zxid 0
+    w4 = env.connect()
+    w4.set_watches(0, data=[p("same")], child=[p("quiet")], exist=[p("unborn")])
+    t.expect("relativeZxid 0", sorted(w4.take_events(3, settle=SETTLE)))
+
+
+def test_set_watches_after_reconnect(diff):
+    diff(scenario_set_watches_after_reconnect)
+
+
+def scenario_watches_are_per_connection(env):
+    """Re-attaching a session on a new connection does not carry watches over."""
+    t, p = env.t, env.p
+    c = env.connect()
+    c.create(p())
+    w = env.connect()
+    w.get_data(p(), watch=True)
+    w.add_watch(p(), AddWatchMode.PERSISTENT_RECURSIVE)
+    w.drop()
+    w2 = env.server.raw(session_id=w.session_id, passwd=w.passwd)
+    env.clients.append(w2)
+    t.expect("same session", w2.session_id == w.session_id, True)
+    c.set_data(p(), b"x")
+    c.create(p("k"))
+    t.expect("no events after re-attach", w2.take_events(0, settle=SETTLE), [])
+    t.expect("no watches registered", w2.check_watches(p(), WatcherType.ANY), err=Err.NOWATCHER)
+
+
+def test_watches_are_per_connection(diff):
+    diff(scenario_watches_are_per_connection)
+
+
+def scenario_watch_acl_at_fire_time(env):
+    """Watches on nodes the watcher may not READ (CVE-2024-23944 territory)."""
+    t, p = env.t, env.p
+    owner, w = env.connect(), env.connect()
+    owner.auth("digest", b"o:o")
+    owner.create(p())
+    owner.create(p("pub"))
+    w.add_watch(p(), AddWatchMode.PERSISTENT_RECURSIVE)
+    w.get_data(p("pub"), watch=True)
+    import base64, hashlib
+    me = ACL(Perm.ALL, "digest", "o:" + base64.b64encode(hashlib.sha1(b"o:o").digest()).decode())
+    owner.set_acl(p("pub"), [me])
+    owner.set_data(p("pub"), b"secret")
+    owner.create(p("private"), acl=[me])
+    owner.set_data(p("private"), b"x")
+    t.expect("events seen by a watcher without READ", w.take_events(3, settle=SETTLE))
+
+
+def test_watch_acl_at_fire_time(diff):
+    diff(scenario_watch_acl_at_fire_time)

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs on a Debian bookworm machine (run as root).
+# Idempotent: when every package is already present it returns without touching apt.
+#
+#   zookeeper, zookeeper-bin   reference Apache ZooKeeper 3.8 server, zkCli.sh and the C client cli_mt
+#   python3-kazoo, python3-pytest, python3-pytest-timeout   Python client + test runner for /usr/bin/python3
+#   libcurator-*-java          Apache Curator 5.4 for the Java client tests
+#   default-jdk-headless       java + javac (skipped when a javac is already on the machine)
+set -euo pipefail
+
+PKGS=(
+  zookeeper
+  zookeeper-bin
+  python3-kazoo
+  python3-pytest
+  python3-pytest-timeout
+  libcurator-framework-java
+  libcurator-recipes-java
+  libcurator-client-java
+  libslf4j-java
+)
+# A JDK is needed for javac (Curator test program); any JDK >= 11 will do.
+if ! command -v javac >/dev/null 2>&1 || ! command -v java >/dev/null 2>&1; then
+  PKGS+=(default-jdk-headless)
+fi
+
+missing=()
+for p in "${PKGS[@]}"; do
+  status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+  if [[ "$status" != "installed" ]]; then
+    missing+=("$p")
+  fi
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "install-deps: all packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+if [[ $(id -u) -ne 0 ]]; then
+  SUDO=sudo
+else
+  SUDO=
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update
+$SUDO apt-get install -y "${missing[@]}"
+
+# Sanity: the bits the tests rely on.
+for f in /usr/share/java/zookeeper.jar /usr/share/java/zookeeper-jute.jar /usr/share/java/slf4j-simple.jar \
+         /usr/share/java/curator-framework.jar /usr/share/zookeeper/bin/zkCli.sh /usr/lib/zookeeper/bin/cli_mt; do
+  [[ -e "$f" ]] || { echo "install-deps: expected $f after install" >&2; exit 1; }
+done
+/usr/bin/python3 -c 'import kazoo, pytest' || { echo "install-deps: kazoo/pytest not importable by /usr/bin/python3" >&2; exit 1; }
+echo "install-deps: done"

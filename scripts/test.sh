@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# THE test command: dependencies, release build, unit tests, then the compat suite
+# (pytest over compat-tests/, each scenario against Apache ZooKeeper and ferrokeeper).
+#
+# Environment knobs:
+#   FERROKEEPER_BIN         binary to test (default target/release/ferrokeeper)
+#   COMPAT_SERVERS          "zk,ferro" (default), or "zk" / "ferro" to run one side only
+#   COMPAT_FLOOD_CONNS      idle connections opened by the flood test (default 2000)
+#   PYTEST_ARGS             extra arguments for pytest (e.g. "-k watches -x")
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-deps.sh
+
+cargo build --release
+cargo test --release
+
+export FERROKEEPER_BIN="${FERROKEEPER_BIN:-$PWD/target/release/ferrokeeper}"
+log=$(mktemp /tmp/ferrokeeper-compat.XXXXXX.log)
+set +e
+# shellcheck disable=SC2086
+/usr/bin/python3 -m pytest compat-tests -p no:cacheprovider -q -rfE --timeout=300 ${PYTEST_ARGS:-} 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+echo
+echo "compat suite: $(grep -E '^(=+ )?[0-9]+ (passed|failed|error)|(passed|failed|error).* in [0-9.]+s' "$log" | tail -1)"
+rm -f "$log"
+exit "$rc"
