@@ -118,15 +118,21 @@ def scenario_persistent_watches(env):
     # persistent watch: the next setData fires nothing, child changes still fire.
     c.set_data(p(), b"4")
     c.create(p("y"))
-    t.expect("persistent data watch downgraded to one-shot", w.take_events(1, settle=SETTLE),
-             [("event", Ev.NODE_CHILDREN_CHANGED, 3, "<root>")])
+    t.differs("persistent data watch vs one-shot on the same path", w.take_events(2, settle=SETTLE),
+              zk=[("event", Ev.NODE_CHILDREN_CHANGED, 3, "<root>")],
+              ferro=[("event", Ev.NODE_DATA_CHANGED, 3, "<root>"), ("event", Ev.NODE_CHILDREN_CHANGED, 3, "<root>")],
+              why="3.9 keeps both watch modes (ZOOKEEPER-4466); 3.8.0 let the one-shot replace the persistent one")
     t.expect("checkWatches any", w.check_watches(p(), WatcherType.ANY), err=0)
     t.expect("checkWatches data", w.check_watches(p(), WatcherType.DATA), err=Err.NOWATCHER)
-    t.expect("checkWatches children", w.check_watches(p(), WatcherType.CHILDREN), err=0)
+    t.differs("checkWatches children", w.check_watches(p(), WatcherType.CHILDREN), zk=0, ferro=Err.NOWATCHER,
+              why="3.9: Children/Data types match standard watches only, not persistent ones")
     t.expect("removeWatches data", w.remove_watches(p(), WatcherType.DATA), err=Err.NOWATCHER)
-    t.expect("removeWatches children", w.remove_watches(p(), WatcherType.CHILDREN), err=0)
-    t.expect("checkWatches after remove", w.check_watches(p(), WatcherType.ANY), err=Err.NOWATCHER)
-    t.expect("removeWatches any when none", w.remove_watches(p(), WatcherType.ANY), err=Err.NOWATCHER)
+    t.differs("removeWatches children", w.remove_watches(p(), WatcherType.CHILDREN), zk=0, ferro=Err.NOWATCHER,
+              why="3.9: Children/Data types match standard watches only, not persistent ones")
+    t.differs("checkWatches after remove", w.check_watches(p(), WatcherType.ANY), zk=Err.NOWATCHER, ferro=0,
+              why="3.9 keeps every watch mode of a connection on a path (ZOOKEEPER-4466); 3.8.0 let the last one replace the others")
+    t.differs("removeWatches any", w.remove_watches(p(), WatcherType.ANY), zk=Err.NOWATCHER, ferro=0,
+              why="3.9 keeps every watch mode of a connection on a path (ZOOKEEPER-4466); 3.8.0 let the last one replace the others")
     c.set_data(p(), b"5")
     c.create(p("z"))
     t.expect("removed: no more events", w.take_events(0, settle=SETTLE), [])
@@ -163,23 +169,38 @@ def scenario_recursive_watches(env):
         ("event", Ev.NODE_DELETED, 3, "<root>/a/b/c"),
         ("event", Ev.NODE_DATA_CHANGED, 3, "<root>"),
     ])
-    t.expect("checkWatches children on recursive", w.check_watches(p(), WatcherType.CHILDREN))
-    t.expect("checkWatches data on recursive", w.check_watches(p(), WatcherType.DATA))
+    t.differs("checkWatches children on recursive", w.check_watches(p(), WatcherType.CHILDREN),
+              zk=0, ferro=Err.NOWATCHER,
+              why="3.9 answers per registration table; a recursive watch is not a child watch")
+    t.differs("checkWatches data on recursive", w.check_watches(p(), WatcherType.DATA), zk=0, ferro=Err.NOWATCHER,
+              why="3.9: Children/Data types match standard watches only, not persistent ones")
     t.expect("checkWatches on descendant", w.check_watches(p("a"), WatcherType.ANY), err=Err.NOWATCHER)
     # persistent then recursive on the same path by the same connection: the later mode wins
     w2.add_watch(p(), AddWatchMode.PERSISTENT)
     w2.add_watch(p(), AddWatchMode.PERSISTENT_RECURSIVE)
     c.create(p("n"))
-    t.expect("recursive replaced persistent", w2.take_events(1, settle=SETTLE))
+    t.differs("persistent and recursive on one path", w2.take_events(2, settle=SETTLE),
+              zk=[("event", Ev.NODE_CREATED, 3, "<root>/n")],
+              ferro=[("event", Ev.NODE_CREATED, 3, "<root>/n"), ("event", Ev.NODE_CHILDREN_CHANGED, 3, "<root>")],
+              why="3.9 keeps every watch mode of a connection on a path (ZOOKEEPER-4466); 3.8.0 let the last one replace the others")
     w2.add_watch(p(), AddWatchMode.PERSISTENT)
     c.create(p("n/deeper"))
     c.create(p("m"))
-    t.expect("persistent replaced recursive", w2.take_events(1, settle=SETTLE))
+    t.differs("persistent re-added beside recursive", w2.take_events(3, settle=SETTLE),
+              zk=[("event", Ev.NODE_CHILDREN_CHANGED, 3, "<root>")],
+              ferro=[("event", Ev.NODE_CREATED, 3, "<root>/n/deeper"), ("event", Ev.NODE_CREATED, 3, "<root>/m"),
+                     ("event", Ev.NODE_CHILDREN_CHANGED, 3, "<root>")],
+              why="3.9 keeps every watch mode of a connection on a path (ZOOKEEPER-4466); 3.8.0 let the last one replace the others")
     w.take_events(0, settle=SETTLE)
-    t.expect("removeWatches recursive with type data", w.remove_watches(p(), WatcherType.DATA))
+    t.differs("removeWatches recursive with type data", w.remove_watches(p(), WatcherType.DATA),
+              zk=0, ferro=Err.NOWATCHER,
+              why="3.9: Children/Data types match standard watches only, not persistent ones")
     c.create(p("after"))
-    t.expect("after removeWatches data", w.take_events(0, settle=SETTLE))
-    t.expect("watcher types of 3.9 (persistent=4)", w.check_watches(p(), 4), err=Err.MARSHALLINGERROR)
+    t.differs("after removeWatches data", w.take_events(1, settle=SETTLE), zk=[],
+              ferro=[("event", Ev.NODE_CREATED, 3, "<root>/after")],
+              why="3.9: Children/Data types match standard watches only, not persistent ones")
+    t.differs("watcher types of 3.9 (persistent=4)", w.check_watches(p(), 4), zk=Err.MARSHALLINGERROR,
+              ferro=Err.NOWATCHER, why="3.9 added watcher types Persistent(4) and PersistentRecursive(5)")
     t.expect("watcher type 0", w.remove_watches(p(), 0), err=Err.MARSHALLINGERROR)
     t.expect("connection still usable", w.exists(p()).err, 0)
 
@@ -201,7 +222,8 @@ def scenario_check_remove_watches(env):
     t.expect("check children (only data set)", w.check_watches(p("a"), WatcherType.CHILDREN), err=Err.NOWATCHER)
     # Observed on 3.8.0: checkWatches answers whether ANY connection has such a watch on
     # the path, while removeWatches only looks at the caller's own watches.
-    t.expect("checkWatches sees other connection's watch", c.check_watches(p("a"), WatcherType.DATA), err=0)
+    t.differs("checkWatches of another connection's watch", c.check_watches(p("a"), WatcherType.DATA),
+              zk=0, ferro=Err.NOWATCHER, why="3.9 checks the caller's own watches only")
     t.expect("removeWatches does not remove other's watch", c.remove_watches(p("a"), WatcherType.DATA),
              err=Err.NOWATCHER)
     w.exists(p("missing"), watch=True)
@@ -216,7 +238,8 @@ def scenario_check_remove_watches(env):
     c.create(p("a/k"))
     c.create(p("missing"))
     t.expect("no events after removal", w.take_events(0, settle=SETTLE), [])
-    t.expect("check bad path", w.check_watches("bad", WatcherType.ANY))
+    t.differs("check bad path", w.check_watches("bad", WatcherType.ANY), zk=Err.MARSHALLINGERROR,
+              ferro=Err.NOWATCHER, why="3.8.0 fails inside its path iterator; 3.9 answers NOWATCHER")
     t.expect("fired watch is gone", (w.get_data(p("a"), watch=True).err, c.set_data(p("a"), b"y").err,
                                      len(w.take_events(1)), w.check_watches(p("a"), WatcherType.DATA).err),
              (0, 0, 1, Err.NOWATCHER))

@@ -80,6 +80,9 @@ pub enum Request {
     CloseSession,
     /// An opcode we do not serve (incl. deleteContainer, which is server-internal).
     Unknown(i32),
+    /// A known opcode whose body could not be decoded: ZooKeeper answers such a request
+    /// with MARSHALLINGERROR and keeps the connection (it deserializes in its processors).
+    Undecodable(i32),
 }
 
 impl Request {
@@ -138,9 +141,10 @@ fn read_multi(r: &mut Reader, read_only: bool) -> Result<Vec<MultiOp>> {
         }
         let mo = match h.op_type {
             op::CREATE | op::CREATE2 | op::CREATE_CONTAINER | op::CREATE_TTL if !read_only => {
+                let req = read_create_body(r, h.op_type)?;
                 MultiOp::Create {
-                    op_code: h.op_type,
-                    req: read_create_body(r, h.op_type)?,
+                    op_code: multi_create_opcode(req.flags),
+                    req,
                 }
             }
             op::DELETE if !read_only => MultiOp::Delete(DeleteRequest::read(r)?),
@@ -166,6 +170,18 @@ fn read_multi(r: &mut Reader, read_only: bool) -> Result<Vec<MultiOp>> {
         ops.push(mo);
     }
     Ok(ops)
+}
+
+/// Inside a multi, Java rebuilds each create as `Op.create(.., flags)`, whose opcode
+/// follows the create mode, not the header: TTL modes → createTTL, container →
+/// createContainer, anything else (incl. create2) → create (MultiOperationRecord, Op.Create).
+fn multi_create_opcode(flags: i32) -> i32 {
+    use super::codes::create_mode as m;
+    match flags {
+        m::PERSISTENT_WITH_TTL | m::PERSISTENT_SEQUENTIAL_WITH_TTL => op::CREATE_TTL,
+        m::CONTAINER => op::CREATE_CONTAINER,
+        _ => op::CREATE,
+    }
 }
 
 /// Decode a request body for the given opcode.

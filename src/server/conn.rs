@@ -10,7 +10,7 @@
 use crate::admin::FourLetterWord;
 use crate::jute::records::{ConnectRequest, RequestHeader};
 use crate::jute::{Reader, Record};
-use crate::proto::decode_request;
+use crate::proto::{Request, decode_request};
 use crate::server::core::{ConnId, CoreMsg, InboundRequest};
 use crate::server::outbox::Outbox;
 use crate::server::settings::Settings;
@@ -132,23 +132,32 @@ async fn read_loop(
             match next_frame(buf, settings.max_buffer) {
                 Ok(Some(frame)) => {
                     let mut r = Reader::new(frame);
-                    let decoded = RequestHeader::read(&mut r)
-                        .and_then(|h| decode_request(h.op_type, &mut r).map(|req| (h, req)));
-                    match decoded {
-                        Ok((h, req)) => reqs.push(InboundRequest {
-                            xid: h.xid,
-                            op_code: h.op_type,
-                            req,
-                            received: Instant::now(),
-                        }),
+                    let h = match RequestHeader::read(&mut r) {
+                        Ok(h) => h,
                         Err(e) => {
                             tracing::warn!(
-                                "closing connection from {peer}: malformed request: {e}"
+                                "closing connection from {peer}: malformed request header: {e}"
                             );
                             send_batch(id, core, &mut reqs).await;
                             return;
                         }
-                    }
+                    };
+                    let req = match decode_request(h.op_type, &mut r) {
+                        Ok(req) => req,
+                        Err(e) => {
+                            tracing::debug!(
+                                "undecodable body for opcode {} from {peer}: {e}",
+                                h.op_type
+                            );
+                            Request::Undecodable(h.op_type)
+                        }
+                    };
+                    reqs.push(InboundRequest {
+                        xid: h.xid,
+                        op_code: h.op_type,
+                        req,
+                        received: Instant::now(),
+                    });
                     if reqs.len() >= MAX_BATCH && !send_batch(id, core, &mut reqs).await {
                         return;
                     }

@@ -85,6 +85,19 @@ impl Core {
             return;
         }
         let session_id = req.session_id;
+        // Like ZooKeeper, any re-attach attempt first closes the connection that owns the
+        // session now (CLIENT_RECONNECT) -- even one that then fails the password check.
+        if let Some(old) = self.session_conn.get(&session_id).copied()
+            && old != conn
+        {
+            if let Some(c) = self.conns.get(&old) {
+                tracing::info!(
+                    "session 0x{session_id:x} re-attach from {peer}; closing its old connection"
+                );
+                c.outbox.close();
+            }
+            self.disconnected(old);
+        }
         let valid = self.sessions.is_live(session_id)
             && req.passwd.as_ref() == session::session_password(session_id).as_slice();
         if !valid {
@@ -106,18 +119,6 @@ impl Core {
             return;
         }
         self.sessions.touch(session_id, now);
-        // A session lives on one connection: drop the old one (CLIENT_RECONNECT).
-        if let Some(old) = self.session_conn.get(&session_id).copied()
-            && old != conn
-        {
-            if let Some(c) = self.conns.get(&old) {
-                tracing::info!(
-                    "session 0x{session_id:x} re-attached from {peer}; closing its old connection"
-                );
-                c.outbox.close();
-            }
-            self.disconnected(old);
-        }
         tracing::debug!("re-attached session 0x{session_id:x} for {peer}");
         let response = ConnectResponse {
             protocol_version: 0,

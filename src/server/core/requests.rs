@@ -95,13 +95,16 @@ impl Core {
                     c.outbox.close_after_flush();
                 }
             }
+            Request::Undecodable(_) => {
+                self.reply(conn, xid, last, err::MARSHALLING_ERROR, &Response::Empty);
+            }
             Request::WhoAmI => {
                 let infos = self.conns.get(&conn).map(|c| {
                     c.auth
                         .iter()
                         .map(|id| ClientInfo {
                             auth_scheme: id.scheme.clone(),
-                            user: id.id.clone(),
+                            user: tree::acl::user_name(id),
                         })
                         .collect()
                 });
