@@ -186,7 +186,7 @@ async fn digest_acl_and_auth() {
     assert!(
         users
             .iter()
-            .any(|u| u.scheme() == "digest" && u.user().starts_with("alice:"))
+            .any(|u| u.scheme() == "digest" && u.user() == "alice")
     );
     drop(c);
     drop(other);
