@@ -17,30 +17,6 @@ pub const VERSION: &str = concat!(
     ", built on 2026-11-25 00:00 UTC"
 );
 
-/// A recognized four-letter word.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FourLetterWord(&'static str);
-
-/// Every four-letter word ZooKeeper 3.8 knows.
-pub const FOUR_LETTER_WORDS: &[&str] = &[
-    "conf", "cons", "crst", "dirs", "dump", "envi", "gtmk", "ruok", "stmk", "srvr", "srst", "stat",
-    "wchc", "wchp", "wchs", "mntr", "isro", "hash",
-];
-
-impl FourLetterWord {
-    /// The first four bytes of a connection, if they spell a known word.
-    pub fn parse(head: [u8; 4]) -> Option<Self> {
-        let s = std::str::from_utf8(&head).ok()?;
-        FOUR_LETTER_WORDS
-            .iter()
-            .find(|w| **w == s)
-            .map(|w| FourLetterWord(w))
-    }
-    pub fn as_str(&self) -> &'static str {
-        self.0
-    }
-}
-
 /// Counts of watch registrations (wchs/wchc/wchp).
 pub type WatchCounts = crate::watch::WatchSummary;
 

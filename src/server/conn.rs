@@ -7,7 +7,7 @@
 //! (Java clients pipeline auth/setWatches/requests behind the ConnectRequest).
 //! Must never: touch the tree or session table (everything goes to the core in order).
 
-use crate::admin::FourLetterWord;
+use crate::config::fourlw::{self, FourLetterWord};
 use crate::jute::records::{ConnectRequest, RequestHeader};
 use crate::jute::{Reader, Record};
 use crate::proto::{Request, decode_request};
@@ -44,12 +44,23 @@ pub async fn serve(
         return;
     }
     let head = [buf[0], buf[1], buf[2], buf[3]];
-    if let Some(word) = FourLetterWord::parse(head) {
-        let text = if settings.four_letter_allowed(word.as_str()) {
+    if let Some(word) = fourlw::parse_4lw(head) {
+        let text = if !settings.four_letter_allowed(word.name()) {
+            fourlw::not_whitelisted_message(word)
+        } else if word == FourLetterWord::TelnetClose {
+            // Enabled telnet close: Java falls through to its length check and drops us.
+            return;
+        } else {
+            if word == FourLetterWord::Stmk {
+                // stmk carries an 8-byte trace mask after the word.
+                let _ =
+                    tokio::time::timeout(HANDSHAKE_TIMEOUT, read_at_least(&mut rd, &mut buf, 12))
+                        .await;
+            }
             let (tx, rx) = oneshot::channel();
             if core
                 .send(CoreMsg::FourLetter {
-                    word: word.as_str().to_owned(),
+                    word: word.name().to_owned(),
                     reply: tx,
                 })
                 .await
@@ -58,11 +69,6 @@ pub async fn serve(
                 return;
             }
             rx.await.unwrap_or_default()
-        } else {
-            format!(
-                "{} is not executed because it is not in the whitelist.\n",
-                word.as_str()
-            )
         };
         let _ = wr.write_all(text.as_bytes()).await;
         let _ = wr.shutdown().await;

@@ -21,8 +21,8 @@ pub struct Settings {
     pub super_digest: Option<String>,
     pub container_check_interval_ms: u64,
     pub container_max_per_minute: usize,
-    /// `None` = every word allowed (`*`), else the allowed words.
-    pub four_letter_whitelist: Option<Vec<String>>,
+    /// Enabled four-letter words by name (`config::fourlw::build_whitelist`).
+    pub four_letter_whitelist: std::collections::BTreeSet<String>,
     pub prep: PrepConfig,
     /// Everything from zoo.cfg / -D flags, for `conf` and `envi`.
     pub conf_lines: Vec<(String, String)>,
@@ -41,10 +41,7 @@ pub struct Settings {
 
 impl Settings {
     pub fn four_letter_allowed(&self, word: &str) -> bool {
-        match &self.four_letter_whitelist {
-            None => true,
-            Some(w) => w.iter().any(|x| x == word),
-        }
+        self.four_letter_whitelist.contains(word)
     }
 }
 
@@ -61,7 +58,7 @@ impl Default for Settings {
             super_digest: None,
             container_check_interval_ms: 60000,
             container_max_per_minute: 10000,
-            four_letter_whitelist: Some(vec!["srvr".into()]),
+            four_letter_whitelist: crate::config::fourlw::build_whitelist(None, false),
             prep: PrepConfig::default(),
             conf_lines: Vec::new(),
             data_dir: None,
@@ -95,12 +92,6 @@ impl Settings {
                     .ip()
             }
         };
-        let allowed: Vec<String> = crate::admin::FOUR_LETTER_WORDS
-            .iter()
-            .filter(|w| c.is_4lw_allowed(w))
-            .map(|w| w.to_string())
-            .collect();
-        let all = allowed.len() == crate::admin::FOUR_LETTER_WORDS.len();
         let data_log_dir = if c.data_log_dir.as_os_str().is_empty() {
             &c.data_dir
         } else {
@@ -117,7 +108,7 @@ impl Settings {
             super_digest: c.super_digest.clone(),
             container_check_interval_ms: c.container_check_interval_ms.max(1) as u64,
             container_max_per_minute: c.container_max_per_minute.max(1) as usize,
-            four_letter_whitelist: if all { None } else { Some(allowed) },
+            four_letter_whitelist: c.four_letter_word_whitelist.clone(),
             prep: PrepConfig {
                 extended_types_enabled: c.extended_types_enabled,
                 enforce_quota: c.enforce_quota,
