@@ -3,19 +3,101 @@
 //! With no config file it serves on the embedded default (127.0.0.1:2181,
 //! dataDir ./ferrokeeper-data). SIGTERM/SIGINT shut down cleanly.
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use ferrokeeper::config::Config;
 use ferrokeeper::server::{self, settings::Settings};
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(name = "ferrokeeper", version, about = "A ZooKeeper-compatible server")]
+#[command(
+    name = "ferrokeeper",
+    version,
+    about = "A ZooKeeper-compatible server",
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     /// zoo.cfg to read (the same file a Java ZooKeeper node reads).
     config: Option<std::path::PathBuf>,
     /// System-property style overrides, as Java's -Dzookeeper.K=V (e.g. -D jute.maxbuffer=4194304).
     #[arg(short = 'D', value_name = "KEY=VALUE")]
     props: Vec<String>,
+    #[command(subcommand)]
+    tool: Option<Tool>,
+}
+
+/// Offline tools on a data directory (Java's or ours).
+#[derive(Subcommand, Debug)]
+enum Tool {
+    /// Delete old snapshots and logs, keeping the newest N snapshots (zkCleanup.sh /
+    /// PurgeTxnLog): `ferrokeeper purge <dataLogDir> [<snapDir>] -n <N>`.
+    Purge {
+        data_log_dir: std::path::PathBuf,
+        snap_dir: Option<std::path::PathBuf>,
+        #[arg(short = 'n', default_value_t = 3)]
+        count: usize,
+    },
+    /// Print a txn log file as zkTxnLogToolkit.sh does.
+    TxnlogDump { file: std::path::PathBuf },
+    /// Print a snapshot file as zkSnapShotToolkit.sh does (-d: also the data).
+    SnapshotDump {
+        file: std::path::PathBuf,
+        #[arg(short = 'd')]
+        data: bool,
+    },
+}
+
+fn run_tool(tool: Tool) -> ExitCode {
+    use ferrokeeper::storage::{dump, purge, version_dir};
+    let out = match tool {
+        Tool::Purge {
+            data_log_dir,
+            snap_dir,
+            count,
+        } => {
+            if count < 3 {
+                eprintln!("ferrokeeper purge: -n must be at least 3");
+                return ExitCode::from(2);
+            }
+            let snap_dir = snap_dir.unwrap_or_else(|| data_log_dir.clone());
+            // Accept both the data dir and its version-2 subdirectory.
+            let strip = |p: std::path::PathBuf| {
+                if p.ends_with("version-2") {
+                    p.parent().map(|x| x.to_path_buf()).unwrap_or(p)
+                } else {
+                    p
+                }
+            };
+            let (logs, snaps) = (strip(data_log_dir), strip(snap_dir));
+            if !version_dir(&snaps).is_dir() {
+                eprintln!(
+                    "ferrokeeper purge: {} has no version-2 directory",
+                    snaps.display()
+                );
+                return ExitCode::from(2);
+            }
+            purge::purge(&snaps, &logs, count)
+                .map(|p| {
+                    format!(
+                        "removed {} snapshots and {} logs\n",
+                        p.snapshots.len(),
+                        p.logs.len()
+                    )
+                })
+                .map_err(|e| e.to_string())
+        }
+        Tool::TxnlogDump { file } => dump::txnlog_dump(&file),
+        Tool::SnapshotDump { file, data } => dump::snapshot_dump(&file, data),
+    };
+    match out {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ferrokeeper: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -27,6 +109,9 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if let Some(tool) = cli.tool {
+        return run_tool(tool);
+    }
     let mut props = Vec::new();
     for kv in &cli.props {
         let Some((k, v)) = kv.split_once('=') else {

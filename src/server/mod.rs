@@ -49,6 +49,9 @@ pub async fn start(settings: Settings) -> std::io::Result<ServerHandle> {
         Persister::start(log, Duration::from_millis(settings.fsync_warn_ms))?;
     let core = Core::new(settings.clone(), recovered, persister);
     let core_task = tokio::spawn(core.run(core_rx, durable_rx, shutdown_rx.clone()));
+    if settings.purge_interval_ms > 0 {
+        tokio::spawn(autopurge(settings.clone(), shutdown_rx.clone()));
+    }
     let task = tokio::spawn(accept_loop(
         listener,
         settings,
@@ -117,4 +120,31 @@ async fn accept_loop(
     }
     drop(core_tx);
     let _ = core_task.await;
+}
+
+/// autopurge.purgeInterval: every interval, keep the newest autopurge.snapRetainCount
+/// snapshots and the logs they need (DatadirCleanupManager).
+async fn autopurge(settings: Arc<Settings>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let (Some(data), Some(logs)) = (settings.data_dir.clone(), settings.data_log_dir.clone())
+    else {
+        return;
+    };
+    let mut every = tokio::time::interval(Duration::from_millis(settings.purge_interval_ms));
+    every.tick().await;
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let (d, l, n) = (data.clone(), logs.clone(), settings.purge_retain);
+        match tokio::task::spawn_blocking(move || crate::storage::purge::purge(&d, &l, n)).await {
+            Ok(Ok(p)) => tracing::info!(
+                "autopurge removed {} snapshots and {} logs",
+                p.snapshots.len(),
+                p.logs.len()
+            ),
+            Ok(Err(e)) => tracing::warn!("autopurge failed: {e}"),
+            Err(e) => tracing::warn!("autopurge task failed: {e}"),
+        }
+    }
 }

@@ -20,8 +20,8 @@ pub const PERSIST_QUEUE: usize = 1024;
 pub struct PersistBatch {
     pub entries: Vec<Bytes>,
     pub last_zxid: i64,
-    /// Start a new log file before these entries (after a snapshot).
-    pub roll_first: bool,
+    /// Start a new log file after these entries (a snapshot is being taken).
+    pub roll_after: bool,
 }
 
 /// Handle the core uses to submit batches.
@@ -70,11 +70,11 @@ fn run(
             let started = Instant::now();
             let res = (|| -> std::io::Result<()> {
                 for b in &batches {
-                    if b.roll_first {
-                        w.roll()?;
-                    }
                     for e in &b.entries {
                         w.append(e)?;
+                    }
+                    if b.roll_after {
+                        w.roll()?;
                     }
                 }
                 w.commit()?;

@@ -37,6 +37,10 @@ pub struct Settings {
     pub fsync_warn_ms: u64,
     /// zookeeper.snapCount
     pub snap_count: u64,
+    /// autopurge.snapRetainCount (min 3)
+    pub purge_retain: usize,
+    /// autopurge.purgeInterval in ms (0 = off)
+    pub purge_interval_ms: u64,
 }
 
 impl Settings {
@@ -67,6 +71,8 @@ impl Default for Settings {
             force_sync: true,
             fsync_warn_ms: 1000,
             snap_count: 100_000,
+            purge_retain: 3,
+            purge_interval_ms: 0,
         }
     }
 }
@@ -128,6 +134,8 @@ impl Settings {
             force_sync: c.force_sync,
             fsync_warn_ms: c.fsync_warning_threshold_ms.max(0) as u64,
             snap_count: c.snap_count.max(2) as u64,
+            purge_retain: c.autopurge_snap_retain_count.max(3) as usize,
+            purge_interval_ms: c.autopurge_purge_interval_ms.max(0) as u64,
         })
     }
 }

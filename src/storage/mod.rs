@@ -4,6 +4,8 @@
 //! snapshot.<zxid>`, their checksums, preallocation, rolling, recovery reading, purge.
 //! Must never: know about sessions, clients or the network; decide what a txn means.
 
+pub mod dump;
+pub mod purge;
 pub mod snapshot;
 pub mod txlog;
 

@@ -14,6 +14,7 @@
 mod connect;
 mod pipeline;
 mod requests;
+mod snapshots;
 mod view;
 
 pub use view::op_name;
@@ -141,6 +142,8 @@ pub struct Core {
     in_flight: VecDeque<InFlight>,
     /// Serialized entries of this loop iteration, handed to the persister at its end.
     to_persist: Vec<bytes::Bytes>,
+    /// When to roll the log and snapshot next.
+    snapshots: snapshots::SnapshotSchedule,
 }
 
 pub fn now_ms() -> i64 {
@@ -160,6 +163,7 @@ pub struct Recovered {
 impl Core {
     pub fn new(settings: Arc<Settings>, recovered: Recovered, persister: Persister) -> Self {
         let first_id = session::initial_session_id(now_ms(), settings.server_id);
+        let settings_snap_count = settings.snap_count;
         let mut sessions = SessionTracker::new(settings.tick_ms, first_id);
         let now = now_ms();
         for (id, timeout) in recovered.sessions {
@@ -180,6 +184,7 @@ impl Core {
             persister,
             in_flight: VecDeque::new(),
             to_persist: Vec::new(),
+            snapshots: snapshots::SnapshotSchedule::new(settings_snap_count),
         }
     }
 

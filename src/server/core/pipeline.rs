@@ -54,6 +54,11 @@ impl Core {
     pub(super) fn submit(&mut self, txn: Txn, origin: Origin) {
         self.to_persist.push(crate::txn::codec::encode_entry(&txn));
         self.in_flight.push_back(InFlight { txn, origin });
+        self.snapshots.txns_since += 1;
+        if self.snapshots.txns_since >= self.snapshots.threshold {
+            // As SyncRequestProcessor: roll the log after this txn, then snapshot.
+            self.snapshots.arm(self.settings.snap_count);
+        }
     }
 
     /// End of a loop iteration: hand this iteration's entries to the disk in one batch.
@@ -63,10 +68,11 @@ impl Core {
         }
         let entries = std::mem::take(&mut self.to_persist);
         let last_zxid = self.last_prepped;
+        let roll_after = std::mem::take(&mut self.snapshots.roll_pending);
         if !self.persister.submit(PersistBatch {
             entries,
             last_zxid,
-            roll_first: false,
+            roll_after,
         }) {
             tracing::error!("the transaction log thread is gone; stopping");
             std::process::exit(14);
@@ -138,6 +144,9 @@ impl Core {
                     }
                 }
             }
+        }
+        if self.snapshots.due {
+            self.take_snapshot();
         }
     }
 
