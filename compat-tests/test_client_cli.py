@@ -72,7 +72,10 @@ def test_zkcli_session(server, root):
     # reliably printed before `quit`, so check the tree instead.
     c = server.raw()
     try:
-        assert c.exists(f"{r}/child").err == 0
+        # child's ACL is auth (digest u:p); this raw client is unauthenticated. 3.8.0 does
+        # not check READ on exists; 3.8.4+/3.9 (and ferrokeeper) answer NOAUTH -- either
+        # way the node is still there.
+        assert c.exists(f"{r}/child").err == (0 if server.kind == "zk" else -102)
     finally:
         c.close()
     assert f"Node does not exist: {r}/nope" in out, text
@@ -136,4 +139,5 @@ def test_c_client(server, root):
     assert "rc = 0" in out, out
     # the +e node went with cli_mt's session when it exited
     out = cli_mt(server, f"ls {r}")
-    assert "e\n" not in out.replace("\t", ""), out
+    listed = [ln.strip() for ln in out.splitlines()]
+    assert "e" not in listed, out
