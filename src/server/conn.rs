@@ -22,8 +22,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
-/// How long a fresh connection may take to send its first frame.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a fresh connection may take to send its ConnectRequest (Java drops such
+/// connections after about 10 s too).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most frames handed to the core in one message.
 const MAX_BATCH: usize = 128;
 
