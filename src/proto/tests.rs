@@ -7,8 +7,8 @@
 use super::codes::{err, op};
 use super::request::{MultiOp, Request, decode_request};
 use super::response::{MultiResult, Response, encode_reply};
-use crate::jute::Reader;
 use crate::jute::records::*;
+use crate::jute::{Data, Reader};
 use bytes::{BufMut, Bytes, BytesMut};
 use proptest::prelude::*;
 
@@ -79,7 +79,7 @@ fn world() -> Vec<Acl> {
 fn create_req(path: &str, data: &[u8], flags: i32, ttl: i64) -> CreateTtlRequest {
     CreateTtlRequest {
         path: path.into(),
-        data: Bytes::copy_from_slice(data),
+        data: Data::new(Bytes::copy_from_slice(data)),
         acl: world(),
         flags,
         ttl,
@@ -149,7 +149,7 @@ fn simple_requests() {
         decode(op::SET_DATA, w().str("/s").buf(b"xy").i32(3).bytes()),
         Request::SetData(SetDataRequest {
             path: "/s".into(),
-            data: Bytes::from_static(b"xy"),
+            data: Data::from_static(b"xy"),
             version: 3
         })
     );
@@ -374,7 +374,7 @@ fn multi_framing() {
             }),
             MultiOp::SetData(SetDataRequest {
                 path: "/s".into(),
-                data: Bytes::from_static(b"z"),
+                data: Data::from_static(b"z"),
                 version: -1
             }),
             MultiOp::Check(CheckVersionRequest {
@@ -543,7 +543,7 @@ fn reply_frames() {
     );
     // getData
     let r = Response::GetData(GetDataResponse {
-        data: Bytes::from_static(b"v"),
+        data: Data::from_static(b"v"),
         stat: stat(3),
     });
     let want = w()
@@ -630,7 +630,7 @@ fn multi_response_layout() {
             children: vec!["x".into(), "y".into()],
         },
         MultiResult::GetData {
-            data: Bytes::from_static(b"d"),
+            data: Data::from_static(b"d"),
             stat: stat(4),
         },
         MultiResult::Error { err: err::NO_NODE },

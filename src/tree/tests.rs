@@ -28,7 +28,7 @@ fn txn(sid: i64, zxid: i64, time: i64, body: TxnBody) -> Txn {
 fn create(path: &str, data: &[u8], eph: bool, pcv: i32) -> TxnBody {
     TxnBody::Create(CreateTxn {
         path: path.into(),
-        data: Bytes::copy_from_slice(data),
+        data: Data::new(Bytes::copy_from_slice(data)),
         acl: open(),
         ephemeral: eph,
         parent_cversion: pcv,
@@ -42,7 +42,7 @@ fn delete(path: &str) -> TxnBody {
 fn set_data(path: &str, data: &[u8], version: i32) -> TxnBody {
     TxnBody::SetData(SetDataTxn {
         path: path.into(),
-        data: Bytes::copy_from_slice(data),
+        data: Data::new(Bytes::copy_from_slice(data)),
         version,
     })
 }
@@ -303,7 +303,7 @@ fn containers_and_ttls_are_reapable() {
     let mut t = DataTree::with_extended_types(true);
     let cc = TxnBody::CreateContainer(CreateContainerTxn {
         path: "/c".into(),
-        data: Bytes::new(),
+        data: Data::empty(),
         acl: open(),
         parent_cversion: 1,
     });
@@ -323,7 +323,7 @@ fn containers_and_ttls_are_reapable() {
     assert_eq!(t.reapable(10_000, true), vec!["/c".to_string()]);
     let ttl = TxnBody::CreateTtl(CreateTtlTxn {
         path: "/t".into(),
-        data: Bytes::new(),
+        data: Data::empty(),
         acl: open(),
         parent_cversion: 2,
         ttl: 100,
@@ -487,8 +487,8 @@ fn snapshot_round_trip_preserves_everything() {
     assert_eq!(u.approximate_data_size(), t.approximate_data_size());
     check_invariants(&u);
     let orphan = vec![
-        (String::new(), Bytes::new(), -1, StatPersisted::default()),
-        ("/a/b".into(), Bytes::new(), -1, StatPersisted::default()),
+        (String::new(), Data::empty(), -1, StatPersisted::default()),
+        ("/a/b".into(), Data::empty(), -1, StatPersisted::default()),
     ];
     assert!(DataTree::from_snapshot(false, vec![], orphan).is_err());
 }
@@ -505,7 +505,7 @@ fn acl_of_events_and_check() {
     }];
     let c = TxnBody::Create(CreateTxn {
         path: "/s".into(),
-        data: Bytes::new(),
+        data: Data::empty(),
         acl: digest_acl.clone(),
         ephemeral: false,
         parent_cversion: 1,

@@ -1,6 +1,7 @@
 //! Codec round trips, known byte layouts, legacy fallbacks, and garbage resistance.
 
 use super::*;
+use crate::jute::Data;
 use crate::jute::records::{Acl, Id};
 use bytes::BufMut;
 use proptest::prelude::*;
@@ -28,7 +29,7 @@ fn hdr(t: i32) -> TxnHeader {
 fn bodies() -> Vec<TxnBody> {
     let c = CreateTxn {
         path: "/a".into(),
-        data: Bytes::from_static(b"x"),
+        data: Data::from_static(b"x"),
         acl: acl(),
         ephemeral: true,
         parent_cversion: 4,
@@ -42,13 +43,13 @@ fn bodies() -> Vec<TxnBody> {
         TxnBody::Create2(c.clone()),
         TxnBody::CreateContainer(CreateContainerTxn {
             path: "/c".into(),
-            data: Bytes::new(),
+            data: Data::empty(),
             acl: acl(),
             parent_cversion: 1,
         }),
         TxnBody::CreateTtl(CreateTtlTxn {
             path: "/t".into(),
-            data: Bytes::new(),
+            data: Data::empty(),
             acl: acl(),
             parent_cversion: 1,
             ttl: 100,
@@ -57,12 +58,12 @@ fn bodies() -> Vec<TxnBody> {
         TxnBody::DeleteContainer(DeleteTxn { path: "/c".into() }),
         TxnBody::SetData(SetDataTxn {
             path: "/a".into(),
-            data: Bytes::from_static(b"yy"),
+            data: Data::from_static(b"yy"),
             version: 2,
         }),
         TxnBody::Reconfig(SetDataTxn {
             path: "/zookeeper/config".into(),
-            data: Bytes::new(),
+            data: Data::empty(),
             version: -1,
         }),
         TxnBody::SetAcl(SetAclTxn {

@@ -36,7 +36,7 @@ fn create_req(op_code: i32, path: &str, flags: i32, ttl: i64) -> Request {
         op_code,
         req: CreateTtlRequest {
             path: path.into(),
-            data: Bytes::from_static(b"d"),
+            data: Data::from_static(b"d"),
             acl: open(),
             flags,
             ttl,
@@ -58,7 +58,7 @@ fn del(path: &str, version: i32) -> Request {
 fn setd(path: &str, data: &[u8], version: i32) -> Request {
     Request::SetData(SetDataRequest {
         path: path.into(),
-        data: Bytes::copy_from_slice(data),
+        data: Data::new(bytes::Bytes::copy_from_slice(data)),
         version,
     })
 }
@@ -277,7 +277,7 @@ fn create_errors_in_zookeeper_order() {
         op_code: op::CREATE,
         req: CreateTtlRequest {
             path: "/zookeeper/quota/a/zookeeper_limits".into(),
-            data: Bytes::from_static(b"count=-1,bytes=-1=;countHardLimit=3;byteHardLimit=5"),
+            data: Data::from_static(b"count=-1,bytes=-1=;countHardLimit=3;byteHardLimit=5"),
             acl: open(),
             flags: 0,
             ttl: -1,
@@ -288,7 +288,7 @@ fn create_errors_in_zookeeper_order() {
         op_code: op::CREATE,
         req: CreateTtlRequest {
             path: "/zookeeper/quota/a/zookeeper_stats".into(),
-            data: Bytes::new(),
+            data: Data::empty(),
             acl: open(),
             flags: 0,
             ttl: -1,
@@ -537,7 +537,7 @@ fn multi_sees_its_own_earlier_ops() {
         c("/m/s-", 2),
         MultiOp::SetData(SetDataRequest {
             path: "/m".into(),
-            data: Bytes::from_static(b"x"),
+            data: Data::from_static(b"x"),
             version: 0,
         }),
         MultiOp::Check(CheckVersionRequest {

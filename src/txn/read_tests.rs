@@ -1,11 +1,11 @@
 //! Tests of reads: check order, ACLs, watch registration, setWatches, multiRead.
 
 use super::*;
+use crate::jute::Data;
 use crate::jute::txn::*;
 use crate::proto::{add_watch_mode, watcher_type};
 use crate::tree::{EventKind, TreeEvent};
 use crate::txn::{Txn, TxnBody};
-use bytes::Bytes;
 
 fn anyone_ctx(sid: i64) -> RequestCtx {
     RequestCtx {
@@ -23,7 +23,7 @@ fn mk(t: &mut DataTree, sid: i64, zxid: i64, path: &str, acl: Vec<Acl>, eph: boo
     let pcv = t.node(parent).unwrap().stat.cversion + 1;
     let body = TxnBody::Create(CreateTxn {
         path: path.into(),
-        data: Bytes::from_static(b"v"),
+        data: Data::from_static(b"v"),
         acl,
         ephemeral: eph,
         parent_cversion: pcv,
@@ -176,7 +176,7 @@ fn get_data_children_and_acl_checks() {
     assert_eq!(
         r.response,
         Response::GetData(GetDataResponse {
-            data: Bytes::from_static(b"v"),
+            data: Data::from_static(b"v"),
             stat: t.stat("/a").unwrap()
         })
     );
@@ -398,7 +398,7 @@ fn ephemerals_multiread_whoami_sync() {
         r.response,
         Response::Multi(vec![
             MultiResult::GetData {
-                data: Bytes::from_static(b"v"),
+                data: Data::from_static(b"v"),
                 stat: t.stat("/a").unwrap()
             },
             MultiResult::Error { err: err::NO_NODE },
