@@ -655,3 +655,92 @@ fn multi_response_layout() {
     let want = w().i32(6).i64(1).i32(0).end().bytes();
     assert_eq!(reply(6, 1, 0, &Response::Multi(vec![])), framed(want));
 }
+
+/// Null data (buffer length -1) in create/setData requests, top-level and in multi, is
+/// decoded as null, not empty; getData and multiRead getData answer it as length -1.
+#[test]
+fn null_data_requests_and_replies() {
+    let null_create = |path: &str| {
+        let mut r = create_req(path, b"", 0, -1);
+        r.data = Data::NULL;
+        r
+    };
+    let body = w().str("/n").i32(-1).acl_world().i32(0).bytes();
+    for opcode in [op::CREATE, op::CREATE2, op::CREATE_CONTAINER] {
+        let Request::Create { req, .. } = decode(opcode, body.clone()) else {
+            panic!()
+        };
+        assert_eq!(req, null_create("/n"));
+        assert!(req.data.is_null());
+    }
+    let ttl = w().str("/t").i32(-1).acl_world().i32(5).i64(9).bytes();
+    let Request::Create { req, .. } = decode(op::CREATE_TTL, ttl) else {
+        panic!()
+    };
+    assert!(req.data.is_null());
+    // empty stays empty
+    let Request::Create { req, .. } =
+        decode(op::CREATE, w().str("/e").i32(0).acl_world().i32(0).bytes())
+    else {
+        panic!()
+    };
+    assert!(!req.data.is_null() && req.data.is_empty());
+    let set_null = SetDataRequest {
+        path: "/s".into(),
+        data: Data::NULL,
+        version: -1,
+    };
+    assert_eq!(
+        decode(op::SET_DATA, w().str("/s").i32(-1).i32(-1).bytes()),
+        Request::SetData(set_null.clone())
+    );
+    let multi = w()
+        .multi_header(op::CREATE, false, -1)
+        .str("/m")
+        .i32(-1)
+        .acl_world()
+        .i32(0)
+        .multi_header(op::SET_DATA, false, -1)
+        .str("/s")
+        .i32(-1)
+        .i32(-1)
+        .end()
+        .bytes();
+    assert_eq!(
+        decode(op::MULTI, multi),
+        Request::Multi(vec![
+            MultiOp::Create {
+                op_code: op::CREATE,
+                req: null_create("/m"),
+            },
+            MultiOp::SetData(set_null),
+        ])
+    );
+
+    // Replies: getData and multiRead getData with null data.
+    let r = Response::GetData(GetDataResponse {
+        data: Data::NULL,
+        stat: stat(3),
+    });
+    let want = w()
+        .i32(6)
+        .i64(8)
+        .i32(0)
+        .i32(-1)
+        .raw(&crate::jute::Record::to_bytes(&stat(3)));
+    assert_eq!(reply(6, 8, 0, &r), framed(want.bytes()));
+    let read = vec![MultiResult::GetData {
+        data: Data::NULL,
+        stat: stat(4),
+    }];
+    let want = w()
+        .i32(5)
+        .i64(102)
+        .i32(0)
+        .multi_header(op::GET_DATA, false, 0)
+        .i32(-1)
+        .raw(&crate::jute::Record::to_bytes(&stat(4)))
+        .end()
+        .bytes();
+    assert_eq!(reply(5, 102, 0, &Response::Multi(read)), framed(want));
+}

@@ -393,6 +393,39 @@ mod tests {
         }
     }
 
+    /// Null data is written as buffer length -1 (as Java's DataNode.serialize) and read
+    /// back as null; empty data stays empty.
+    #[test]
+    fn null_and_empty_data_round_trip() {
+        let mut w = SnapshotWriter::new(Vec::new(), &[], &[]).unwrap();
+        w.node("", &Data::empty(), -1, &stat(0)).unwrap();
+        w.node("/n", &Data::NULL, -1, &stat(1)).unwrap();
+        w.node("/e", &Data::empty(), -1, &stat(2)).unwrap();
+        w.node("/d", &Data::from_static(b"x"), -1, &stat(3))
+            .unwrap();
+        let bytes = w.finish(None).unwrap();
+        // Header 16 + sessions 4 + acls 4 + root (4 + 4 + 8 + 60), then "/n" and its data.
+        let at = 16 + 4 + 4 + 76 + 4 + 2;
+        assert_eq!(&bytes[at - 2..at + 4], b"/n\xff\xff\xff\xff");
+        let mut nodes = Vec::new();
+        read_snapshot(&bytes[..], |n| {
+            nodes.push(n);
+            Ok(())
+        })
+        .unwrap();
+        let data: Vec<_> = nodes.iter().map(|n| n.data.clone()).collect();
+        assert_eq!(
+            data,
+            vec![
+                Data::empty(),
+                Data::NULL,
+                Data::empty(),
+                Data::from_static(b"x")
+            ]
+        );
+        assert!(nodes[1].data.is_null() && !nodes[2].data.is_null());
+    }
+
     #[test]
     fn every_single_bit_flip_or_truncation_is_detected() {
         let bytes = sample(Some((7, 99)));

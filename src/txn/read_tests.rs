@@ -602,3 +602,66 @@ fn set_watches_fires_or_rearms() {
         Some(true)
     );
 }
+
+/// getData and multiRead getData answer null data as null (not empty).
+#[test]
+fn null_data_reads_back_null() {
+    let mut t = DataTree::new();
+    for (zxid, path, data) in [(1, "/n", Data::NULL), (2, "/e", Data::empty())] {
+        let body = TxnBody::Create(CreateTxn {
+            path: path.into(),
+            data,
+            acl: crate::tree::acl::open_acl_unsafe(),
+            ephemeral: false,
+            parent_cversion: zxid as i32,
+        });
+        let header = TxnHeader {
+            client_id: 1,
+            cxid: 0,
+            zxid,
+            time: 5,
+            txn_type: 1,
+        };
+        t.apply(&Txn {
+            header,
+            body,
+            digest: None,
+        });
+    }
+    let mut w = WatchManager::new();
+    let c = anyone_ctx(1);
+    let get = |w: &mut WatchManager, p: &str| {
+        rw(&t, w, 9, &c, &Request::GetData(pw(p, false)), false).response
+    };
+    assert_eq!(
+        get(&mut w, "/n"),
+        Response::GetData(GetDataResponse {
+            data: Data::NULL,
+            stat: t.stat("/n").unwrap()
+        })
+    );
+    assert_eq!(
+        get(&mut w, "/e"),
+        Response::GetData(GetDataResponse {
+            data: Data::empty(),
+            stat: t.stat("/e").unwrap()
+        })
+    );
+    let m = Request::MultiRead(vec![
+        MultiOp::GetData(pw("/n", false)),
+        MultiOp::GetData(pw("/e", false)),
+    ]);
+    assert_eq!(
+        rw(&t, &mut w, 9, &c, &m, false).response,
+        Response::Multi(vec![
+            MultiResult::GetData {
+                data: Data::NULL,
+                stat: t.stat("/n").unwrap()
+            },
+            MultiResult::GetData {
+                data: Data::empty(),
+                stat: t.stat("/e").unwrap()
+            },
+        ])
+    );
+}
