@@ -274,6 +274,106 @@ impl Field for Bytes {
     }
     const MIN_LEN: usize = 4;
 }
+/// Znode data: a jute `buffer` that keeps null (length -1) apart from empty (length 0).
+///
+/// ZooKeeper hands a client's null data through to the tree, getData answers it as null,
+/// and snapshots/txn logs store it as length -1. Everything else (dataLength, digest,
+/// approximate data size, quotas) counts null as 0 bytes, which `Deref<Target = [u8]>`
+/// gives for free: a null `Data` derefs to the empty slice. `Default` is null, as a
+/// default-constructed Java record. Same size as `Bytes` (niche-optimized `Option`).
+#[derive(Clone, PartialEq, Eq, Hash, Default)]
+pub struct Data(Option<Bytes>);
+
+impl Data {
+    /// The null buffer.
+    pub const NULL: Data = Data(None);
+
+    /// Non-null data.
+    pub fn new(b: impl Into<Bytes>) -> Data {
+        Data(Some(b.into()))
+    }
+    /// Non-null empty data (what ZooKeeper's built-in nodes hold).
+    pub const fn empty() -> Data {
+        Data(Some(Bytes::new()))
+    }
+    pub const fn from_static(b: &'static [u8]) -> Data {
+        Data(Some(Bytes::from_static(b)))
+    }
+    pub fn is_null(&self) -> bool {
+        self.0.is_none()
+    }
+    /// The bytes, `None` for null.
+    pub fn as_bytes(&self) -> Option<&Bytes> {
+        self.0.as_ref()
+    }
+    pub fn into_option(self) -> Option<Bytes> {
+        self.0
+    }
+    /// The bytes, null read as empty.
+    pub fn into_bytes(self) -> Bytes {
+        self.0.unwrap_or_default()
+    }
+}
+
+impl std::ops::Deref for Data {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.0.as_deref().unwrap_or(&[])
+    }
+}
+impl AsRef<[u8]> for Data {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+impl std::fmt::Debug for Data {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            None => f.write_str("null"),
+            Some(b) => b.fmt(f),
+        }
+    }
+}
+impl From<Option<Bytes>> for Data {
+    fn from(b: Option<Bytes>) -> Data {
+        Data(b)
+    }
+}
+impl From<Data> for Option<Bytes> {
+    fn from(d: Data) -> Option<Bytes> {
+        d.0
+    }
+}
+impl From<Bytes> for Data {
+    fn from(b: Bytes) -> Data {
+        Data(Some(b))
+    }
+}
+impl From<Vec<u8>> for Data {
+    fn from(b: Vec<u8>) -> Data {
+        Data(Some(b.into()))
+    }
+}
+impl From<&'static [u8]> for Data {
+    fn from(b: &'static [u8]) -> Data {
+        Data::from_static(b)
+    }
+}
+impl<const N: usize> From<&'static [u8; N]> for Data {
+    fn from(b: &'static [u8; N]) -> Data {
+        Data::from_static(b)
+    }
+}
+impl Field for Data {
+    fn put(&self, w: &mut BytesMut) {
+        w.put_buffer_opt(self.0.as_deref())
+    }
+    fn get(r: &mut Reader) -> Result<Self> {
+        r.read_buffer_opt().map(Data)
+    }
+    const MIN_LEN: usize = 4;
+}
+
 impl<T: Field> Field for Vec<T> {
     fn put(&self, w: &mut BytesMut) {
         w.put_i32(self.len() as i32);

@@ -3,7 +3,7 @@
 //! Owns: the record structs and their encodings. Must never: hold behaviour beyond
 //! encode/decode (semantics live in `proto`, `txn`, `tree`).
 
-use super::{Field, JuteError, Reader, Record, Result};
+use super::{Data, Field, JuteError, Reader, Record, Result};
 use crate::record;
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -124,10 +124,10 @@ record! {
         persistent_watches: Vec<String>, persistent_recursive_watches: Vec<String>,
     }
 }
-record! { pub struct CreateRequest { path: String, data: Bytes, acl: Vec<Acl>, flags: i32 } }
-record! { pub struct CreateTtlRequest { path: String, data: Bytes, acl: Vec<Acl>, flags: i32, ttl: i64 } }
+record! { pub struct CreateRequest { path: String, data: Data, acl: Vec<Acl>, flags: i32 } }
+record! { pub struct CreateTtlRequest { path: String, data: Data, acl: Vec<Acl>, flags: i32, ttl: i64 } }
 record! { pub struct DeleteRequest { path: String, version: i32 } }
-record! { pub struct SetDataRequest { path: String, data: Bytes, version: i32 } }
+record! { pub struct SetDataRequest { path: String, data: Data, version: i32 } }
 record! { pub struct CheckVersionRequest { path: String, version: i32 } }
 record! { pub struct SetAclRequest { path: String, acl: Vec<Acl>, version: i32 } }
 record! { /// GetData / GetChildren / GetChildren2 / Exists all share this layout.
@@ -148,7 +148,7 @@ record! { pub struct CreateResponse { path: String } }
 record! { pub struct Create2Response { path: String, stat: Stat } }
 record! { /// SetData / SetACL / Exists responses.
 pub struct StatResponse { stat: Stat } }
-record! { pub struct GetDataResponse { data: Bytes, stat: Stat } }
+record! { pub struct GetDataResponse { data: Data, stat: Stat } }
 record! { pub struct GetChildrenResponse { children: Vec<String> } }
 record! { pub struct GetChildren2Response { children: Vec<String>, stat: Stat } }
 record! { pub struct GetAclResponse { acl: Vec<Acl>, stat: Stat } }

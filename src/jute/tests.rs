@@ -7,7 +7,7 @@
 
 use super::records::*;
 use super::txn::*;
-use super::{JuteError, MAX_FIELD_LEN, Reader, Record};
+use super::{Data, JuteError, MAX_FIELD_LEN, Reader, Record};
 use bytes::{BufMut, Bytes, BytesMut};
 use proptest::prelude::*;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -271,7 +271,7 @@ fn headers() {
 fn create_request_bytes() {
     let r = CreateRequest {
         path: "/a".into(),
-        data: Bytes::from_static(b"hi"),
+        data: Data::from_static(b"hi"),
         acl: vec![world_anyone()],
         flags: 3,
     };
@@ -289,7 +289,7 @@ fn create_request_bytes() {
     assert_eq!(dec::<CreateRequest>(&want).unwrap(), r);
     let ttl = CreateTtlRequest {
         path: "/a".into(),
-        data: Bytes::from_static(b"hi"),
+        data: Data::from_static(b"hi"),
         acl: vec![world_anyone()],
         flags: 5,
         ttl: 1000,
@@ -302,7 +302,7 @@ fn create_request_bytes() {
 fn txn_bytes() {
     let c = CreateTxn {
         path: "/e".into(),
-        data: Bytes::new(),
+        data: Data::empty(),
         acl: vec![world_anyone()],
         ephemeral: true,
         parent_cversion: 9,
@@ -365,7 +365,7 @@ fn watcher_event_and_responses() {
     };
     assert_eq!(enc(&e), b().i32(3).i32(3).str("/n").done());
     let g = GetDataResponse {
-        data: Bytes::from_static(b"xyz"),
+        data: Data::from_static(b"xyz"),
         stat: sample_stat(),
     };
     let want = b().i32(3).raw(b"xyz").raw(&enc(&sample_stat())).done();
@@ -413,17 +413,139 @@ fn null_string_buffer_vector() {
     super::JuteWrite::put_ustring_opt(&mut w, None);
     super::JuteWrite::put_buffer_opt(&mut w, None);
     assert_eq!(&w[..], &[0xff; 8]);
-    // a record with null path/data/acl reads them as empty
+    // a record with null path/acl reads them as empty; null data stays null
     let bytes = b().i32(-1).i32(-1).i32(-1).i32(0).done();
-    assert_eq!(
-        dec::<CreateRequest>(&bytes).unwrap(),
-        CreateRequest::default()
-    );
+    let c = dec::<CreateRequest>(&bytes).unwrap();
+    assert_eq!(c, CreateRequest::default());
+    assert!(c.data.is_null() && c.path.is_empty() && c.acl.is_empty());
     // SetWatches with null vectors (some clients send them)
     let bytes = b().i64(5).i32(-1).i32(-1).i32(-1).done();
     let s = dec::<SetWatches>(&bytes).unwrap();
     assert_eq!(s.relative_zxid, 5);
     assert!(s.data_watches.is_empty() && s.exist_watches.is_empty());
+}
+
+/// Znode data keeps null (length -1) apart from empty (length 0) in every record that
+/// carries it, both ways, and null counts as 0 bytes for everything but the encoding.
+#[test]
+fn znode_data_null_vs_empty() {
+    fn check<T: Record + PartialEq + std::fmt::Debug>(mk: impl Fn(Data) -> T, data_at: usize) {
+        let null = mk(Data::NULL);
+        let empty = mk(Data::empty());
+        let some = mk(Data::from_static(b"ab"));
+        let (n, e, s) = (enc(&null), enc(&empty), enc(&some));
+        assert_eq!(&n[data_at..data_at + 4], &[0xff; 4], "{null:?}");
+        assert_eq!(&e[data_at..data_at + 4], &[0; 4], "{empty:?}");
+        assert_eq!(
+            &s[data_at..data_at + 6],
+            &[0, 0, 0, 2, b'a', b'b'],
+            "{some:?}"
+        );
+        assert_eq!(n.len(), e.len());
+        assert_eq!(dec::<T>(&n).unwrap(), null);
+        assert_eq!(dec::<T>(&e).unwrap(), empty);
+        assert_eq!(dec::<T>(&s).unwrap(), some);
+        assert_ne!(null, empty);
+    }
+    let p = || "/p".to_string(); // data follows the path: 4 + 2 bytes
+    check(
+        |data| CreateRequest {
+            path: p(),
+            data,
+            acl: vec![world_anyone()],
+            flags: 0,
+        },
+        6,
+    );
+    check(
+        |data| CreateTtlRequest {
+            path: p(),
+            data,
+            acl: vec![],
+            flags: 5,
+            ttl: 9,
+        },
+        6,
+    );
+    check(
+        |data| SetDataRequest {
+            path: p(),
+            data,
+            version: -1,
+        },
+        6,
+    );
+    check(
+        |data| GetDataResponse {
+            data,
+            stat: sample_stat(),
+        },
+        0,
+    );
+    check(
+        |data| CreateTxn {
+            path: p(),
+            data,
+            acl: vec![],
+            ephemeral: false,
+            parent_cversion: 1,
+        },
+        6,
+    );
+    check(
+        |data| CreateTtlTxn {
+            path: p(),
+            data,
+            acl: vec![],
+            parent_cversion: 1,
+            ttl: 9,
+        },
+        6,
+    );
+    check(
+        |data| CreateContainerTxn {
+            path: p(),
+            data,
+            acl: vec![],
+            parent_cversion: 1,
+        },
+        6,
+    );
+    check(
+        |data| SetDataTxn {
+            path: p(),
+            data,
+            version: 3,
+        },
+        6,
+    );
+
+    // Raw wire: GetDataResponse with null data is length -1 then the stat.
+    let g = GetDataResponse {
+        data: Data::NULL,
+        stat: sample_stat(),
+    };
+    assert_eq!(enc(&g), b().i32(-1).raw(&enc(&sample_stat())).done());
+
+    // Null behaves as 0 bytes everywhere else; Default is null (as a fresh Java record).
+    assert_eq!(Data::NULL.len(), 0);
+    assert_eq!(&*Data::NULL, b"");
+    assert!(Data::default().is_null() && !Data::empty().is_null());
+    assert_eq!(Data::NULL.as_bytes(), None);
+    assert_eq!(Data::empty().as_bytes(), Some(&Bytes::new()));
+    assert_eq!(Data::NULL.into_bytes(), Bytes::new());
+    assert_eq!(format!("{:?}", Data::NULL), "null");
+    assert_eq!(format!("{:?}", Data::from_static(b"x")), "b\"x\"");
+}
+
+/// `Data` must not grow a znode: the `Option` uses `Bytes`' niche.
+#[test]
+fn data_is_as_small_as_bytes() {
+    assert_eq!(std::mem::size_of::<Data>(), std::mem::size_of::<Bytes>());
+    assert_eq!(
+        std::mem::size_of::<Option<Bytes>>(),
+        std::mem::size_of::<Bytes>()
+    );
 }
 
 #[test]
@@ -485,6 +607,11 @@ fn data() -> BoxedStrategy<Bytes> {
     proptest::collection::vec(any::<u8>(), 0..24)
         .prop_map(Bytes::from)
         .boxed()
+}
+
+/// Znode data: null, empty or bytes.
+fn zdata() -> BoxedStrategy<Data> {
+    proptest::option::of(data()).prop_map(Data::from).boxed()
 }
 fn strings() -> impl Strategy<Value = Vec<String>> {
     proptest::collection::vec(s(), 0..4)
@@ -582,12 +709,12 @@ roundtrip! {
         child_watches: strings(), persistent_watches: strings(),
         persistent_recursive_watches: strings(),
     }
-    rt_create_request: CreateRequest { path: s(), data: data(), acl: acls(), flags: any::<i32>() }
+    rt_create_request: CreateRequest { path: s(), data: zdata(), acl: acls(), flags: any::<i32>() }
     rt_create_ttl_request: CreateTtlRequest {
-        path: s(), data: data(), acl: acls(), flags: any::<i32>(), ttl: any::<i64>(),
+        path: s(), data: zdata(), acl: acls(), flags: any::<i32>(), ttl: any::<i64>(),
     }
     rt_delete_request: DeleteRequest { path: s(), version: any::<i32>() }
-    rt_set_data_request: SetDataRequest { path: s(), data: data(), version: any::<i32>() }
+    rt_set_data_request: SetDataRequest { path: s(), data: zdata(), version: any::<i32>() }
     rt_check_version_request: CheckVersionRequest { path: s(), version: any::<i32>() }
     rt_set_acl_request: SetAclRequest { path: s(), acl: acls(), version: any::<i32>() }
     rt_path_watch_request: PathWatchRequest { path: s(), watch: any::<bool>() }
@@ -601,7 +728,7 @@ roundtrip! {
     rt_create_response: CreateResponse { path: s() }
     rt_create2_response: Create2Response { path: s(), stat: stat() }
     rt_stat_response: StatResponse { stat: stat() }
-    rt_get_data_response: GetDataResponse { data: data(), stat: stat() }
+    rt_get_data_response: GetDataResponse { data: zdata(), stat: stat() }
     rt_get_children_response: GetChildrenResponse { children: strings() }
     rt_get_children2_response: GetChildren2Response { children: strings(), stat: stat() }
     rt_get_acl_response: GetAclResponse { acl: acls(), stat: stat() }
@@ -620,17 +747,17 @@ roundtrip! {
         txn_type: any::<i32>(),
     }
     rt_create_txn: CreateTxn {
-        path: s(), data: data(), acl: acls(), ephemeral: any::<bool>(),
+        path: s(), data: zdata(), acl: acls(), ephemeral: any::<bool>(),
         parent_cversion: any::<i32>(),
     }
     rt_create_ttl_txn: CreateTtlTxn {
-        path: s(), data: data(), acl: acls(), parent_cversion: any::<i32>(), ttl: any::<i64>(),
+        path: s(), data: zdata(), acl: acls(), parent_cversion: any::<i32>(), ttl: any::<i64>(),
     }
     rt_create_container_txn: CreateContainerTxn {
-        path: s(), data: data(), acl: acls(), parent_cversion: any::<i32>(),
+        path: s(), data: zdata(), acl: acls(), parent_cversion: any::<i32>(),
     }
     rt_delete_txn: DeleteTxn { path: s() }
-    rt_set_data_txn: SetDataTxn { path: s(), data: data(), version: any::<i32>() }
+    rt_set_data_txn: SetDataTxn { path: s(), data: zdata(), version: any::<i32>() }
     rt_check_version_txn: CheckVersionTxn { path: s(), version: any::<i32>() }
     rt_set_acl_txn: SetAclTxn { path: s(), acl: acls(), version: any::<i32>() }
     rt_create_session_txn: CreateSessionTxn { time_out: any::<i32>() }

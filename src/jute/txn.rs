@@ -2,6 +2,7 @@
 //!
 //! Owns: TxnHeader and every txn body record. Must never: apply them (that is `tree`).
 
+use crate::jute::Data;
 use crate::jute::records::{Acl, StatPersisted};
 use crate::record;
 use bytes::Bytes;
@@ -10,16 +11,16 @@ record! {
     pub struct TxnHeader { client_id: i64, cxid: i32, zxid: i64, time: i64, txn_type: i32 }
 }
 record! {
-    pub struct CreateTxn { path: String, data: Bytes, acl: Vec<Acl>, ephemeral: bool, parent_cversion: i32 }
+    pub struct CreateTxn { path: String, data: Data, acl: Vec<Acl>, ephemeral: bool, parent_cversion: i32 }
 }
 record! {
-    pub struct CreateTtlTxn { path: String, data: Bytes, acl: Vec<Acl>, parent_cversion: i32, ttl: i64 }
+    pub struct CreateTtlTxn { path: String, data: Data, acl: Vec<Acl>, parent_cversion: i32, ttl: i64 }
 }
 record! {
-    pub struct CreateContainerTxn { path: String, data: Bytes, acl: Vec<Acl>, parent_cversion: i32 }
+    pub struct CreateContainerTxn { path: String, data: Data, acl: Vec<Acl>, parent_cversion: i32 }
 }
 record! { pub struct DeleteTxn { path: String } }
-record! { pub struct SetDataTxn { path: String, data: Bytes, version: i32 } }
+record! { pub struct SetDataTxn { path: String, data: Data, version: i32 } }
 record! { pub struct CheckVersionTxn { path: String, version: i32 } }
 record! { pub struct SetAclTxn { path: String, acl: Vec<Acl>, version: i32 } }
 record! { pub struct CreateSessionTxn { time_out: i32 } }

@@ -13,7 +13,7 @@ pub enum MultiResult {
     SetData { stat: Stat },
     Check,
     GetChildren { children: Vec<String> },
-    GetData { data: bytes::Bytes, stat: Stat },
+    GetData { data: crate::jute::Data, stat: Stat },
     Error { err: i32 },
 }
 

@@ -7,8 +7,8 @@
 use super::codes::{err, op};
 use super::request::{MultiOp, Request, decode_request};
 use super::response::{MultiResult, Response, encode_reply};
-use crate::jute::Reader;
 use crate::jute::records::*;
+use crate::jute::{Data, Reader};
 use bytes::{BufMut, Bytes, BytesMut};
 use proptest::prelude::*;
 
@@ -79,7 +79,7 @@ fn world() -> Vec<Acl> {
 fn create_req(path: &str, data: &[u8], flags: i32, ttl: i64) -> CreateTtlRequest {
     CreateTtlRequest {
         path: path.into(),
-        data: Bytes::copy_from_slice(data),
+        data: Data::new(Bytes::copy_from_slice(data)),
         acl: world(),
         flags,
         ttl,
@@ -149,7 +149,7 @@ fn simple_requests() {
         decode(op::SET_DATA, w().str("/s").buf(b"xy").i32(3).bytes()),
         Request::SetData(SetDataRequest {
             path: "/s".into(),
-            data: Bytes::from_static(b"xy"),
+            data: Data::from_static(b"xy"),
             version: 3
         })
     );
@@ -374,7 +374,7 @@ fn multi_framing() {
             }),
             MultiOp::SetData(SetDataRequest {
                 path: "/s".into(),
-                data: Bytes::from_static(b"z"),
+                data: Data::from_static(b"z"),
                 version: -1
             }),
             MultiOp::Check(CheckVersionRequest {
@@ -543,7 +543,7 @@ fn reply_frames() {
     );
     // getData
     let r = Response::GetData(GetDataResponse {
-        data: Bytes::from_static(b"v"),
+        data: Data::from_static(b"v"),
         stat: stat(3),
     });
     let want = w()
@@ -630,7 +630,7 @@ fn multi_response_layout() {
             children: vec!["x".into(), "y".into()],
         },
         MultiResult::GetData {
-            data: Bytes::from_static(b"d"),
+            data: Data::from_static(b"d"),
             stat: stat(4),
         },
         MultiResult::Error { err: err::NO_NODE },
@@ -654,4 +654,93 @@ fn multi_response_layout() {
     // empty multi: just the terminator
     let want = w().i32(6).i64(1).i32(0).end().bytes();
     assert_eq!(reply(6, 1, 0, &Response::Multi(vec![])), framed(want));
+}
+
+/// Null data (buffer length -1) in create/setData requests, top-level and in multi, is
+/// decoded as null, not empty; getData and multiRead getData answer it as length -1.
+#[test]
+fn null_data_requests_and_replies() {
+    let null_create = |path: &str| {
+        let mut r = create_req(path, b"", 0, -1);
+        r.data = Data::NULL;
+        r
+    };
+    let body = w().str("/n").i32(-1).acl_world().i32(0).bytes();
+    for opcode in [op::CREATE, op::CREATE2, op::CREATE_CONTAINER] {
+        let Request::Create { req, .. } = decode(opcode, body.clone()) else {
+            panic!()
+        };
+        assert_eq!(req, null_create("/n"));
+        assert!(req.data.is_null());
+    }
+    let ttl = w().str("/t").i32(-1).acl_world().i32(5).i64(9).bytes();
+    let Request::Create { req, .. } = decode(op::CREATE_TTL, ttl) else {
+        panic!()
+    };
+    assert!(req.data.is_null());
+    // empty stays empty
+    let Request::Create { req, .. } =
+        decode(op::CREATE, w().str("/e").i32(0).acl_world().i32(0).bytes())
+    else {
+        panic!()
+    };
+    assert!(!req.data.is_null() && req.data.is_empty());
+    let set_null = SetDataRequest {
+        path: "/s".into(),
+        data: Data::NULL,
+        version: -1,
+    };
+    assert_eq!(
+        decode(op::SET_DATA, w().str("/s").i32(-1).i32(-1).bytes()),
+        Request::SetData(set_null.clone())
+    );
+    let multi = w()
+        .multi_header(op::CREATE, false, -1)
+        .str("/m")
+        .i32(-1)
+        .acl_world()
+        .i32(0)
+        .multi_header(op::SET_DATA, false, -1)
+        .str("/s")
+        .i32(-1)
+        .i32(-1)
+        .end()
+        .bytes();
+    assert_eq!(
+        decode(op::MULTI, multi),
+        Request::Multi(vec![
+            MultiOp::Create {
+                op_code: op::CREATE,
+                req: null_create("/m"),
+            },
+            MultiOp::SetData(set_null),
+        ])
+    );
+
+    // Replies: getData and multiRead getData with null data.
+    let r = Response::GetData(GetDataResponse {
+        data: Data::NULL,
+        stat: stat(3),
+    });
+    let want = w()
+        .i32(6)
+        .i64(8)
+        .i32(0)
+        .i32(-1)
+        .raw(&crate::jute::Record::to_bytes(&stat(3)));
+    assert_eq!(reply(6, 8, 0, &r), framed(want.bytes()));
+    let read = vec![MultiResult::GetData {
+        data: Data::NULL,
+        stat: stat(4),
+    }];
+    let want = w()
+        .i32(5)
+        .i64(102)
+        .i32(0)
+        .multi_header(op::GET_DATA, false, 0)
+        .i32(-1)
+        .raw(&crate::jute::Record::to_bytes(&stat(4)))
+        .end()
+        .bytes();
+    assert_eq!(reply(5, 102, 0, &Response::Multi(read)), framed(want));
 }

@@ -9,7 +9,7 @@
 //! Must never: build the tree itself (nodes are handed to / taken from the caller).
 
 use crate::jute::records::{Acl, StatPersisted};
-use crate::jute::{Field, Reader};
+use crate::jute::{Data, Field, Reader};
 use bytes::{BufMut, Bytes, BytesMut};
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::Path;
@@ -28,7 +28,7 @@ pub fn snapshot_file_name(zxid: i64) -> String {
 pub struct SnapNode {
     /// "" for the root, else the absolute path.
     pub path: String,
-    pub data: Bytes,
+    pub data: Data,
     pub acl: i64,
     pub stat: StatPersisted,
 }
@@ -108,13 +108,13 @@ impl<W: Write> SnapshotWriter<W> {
     pub fn node(
         &mut self,
         path: &str,
-        data: &[u8],
+        data: &Data,
         acl: i64,
         stat: &StatPersisted,
     ) -> io::Result<()> {
         let b = &mut self.out.buf;
         crate::jute::JuteWrite::put_ustring(b, path);
-        crate::jute::JuteWrite::put_buffer(b, data);
+        data.put(b);
         b.put_i64(acl);
         stat.put(b);
         self.out.maybe_flush()
@@ -194,10 +194,11 @@ impl<R: Read> SnapReader<R> {
                 .map_err(|_| SnapError::Malformed("invalid UTF-8 path".into())),
         }
     }
-    fn buffer(&mut self) -> Result<Bytes, SnapError> {
+    /// A jute `buffer`, null (length -1) kept as null.
+    fn buffer(&mut self) -> Result<Data, SnapError> {
         match self.len("buffer")? {
-            None => Ok(Bytes::new()),
-            Some(n) => Ok(Bytes::from(self.bytes(n)?)),
+            None => Ok(Data::NULL),
+            Some(n) => Ok(Data::new(self.bytes(n)?)),
         }
     }
     /// A fixed-size jute record read through the checksum.
@@ -361,9 +362,11 @@ mod tests {
             }],
         )];
         let mut w = SnapshotWriter::new(Vec::new(), &[(0x100, 30000)], &acls).unwrap();
-        w.node("", b"", -1, &stat(0)).unwrap();
-        w.node("/a", b"hello", 1, &stat(5)).unwrap();
-        w.node("/zookeeper", b"", -1, &stat(0)).unwrap();
+        w.node("", &Data::from_static(b""), -1, &stat(0)).unwrap();
+        w.node("/a", &Data::from_static(b"hello"), 1, &stat(5))
+            .unwrap();
+        w.node("/zookeeper", &Data::from_static(b""), -1, &stat(0))
+            .unwrap();
         w.finish(digest).unwrap()
     }
 
@@ -388,6 +391,39 @@ mod tests {
             assert_eq!(nodes[1].stat, stat(5));
             assert_eq!(&bytes[bytes.len() - 5..], &[0, 0, 0, 1, b'/']);
         }
+    }
+
+    /// Null data is written as buffer length -1 (as Java's DataNode.serialize) and read
+    /// back as null; empty data stays empty.
+    #[test]
+    fn null_and_empty_data_round_trip() {
+        let mut w = SnapshotWriter::new(Vec::new(), &[], &[]).unwrap();
+        w.node("", &Data::empty(), -1, &stat(0)).unwrap();
+        w.node("/n", &Data::NULL, -1, &stat(1)).unwrap();
+        w.node("/e", &Data::empty(), -1, &stat(2)).unwrap();
+        w.node("/d", &Data::from_static(b"x"), -1, &stat(3))
+            .unwrap();
+        let bytes = w.finish(None).unwrap();
+        // Header 16 + sessions 4 + acls 4 + root (4 + 4 + 8 + 60), then "/n" and its data.
+        let at = 16 + 4 + 4 + 76 + 4 + 2;
+        assert_eq!(&bytes[at - 2..at + 4], b"/n\xff\xff\xff\xff");
+        let mut nodes = Vec::new();
+        read_snapshot(&bytes[..], |n| {
+            nodes.push(n);
+            Ok(())
+        })
+        .unwrap();
+        let data: Vec<_> = nodes.iter().map(|n| n.data.clone()).collect();
+        assert_eq!(
+            data,
+            vec![
+                Data::empty(),
+                Data::NULL,
+                Data::empty(),
+                Data::from_static(b"x")
+            ]
+        );
+        assert!(nodes[1].data.is_null() && !nodes[2].data.is_null());
     }
 
     #[test]

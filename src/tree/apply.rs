@@ -5,10 +5,10 @@
 
 use super::node::{self, Node, new_stat};
 use super::{ApplyOutcome, DataTree, EventKind, TreeEvent, TxnResult, path, quota};
+use crate::jute::Data;
 use crate::jute::records::{Acl, Stat};
 use crate::proto::{err, op};
 use crate::txn::{Txn, TxnBody};
-use bytes::Bytes;
 
 type Events = Vec<TreeEvent>;
 
@@ -174,7 +174,7 @@ impl DataTree {
     fn create_node(
         &mut self,
         p: &str,
-        data: &Bytes,
+        data: &Data,
         acl: &[Acl],
         owner: i64,
         parent_cversion: i32,
@@ -306,7 +306,7 @@ impl DataTree {
     pub(crate) fn set_data(
         &mut self,
         p: &str,
-        data: Bytes,
+        data: Data,
         version: i32,
         zxid: i64,
         time: i64,
@@ -318,7 +318,7 @@ impl DataTree {
     fn set_data_ev(
         &mut self,
         p: &str,
-        data: Bytes,
+        data: Data,
         version: i32,
         zxid: i64,
         time: i64,
@@ -403,6 +403,6 @@ impl DataTree {
 }
 
 struct RemovedNode {
-    data: Bytes,
+    data: Data,
     acl: std::sync::Arc<Vec<Acl>>,
 }

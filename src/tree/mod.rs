@@ -16,6 +16,7 @@ pub mod quota;
 #[cfg(test)]
 pub(crate) mod tests;
 
+use crate::jute::Data;
 use crate::jute::records::{Acl, Stat, StatPersisted};
 use acl_cache::{AclCache, OPEN_UNSAFE_ACL_ID};
 use bytes::Bytes;
@@ -130,7 +131,7 @@ impl DataTree {
             extended_types_enabled,
             last_processed_zxid: 0,
         };
-        let mk = || Node::new(Bytes::new(), OPEN_UNSAFE_ACL_ID, StatPersisted::default());
+        let mk = || Node::new(Data::empty(), OPEN_UNSAFE_ACL_ID, StatPersisted::default());
         let mut root = mk();
         root.children.insert("zookeeper".into());
         let mut zk = mk();
@@ -199,7 +200,7 @@ impl DataTree {
         n.client_stat(self.extended_types_enabled)
     }
 
-    pub fn get_data(&self, path: &str) -> Option<(Bytes, Stat)> {
+    pub fn get_data(&self, path: &str) -> Option<(Data, Stat)> {
         self.node(path)
             .map(|n| (n.data.clone(), n.client_stat(self.extended_types_enabled)))
     }
@@ -364,7 +365,7 @@ impl DataTree {
     pub fn from_snapshot(
         extended_types_enabled: bool,
         acl_entries: Vec<(i64, Vec<Acl>)>,
-        nodes: Vec<(String, Bytes, i64, StatPersisted)>,
+        nodes: Vec<(String, Data, i64, StatPersisted)>,
     ) -> Result<DataTree, String> {
         let mut t = DataTree::with_extended_types(extended_types_enabled);
         t.nodes.clear();
@@ -460,7 +461,7 @@ impl DataTree {
         };
         st.set_count(st.count().wrapping_add(count_diff));
         st.set_bytes(st.bytes().wrapping_add(bytes_diff));
-        n.data = Bytes::from(st.to_text().into_bytes());
+        n.data = Data::new(st.to_text().into_bytes());
         self.rehash(&sp);
     }
 
@@ -484,12 +485,12 @@ impl DataTree {
         let mut st = StatsTrack::default();
         st.set_count(count);
         st.set_bytes(bytes);
-        n.data = Bytes::from(st.to_text().into_bytes());
+        n.data = Data::new(st.to_text().into_bytes());
         self.rehash(&sp);
     }
 
     /// Set the dynamic-config node's data (quorum start-up / reconfig activation).
     pub fn set_config_data(&mut self, data: Bytes, zxid: i64, time: i64) {
-        let _ = self.set_data("/zookeeper/config", data, -1, zxid, time);
+        let _ = self.set_data("/zookeeper/config", data.into(), -1, zxid, time);
     }
 }

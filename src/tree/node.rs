@@ -3,8 +3,8 @@
 //! Owns: the in-memory node layout, the client-visible Stat derivation (DataNode.copyStat)
 //! and EphemeralType decoding. Must never: know about other nodes or the tree's indexes.
 
+use crate::jute::Data;
 use crate::jute::records::{Stat, StatPersisted};
-use bytes::Bytes;
 use std::collections::BTreeSet;
 
 /// ephemeralOwner of a container node.
@@ -76,7 +76,7 @@ pub fn new_stat(zxid: i64, time: i64, ephemeral_owner: i64) -> StatPersisted {
 /// One znode.
 #[derive(Debug, Clone)]
 pub struct Node {
-    pub data: Bytes,
+    pub data: Data,
     /// Id in the tree's ACL cache (-1 = OPEN_ACL_UNSAFE).
     pub acl: i64,
     pub stat: StatPersisted,
@@ -86,7 +86,7 @@ pub struct Node {
 }
 
 impl Node {
-    pub fn new(data: Bytes, acl: i64, stat: StatPersisted) -> Node {
+    pub fn new(data: Data, acl: i64, stat: StatPersisted) -> Node {
         Node {
             data,
             acl,
@@ -153,7 +153,7 @@ mod tests {
     #[test]
     fn client_stat_hides_owner_and_derives_cversion() {
         let mut n = Node::new(
-            Bytes::from_static(b"abc"),
+            Data::from_static(b"abc"),
             -1,
             new_stat(7, 9, CONTAINER_OWNER),
         );
@@ -169,10 +169,10 @@ mod tests {
             (s.czxid, s.mzxid, s.pzxid, s.ctime, s.mtime),
             (7, 7, 7, 9, 9)
         );
-        let e = Node::new(Bytes::new(), -1, new_stat(1, 1, 42));
+        let e = Node::new(Data::empty(), -1, new_stat(1, 1, 42));
         assert_eq!(e.client_stat(false).ephemeral_owner, 42);
         // Fresh root: persisted cversion 0 with one child shows -1.
-        let mut r = Node::new(Bytes::new(), -1, StatPersisted::default());
+        let mut r = Node::new(Data::empty(), -1, StatPersisted::default());
         r.children.insert("zookeeper".into());
         assert_eq!(r.client_stat(false).cversion, -1);
     }

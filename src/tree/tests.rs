@@ -28,7 +28,7 @@ fn txn(sid: i64, zxid: i64, time: i64, body: TxnBody) -> Txn {
 fn create(path: &str, data: &[u8], eph: bool, pcv: i32) -> TxnBody {
     TxnBody::Create(CreateTxn {
         path: path.into(),
-        data: Bytes::copy_from_slice(data),
+        data: Data::new(Bytes::copy_from_slice(data)),
         acl: open(),
         ephemeral: eph,
         parent_cversion: pcv,
@@ -42,7 +42,7 @@ fn delete(path: &str) -> TxnBody {
 fn set_data(path: &str, data: &[u8], version: i32) -> TxnBody {
     TxnBody::SetData(SetDataTxn {
         path: path.into(),
-        data: Bytes::copy_from_slice(data),
+        data: Data::new(Bytes::copy_from_slice(data)),
         version,
     })
 }
@@ -303,7 +303,7 @@ fn containers_and_ttls_are_reapable() {
     let mut t = DataTree::with_extended_types(true);
     let cc = TxnBody::CreateContainer(CreateContainerTxn {
         path: "/c".into(),
-        data: Bytes::new(),
+        data: Data::empty(),
         acl: open(),
         parent_cversion: 1,
     });
@@ -323,7 +323,7 @@ fn containers_and_ttls_are_reapable() {
     assert_eq!(t.reapable(10_000, true), vec!["/c".to_string()]);
     let ttl = TxnBody::CreateTtl(CreateTtlTxn {
         path: "/t".into(),
-        data: Bytes::new(),
+        data: Data::empty(),
         acl: open(),
         parent_cversion: 2,
         ttl: 100,
@@ -487,8 +487,8 @@ fn snapshot_round_trip_preserves_everything() {
     assert_eq!(u.approximate_data_size(), t.approximate_data_size());
     check_invariants(&u);
     let orphan = vec![
-        (String::new(), Bytes::new(), -1, StatPersisted::default()),
-        ("/a/b".into(), Bytes::new(), -1, StatPersisted::default()),
+        (String::new(), Data::empty(), -1, StatPersisted::default()),
+        ("/a/b".into(), Data::empty(), -1, StatPersisted::default()),
     ];
     assert!(DataTree::from_snapshot(false, vec![], orphan).is_err());
 }
@@ -505,7 +505,7 @@ fn acl_of_events_and_check() {
     }];
     let c = TxnBody::Create(CreateTxn {
         path: "/s".into(),
-        data: Bytes::new(),
+        data: Data::empty(),
         acl: digest_acl.clone(),
         ephemeral: false,
         parent_cversion: 1,
@@ -516,4 +516,104 @@ fn acl_of_events_and_check() {
     let o = t.apply(&txn(0, 2, 1, delete("/s")));
     assert_eq!(*o.events[0].acl, digest_acl);
     check_invariants(&t);
+}
+
+/// Null data (Java's `create(path, null, ...)`) is kept as null by create/setData, read back
+/// as null, survives a snapshot rebuild, and counts as 0 bytes everywhere else (dataLength,
+/// digest, approximate data size, quota stats), exactly like empty data.
+#[test]
+fn null_data_is_kept_and_counts_as_zero_bytes() {
+    let mk = |data: Data| {
+        TxnBody::Create(CreateTxn {
+            path: "/app/n".into(),
+            data,
+            acl: open(),
+            ephemeral: false,
+            parent_cversion: 2,
+        })
+    };
+    let setup = |t: &mut DataTree| {
+        t.apply(&txn(0, 1, 1, create("/app", b"abc", false, 1)));
+        t.apply(&txn(0, 2, 1, create("/zookeeper/quota/app", b"", false, 1)));
+        let limits = create(
+            "/zookeeper/quota/app/zookeeper_limits",
+            b"count=9",
+            false,
+            1,
+        );
+        t.apply(&txn(0, 3, 1, limits));
+        let stats = create(
+            "/zookeeper/quota/app/zookeeper_stats",
+            b"count=0,bytes=0",
+            false,
+            2,
+        );
+        t.apply(&txn(0, 4, 1, stats));
+    };
+    let (mut t, mut e) = (DataTree::new(), DataTree::new());
+    setup(&mut t);
+    setup(&mut e);
+    t.apply(&txn(0, 5, 1, mk(Data::NULL)));
+    e.apply(&txn(0, 5, 1, mk(Data::empty())));
+
+    let (data, stat) = t.get_data("/app/n").unwrap();
+    assert!(data.is_null(), "{data:?}");
+    assert_eq!(stat.data_length, 0);
+    let (edata, estat) = e.get_data("/app/n").unwrap();
+    assert!(!edata.is_null() && edata.is_empty());
+    assert_eq!(stat, estat);
+    // DigestCalculator skips null data: same digest as empty.
+    assert_eq!(
+        t.node("/app/n").unwrap().digest(),
+        e.node("/app/n").unwrap().digest()
+    );
+    assert_eq!(t.digest(), e.digest());
+    assert_eq!(t.approximate_data_size(), e.approximate_data_size());
+    let stats = |t: &DataTree| {
+        t.get_data("/zookeeper/quota/app/zookeeper_stats")
+            .unwrap()
+            .0
+    };
+    assert_eq!(&stats(&t)[..], b"count=2,bytes=3");
+    check_invariants(&t);
+
+    // setData: null -> bytes -> null; empty -> null.
+    let set = |p: &str, data: Data, v: i32| {
+        TxnBody::SetData(SetDataTxn {
+            path: p.into(),
+            data,
+            version: v,
+        })
+    };
+    t.apply(&txn(0, 6, 2, set("/app/n", Data::from_static(b"xy"), 1)));
+    assert_eq!(&t.get_data("/app/n").unwrap().0[..], b"xy");
+    assert_eq!(&stats(&t)[..], b"count=2,bytes=5");
+    t.apply(&txn(0, 7, 3, set("/app/n", Data::NULL, 2)));
+    let (data, stat) = t.get_data("/app/n").unwrap();
+    assert!(data.is_null());
+    assert_eq!((stat.data_length, stat.version), (0, 2));
+    assert_eq!(&stats(&t)[..], b"count=2,bytes=3");
+    t.apply(&txn(0, 8, 3, set("/app", Data::NULL, 1)));
+    assert!(t.get_data("/app").unwrap().0.is_null());
+    assert_eq!(&stats(&t)[..], b"count=2,bytes=0");
+    check_invariants(&t);
+
+    // Rebuilt from snapshot contents: still null, same digest and size.
+    let acls: Vec<(i64, Vec<Acl>)> = t
+        .acl_cache()
+        .entries()
+        .map(|(i, a)| (i, a.to_vec()))
+        .collect();
+    let nodes: Vec<_> = t
+        .preorder()
+        .into_iter()
+        .map(|(p, n)| (p, n.data.clone(), n.acl, n.stat))
+        .collect();
+    let u = DataTree::from_snapshot(false, acls, nodes).unwrap();
+    assert!(u.get_data("/app/n").unwrap().0.is_null());
+    assert!(u.get_data("/app").unwrap().0.is_null());
+    assert!(!u.get_data("/zookeeper").unwrap().0.is_null());
+    assert_eq!(u.digest(), t.digest());
+    assert_eq!(u.approximate_data_size(), t.approximate_data_size());
+    check_invariants(&u);
 }

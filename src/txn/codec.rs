@@ -99,7 +99,7 @@ fn read_body(txn_type: i32, r: &mut Reader) -> Result<TxnBody, CodecError> {
                 // CreateTxnV0: no parentCVersion.
                 Err(JuteError::Eof(_)) => TxnBody::Create(CreateTxn {
                     path: r.read_ustring()?,
-                    data: r.read_buffer()?,
+                    data: crate::jute::Field::get(r)?,
                     acl: crate::jute::Field::get(r)?,
                     ephemeral: r.read_bool()?,
                     parent_cversion: -1,

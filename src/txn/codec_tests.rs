@@ -1,6 +1,7 @@
 //! Codec round trips, known byte layouts, legacy fallbacks, and garbage resistance.
 
 use super::*;
+use crate::jute::Data;
 use crate::jute::records::{Acl, Id};
 use bytes::BufMut;
 use proptest::prelude::*;
@@ -28,7 +29,7 @@ fn hdr(t: i32) -> TxnHeader {
 fn bodies() -> Vec<TxnBody> {
     let c = CreateTxn {
         path: "/a".into(),
-        data: Bytes::from_static(b"x"),
+        data: Data::from_static(b"x"),
         acl: acl(),
         ephemeral: true,
         parent_cversion: 4,
@@ -42,13 +43,13 @@ fn bodies() -> Vec<TxnBody> {
         TxnBody::Create2(c.clone()),
         TxnBody::CreateContainer(CreateContainerTxn {
             path: "/c".into(),
-            data: Bytes::new(),
+            data: Data::empty(),
             acl: acl(),
             parent_cversion: 1,
         }),
         TxnBody::CreateTtl(CreateTtlTxn {
             path: "/t".into(),
-            data: Bytes::new(),
+            data: Data::empty(),
             acl: acl(),
             parent_cversion: 1,
             ttl: 100,
@@ -57,12 +58,12 @@ fn bodies() -> Vec<TxnBody> {
         TxnBody::DeleteContainer(DeleteTxn { path: "/c".into() }),
         TxnBody::SetData(SetDataTxn {
             path: "/a".into(),
-            data: Bytes::from_static(b"yy"),
+            data: Data::from_static(b"yy"),
             version: 2,
         }),
         TxnBody::Reconfig(SetDataTxn {
             path: "/zookeeper/config".into(),
-            data: Bytes::new(),
+            data: Data::empty(),
             version: -1,
         }),
         TxnBody::SetAcl(SetAclTxn {
@@ -156,6 +157,80 @@ fn known_layouts() {
     assert_eq!(
         &m[..],
         &[0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 6, 0, 0, 0, 2, b'/', b'a']
+    );
+}
+
+/// Null znode data (buffer length -1, as Java logs `create(path, null, ...)`) survives the
+/// codec, top-level and inside multi, and stays distinct from empty data.
+#[test]
+fn null_data_round_trips() {
+    let with = |data: Data| {
+        let c = CreateTxn {
+            path: "/n".into(),
+            data: data.clone(),
+            acl: acl(),
+            ephemeral: false,
+            parent_cversion: 1,
+        };
+        let s = SetDataTxn {
+            path: "/n".into(),
+            data: data.clone(),
+            version: 1,
+        };
+        let subs = vec![
+            TxnBody::Create(c.clone()),
+            TxnBody::Create2(c.clone()),
+            TxnBody::CreateContainer(CreateContainerTxn {
+                path: "/c".into(),
+                data: data.clone(),
+                acl: acl(),
+                parent_cversion: 1,
+            }),
+            TxnBody::CreateTtl(CreateTtlTxn {
+                path: "/t".into(),
+                data: data.clone(),
+                acl: acl(),
+                parent_cversion: 1,
+                ttl: 100,
+            }),
+            TxnBody::SetData(s.clone()),
+        ];
+        let mut all = subs.clone();
+        all.push(TxnBody::Reconfig(s));
+        all.push(TxnBody::Multi(subs));
+        all
+    };
+    for (null, empty) in with(Data::NULL).into_iter().zip(with(Data::empty())) {
+        for b in [&null, &empty] {
+            let t = Txn {
+                header: hdr(body_type(b)),
+                body: b.clone(),
+                digest: Some(TxnDigest {
+                    version: 2,
+                    tree_digest: 3,
+                }),
+            };
+            assert_eq!(decode_txn(encode_txn(&t)).unwrap(), t, "{b:?}");
+        }
+        assert_ne!(encode_body(&null).1, encode_body(&empty).1, "{null:?}");
+    }
+    // Layout: CreateTxn{"/n", null, ...} has length -1 right after the path.
+    let (_, rec) = encode_body(&with(Data::NULL)[0]);
+    assert_eq!(
+        &rec[..10],
+        &[0, 0, 0, 2, b'/', b'n', 0xff, 0xff, 0xff, 0xff]
+    );
+    // CreateTxnV0 with null data keeps it null.
+    let mut w = BytesMut::new();
+    hdr(1).write(&mut w);
+    w.put_i32(2);
+    w.put_slice(b"/a");
+    w.put_i32(-1);
+    w.put_i32(0);
+    w.put_u8(0);
+    let t = decode_txn(w.freeze()).unwrap();
+    assert!(
+        matches!(t.body, TxnBody::Create(ref c) if c.data.is_null() && c.parent_cversion == -1)
     );
 }
 

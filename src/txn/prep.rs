@@ -9,6 +9,7 @@
 
 pub use super::reply::write_reply;
 use super::{RequestCtx, Txn, TxnBody, codec::body_type};
+use crate::jute::Data;
 use crate::jute::records::{
     Acl, CheckVersionRequest, CreateTtlRequest, SetAclRequest, SetDataRequest, StatPersisted,
 };
@@ -17,7 +18,6 @@ use crate::proto::{MultiOp, Request, err, op, perms};
 use crate::tree::node::{self, EphemeralType, new_stat};
 use crate::tree::quota::{self, StatsTrack};
 use crate::tree::{DataTree, acl, digest, path};
-use bytes::Bytes;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -57,7 +57,7 @@ struct PNode {
     stat: StatPersisted,
     child_count: i32,
     acl: Arc<Vec<Acl>>,
-    data: Bytes,
+    data: Data,
     digest: i64,
 }
 

@@ -36,7 +36,7 @@ fn create_req(op_code: i32, path: &str, flags: i32, ttl: i64) -> Request {
         op_code,
         req: CreateTtlRequest {
             path: path.into(),
-            data: Bytes::from_static(b"d"),
+            data: Data::from_static(b"d"),
             acl: open(),
             flags,
             ttl,
@@ -58,7 +58,7 @@ fn del(path: &str, version: i32) -> Request {
 fn setd(path: &str, data: &[u8], version: i32) -> Request {
     Request::SetData(SetDataRequest {
         path: path.into(),
-        data: Bytes::copy_from_slice(data),
+        data: Data::new(bytes::Bytes::copy_from_slice(data)),
         version,
     })
 }
@@ -277,7 +277,7 @@ fn create_errors_in_zookeeper_order() {
         op_code: op::CREATE,
         req: CreateTtlRequest {
             path: "/zookeeper/quota/a/zookeeper_limits".into(),
-            data: Bytes::from_static(b"count=-1,bytes=-1=;countHardLimit=3;byteHardLimit=5"),
+            data: Data::from_static(b"count=-1,bytes=-1=;countHardLimit=3;byteHardLimit=5"),
             acl: open(),
             flags: 0,
             ttl: -1,
@@ -288,7 +288,7 @@ fn create_errors_in_zookeeper_order() {
         op_code: op::CREATE,
         req: CreateTtlRequest {
             path: "/zookeeper/quota/a/zookeeper_stats".into(),
-            data: Bytes::new(),
+            data: Data::empty(),
             acl: open(),
             flags: 0,
             ttl: -1,
@@ -537,7 +537,7 @@ fn multi_sees_its_own_earlier_ops() {
         c("/m/s-", 2),
         MultiOp::SetData(SetDataRequest {
             path: "/m".into(),
-            data: Bytes::from_static(b"x"),
+            data: Data::from_static(b"x"),
             version: 0,
         }),
         MultiOp::Check(CheckVersionRequest {
@@ -751,4 +751,97 @@ mod props {
             crate::tree::tests::check_invariants(&s.tree);
         }
     }
+}
+
+/// Null data from the client reaches the txn and the tree as null (create, setData, and
+/// inside multi, including a setData on a node only pending in the same multi).
+#[test]
+fn null_data_flows_through_prep() {
+    let mut s = Sim::new();
+    let null_create = |path: &str, flags: i32| CreateTtlRequest {
+        path: path.into(),
+        data: Data::NULL,
+        acl: open(),
+        flags,
+        ttl: -1,
+    };
+    let t = s.prep_as(
+        &ctx(1),
+        &Request::Create {
+            op_code: op::CREATE,
+            req: null_create("/n", 0),
+        },
+    );
+    assert!(matches!(&t.body, TxnBody::Create(c) if c.data.is_null()));
+    s.apply(&t);
+    let (data, st) = s.tree.get_data("/n").unwrap();
+    assert!(data.is_null());
+    assert_eq!(st.data_length, 0);
+    for (op_code, path, flags) in [
+        (op::CREATE2, "/n2", 0),
+        (op::CREATE_CONTAINER, "/c", create_mode::CONTAINER),
+    ] {
+        let req = Request::Create {
+            op_code,
+            req: null_create(path, flags),
+        };
+        assert!(matches!(s.run(&req), TxnResult::Created { .. }), "{path}");
+        assert!(s.tree.get_data(path).unwrap().0.is_null(), "{path}");
+    }
+
+    // setData: bytes, then null again.
+    s.run(&setd("/n", b"x", 0));
+    assert_eq!(&s.tree.get_data("/n").unwrap().0[..], b"x");
+    let t = s.prep_as(
+        &ctx(1),
+        &Request::SetData(SetDataRequest {
+            path: "/n".into(),
+            data: Data::NULL,
+            version: 1,
+        }),
+    );
+    assert!(matches!(&t.body, TxnBody::SetData(d) if d.data.is_null() && d.version == 2));
+    s.apply(&t);
+    assert!(s.tree.get_data("/n").unwrap().0.is_null());
+
+    // multi: create null, then setData null on a node with data, then create empty.
+    let ops = vec![
+        MultiOp::Create {
+            op_code: op::CREATE,
+            req: null_create("/m", 0),
+        },
+        MultiOp::SetData(SetDataRequest {
+            path: "/m".into(),
+            data: Data::from_static(b"yz"),
+            version: 0,
+        }),
+        MultiOp::SetData(SetDataRequest {
+            path: "/m".into(),
+            data: Data::NULL,
+            version: 1,
+        }),
+        MultiOp::Create {
+            op_code: op::CREATE,
+            req: CreateTtlRequest {
+                data: Data::empty(),
+                ..null_create("/m/e", 0)
+            },
+        },
+    ];
+    let t = s.prep_as(&ctx(1), &Request::Multi(ops));
+    let TxnBody::Multi(subs) = &t.body else {
+        panic!("{:?}", t.body)
+    };
+    let nulls: Vec<bool> = subs
+        .iter()
+        .map(|b| match b {
+            TxnBody::Create(c) => c.data.is_null(),
+            TxnBody::SetData(d) => d.data.is_null(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(nulls, [true, false, true, false]);
+    s.apply(&t);
+    assert!(s.tree.get_data("/m").unwrap().0.is_null());
+    assert!(!s.tree.get_data("/m/e").unwrap().0.is_null());
 }

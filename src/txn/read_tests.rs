@@ -1,11 +1,11 @@
 //! Tests of reads: check order, ACLs, watch registration, setWatches, multiRead.
 
 use super::*;
+use crate::jute::Data;
 use crate::jute::txn::*;
 use crate::proto::{add_watch_mode, watcher_type};
 use crate::tree::{EventKind, TreeEvent};
 use crate::txn::{Txn, TxnBody};
-use bytes::Bytes;
 
 fn anyone_ctx(sid: i64) -> RequestCtx {
     RequestCtx {
@@ -23,7 +23,7 @@ fn mk(t: &mut DataTree, sid: i64, zxid: i64, path: &str, acl: Vec<Acl>, eph: boo
     let pcv = t.node(parent).unwrap().stat.cversion + 1;
     let body = TxnBody::Create(CreateTxn {
         path: path.into(),
-        data: Bytes::from_static(b"v"),
+        data: Data::from_static(b"v"),
         acl,
         ephemeral: eph,
         parent_cversion: pcv,
@@ -176,7 +176,7 @@ fn get_data_children_and_acl_checks() {
     assert_eq!(
         r.response,
         Response::GetData(GetDataResponse {
-            data: Bytes::from_static(b"v"),
+            data: Data::from_static(b"v"),
             stat: t.stat("/a").unwrap()
         })
     );
@@ -398,7 +398,7 @@ fn ephemerals_multiread_whoami_sync() {
         r.response,
         Response::Multi(vec![
             MultiResult::GetData {
-                data: Bytes::from_static(b"v"),
+                data: Data::from_static(b"v"),
                 stat: t.stat("/a").unwrap()
             },
             MultiResult::Error { err: err::NO_NODE },
@@ -600,5 +600,68 @@ fn set_watches_fires_or_rearms() {
     assert_eq!(
         w.contains("/r", 9, watcher_type::PERSISTENT_RECURSIVE),
         Some(true)
+    );
+}
+
+/// getData and multiRead getData answer null data as null (not empty).
+#[test]
+fn null_data_reads_back_null() {
+    let mut t = DataTree::new();
+    for (zxid, path, data) in [(1, "/n", Data::NULL), (2, "/e", Data::empty())] {
+        let body = TxnBody::Create(CreateTxn {
+            path: path.into(),
+            data,
+            acl: crate::tree::acl::open_acl_unsafe(),
+            ephemeral: false,
+            parent_cversion: zxid as i32,
+        });
+        let header = TxnHeader {
+            client_id: 1,
+            cxid: 0,
+            zxid,
+            time: 5,
+            txn_type: 1,
+        };
+        t.apply(&Txn {
+            header,
+            body,
+            digest: None,
+        });
+    }
+    let mut w = WatchManager::new();
+    let c = anyone_ctx(1);
+    let get = |w: &mut WatchManager, p: &str| {
+        rw(&t, w, 9, &c, &Request::GetData(pw(p, false)), false).response
+    };
+    assert_eq!(
+        get(&mut w, "/n"),
+        Response::GetData(GetDataResponse {
+            data: Data::NULL,
+            stat: t.stat("/n").unwrap()
+        })
+    );
+    assert_eq!(
+        get(&mut w, "/e"),
+        Response::GetData(GetDataResponse {
+            data: Data::empty(),
+            stat: t.stat("/e").unwrap()
+        })
+    );
+    let m = Request::MultiRead(vec![
+        MultiOp::GetData(pw("/n", false)),
+        MultiOp::GetData(pw("/e", false)),
+    ]);
+    assert_eq!(
+        rw(&t, &mut w, 9, &c, &m, false).response,
+        Response::Multi(vec![
+            MultiResult::GetData {
+                data: Data::NULL,
+                stat: t.stat("/n").unwrap()
+            },
+            MultiResult::GetData {
+                data: Data::empty(),
+                stat: t.stat("/e").unwrap()
+            },
+        ])
     );
 }
