@@ -8,6 +8,7 @@ pub mod core;
 pub mod outbox;
 pub mod persister;
 pub mod settings;
+pub mod snapshotter;
 pub mod startup;
 
 use crate::server::core::{CORE_QUEUE, Core, CoreMsg};

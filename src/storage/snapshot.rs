@@ -120,6 +120,14 @@ impl<W: Write> SnapshotWriter<W> {
         self.out.maybe_flush()
     }
 
+    /// Append node records already encoded with [`encode_node`] (the fuzzy snapshot's
+    /// chunks, serialized on the core and written here on the snapshot thread).
+    pub fn raw_nodes(&mut self, encoded: &[u8]) -> io::Result<()> {
+        self.out.flush_buf()?;
+        self.out.adler.write_slice(encoded);
+        self.out.w.write_all(encoded)
+    }
+
     /// Terminator, seal, optional digest + seal. Returns the inner writer (flushed).
     pub fn finish(mut self, digest: Option<(i64, i64)>) -> io::Result<W> {
         crate::jute::JuteWrite::put_ustring(&mut self.out.buf, "/");
@@ -133,6 +141,20 @@ impl<W: Write> SnapshotWriter<W> {
         self.out.w.flush()?;
         Ok(self.out.w)
     }
+}
+
+/// Encode one node record as it appears in a snapshot (for [`SnapshotWriter::raw_nodes`]).
+pub fn encode_node(
+    b: &mut BytesMut,
+    path: &str,
+    data: &crate::jute::Data,
+    acl: i64,
+    stat: &StatPersisted,
+) {
+    crate::jute::JuteWrite::put_ustring(b, path);
+    data.put(b);
+    b.put_i64(acl);
+    stat.put(b);
 }
 
 /// Why a snapshot could not be read.

@@ -144,6 +144,8 @@ pub struct Core {
     to_persist: Vec<bytes::Bytes>,
     /// When to roll the log and snapshot next.
     snapshots: snapshots::SnapshotSchedule,
+    /// The fuzzy snapshot being serialized, if any.
+    snapshot_job: Option<snapshots::SnapshotJob>,
 }
 
 pub fn now_ms() -> i64 {
@@ -185,6 +187,7 @@ impl Core {
             in_flight: VecDeque::new(),
             to_persist: Vec::new(),
             snapshots: snapshots::SnapshotSchedule::new(settings_snap_count),
+            snapshot_job: None,
         }
     }
 
@@ -211,11 +214,16 @@ impl Core {
                         self.handle(msg);
                     }
                 }
+                // Keeps a running snapshot moving when no client is talking.
+                _ = std::future::ready(()), if self.snapshot_running() => {}
                 _ = expiry.tick() => self.expire_sessions(),
                 _ = reaper.tick() => self.reap_containers(),
                 _ = shutdown.changed() => break,
             }
             self.flush_to_persister();
+            if self.snapshot_running() {
+                self.snapshot_step();
+            }
         }
         // Let what was handed to the disk finish, so acknowledged-to-disk writes are
         // answered; nothing new is accepted.

@@ -146,7 +146,7 @@ impl Core {
             }
         }
         if self.snapshots.due {
-            self.take_snapshot();
+            self.start_snapshot();
         }
     }
 

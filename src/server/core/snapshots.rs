@@ -1,21 +1,41 @@
-//! When to roll the txn log and write a snapshot, and writing it.
+//! When to roll the txn log and write a snapshot, and feeding the snapshot thread.
 //!
 //! As ZooKeeper's SyncRequestProcessor: after snapCount/2 + rand(snapCount/2) txns the log
-//! is rolled and a snapshot of the tree is written, named by the last applied zxid.
-//! The snapshot is taken on the core between batches (exact, not fuzzy), on a
-//! `block_in_place` section so the runtime's other worker keeps serving connections.
+//! is rolled and a snapshot is started, named by the last applied zxid. Like ZooKeeper's,
+//! the snapshot is fuzzy: the core serializes the tree in pre-order in small chunks
+//! between batches while writes continue, so nodes may reflect txns after the snapshot's
+//! zxid; replaying the log from that zxid on recovery makes the state exact (apply is
+//! idempotent for that). The digest sealed at the end is the tree's at the last chunk.
 
 use super::Core;
-use crate::server::startup;
+use crate::server::snapshotter::{SnapMsg, Snapshotter};
 use crate::storage;
+use bytes::BytesMut;
+use std::time::Instant;
+
+/// Nodes serialized per step (a step runs between batches of client requests).
+const NODES_PER_STEP: usize = 2000;
 
 pub(super) struct SnapshotSchedule {
     pub txns_since: u64,
     pub threshold: u64,
     /// Roll the log after the next persisted batch.
     pub roll_pending: bool,
-    /// Write a snapshot once the txns before the roll are applied.
+    /// Start a snapshot at the next opportunity.
     pub due: bool,
+}
+
+/// A snapshot being serialized.
+pub(super) struct SnapshotJob {
+    zxid: i64,
+    /// Paths still to visit (pre-order: pop from the end).
+    stack: Vec<String>,
+    out: Snapshotter,
+    /// Chunks the snapshot thread had no room for yet, in order.
+    pending: std::collections::VecDeque<SnapMsg>,
+    started: Instant,
+    nodes: u64,
+    finished: bool,
 }
 
 /// A cheap random number for the snapCount jitter (no crypto needed).
@@ -54,31 +74,103 @@ impl SnapshotSchedule {
 }
 
 impl Core {
-    pub(super) fn take_snapshot(&mut self) {
+    /// Start a snapshot (if none is running) of the tree as of the last applied zxid.
+    pub(super) fn start_snapshot(&mut self) {
         self.snapshots.due = false;
+        if self.snapshot_job.is_some() {
+            tracing::warn!(
+                "too busy to snapshot: the previous one is still being written; skipping"
+            );
+            return;
+        }
         let Some(dir) = self.settings.data_dir.as_ref() else {
             return;
         };
         let dir = storage::version_dir(dir);
-        let sessions = self.sessions.all();
         let zxid = self.last_applied;
-        let started = std::time::Instant::now();
-        let write = || startup::write_snapshot(&dir, &self.tree, &sessions, zxid);
-        let multi_thread = tokio::runtime::Handle::try_current()
-            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-        let res = if multi_thread {
-            tokio::task::block_in_place(write)
-        } else {
-            write()
-        };
-        match res {
-            Ok(()) => tracing::info!(
-                "snapshot 0x{zxid:x} of {} znodes written in {} ms",
-                self.tree.node_count(),
-                started.elapsed().as_millis()
-            ),
-            // A failed snapshot loses nothing (the logs hold every txn); say so loudly.
-            Err(e) => tracing::error!("cannot write snapshot 0x{zxid:x} in {}: {e}", dir.display()),
+        let acls = self
+            .tree
+            .acl_cache()
+            .entries()
+            .map(|(id, l)| (id, l.to_vec()))
+            .collect();
+        match Snapshotter::start(dir.clone(), zxid, self.sessions.all(), acls) {
+            Ok(out) => {
+                self.snapshot_job = Some(SnapshotJob {
+                    zxid,
+                    stack: vec![String::new()],
+                    out,
+                    pending: Default::default(),
+                    started: Instant::now(),
+                    nodes: 0,
+                    finished: false,
+                })
+            }
+            Err(e) => tracing::error!("cannot start snapshot 0x{zxid:x} in {}: {e}", dir.display()),
         }
+    }
+
+    /// Serialize the next chunk of the running snapshot.
+    pub(super) fn snapshot_step(&mut self) {
+        let Some(job) = self.snapshot_job.as_mut() else {
+            return;
+        };
+        // Hand over what is waiting; if the disk is behind, try again next step.
+        while let Some(msg) = job.pending.pop_front() {
+            match job.out.try_send(msg) {
+                Ok(()) => {}
+                Err(Some(m)) => {
+                    job.pending.push_front(m);
+                    return;
+                }
+                Err(None) => {
+                    self.snapshot_job = None;
+                    return;
+                }
+            }
+        }
+        if job.finished {
+            let took = job.started.elapsed().as_millis();
+            tracing::info!(
+                "snapshot 0x{:x}: {} znodes serialized in {took} ms",
+                job.zxid,
+                job.nodes
+            );
+            self.snapshot_job = None;
+            return;
+        }
+        let mut buf = BytesMut::with_capacity(256 * 1024);
+        let mut n = 0;
+        while n < NODES_PER_STEP {
+            let Some(path) = job.stack.pop() else { break };
+            // A node deleted since the snapshot started is simply absent (replay deletes it).
+            let Some(node) = self.tree.node(&path) else {
+                continue;
+            };
+            storage::snapshot::encode_node(&mut buf, &path, &node.data, node.acl, &node.stat);
+            for c in node.children.iter().rev() {
+                job.stack.push(if path.is_empty() {
+                    format!("/{c}")
+                } else {
+                    format!("{path}/{c}")
+                });
+            }
+            n += 1;
+        }
+        job.nodes += n as u64;
+        if !buf.is_empty() {
+            job.pending.push_back(SnapMsg::Nodes(buf.freeze()));
+        }
+        if job.stack.is_empty() {
+            job.finished = true;
+            job.pending.push_back(SnapMsg::Finish(Some((
+                self.last_applied,
+                self.tree.digest(),
+            ))));
+        }
+    }
+
+    pub(super) fn snapshot_running(&self) -> bool {
+        self.snapshot_job.is_some()
     }
 }
