@@ -85,7 +85,11 @@ fn run_tool(tool: Tool) -> ExitCode {
                 })
                 .map_err(|e| e.to_string())
         }
-        Tool::TxnlogDump { file } => dump::txnlog_dump(&file),
+        // Streamed: on an error (e.g. a partial last entry) what came before is printed,
+        // as Java's TxnLogToolkit does.
+        Tool::TxnlogDump { file } => {
+            dump::txnlog_dump_to(&file, &mut std::io::stdout().lock()).map(|()| String::new())
+        }
         Tool::SnapshotDump { file, data } => dump::snapshot_dump(&file, data),
     };
     match out {

@@ -245,8 +245,23 @@ impl<R: Read> SnapReader<R> {
 /// Stream a snapshot: `on_node` gets every node in file order. Returns the rest.
 pub fn read_snapshot<R: Read>(
     r: R,
-    mut on_node: impl FnMut(SnapNode) -> Result<(), SnapError>,
+    on_node: impl FnMut(SnapNode) -> Result<(), SnapError>,
 ) -> Result<SnapMeta, SnapError> {
+    let mut meta = SnapMeta::default();
+    let mut nodes_done = false;
+    read_snapshot_into(r, on_node, &mut meta, &mut nodes_done)?;
+    Ok(meta)
+}
+
+/// `read_snapshot` that fills `meta` as it goes and sets `nodes_done` once the node list's
+/// terminator was read, so a caller can still use what was read when a later part (the
+/// seals, the digest) fails.
+pub fn read_snapshot_into<R: Read>(
+    r: R,
+    mut on_node: impl FnMut(SnapNode) -> Result<(), SnapError>,
+    meta: &mut SnapMeta,
+    nodes_done: &mut bool,
+) -> Result<(), SnapError> {
     let mut s = SnapReader {
         r: BufReader::with_capacity(512 * 1024, r),
         adler: adler2::Adler32::new(),
@@ -257,7 +272,6 @@ pub fn read_snapshot<R: Read>(
     }
     let _version = s.i32()?;
     let _dbid = s.i64()?;
-    let mut meta = SnapMeta::default();
     let n = s.i32()?;
     if n < 0 {
         return Err(SnapError::Malformed(format!("negative session count {n}")));
@@ -301,11 +315,12 @@ pub fn read_snapshot<R: Read>(
             stat,
         })?;
     }
+    *nodes_done = true;
     s.check_seal()?;
     // Optional digest section (3.6+), then optional 3.9 trailer we ignore.
     let mut first = [0u8; 1];
     match s.r.read(&mut first)? {
-        0 => return Ok(meta),
+        0 => return Ok(()),
         _ => s.adler.write_slice(&first),
     }
     let mut rest = [0u8; 7];
@@ -319,7 +334,7 @@ pub fn read_snapshot<R: Read>(
     let digest = s.i64()?;
     s.check_seal()?;
     meta.digest = Some((zxid, digest));
-    Ok(meta)
+    Ok(())
 }
 
 /// Quick validity check ZooKeeper applies before trying a snapshot: at least 10 bytes and

@@ -84,9 +84,31 @@ impl TxnLogWriter {
 
     fn start_file(&mut self, zxid: i64) -> io::Result<()> {
         let path = self.dir.join(log_file_name(zxid));
+        if path.exists() {
+            // A crash right after the file was created (or mid-way through its first
+            // entry) leaves `log.<zxid>` without a complete entry, and recovery then hands
+            // out that zxid again. Java's FileTxnLog simply truncates the file; we do too,
+            // but never over a complete entry (that would mean recovery missed it).
+            let mut r = LogFileReader::open(&path)
+                .map_err(|e| io::Error::other(format!("{e}; not overwriting it")))?;
+            if r.next_entry().ok().flatten().is_some() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!(
+                        "{} already holds txns; refusing to overwrite it",
+                        path.display()
+                    ),
+                ));
+            }
+            tracing::warn!(
+                "{}: left without a complete txn by a crash; starting it again",
+                path.display()
+            );
+        }
         let mut file = OpenOptions::new()
             .write(true)
-            .create_new(true)
+            .create(true)
+            .truncate(true)
             .open(&path)?;
         let mut h = BytesMut::with_capacity(16);
         h.put_i32(LOG_MAGIC);
@@ -380,6 +402,34 @@ mod tests {
         let mut r = LogFileReader::open(&f).unwrap();
         assert!(r.next_entry().unwrap().is_some());
         assert!(matches!(r.next_entry(), Err(LogError::Checksum { .. })));
+    }
+
+    #[test]
+    fn a_log_left_empty_by_a_crash_is_started_again_but_never_one_with_txns() {
+        let d = tempfile::tempdir().unwrap();
+        // Crash after the header (and preallocation) but before the first entry.
+        let mut w = TxnLogWriter::open(d.path(), 4096, true).unwrap();
+        w.append(&txn(5, b"lost")).unwrap();
+        drop(w); // never committed: the file holds the header only
+        let path = d.path().join("log.5");
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(HEADER_LEN + 4096)
+            .unwrap();
+        let mut w = TxnLogWriter::open(d.path(), 4096, true).unwrap();
+        w.append(&txn(5, b"again")).unwrap();
+        w.commit().unwrap();
+        drop(w);
+        let mut r = LogFileReader::open(&path).unwrap();
+        assert_eq!(&r.next_entry().unwrap().unwrap()[32..], b"again");
+        assert!(r.next_entry().unwrap().is_none());
+        // A file that holds a complete entry is never overwritten.
+        let mut w = TxnLogWriter::open(d.path(), 4096, true).unwrap();
+        assert!(w.append(&txn(5, b"clobber")).is_err());
+        let mut r = LogFileReader::open(&path).unwrap();
+        assert_eq!(&r.next_entry().unwrap().unwrap()[32..], b"again");
     }
 
     #[test]
