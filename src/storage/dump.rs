@@ -438,7 +438,7 @@ fn hex16(v: i64) -> String {
 }
 
 struct Node {
-    data: Bytes,
+    data: crate::jute::Data,
     stat: StatPersisted,
     /// Child names in the order Java's loader adds them (file order).
     children: Vec<String>,

@@ -2,6 +2,7 @@
 //! TxnLogToolkit / SnapshotFormatter (ZooKeeper 3.8.0, TZ=UTC) on identical bytes.
 
 use super::*;
+use crate::jute::Data;
 use crate::jute::records::Id;
 use crate::jute::txn::*;
 use crate::storage::snapshot::SnapshotWriter;
@@ -125,34 +126,34 @@ fn txnlog_dump_renders_every_txn_type_as_java() {
         TxnBody::CreateSession(CreateSessionTxn { time_out: 30000 }),
         TxnBody::Create(CreateTxn {
             path: "/a".into(),
-            data: Bytes::from_static(b"x,y"),
+            data: Bytes::from_static(b"x,y").into(),
             acl: world(),
             ephemeral: false,
             parent_cversion: 1,
         }),
         TxnBody::Create2(CreateTxn {
             path: "/a/e".into(),
-            data: Bytes::new(),
+            data: Bytes::new().into(),
             acl: vec![],
             ephemeral: true,
             parent_cversion: 1,
         }),
         TxnBody::CreateContainer(CreateContainerTxn {
             path: "/c".into(),
-            data: Bytes::new(),
+            data: Bytes::new().into(),
             acl: world(),
             parent_cversion: 2,
         }),
         TxnBody::CreateTtl(CreateTtlTxn {
             path: "/t".into(),
-            data: Bytes::from_static(b"t"),
+            data: Bytes::from_static(b"t").into(),
             acl: world(),
             parent_cversion: 3,
             ttl: 5000,
         }),
         TxnBody::SetData(SetDataTxn {
             path: "/a".into(),
-            data: Bytes::from_static(b"v"),
+            data: Bytes::from_static(b"v").into(),
             version: 1,
         }),
         TxnBody::SetAcl(SetAclTxn {
@@ -297,12 +298,20 @@ fn snapshot_dump_prints_javas_tree_walk() {
         ephemeral_owner: 0,
         pzxid: 0,
     };
-    w.node("", b"", -1, &zero).unwrap();
-    w.node("/zookeeper", b"", -1, &zero).unwrap();
-    w.node("/b", b"hi", 1, &stat(3, 0x20, 4, 0)).unwrap();
-    w.node("/b/e", b"", 1, &stat(4, 4, 4, sid)).unwrap();
-    w.node("/a", b"\x00\xff", 1, &stat(5, 5, 5, i64::MIN))
+    w.node("", &Data::from_static(b""), -1, &zero).unwrap();
+    w.node("/zookeeper", &Data::from_static(b""), -1, &zero)
         .unwrap();
+    w.node("/b", &Data::from_static(b"hi"), 1, &stat(3, 0x20, 4, 0))
+        .unwrap();
+    w.node("/b/e", &Data::from_static(b""), 1, &stat(4, 4, 4, sid))
+        .unwrap();
+    w.node(
+        "/a",
+        &Data::from_static(b"\x00\xff"),
+        1,
+        &stat(5, 5, 5, i64::MIN),
+    )
+    .unwrap();
     w.finish(Some((0x1f, 77))).unwrap();
     let node = |p: &str, cz: &str, mz: &str, pz: &str, owner: &str, tail: &str| {
         format!(
@@ -362,8 +371,8 @@ fn snapshot_dump_prints_javas_tree_walk() {
     // A missing parent is an error, as Java's "Invalid Datatree".
     let bad = d.path().join("snapshot.2");
     let mut w = SnapshotWriter::new(std::fs::File::create(&bad).unwrap(), &[], &[]).unwrap();
-    w.node("", b"", -1, &zero).unwrap();
-    w.node("/x/y", b"", -1, &zero).unwrap();
+    w.node("", &Data::from_static(b""), -1, &zero).unwrap();
+    w.node("/x/y", &Data::from_static(b""), -1, &zero).unwrap();
     w.finish(None).unwrap();
     let e = snapshot_dump(&bad, false).unwrap_err();
     assert!(e.contains("unable to find parent /x of path /x/y"), "{e}");
