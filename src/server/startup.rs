@@ -42,7 +42,7 @@ pub fn recover(settings: &Settings) -> io::Result<Recovered> {
     std::fs::create_dir_all(&log_dir)?;
     let started = Instant::now();
 
-    let (mut tree, sessions, snap_zxid, skipped_compressed) = load_newest_snapshot(&snap_dir, ext)?;
+    let (mut tree, sessions, snap_zxid) = load_newest_snapshot(&snap_dir, ext)?;
     let mut sessions: BTreeMap<i64, i32> = sessions.into_iter().collect();
     let mut last_zxid = snap_zxid;
     let mut replayed = 0u64;
@@ -73,9 +73,8 @@ pub fn recover(settings: &Settings) -> io::Result<Recovered> {
             // is missing (purged, or the snapshot that covered it could not be read).
             if z > last_zxid + 1 && z >> 32 == last_zxid >> 32 {
                 return Err(other(format!(
-                    "{}: txn 0x{z:x} follows 0x{last_zxid:x}: the txns in between are missing{}; refusing to start",
+                    "{}: txn 0x{z:x} follows 0x{last_zxid:x}: the txns in between are missing (a log file was removed, or the snapshot covering them is unreadable); refusing to start",
                     path.display(),
-                    skipped_note(skipped_compressed)
                 )));
             }
             replay_sessions(&txn, &mut sessions);
@@ -92,14 +91,6 @@ pub fn recover(settings: &Settings) -> io::Result<Recovered> {
                 path.display()
             );
         }
-    }
-    if let Some(z) = skipped_compressed
-        && last_zxid < z
-    {
-        return Err(other(format!(
-            "the data ends at zxid 0x{last_zxid:x} but a newer snapshot 0x{z:x} exists{}; refusing to start",
-            skipped_note(skipped_compressed)
-        )));
     }
     tree.set_last_processed_zxid(last_zxid);
     let sessions: Vec<(i64, i32)> = sessions.into_iter().collect();
@@ -131,32 +122,17 @@ fn replay_sessions(txn: &Txn, sessions: &mut BTreeMap<i64, i32>) {
     }
 }
 
-/// (tree, sessions, snapshot zxid, zxid of the newest compressed snapshot skipped).
-type Loaded = (DataTree, Vec<(i64, i32)>, i64, Option<i64>);
-
-fn skipped_note(skipped: Option<i64>) -> String {
-    match skipped {
-        Some(z) => format!(
-            " (compressed snapshot 0x{z:x} was skipped: compressed snapshots are not supported; restart Java ZooKeeper once without snapshot.compression.method to write an uncompressed one)"
-        ),
-        None => String::new(),
-    }
-}
+/// (tree, sessions, snapshot zxid).
+type Loaded = (DataTree, Vec<(i64, i32)>, i64);
 
 fn load_newest_snapshot(dir: &Path, ext: bool) -> io::Result<Loaded> {
     let mut snaps = list_by_zxid(dir, "snapshot")?;
     snaps.reverse();
-    let mut skipped: Option<i64> = None;
     for (zxid, path) in snaps.into_iter().take(MAX_SNAPSHOTS_TRIED) {
-        if path.extension().is_some_and(|e| e == "gz" || e == "snappy") {
-            skipped = skipped.max(Some(zxid));
-            tracing::warn!(
-                "{}: compressed snapshots are not supported yet; skipping",
-                path.display()
-            );
-            continue;
-        }
+        // Java checks the tail of uncompressed files only; compressed ones are validated
+        // by their seals while reading.
         match snapshot::looks_complete(&path) {
+            _ if snapshot::is_compressed(&path) => {}
             Ok(true) => {}
             _ => {
                 tracing::warn!(
@@ -173,16 +149,16 @@ fn load_newest_snapshot(dir: &Path, ext: bool) -> io::Result<Loaded> {
                     path.display(),
                     tree.node_count()
                 );
-                return Ok((tree, sessions, zxid, skipped));
+                return Ok((tree, sessions, zxid));
             }
             Err(e) => tracing::warn!("{}: {e}; trying an older snapshot", path.display()),
         }
     }
-    Ok((DataTree::with_extended_types(ext), Vec::new(), 0, skipped))
+    Ok((DataTree::with_extended_types(ext), Vec::new(), 0))
 }
 
 fn load_snapshot(path: &Path, ext: bool) -> Result<(DataTree, Vec<(i64, i32)>), String> {
-    let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let f = snapshot::open(path).map_err(|e| e.to_string())?;
     let mut nodes = Vec::new();
     let meta = snapshot::read_snapshot(f, |n| {
         nodes.push((n.path, n.data, n.acl, n.stat));

@@ -337,6 +337,89 @@ pub fn read_snapshot_into<R: Read>(
     Ok(())
 }
 
+/// xerial snappy-java's stream header (`SnappyOutputStream`, what Java's
+/// `snapshot.compression.method=snappy` writes): magic, then version and compatible version.
+const XERIAL_MAGIC: [u8; 8] = [0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0];
+
+/// Reads a xerial snappy-java stream: the 16-byte header, then blocks of
+/// `i32 length + raw snappy block`.
+struct XerialSnappyReader<R: Read> {
+    inner: R,
+    block: Vec<u8>,
+    pos: usize,
+    decoder: snap::raw::Decoder,
+}
+
+impl<R: Read> XerialSnappyReader<R> {
+    fn new(mut inner: R) -> io::Result<Self> {
+        let mut h = [0u8; 16];
+        inner.read_exact(&mut h)?;
+        if h[..8] != XERIAL_MAGIC {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "not a snappy-java stream",
+            ));
+        }
+        Ok(XerialSnappyReader {
+            inner,
+            block: Vec::new(),
+            pos: 0,
+            decoder: snap::raw::Decoder::new(),
+        })
+    }
+}
+
+impl<R: Read> Read for XerialSnappyReader<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos >= self.block.len() {
+            let mut len = [0u8; 4];
+            match self.inner.read(&mut len[..1])? {
+                0 => return Ok(0),
+                _ => self.inner.read_exact(&mut len[1..])?,
+            }
+            let n = i32::from_be_bytes(len);
+            if n < 0 || n as usize > crate::storage::txlog::MAX_ENTRY {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("bad snappy block length {n}"),
+                ));
+            }
+            let mut compressed = vec![0u8; n as usize];
+            self.inner.read_exact(&mut compressed)?;
+            self.block = self
+                .decoder
+                .decompress_vec(&compressed)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+            self.pos = 0;
+        }
+        let n = out.len().min(self.block.len() - self.pos);
+        out[..n].copy_from_slice(&self.block[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Open a snapshot file for reading, decompressing `.gz` (gzip) and `.snappy`
+/// (snappy-java stream) files as Java's SnapStream does.
+pub fn open(path: &Path) -> io::Result<Box<dyn Read>> {
+    let f = std::fs::File::open(path)?;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    Ok(if name.ends_with(".gz") {
+        Box::new(flate2::read::GzDecoder::new(BufReader::new(f)))
+    } else if name.ends_with(".snappy") {
+        Box::new(XerialSnappyReader::new(BufReader::new(f))?)
+    } else {
+        Box::new(f)
+    })
+}
+
+/// Whether the file is one of Java's compressed snapshot forms.
+pub fn is_compressed(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(".gz") || n.ends_with(".snappy"))
+}
+
 /// Quick validity check ZooKeeper applies before trying a snapshot: at least 10 bytes and
 /// the file ends with i32 1 + '/' (the last seal's path).
 pub fn looks_complete(path: &Path) -> io::Result<bool> {
@@ -461,6 +544,39 @@ mod tests {
             ]
         );
         assert!(nodes[1].data.is_null() && !nodes[2].data.is_null());
+    }
+
+    #[test]
+    fn gzip_and_snappy_java_streams_decompress() {
+        use std::io::Write as _;
+        let raw = sample(Some((7, 99)));
+        let d = tempfile::tempdir().unwrap();
+        let gz = d.path().join("snapshot.7.gz");
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(&raw).unwrap();
+        std::fs::write(&gz, e.finish().unwrap()).unwrap();
+        // snappy-java stream: header, then length-prefixed raw blocks (two blocks here).
+        let mut sn = XERIAL_MAGIC.to_vec();
+        sn.extend_from_slice(&1i32.to_be_bytes());
+        sn.extend_from_slice(&1i32.to_be_bytes());
+        let mid = raw.len() / 2;
+        for part in [&raw[..mid], &raw[mid..]] {
+            let c = snap::raw::Encoder::new().compress_vec(part).unwrap();
+            sn.extend_from_slice(&(c.len() as i32).to_be_bytes());
+            sn.extend_from_slice(&c);
+        }
+        let snp = d.path().join("snapshot.7.snappy");
+        std::fs::write(&snp, sn).unwrap();
+        for p in [gz, snp] {
+            assert!(is_compressed(&p));
+            let mut n = 0;
+            let meta = read_snapshot(open(&p).unwrap(), |_| {
+                n += 1;
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!((n, meta.digest), (3, Some((7, 99))), "{}", p.display());
+        }
     }
 
     #[test]
