@@ -52,7 +52,7 @@ cargo build --release --bins
 BENCH=$PWD/target/release/ferrokeeper-bench
 FERRO=$PWD/target/release/ferrokeeper
 
-OUT=${OUT:-$PWD/target/bench/$(date +%Y%m%d-%H%M%S)$([[ $QUICK -eq 1 ]] && echo -quick)}
+OUT=${OUT:-$PWD/target/bench/$(date +%Y%m%d-%H%M%S)$(if [[ $QUICK -eq 1 ]]; then echo -quick; fi)}
 mkdir -p "$OUT"
 RESULTS=$OUT/results.jsonl
 : > "$RESULTS"
