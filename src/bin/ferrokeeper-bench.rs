@@ -239,7 +239,7 @@ fn open_acl() -> Vec<Acl> {
 fn create_body(path: &str, data: &[u8], flags: i32) -> Bytes {
     CreateRequest {
         path: path.to_owned(),
-        data: Bytes::copy_from_slice(data),
+        data: Bytes::copy_from_slice(data).into(),
         acl: open_acl(),
         flags,
     }
@@ -257,7 +257,7 @@ fn path_watch_body(path: &str, watch: bool) -> Bytes {
 fn set_body(path: &str, data: &[u8]) -> Bytes {
     SetDataRequest {
         path: path.to_owned(),
-        data: Bytes::copy_from_slice(data),
+        data: Bytes::copy_from_slice(data).into(),
         version: -1,
     }
     .to_bytes()
