@@ -8,6 +8,11 @@ use ferrokeeper::config::Config;
 use ferrokeeper::server::{self, settings::Settings};
 use std::process::ExitCode;
 
+/// mimalloc: less fragmentation than glibc malloc under the server's allocation pattern
+/// (many small, long-lived znode allocations mixed with short-lived request buffers).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "ferrokeeper",

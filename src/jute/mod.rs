@@ -34,7 +34,7 @@ pub enum JuteError {
 
 pub type Result<T> = std::result::Result<T, JuteError>;
 
-/// A cursor over an immutable byte buffer. Buffers decoded from it are zero-copy slices.
+/// A cursor over an immutable byte buffer. Buffers decoded from it are exact-size copies.
 #[derive(Debug, Clone)]
 pub struct Reader {
     buf: Bytes,
@@ -107,7 +107,10 @@ impl Reader {
                 if self.remaining() < n {
                     return Err(JuteError::Eof("buffer"));
                 }
-                let b = self.buf.slice(self.pos..self.pos + n);
+                // Copied, not sliced: a slice would keep the whole frame (and the
+                // connection read buffer it was split from) alive for as long as the
+                // znode holding this data exists.
+                let b = Bytes::copy_from_slice(&self.buf[self.pos..self.pos + n]);
                 self.pos += n;
                 Ok(Some(b))
             }

@@ -33,6 +33,7 @@ pub fn recover(settings: &Settings) -> io::Result<Recovered> {
             tree: DataTree::with_extended_types(ext),
             sessions: Vec::new(),
             last_zxid: 0,
+            snapshot_needed: false,
         });
     };
     let log_root = settings.data_log_dir.as_ref().unwrap_or(data_dir);
@@ -100,13 +101,21 @@ pub fn recover(settings: &Settings) -> io::Result<Recovered> {
         sessions.len(),
         started.elapsed().as_millis()
     );
-    // ZooKeeper writes a snapshot on every start, so the logs before it are never needed
-    // again for this state.
-    write_snapshot(&snap_dir, &tree, &sessions, last_zxid)?;
+    // ZooKeeper writes a snapshot on every start before serving. We serve first and let
+    // the core write it in the background (a fuzzy snapshot, like the periodic ones):
+    // until it is complete, the previous snapshot and the logs still hold everything.
+    // A brand-new directory gets its snapshot.0 right away, as Java writes one.
+    let snapshot_needed = if snap_zxid == 0 && last_zxid == 0 {
+        write_snapshot(&snap_dir, &tree, &sessions, 0)?;
+        false
+    } else {
+        last_zxid != snap_zxid
+    };
     Ok(Recovered {
         tree,
         sessions,
         last_zxid,
+        snapshot_needed,
     })
 }
 
@@ -159,13 +168,30 @@ fn load_newest_snapshot(dir: &Path, ext: bool) -> io::Result<Loaded> {
 
 fn load_snapshot(path: &Path, ext: bool) -> Result<(DataTree, Vec<(i64, i32)>), String> {
     let f = snapshot::open(path).map_err(|e| e.to_string())?;
-    let mut nodes = Vec::new();
-    let meta = snapshot::read_snapshot(f, |n| {
-        nodes.push((n.path, n.data, n.acl, n.stat));
-        Ok(())
-    })
+    // The ACL table precedes the nodes, so the loader exists before the first node and
+    // nodes go straight into the tree (no intermediate list).
+    let mut loader: Option<crate::tree::SnapshotLoader> = None;
+    let mut meta = snapshot::SnapMeta::default();
+    let mut nodes_done = false;
+    let loader_slot = std::cell::RefCell::new(&mut loader);
+    snapshot::read_snapshot_streaming(
+        f,
+        |acls| **loader_slot.borrow_mut() = Some(DataTree::snapshot_loader(ext, acls.to_vec())),
+        |n| match loader_slot.borrow_mut().as_mut() {
+            Some(l) => l
+                .add(n.path, n.data, n.acl, n.stat)
+                .map_err(snapshot::SnapError::Malformed),
+            None => Err(snapshot::SnapError::Malformed(
+                "node before the ACL table".into(),
+            )),
+        },
+        &mut meta,
+        &mut nodes_done,
+    )
     .map_err(|e| e.to_string())?;
-    let tree = DataTree::from_snapshot(ext, meta.acls, nodes)?;
+    let tree = loader
+        .ok_or_else(|| "snapshot has no ACL table".to_string())?
+        .finish()?;
     Ok((tree, meta.sessions))
 }
 

@@ -22,7 +22,14 @@ pub fn plan(data_dir: &Path, data_log_dir: &Path, retain: usize) -> io::Result<P
     let retain = retain.max(1);
     let snap_dir = version_dir(data_dir);
     let log_dir = version_dir(data_log_dir);
-    let snaps = list_by_zxid(&snap_dir, "snapshot")?;
+    // Only complete snapshots count (ZooKeeper's findNValidSnapshots): one still being
+    // written, or cut short by a crash, is neither retained-as-valid nor deleted.
+    let snaps: Vec<(i64, PathBuf)> = list_by_zxid(&snap_dir, "snapshot")?
+        .into_iter()
+        .filter(|(_, p)| {
+            super::snapshot::is_compressed(p) || super::snapshot::looks_complete(p).unwrap_or(false)
+        })
+        .collect();
     if snaps.len() <= retain {
         return Ok(Purged::default());
     }
@@ -58,8 +65,9 @@ pub fn purge(data_dir: &Path, data_log_dir: &Path, retain: usize) -> io::Result<
 mod tests {
     use super::*;
 
+    /// A file that passes the complete-snapshot tail check (and serves as a log too).
     fn touch(dir: &Path, name: &str) {
-        std::fs::write(dir.join(name), b"x").unwrap();
+        std::fs::write(dir.join(name), b"0123456789\x00\x00\x00\x01/").unwrap();
     }
 
     #[test]
@@ -90,6 +98,20 @@ mod tests {
         assert_eq!(names(&p.logs), vec!["log.1"]);
         assert!(v.join("log.b").exists());
         assert!(v.join("snapshot.10").exists());
+    }
+
+    #[test]
+    fn incomplete_snapshots_neither_count_nor_go() {
+        let d = tempfile::tempdir().unwrap();
+        let v = version_dir(d.path());
+        std::fs::create_dir_all(&v).unwrap();
+        for n in ["snapshot.1", "snapshot.2", "snapshot.3", "snapshot.4"] {
+            touch(&v, n);
+        }
+        std::fs::write(v.join("snapshot.5"), b"cut short by a crash").unwrap();
+        let p = purge(d.path(), d.path(), 3).unwrap();
+        assert_eq!(p.snapshots, vec![v.join("snapshot.1")]);
+        assert!(v.join("snapshot.5").exists() && v.join("snapshot.2").exists());
     }
 
     #[test]

@@ -9,8 +9,8 @@
 //! Must never: build the tree itself (nodes are handed to / taken from the caller).
 
 use crate::jute::records::{Acl, StatPersisted};
-use crate::jute::{Data, Field, Reader};
-use bytes::{BufMut, Bytes, BytesMut};
+use crate::jute::{Data, Field};
+use bytes::{BufMut, BytesMut};
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
@@ -177,27 +177,72 @@ struct SnapReader<R: Read> {
 }
 
 impl<R: Read> SnapReader<R> {
-    fn bytes(&mut self, n: usize) -> Result<Vec<u8>, SnapError> {
-        let mut v = vec![0u8; n];
-        self.r.read_exact(&mut v).map_err(|e| {
+    /// Fill `buf` exactly, through the checksum.
+    fn fill(&mut self, buf: &mut [u8]) -> Result<(), SnapError> {
+        self.r.read_exact(buf).map_err(|e| {
             if e.kind() == io::ErrorKind::UnexpectedEof {
                 SnapError::Malformed("truncated".into())
             } else {
                 SnapError::Io(e)
             }
         })?;
+        self.adler.write_slice(buf);
+        Ok(())
+    }
+    fn bytes(&mut self, n: usize) -> Result<Vec<u8>, SnapError> {
+        if n <= 64 * 1024 {
+            let mut v = vec![0u8; n];
+            self.fill(&mut v)?;
+            return Ok(v);
+        }
+        // A large (possibly corrupt) length: grow with what is really there instead of
+        // allocating the claimed size up front.
+        let mut v = Vec::new();
+        (&mut self.r).take(n as u64).read_to_end(&mut v)?;
+        if v.len() < n {
+            return Err(SnapError::Malformed("truncated".into()));
+        }
         self.adler.write_slice(&v);
         Ok(v)
     }
     fn i32(&mut self) -> Result<i32, SnapError> {
-        let b = self.bytes(4)?;
-        Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        let mut a = [0u8; 4];
+        self.fill(&mut a)?;
+        Ok(i32::from_be_bytes(a))
     }
     fn i64(&mut self) -> Result<i64, SnapError> {
-        let b = self.bytes(8)?;
         let mut a = [0u8; 8];
-        a.copy_from_slice(&b);
+        self.fill(&mut a)?;
         Ok(i64::from_be_bytes(a))
+    }
+    /// StatPersisted (60 bytes) without intermediate allocations.
+    fn stat(&mut self) -> Result<StatPersisted, SnapError> {
+        let mut b = [0u8; 60];
+        self.fill(&mut b)?;
+        let l = |o: usize| {
+            i64::from_be_bytes([
+                b[o],
+                b[o + 1],
+                b[o + 2],
+                b[o + 3],
+                b[o + 4],
+                b[o + 5],
+                b[o + 6],
+                b[o + 7],
+            ])
+        };
+        let i = |o: usize| i32::from_be_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
+        Ok(StatPersisted {
+            czxid: l(0),
+            mzxid: l(8),
+            ctime: l(16),
+            mtime: l(24),
+            version: i(32),
+            cversion: i(36),
+            aversion: i(40),
+            ephemeral_owner: l(44),
+            pzxid: l(52),
+        })
     }
     fn len(&mut self, what: &str) -> Result<Option<usize>, SnapError> {
         let n = self.i32()?;
@@ -222,11 +267,6 @@ impl<R: Read> SnapReader<R> {
             None => Ok(Data::NULL),
             Some(n) => Ok(Data::new(self.bytes(n)?)),
         }
-    }
-    /// A fixed-size jute record read through the checksum.
-    fn record<T: Field>(&mut self, n: usize) -> Result<T, SnapError> {
-        let b = self.bytes(n)?;
-        T::get(&mut Reader::new(Bytes::from(b))).map_err(|e| SnapError::Malformed(e.to_string()))
     }
     fn check_seal(&mut self) -> Result<(), SnapError> {
         let expect = self.adler.checksum() as i64;
@@ -258,6 +298,18 @@ pub fn read_snapshot<R: Read>(
 /// seals, the digest) fails.
 pub fn read_snapshot_into<R: Read>(
     r: R,
+    on_node: impl FnMut(SnapNode) -> Result<(), SnapError>,
+    meta: &mut SnapMeta,
+    nodes_done: &mut bool,
+) -> Result<(), SnapError> {
+    read_snapshot_streaming(r, |_| {}, on_node, meta, nodes_done)
+}
+
+/// `read_snapshot_into` that also hands the ACL table to `on_acls` as soon as it is read
+/// (before the first node), so a loader can build the tree while nodes stream in.
+pub fn read_snapshot_streaming<R: Read>(
+    r: R,
+    on_acls: impl FnOnce(&[(i64, Vec<Acl>)]),
     mut on_node: impl FnMut(SnapNode) -> Result<(), SnapError>,
     meta: &mut SnapMeta,
     nodes_done: &mut bool,
@@ -300,6 +352,7 @@ pub fn read_snapshot_into<R: Read>(
         }
         meta.acls.push((id, list));
     }
+    on_acls(&meta.acls);
     loop {
         let path = s.string()?;
         if path == "/" {
@@ -307,7 +360,7 @@ pub fn read_snapshot_into<R: Read>(
         }
         let data = s.buffer()?;
         let acl = s.i64()?;
-        let stat: StatPersisted = s.record(68 - 8)?;
+        let stat = s.stat()?;
         on_node(SnapNode {
             path,
             data,

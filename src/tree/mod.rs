@@ -92,7 +92,9 @@ pub struct ApplyOutcome {
 #[derive(Debug, Clone)]
 pub struct DataTree {
     /// Keyed by path; the root is "" ("/" is an alias resolved by `path::key`).
-    nodes: HashMap<String, Node>,
+    /// ahash (randomly keyed, so clients cannot choose colliding paths) is several times
+    /// faster than SipHash on path keys.
+    nodes: HashMap<String, Box<Node>, ahash::RandomState>,
     acls: AclCache,
     ephemerals: HashMap<i64, BTreeSet<String>>,
     containers: BTreeSet<String>,
@@ -120,7 +122,7 @@ impl DataTree {
     /// Like `new`, with `zookeeper.extendedTypesEnabled` (decides TTL decoding).
     pub fn with_extended_types(extended_types_enabled: bool) -> DataTree {
         let mut t = DataTree {
-            nodes: HashMap::new(),
+            nodes: HashMap::default(),
             acls: AclCache::default(),
             ephemerals: HashMap::new(),
             containers: BTreeSet::new(),
@@ -151,7 +153,7 @@ impl DataTree {
     fn insert_raw(&mut self, key: String, mut n: Node) {
         n.digest = digest::node_digest(&key, &n.data, &n.stat);
         self.digest = self.digest.wrapping_add(n.digest);
-        self.nodes.insert(key, n);
+        self.nodes.insert(key, Box::new(n));
     }
 
     /// Recompute a node's digest after a change and fold the difference into the tree's.
@@ -183,7 +185,7 @@ impl DataTree {
 
     /// The node at a client path ("/" = root).
     pub fn node(&self, path: &str) -> Option<&Node> {
-        self.nodes.get(path::key(path))
+        self.nodes.get(path::key(path)).map(|n| &**n)
     }
 
     pub fn exists(&self, path: &str) -> bool {
@@ -355,7 +357,7 @@ impl DataTree {
             for c in n.children.iter().rev() {
                 stack.push(format!("{p}/{c}"));
             }
-            out.push((p, n));
+            out.push((p, &**n));
         }
         out
     }
@@ -367,29 +369,25 @@ impl DataTree {
         acl_entries: Vec<(i64, Vec<Acl>)>,
         nodes: Vec<(String, Data, i64, StatPersisted)>,
     ) -> Result<DataTree, String> {
+        let mut l = DataTree::snapshot_loader(extended_types_enabled, acl_entries);
+        l.reserve(nodes.len());
+        for (p, data, acl_id, stat) in nodes {
+            l.add(p, data, acl_id, stat)?;
+        }
+        l.finish()
+    }
+
+    /// Start rebuilding a tree from a snapshot streamed node by node (see `SnapshotLoader`).
+    pub fn snapshot_loader(
+        extended_types_enabled: bool,
+        acl_entries: Vec<(i64, Vec<Acl>)>,
+    ) -> SnapshotLoader {
         let mut t = DataTree::with_extended_types(extended_types_enabled);
         t.nodes.clear();
         t.digest = 0;
         t.acls = AclCache::default();
         t.acls.load(acl_entries);
-        for (p, data, acl_id, stat) in nodes {
-            t.acls.add_usage(acl_id);
-            if let Some((parent, child)) = path::split(&p) {
-                let Some(pn) = t.nodes.get_mut(parent) else {
-                    return Err(format!("unable to find parent {parent} of path {p}"));
-                };
-                pn.children.insert(child.to_string());
-                t.index_owner(&p, stat.ephemeral_owner);
-            }
-            t.insert_raw(p, Node::new(data, acl_id, stat));
-        }
-        if !t.nodes.contains_key("") {
-            return Err("snapshot has no root".into());
-        }
-        t.data_size = t.compute_data_size();
-        t.setup_quota();
-        t.acls.purge_unused();
-        Ok(t)
+        SnapshotLoader { t }
     }
 
     /// DataTree.setupQuota: register every .../zookeeper_limits leaf and recount its stats.
@@ -492,5 +490,48 @@ impl DataTree {
     /// Set the dynamic-config node's data (quorum start-up / reconfig activation).
     pub fn set_config_data(&mut self, data: Bytes, zxid: i64, time: i64) {
         let _ = self.set_data("/zookeeper/config", data.into(), -1, zxid, time);
+    }
+}
+
+/// Builds a tree from snapshot nodes as they are read (no intermediate list).
+pub struct SnapshotLoader {
+    t: DataTree,
+}
+
+impl SnapshotLoader {
+    pub fn reserve(&mut self, n: usize) {
+        self.t.nodes.reserve(n);
+    }
+
+    /// Add the next node (pre-order: its parent must already be there).
+    pub fn add(
+        &mut self,
+        p: String,
+        data: Data,
+        acl_id: i64,
+        stat: StatPersisted,
+    ) -> Result<(), String> {
+        let t = &mut self.t;
+        t.acls.add_usage(acl_id);
+        if let Some((parent, child)) = path::split(&p) {
+            let Some(pn) = t.nodes.get_mut(parent) else {
+                return Err(format!("unable to find parent {parent} of path {p}"));
+            };
+            pn.children.insert(child.to_string());
+            t.index_owner(&p, stat.ephemeral_owner);
+        }
+        t.insert_raw(p, Node::new(data, acl_id, stat));
+        Ok(())
+    }
+
+    pub fn finish(self) -> Result<DataTree, String> {
+        let mut t = self.t;
+        if !t.nodes.contains_key("") {
+            return Err("snapshot has no root".into());
+        }
+        t.data_size = t.compute_data_size();
+        t.setup_quota();
+        t.acls.purge_unused();
+        Ok(t)
     }
 }

@@ -160,6 +160,8 @@ pub struct Recovered {
     pub tree: DataTree,
     pub sessions: Vec<(i64, i32)>,
     pub last_zxid: i64,
+    /// Take a snapshot as soon as serving starts (the logs hold txns after the newest one).
+    pub snapshot_needed: bool,
 }
 
 impl Core {
@@ -168,10 +170,11 @@ impl Core {
         let settings_snap_count = settings.snap_count;
         let mut sessions = SessionTracker::new(settings.tick_ms, first_id);
         let now = now_ms();
+        let snapshot_needed = recovered.snapshot_needed;
         for (id, timeout) in recovered.sessions {
             sessions.add(id, timeout, now);
         }
-        Core {
+        let mut core = Core {
             tree: recovered.tree,
             watches: WatchManager::new(),
             sessions,
@@ -188,7 +191,9 @@ impl Core {
             to_persist: Vec::new(),
             snapshots: snapshots::SnapshotSchedule::new(settings_snap_count),
             snapshot_job: None,
-        }
+        };
+        core.snapshots.due = snapshot_needed;
+        core
     }
 
     /// Run until the channel closes (all senders dropped) or `shutdown` fires.
@@ -204,6 +209,9 @@ impl Core {
         let mut reaper = tokio::time::interval(reap_every);
         reaper.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut batch = Vec::with_capacity(256);
+        if self.snapshots.due {
+            self.start_snapshot();
+        }
         loop {
             tokio::select! {
                 biased;
