@@ -148,6 +148,12 @@ run_server() {
   local common=(--sessions $SESSIONS --depth $DEPTH --duration $DUR --warmup $WARM)
   bench "$kind" "$port" get --workload get "${common[@]}" --keys $KEYS --value-size 100
   bench "$kind" "$port" set --workload set "${common[@]}" --keys $KEYS --value-size 100
+  # Write throughput with fsync by number of clients, each with one write outstanding
+  # (what group commit has to turn into few fsyncs).
+  for n in 1 8 32 128; do
+    bench "$kind" "$port" "set ${n} clients" --workload set --sessions $n --depth 1 --duration $DUR \
+      --warmup $WARM --keys $KEYS --value-size 100
+  done
   bench "$kind" "$port" mixed --workload mixed "${common[@]}" --keys $KEYS --value-size 100
   bench "$kind" "$port" create-delete --workload create-delete "${common[@]}" --value-size 100
   bench "$kind" "$port" children --workload children "${common[@]}" --children $CHILDREN
