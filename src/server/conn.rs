@@ -135,6 +135,8 @@ async fn read_loop(
     loop {
         // Decode every complete frame already buffered, then read more.
         let mut reqs = Vec::new();
+        // One clock read per read syscall, shared by the frames it brought.
+        let received = Instant::now();
         loop {
             match next_frame(buf, settings.max_buffer) {
                 Ok(Some(frame)) => {
@@ -163,7 +165,7 @@ async fn read_loop(
                         xid: h.xid,
                         op_code: h.op_type,
                         req,
-                        received: Instant::now(),
+                        received,
                     });
                     if reqs.len() >= MAX_BATCH && !send_batch(id, core, &mut reqs).await {
                         return;

@@ -59,7 +59,8 @@ pub struct RequestCtx {
     pub session_id: i64,
     pub cxid: i32,
     /// Authenticated ids of the connection, incl. ("ip", addr) and any ("super", "").
-    pub auth: Vec<Id>,
+    /// Shared with the connection: cloning a context per request costs no allocation.
+    pub auth: std::sync::Arc<Vec<Id>>,
 }
 
 pub mod codec;

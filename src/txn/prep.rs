@@ -612,7 +612,7 @@ pub fn prep_close_session(
     let ctx = RequestCtx {
         session_id,
         cxid: 0,
-        auth: Vec::new(),
+        auth: Default::default(),
     };
     prep(
         tree,
@@ -640,7 +640,7 @@ pub fn prep_create_session(
     let ctx = RequestCtx {
         session_id,
         cxid,
-        auth: Vec::new(),
+        auth: Default::default(),
     };
     let p = Prep {
         tree,

@@ -23,7 +23,8 @@ fn ctx(sid: i64) -> RequestCtx {
         auth: vec![Id {
             scheme: "ip".into(),
             id: "127.0.0.1".into(),
-        }],
+        }]
+        .into(),
     }
 }
 
@@ -400,7 +401,7 @@ fn delete_set_acl_check_errors() {
         id: digest_id("bob:pw"),
     };
     let mut bob = ctx(2);
-    bob.auth.push(digest.clone());
+    std::sync::Arc::make_mut(&mut bob.auth).push(digest.clone());
     let creator = vec![Acl {
         perms: perms::ALL,
         id: Id {

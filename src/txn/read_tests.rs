@@ -14,7 +14,8 @@ fn anyone_ctx(sid: i64) -> RequestCtx {
         auth: vec![Id {
             scheme: "ip".into(),
             id: "10.0.0.1".into(),
-        }],
+        }]
+        .into(),
     }
 }
 
@@ -275,7 +276,8 @@ fn get_data_children_and_acl_checks() {
         auth: vec![Id {
             scheme: "super".into(),
             id: "".into(),
-        }],
+        }]
+        .into(),
         ..c.clone()
     };
     assert_eq!(
@@ -294,7 +296,8 @@ fn get_data_children_and_acl_checks() {
         auth: vec![Id {
             scheme: "digest".into(),
             id: "bob:hash".into(),
-        }],
+        }]
+        .into(),
         ..c.clone()
     };
     assert_eq!(
@@ -341,7 +344,8 @@ fn get_acl_masks_digests_without_admin() {
         auth: vec![Id {
             scheme: "digest".into(),
             id: "bob:hash".into(),
-        }],
+        }]
+        .into(),
         ..c.clone()
     };
     let Response::GetAcl(g) = rw(&t, &mut w, 9, &bob, &ga("/ronly"), false).response else {
@@ -420,7 +424,8 @@ fn ephemerals_multiread_whoami_sync() {
                 scheme: "super".into(),
                 id: "".into(),
             },
-        ],
+        ]
+        .into(),
         ..c.clone()
     };
     let r = rw(&t, &mut w, 9, &auth, &Request::WhoAmI, false);

@@ -45,7 +45,8 @@ impl Core {
             auth: vec![Id {
                 scheme: "ip".into(),
                 id: peer.ip().to_string(),
-            }],
+            }]
+            .into(),
             peer,
             received: 1,
             sent: 1,

@@ -89,7 +89,7 @@ struct Conn {
     outbox: Arc<Outbox>,
     session_id: i64,
     timeout_ms: i32,
-    auth: Vec<Id>,
+    auth: Arc<Vec<Id>>,
     peer: SocketAddr,
     received: u64,
     sent: u64,
@@ -258,8 +258,10 @@ impl Core {
                 self.connect(conn, peer, req, outbox, reply);
             }
             CoreMsg::Requests { conn, reqs } => {
+                // One clock read per batch: expiry has tickTime granularity anyway.
+                let now = now_ms();
                 for r in reqs {
-                    self.request(conn, r);
+                    self.request(conn, r, now);
                 }
             }
             CoreMsg::Disconnected { conn } => self.disconnected(conn),

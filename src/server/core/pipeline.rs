@@ -182,7 +182,7 @@ impl Core {
         let ctx = RequestCtx {
             session_id,
             cxid: 0,
-            auth: Vec::new(),
+            auth: Default::default(),
         };
         let zxid = self.next_zxid();
         let txn = prep::prep(

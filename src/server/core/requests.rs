@@ -7,6 +7,7 @@ use crate::jute::records::*;
 use crate::proto::{Request, Response, err};
 use crate::tree;
 use crate::txn::{RequestCtx, prep, read};
+use std::sync::Arc;
 
 impl Core {
     pub(super) fn ctx(&self, conn: ConnId, cxid: i32) -> Option<RequestCtx> {
@@ -17,7 +18,7 @@ impl Core {
         })
     }
 
-    pub(super) fn request(&mut self, conn: ConnId, r: InboundRequest) {
+    pub(super) fn request(&mut self, conn: ConnId, r: InboundRequest, now: i64) {
         self.stats.packets_received += 1;
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
@@ -25,7 +26,7 @@ impl Core {
         c.received += 1;
         c.last_op = super::op_name(r.op_code);
         let session_id = c.session_id;
-        if !self.sessions.touch(session_id, now_ms()) {
+        if !self.sessions.touch(session_id, now) {
             // The session expired or is closing under this connection.
             c.outbox.close();
             return;
@@ -155,7 +156,7 @@ impl Core {
                 });
                 for new in add {
                     if !c.auth.contains(&new) {
-                        c.auth.push(new);
+                        Arc::make_mut(&mut c.auth).push(new);
                     }
                 }
                 true
