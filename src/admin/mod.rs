@@ -50,6 +50,8 @@ pub struct ServerView {
     pub watch_count: usize,
     pub conns: Vec<ConnView>,
     pub uptime_ms: u64,
+    /// fsyncs slower than fsync.warningthresholdms.
+    pub fsync_threshold_exceed_count: u64,
     pub digest: i64,
 }
 
@@ -260,6 +262,10 @@ pub fn four_letter(word: &str, v: &ServerView) -> String {
             kv("max_file_descriptor_count", max.to_string());
             kv("connection_drop_probability", "0.0".into());
             kv("auth_failed_count", s.auth_failed.to_string());
+            kv(
+                "fsync_threshold_exceed_count",
+                v.fsync_threshold_exceed_count.to_string(),
+            );
             kv("last_proposal_size", "-1".into());
             kv("outstanding_tls_handshake", "0".into());
         }

@@ -27,6 +27,8 @@ pub struct PersistBatch {
 /// Handle the core uses to submit batches.
 pub struct Persister {
     tx: std_mpsc::SyncSender<PersistBatch>,
+    /// fsyncs slower than fsync.warningthresholdms (mntr's zk_fsync_threshold_exceed_count).
+    pub slow_fsyncs: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Persister {
@@ -38,10 +40,12 @@ impl Persister {
     ) -> std::io::Result<(Persister, mpsc::Receiver<i64>)> {
         let (tx, rx) = std_mpsc::sync_channel::<PersistBatch>(PERSIST_QUEUE);
         let (done_tx, done_rx) = mpsc::channel::<i64>(PERSIST_QUEUE);
+        let slow_fsyncs = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let slow = slow_fsyncs.clone();
         std::thread::Builder::new()
             .name("ferrokeeper-txnlog".into())
-            .spawn(move || run(log, rx, done_tx, fsync_warn))?;
-        Ok((Persister { tx }, done_rx))
+            .spawn(move || run(log, rx, done_tx, fsync_warn, slow))?;
+        Ok((Persister { tx, slow_fsyncs }, done_rx))
     }
 
     /// Hand over a batch; blocks only if the disk is PERSIST_QUEUE batches behind.
@@ -55,6 +59,7 @@ fn run(
     rx: std_mpsc::Receiver<PersistBatch>,
     done: mpsc::Sender<i64>,
     fsync_warn: Duration,
+    slow_fsyncs: std::sync::Arc<std::sync::atomic::AtomicU64>,
 ) {
     while let Ok(first) = rx.recv() {
         let mut last = first.last_zxid;
@@ -89,6 +94,7 @@ fn run(
             }
             let took = started.elapsed();
             if took > fsync_warn {
+                slow_fsyncs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::warn!(
                     "fsync-ing the write ahead log took {}ms which will adversely effect operation latency",
                     took.as_millis()

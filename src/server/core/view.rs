@@ -35,6 +35,10 @@ impl Core {
             watch_summary: self.watches.summary(),
             watch_count: self.watches.watch_count(),
             conns,
+            fsync_threshold_exceed_count: self
+                .persister
+                .slow_fsyncs
+                .load(std::sync::atomic::Ordering::Relaxed),
             uptime_ms: self.started.elapsed().as_millis() as u64,
             digest: self.tree.digest(),
         }
