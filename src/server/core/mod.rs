@@ -278,6 +278,8 @@ impl Core {
         self.last_applied = txn.header.zxid;
         self.pending.applied(txn.header.zxid);
         for ev in &outcome.events {
+            // Encoded once per (event, type): a fan-out to many watchers only copies bytes.
+            let mut encoded: Option<(i32, bytes::Bytes)> = None;
             for (watcher, event_type) in self.watches.trigger(ev) {
                 // A watcher must still have READ on the node when the event fires
                 // (ZooKeeper's fix for CVE-2024-23944).
@@ -286,7 +288,15 @@ impl Core {
                         tree::acl::check_acl(&ev.acl, proto::perms::READ, &c.auth)
                     });
                 if allowed {
-                    self.notify(watcher, event_type, &ev.path);
+                    let frame = match &encoded {
+                        Some((t, f)) if *t == event_type => f.clone(),
+                        _ => {
+                            let f = notification_frame(event_type, &ev.path);
+                            encoded = Some((event_type, f.clone()));
+                            f
+                        }
+                    };
+                    self.notify_encoded(watcher, &frame);
                 }
             }
         }
@@ -294,28 +304,17 @@ impl Core {
     }
 
     fn notify(&mut self, watcher: ConnId, event_type: i32, path: &str) {
-        if let Some(c) = self.conns.get_mut(&watcher) {
-            let ok = c.outbox.push_with(|b| {
-                encode_frame(b, |b| {
-                    // 3.8 servers put zxid -1 in notifications.
-                    ReplyHeader {
-                        xid: xid::NOTIFICATION,
-                        zxid: -1,
-                        err: 0,
-                    }
-                    .write(b);
-                    WatcherEvent {
-                        event_type,
-                        state: proto::event::STATE_SYNC_CONNECTED,
-                        path: path.to_owned(),
-                    }
-                    .write(b);
-                })
-            });
-            if ok {
-                c.sent += 1;
-                self.stats.packets_sent += 1;
-            }
+        let frame = notification_frame(event_type, path);
+        self.notify_encoded(watcher, &frame);
+    }
+
+    /// Queue an already-encoded notification (one encoding shared by every watcher).
+    fn notify_encoded(&mut self, watcher: ConnId, frame: &[u8]) {
+        if let Some(c) = self.conns.get_mut(&watcher)
+            && c.outbox.push_with(|b| b.extend_from_slice(frame))
+        {
+            c.sent += 1;
+            self.stats.packets_sent += 1;
         }
     }
 
@@ -337,6 +336,24 @@ impl Core {
             }
         }
     }
+}
+
+/// A complete notification frame: ReplyHeader{-1, zxid -1 (as 3.8 servers), 0} +
+/// WatcherEvent{type, SyncConnected, path}.
+fn notification_frame(event_type: i32, path: &str) -> bytes::Bytes {
+    let mut b = bytes::BytesMut::with_capacity(32 + path.len());
+    encode_frame(&mut b, |b| {
+        ReplyHeader {
+            xid: xid::NOTIFICATION,
+            zxid: -1,
+            err: 0,
+        }
+        .write(b);
+        b.put_i32(event_type);
+        b.put_i32(proto::event::STATE_SYNC_CONNECTED);
+        crate::jute::JuteWrite::put_ustring(b, path);
+    });
+    b.freeze()
 }
 
 /// Encode one length-prefixed frame whose payload `f` writes.
