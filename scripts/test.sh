@@ -13,6 +13,8 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 
 cargo build --release
+# The README's run command (`cargo run --release`) must pick the server binary.
+cargo run --release --quiet -- --version
 cargo test --release
 
 export FERROKEEPER_BIN="${FERROKEEPER_BIN:-$PWD/target/release/ferrokeeper}"
