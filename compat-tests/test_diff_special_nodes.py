@@ -71,6 +71,9 @@ def scenario_ttl(env):
              err=0)
     t.expect("long TTL", c.create_ttl(p("long"), ttl=3_600_000), err=0)
     t.expect("short TTL expired", wait_gone(c, p("short")), True)
+    deadline = time.monotonic() + REAP_WAIT
+    while time.monotonic() < deadline and len(c.get_children(p()).value) > 2:
+        time.sleep(0.2)
     t.expect("sequential TTL expired", c.get_children(p()), value=["long", "parent"])
     t.expect("TTL with child kept", c.exists(p("parent")).err, 0)
     t.expect("long TTL kept", c.exists(p("long")).err, 0)
