@@ -140,9 +140,9 @@ pub fn four_letter(word: &str, v: &ServerView) -> String {
                     .unwrap_or_else(|| "(in-memory)".into())
             };
             let _ = writeln!(out, "dataDir={}", show(&s.data_dir));
-            let _ = writeln!(out, "dataDirSize=0");
+            let _ = writeln!(out, "dataDirSize={}", dir_size(s.data_dir.as_deref()));
             let _ = writeln!(out, "dataLogDir={}", show(&s.data_log_dir));
-            let _ = writeln!(out, "dataLogSize=0");
+            let _ = writeln!(out, "dataLogSize={}", dir_size(s.data_log_dir.as_deref()));
             let _ = writeln!(out, "tickTime={}", s.tick_ms);
             let _ = writeln!(out, "maxClientCnxns={}", s.max_client_cnxns);
             let _ = writeln!(out, "minSessionTimeout={}", s.min_session_timeout);
@@ -276,8 +276,9 @@ pub fn four_letter(word: &str, v: &ServerView) -> String {
         "gtmk" => out.push_str("0\n"),
         "stmk" => out.push_str("0\n"),
         "dirs" => {
-            let _ = writeln!(out, "datadir_size: 0");
-            let _ = writeln!(out, "logdir_size: 0");
+            let s = &v.settings;
+            let _ = writeln!(out, "datadir_size: {}", dir_size(s.data_dir.as_deref()));
+            let _ = writeln!(out, "logdir_size: {}", dir_size(s.data_log_dir.as_deref()));
         }
         _ => {}
     }
@@ -299,4 +300,19 @@ fn fd_counts() -> (u64, u64) {
         0
     };
     (open, max)
+}
+
+/// Total length of the files in `<dir>/version-2` (ZooKeeper's getDataDirSize/getLogDirSize;
+/// preallocated logs count at their full length, as in Java).
+fn dir_size(dir: Option<&std::path::Path>) -> u64 {
+    let Some(dir) = dir else { return 0 };
+    std::fs::read_dir(crate::storage::version_dir(dir))
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
 }
