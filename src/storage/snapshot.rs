@@ -112,11 +112,7 @@ impl<W: Write> SnapshotWriter<W> {
         acl: i64,
         stat: &StatPersisted,
     ) -> io::Result<()> {
-        let b = &mut self.out.buf;
-        crate::jute::JuteWrite::put_ustring(b, path);
-        data.put(b);
-        b.put_i64(acl);
-        stat.put(b);
+        encode_node(&mut self.out.buf, path, data, acl, stat);
         self.out.maybe_flush()
     }
 

@@ -4,11 +4,10 @@
 use super::{Conn, ConnId, Core, InboundRequest, Queued, now_ms};
 use crate::jute::Record;
 use crate::jute::records::ConnectResponse;
-use crate::proto::Request;
 use crate::server::outbox::Outbox;
 use crate::server::persister::PersistBatch;
+use crate::txn::Txn;
 use crate::txn::prep;
-use crate::txn::{RequestCtx, Txn};
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
@@ -179,17 +178,11 @@ impl Core {
 
     /// Prep a server-generated closeSession (expiry).
     pub(super) fn close_session_txn(&mut self, session_id: i64) {
-        let ctx = RequestCtx {
-            session_id,
-            cxid: 0,
-            auth: Default::default(),
-        };
         let zxid = self.next_zxid();
-        let txn = prep::prep(
+        let txn = prep::prep_close_session(
             &self.tree,
             &mut self.pending,
-            &ctx,
-            &Request::CloseSession,
+            session_id,
             zxid,
             now_ms(),
             &self.settings.prep,
