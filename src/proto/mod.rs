@@ -13,4 +13,4 @@ mod tests;
 
 pub use codes::*;
 pub use request::{MultiOp, Request, decode_request};
-pub use response::{MultiResult, Response, encode_reply};
+pub use response::{MultiResult, Response, encode_frame, encode_reply};

@@ -118,12 +118,19 @@ impl Response {
 /// Append a complete reply frame (length prefix + ReplyHeader + body) to `out`.
 /// The body is omitted when `err != 0`, as ZooKeeper does.
 pub fn encode_reply(out: &mut BytesMut, xid: i32, zxid: i64, err: i32, resp: &Response) {
+    encode_frame(out, |out| {
+        ReplyHeader { xid, zxid, err }.write(out);
+        if err == 0 {
+            resp.write(out);
+        }
+    });
+}
+
+/// Append one length-prefixed frame whose payload `f` writes.
+pub fn encode_frame(out: &mut BytesMut, f: impl FnOnce(&mut BytesMut)) {
     let start = out.len();
     out.put_i32(0); // patched below
-    ReplyHeader { xid, zxid, err }.write(out);
-    if err == 0 {
-        resp.write(out);
-    }
+    f(out);
     let len = (out.len() - start - 4) as i32;
     out[start..start + 4].copy_from_slice(&len.to_be_bytes());
 }

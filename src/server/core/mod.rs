@@ -21,7 +21,8 @@ pub use view::op_name;
 
 use crate::jute::Record;
 use crate::jute::records::*;
-use crate::proto::{self, Request, Response, encode_reply, xid};
+use crate::proto::{self, Request, Response, encode_frame, encode_reply, xid};
+
 use crate::server::outbox::Outbox;
 use crate::server::persister::Persister;
 use crate::server::settings::Settings;
@@ -354,13 +355,4 @@ fn notification_frame(event_type: i32, path: &str) -> bytes::Bytes {
         crate::jute::JuteWrite::put_ustring(b, path);
     });
     b.freeze()
-}
-
-/// Encode one length-prefixed frame whose payload `f` writes.
-pub fn encode_frame(b: &mut bytes::BytesMut, f: impl FnOnce(&mut bytes::BytesMut)) {
-    let start = b.len();
-    b.put_i32(0);
-    f(b);
-    let len = (b.len() - start - 4) as i32;
-    b[start..start + 4].copy_from_slice(&len.to_be_bytes());
 }
