@@ -68,13 +68,7 @@ impl Core {
                 now,
                 &self.settings.prep,
             );
-            let response = ConnectResponse {
-                protocol_version: 0,
-                time_out: timeout,
-                session_id,
-                passwd: session::session_password(session_id).to_vec().into(),
-                read_only: ro,
-            };
+            let response = connect_response(session_id, timeout, ro);
             tracing::debug!("new session 0x{session_id:x} with timeout {timeout} for {peer}");
             let pending = Box::new(PendingConnect {
                 conn: new_conn(session_id, zxid, outbox.clone()),
@@ -103,36 +97,36 @@ impl Core {
             && req.passwd.as_ref() == session::session_password(session_id).as_slice();
         if !valid {
             tracing::info!("invalid session 0x{session_id:x} for client {peer}, probably expired");
-            outbox.push_with(|b| {
-                super::encode_frame(b, |b| {
-                    ConnectResponse {
-                        protocol_version: 0,
-                        time_out: 0,
-                        session_id: 0,
-                        passwd: vec![0u8; 16].into(),
-                        read_only: ro,
-                    }
-                    .write(b)
-                })
-            });
+            outbox.push_with(|b| super::encode_frame(b, |b| connect_response(0, 0, ro).write(b)));
             outbox.close_after_flush();
             let _ = reply.send(false);
             return;
         }
         self.sessions.touch(session_id, now);
         tracing::debug!("re-attached session 0x{session_id:x} for {peer}");
-        let response = ConnectResponse {
-            protocol_version: 0,
-            time_out: timeout,
-            session_id,
-            passwd: session::session_password(session_id).to_vec().into(),
-            read_only: ro,
-        };
+        let response = connect_response(session_id, timeout, ro);
         outbox.push_with(|b| super::encode_frame(b, |b| response.write(b)));
         self.session_conn.insert(session_id, conn);
         self.conns
             .insert(conn, new_conn(session_id, self.last_applied, outbox));
         self.stats.packets_sent += 1;
         let _ = reply.send(true);
+    }
+}
+
+/// The ConnectResponse for `session_id` (0 = refused: timeOut 0, sessionId 0, a zero
+/// password, which clients read as "session expired").
+fn connect_response(session_id: i64, time_out: i32, read_only: Option<bool>) -> ConnectResponse {
+    let passwd = if session_id == 0 {
+        [0u8; 16]
+    } else {
+        session::session_password(session_id)
+    };
+    ConnectResponse {
+        protocol_version: 0,
+        time_out,
+        session_id,
+        passwd: passwd.to_vec().into(),
+        read_only,
     }
 }
