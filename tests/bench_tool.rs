@@ -1,7 +1,8 @@
 //! Smoke test of `ferrokeeper-bench`: every workload runs briefly against an in-process
 //! ferrokeeper (in-memory) and reports operations without errors as one JSON line.
 
-use ferrokeeper::server::{self, settings::Settings};
+mod common;
+
 use std::process::Command;
 
 fn field(json: &str, key: &str) -> f64 {
@@ -19,13 +20,7 @@ fn field(json: &str, key: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_workload_runs() {
-    let s = Settings {
-        client_addr: "127.0.0.1:0".parse().unwrap(),
-        max_client_cnxns: 0,
-        ..Settings::default()
-    };
-    let h = server::start(s).await.expect("server starts");
-    let addr = format!("127.0.0.1:{}", h.local_addr.port());
+    let (h, addr) = common::start(|_| {}).await;
     let pid = std::process::id().to_string();
     let cases: &[&[&str]] = &[
         &["--workload", "get", "--keys", "50"],

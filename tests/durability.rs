@@ -2,35 +2,22 @@
 //! rolling, periodic fuzzy snapshots taken while writes continue, and recovery from the
 //! newest snapshot plus the logs after it (checked through a real Rust client).
 
-use ferrokeeper::server::{self, ServerHandle, settings::Settings};
+mod common;
+
+use common::{OPEN, client};
+use ferrokeeper::server::ServerHandle;
 use std::path::Path;
 use std::time::Duration;
 use zookeeper_client as zk;
 
-static OPEN: &zk::CreateOptions<'static> =
-    &zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
-
 async fn start(dir: &Path, snap_count: u64) -> (ServerHandle, String) {
-    let s = Settings {
-        client_addr: "127.0.0.1:0".parse().unwrap(),
-        max_client_cnxns: 0,
-        data_dir: Some(dir.to_path_buf()),
-        data_log_dir: Some(dir.to_path_buf()),
-        prealloc_bytes: 1 << 20,
-        snap_count,
-        ..Settings::default()
-    };
-    let h = server::start(s).await.expect("server starts");
-    let addr = format!("127.0.0.1:{}", h.local_addr.port());
-    (h, addr)
-}
-
-async fn client(addr: &str) -> zk::Client {
-    zk::Client::connector()
-        .with_session_timeout(Duration::from_secs(6))
-        .connect(addr)
-        .await
-        .expect("client connects")
+    common::start(|s| {
+        s.data_dir = Some(dir.to_path_buf());
+        s.data_log_dir = Some(dir.to_path_buf());
+        s.prealloc_bytes = 1 << 20;
+        s.snap_count = snap_count;
+    })
+    .await
 }
 
 fn count(dir: &Path, prefix: &str) -> usize {

@@ -3,32 +3,11 @@
 //! ephemerals, watches (one-shot, persistent, recursive), ACLs and auth, multi, session
 //! close and expiry, containers and TTL nodes.
 
-use ferrokeeper::server::{self, ServerHandle, settings::Settings};
+mod common;
+
+use common::{OPEN, client, start};
 use std::time::Duration;
 use zookeeper_client as zk;
-
-static OPEN: &zk::CreateOptions<'static> =
-    &zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
-
-async fn start(tune: impl FnOnce(&mut Settings)) -> (ServerHandle, String) {
-    let mut s = Settings {
-        client_addr: "127.0.0.1:0".parse().unwrap(),
-        max_client_cnxns: 0,
-        ..Settings::default()
-    };
-    tune(&mut s);
-    let h = server::start(s).await.expect("server starts");
-    let addr = format!("127.0.0.1:{}", h.local_addr.port());
-    (h, addr)
-}
-
-async fn client(addr: &str) -> zk::Client {
-    zk::Client::connector()
-        .with_session_timeout(Duration::from_secs(6))
-        .connect(addr)
-        .await
-        .expect("client connects")
-}
 
 #[tokio::test]
 async fn create_get_set_delete_with_stats() {
