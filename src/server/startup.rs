@@ -210,7 +210,7 @@ pub fn write_snapshot(
         .collect();
     let mut w = SnapshotWriter::new(file, sessions, &acls)?;
     for (p, n) in tree.preorder() {
-        w.node(&p, &n.data, n.acl, &n.stat)?;
+        w.node_bytes(&p, n.data_opt(), n.acl, &n.stat())?;
     }
     let file = w.finish(Some((zxid, tree.digest())))?;
     let f = file.into_inner().map_err(|e| e.into_error())?;

@@ -112,6 +112,17 @@ impl<W: Write> SnapshotWriter<W> {
         acl: i64,
         stat: &StatPersisted,
     ) -> io::Result<()> {
+        self.node_bytes(path, data.as_bytes().map(|b| &b[..]), acl, stat)
+    }
+
+    /// `node` with the data as bytes (`None` = null).
+    pub fn node_bytes(
+        &mut self,
+        path: &str,
+        data: Option<&[u8]>,
+        acl: i64,
+        stat: &StatPersisted,
+    ) -> io::Result<()> {
         encode_node(&mut self.out.buf, path, data, acl, stat);
         self.out.maybe_flush()
     }
@@ -143,12 +154,18 @@ impl<W: Write> SnapshotWriter<W> {
 pub fn encode_node(
     b: &mut BytesMut,
     path: &str,
-    data: &crate::jute::Data,
+    data: Option<&[u8]>,
     acl: i64,
     stat: &StatPersisted,
 ) {
     crate::jute::JuteWrite::put_ustring(b, path);
-    data.put(b);
+    match data {
+        Some(d) => {
+            b.put_i32(d.len() as i32);
+            b.put_slice(d);
+        }
+        None => b.put_i32(-1),
+    }
     b.put_i64(acl);
     stat.put(b);
 }

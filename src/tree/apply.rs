@@ -3,7 +3,7 @@
 //! Owns: createNode/deleteNode/setData/setACL/killSession semantics incl. replay
 //! tolerance. Must never: panic or validate (prep already did; replay must not fail).
 
-use super::node::{self, Node, new_stat};
+use super::node::{self, Node, NodeId, new_stat};
 use super::{ApplyOutcome, DataTree, EventKind, TreeEvent, TxnResult, path, quota};
 use crate::jute::Data;
 use crate::jute::records::{Acl, Stat};
@@ -183,32 +183,40 @@ impl DataTree {
         ev: &mut Events,
     ) -> Result<Stat, i32> {
         let (parent_key, child) = path::split(p).ok_or(err::NO_NODE)?;
-        let parent_acl_id = self.nodes.get(parent_key).ok_or(err::NO_NODE)?.acl;
+        let pid = self.nodes.lookup(parent_key).ok_or(err::NO_NODE)?;
+        let parent_acl_id = self.nodes.get(pid).ok_or(err::NO_NODE)?.acl;
         let parent_acl = self.acls.get(parent_acl_id);
         let acl_id = self.acls.intern(acl);
         let key = path::key(p);
-        if let Some(existing) = self.nodes.get_mut(key) {
+        // ("/" splits into the root's key and "": it names the root itself.)
+        let existing = if key.is_empty() {
+            Some(super::store::ROOT)
+        } else {
+            self.nodes.child(pid, child)
+        };
+        if let Some(existing) = existing.and_then(|i| self.nodes.get_mut(i)) {
             // As Java: the existing node takes the new ACL id (the old usage is not released).
             existing.acl = acl_id;
             return Err(err::NODE_EXISTS);
         }
-        if let Some(parent) = self.nodes.get_mut(parent_key) {
+        self.update(parent_key, pid, |parent| {
+            let mut st = parent.stat();
             let new_cv = if parent_cversion == -1 {
-                parent.stat.cversion.wrapping_add(1)
+                st.cversion.wrapping_add(1)
             } else {
                 parent_cversion
             };
-            if new_cv > parent.stat.cversion {
-                parent.stat.cversion = new_cv;
-                parent.stat.pzxid = zxid;
+            if new_cv > st.cversion {
+                st.cversion = new_cv;
+                st.pzxid = zxid;
+                parent.set_stat(&st);
             }
-            parent.children.insert(child.to_string());
-        }
-        self.rehash(parent_key);
-        let n = Node::new(data.clone(), acl_id, new_stat(zxid, time, owner));
+        });
+        let n = Node::new(child, data, acl_id, new_stat(zxid, time, owner));
         let stat = n.client_stat(self.extended_types_enabled);
-        self.data_size += path::java_len(key) + data.len() as i64;
-        self.insert_raw(key.to_string(), n);
+        if self.insert_under(pid, key, n).is_err() {
+            return Err(err::NO_NODE);
+        }
         self.index_owner(key, owner);
         if let Some(trimmed) = parent_key.strip_prefix(quota::QUOTA_ROOT)
             && !trimmed.is_empty()
@@ -243,15 +251,19 @@ impl DataTree {
             // The root can never go (Java would drop its "/" alias; prep rejects this).
             return Err(err::BAD_ARGUMENTS);
         }
-        let parent = self.nodes.get_mut(parent_key).ok_or(err::NO_NODE)?;
-        // As Java: the parent is touched before the node is looked up.
-        parent.children.remove(child);
-        if zxid > parent.stat.pzxid {
-            parent.stat.pzxid = zxid;
-        }
-        let parent_acl_id = parent.acl;
-        self.rehash(parent_key);
-        let n = self.remove_subtree(key).ok_or(err::NO_NODE)?;
+        let pid = self.nodes.lookup(parent_key).ok_or(err::NO_NODE)?;
+        let parent_acl_id = self.nodes.get(pid).ok_or(err::NO_NODE)?.acl;
+        // As Java: the parent's pzxid moves before the node is looked up.
+        self.update(parent_key, pid, |parent| {
+            let mut st = parent.stat();
+            if zxid > st.pzxid {
+                st.pzxid = zxid;
+                parent.set_stat(&st);
+            }
+        });
+        let id = self.nodes.child(pid, child).ok_or(err::NO_NODE)?;
+        // Unlinking the node changes the parent's child count, which is not in the digest.
+        let n = self.remove_subtree(key, id).ok_or(err::NO_NODE)?;
         if let Some(trimmed) = parent_key.strip_prefix(quota::QUOTA_ROOT)
             && child == quota::LIMIT_NODE
             && !trimmed.is_empty()
@@ -259,12 +271,12 @@ impl DataTree {
             self.quotas.delete(trimmed);
         }
         if let Some(prefix) = self.quotas.max_prefix(p) {
-            self.update_quota_stat(&prefix, -(n.data.len() as i64), -1);
+            self.update_quota_stat(&prefix, -(n.data_len as i64), -1);
         }
         ev.push(TreeEvent {
             path: p.to_string(),
             kind: EventKind::NodeDeleted,
-            acl: self.acls_of_removed(&n),
+            acl: n.acl,
         });
         ev.push(TreeEvent {
             path: path::watch_path(parent_key).to_string(),
@@ -274,32 +286,38 @@ impl DataTree {
         Ok(())
     }
 
-    /// The removed node's ACL was captured before its usage was released.
-    fn acls_of_removed(&self, n: &RemovedNode) -> std::sync::Arc<Vec<Acl>> {
-        n.acl.clone()
-    }
-
-    /// Remove a node (and, unlike Java which would orphan them, any descendants a
-    /// malformed txn left behind) from every index.
-    fn remove_subtree(&mut self, key: &str) -> Option<RemovedNode> {
-        let n = self.nodes.remove(key)?;
-        let acl = self.acls.get(n.acl);
-        self.forget(key, &n);
-        let mut stack: Vec<String> = n.children.iter().map(|c| format!("{key}/{c}")).collect();
-        while let Some(k) = stack.pop() {
-            if let Some(c) = self.nodes.remove(&k) {
-                stack.extend(c.children.iter().map(|g| format!("{k}/{g}")));
-                self.forget(&k, &c);
+    /// Remove node `id` at `key` (and, unlike Java which would orphan them, any
+    /// descendants a malformed txn left behind) from every index.
+    fn remove_subtree(&mut self, key: &str, id: NodeId) -> Option<RemovedNode> {
+        let acl = self.acls.get(self.nodes.get(id)?.acl);
+        // Collect the subtree parents-first, then unlink it children-first.
+        let mut order = vec![(key.to_string(), id)];
+        let mut i = 0;
+        while let Some((k, nid)) = order.get(i).cloned() {
+            if let Some(n) = self.nodes.get(nid) {
+                for &c in n.child_ids() {
+                    if let Some(cn) = self.nodes.get(c) {
+                        order.push((format!("{k}/{}", cn.name()), c));
+                    }
+                }
+            }
+            i += 1;
+        }
+        let mut data_len = 0;
+        for (k, nid) in order.into_iter().rev() {
+            if let Some(n) = self.nodes.remove(nid) {
+                data_len = n.data_len();
+                self.forget(&k, &n);
             }
         }
-        Some(RemovedNode { data: n.data, acl })
+        Some(RemovedNode { data_len, acl })
     }
 
     fn forget(&mut self, key: &str, n: &Node) {
-        self.digest = self.digest.wrapping_sub(n.digest);
+        self.digest = self.digest.wrapping_sub(n.digest_at(key));
         self.acls.remove_usage(n.acl);
-        self.data_size -= path::java_len(key) + n.data.len() as i64;
-        self.unindex_owner(key, n.stat.ephemeral_owner);
+        self.data_size -= path::java_len(key) + n.data_len() as i64;
+        self.unindex_owner(key, n.ephemeral_owner());
     }
 
     /// DataTree.setData (version is the new version, as logged).
@@ -325,21 +343,20 @@ impl DataTree {
         ev: &mut Events,
     ) -> Result<Stat, i32> {
         let key = path::key(p);
-        let ext = self.extended_types_enabled;
-        let n = self.nodes.get_mut(key).ok_or(err::NO_NODE)?;
-        let old_len = n.data.len() as i64;
+        let id = self.nodes.lookup(key).ok_or(err::NO_NODE)?;
+        let n = self.nodes.get(id).ok_or(err::NO_NODE)?;
+        let old_len = n.data_len() as i64;
         let new_len = data.len() as i64;
-        n.data = data;
-        n.stat.mtime = time;
-        n.stat.mzxid = zxid;
-        n.stat.version = version;
         let acl_id = n.acl;
-        self.rehash(key);
-        let stat = self
-            .nodes
-            .get(key)
-            .map(|n| n.client_stat(ext))
-            .unwrap_or_default();
+        self.update(key, id, |n| {
+            n.set_data(&data);
+            let mut st = n.stat();
+            st.mtime = time;
+            st.mzxid = zxid;
+            st.version = version;
+            n.set_stat(&st);
+        });
+        let stat = self.stat_of(id);
         if let Some(prefix) = self.quotas.max_prefix(p) {
             self.update_quota_stat(&prefix, new_len - old_len, 0);
         }
@@ -352,40 +369,48 @@ impl DataTree {
         Ok(stat)
     }
 
+    fn stat_of(&self, id: NodeId) -> Stat {
+        self.nodes
+            .get(id)
+            .map(|n| n.client_stat(self.extended_types_enabled))
+            .unwrap_or_default()
+    }
+
     /// DataTree.setACL (version is the new aversion). Releases the old list first, so
     /// re-setting a list whose only user is this node gives it a fresh id, as in Java.
     fn set_acl(&mut self, p: &str, acl: &[Acl], version: i32) -> Result<Stat, i32> {
         let key = path::key(p);
-        let old = self.nodes.get(key).ok_or(err::NO_NODE)?.acl;
+        let id = self.nodes.lookup(key).ok_or(err::NO_NODE)?;
+        let old = self.nodes.get(id).ok_or(err::NO_NODE)?.acl;
         self.acls.remove_usage(old);
-        let id = self.acls.intern(acl);
-        let ext = self.extended_types_enabled;
-        let n = self.nodes.get_mut(key).ok_or(err::NO_NODE)?;
-        n.stat.aversion = version;
-        n.acl = id;
-        self.rehash(key);
-        Ok(self
-            .nodes
-            .get(key)
-            .map(|n| n.client_stat(ext))
-            .unwrap_or_default())
+        let acl_id = self.acls.intern(acl);
+        self.update(key, id, |n| {
+            let mut st = n.stat();
+            st.aversion = version;
+            n.set_stat(&st);
+            n.acl = acl_id;
+        });
+        Ok(self.stat_of(id))
     }
 
     /// DataTree.setCversionPzxid.
     fn set_cversion_pzxid(&mut self, p: &str, new_cversion: i32, zxid: i64) -> Result<(), i32> {
         let p = p.strip_suffix('/').unwrap_or(p);
         let key = path::key(p);
-        let n = self.nodes.get_mut(key).ok_or(err::NO_NODE)?;
-        let cv = if new_cversion == -1 {
-            n.stat.cversion.wrapping_add(1)
-        } else {
-            new_cversion
-        };
-        if cv > n.stat.cversion {
-            n.stat.cversion = cv;
-            n.stat.pzxid = zxid;
-            self.rehash(key);
-        }
+        let id = self.nodes.lookup(key).ok_or(err::NO_NODE)?;
+        self.update(key, id, |n| {
+            let mut st = n.stat();
+            let cv = if new_cversion == -1 {
+                st.cversion.wrapping_add(1)
+            } else {
+                new_cversion
+            };
+            if cv > st.cversion {
+                st.cversion = cv;
+                st.pzxid = zxid;
+                n.set_stat(&st);
+            }
+        });
         Ok(())
     }
 
@@ -403,6 +428,6 @@ impl DataTree {
 }
 
 struct RemovedNode {
-    data: Data,
+    data_len: usize,
     acl: std::sync::Arc<Vec<Acl>>,
 }

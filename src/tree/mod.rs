@@ -13,6 +13,7 @@ pub mod digest;
 pub mod node;
 pub mod path;
 pub mod quota;
+pub mod store;
 #[cfg(test)]
 pub(crate) mod tests;
 
@@ -20,10 +21,11 @@ use crate::jute::Data;
 use crate::jute::records::{Acl, Stat, StatPersisted};
 use acl_cache::{AclCache, OPEN_UNSAFE_ACL_ID};
 use bytes::Bytes;
-pub use node::{EphemeralType, Node};
+pub use node::{EphemeralType, Node, NodeId};
 use quota::{QuotaPaths, StatsTrack};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
+use store::NodeStore;
 
 /// What changed, for watches (Watcher.Event.EventType values via `code`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -91,10 +93,9 @@ pub struct ApplyOutcome {
 /// The znode tree.
 #[derive(Debug, Clone)]
 pub struct DataTree {
-    /// Keyed by path; the root is "" ("/" is an alias resolved by `path::key`).
-    /// ahash (randomly keyed, so clients cannot choose colliding paths) is several times
-    /// faster than SipHash on path keys.
-    nodes: HashMap<String, Box<Node>, ahash::RandomState>,
+    /// Every node; the root (key "") is `store::ROOT`, "/" is an alias resolved by
+    /// `path::key`.
+    nodes: NodeStore,
     acls: AclCache,
     ephemerals: HashMap<i64, BTreeSet<String>>,
     containers: BTreeSet<String>,
@@ -112,6 +113,15 @@ impl Default for DataTree {
     }
 }
 
+fn empty_node(name: &str) -> Node {
+    Node::new(
+        name,
+        &Data::empty(),
+        OPEN_UNSAFE_ACL_ID,
+        StatPersisted::default(),
+    )
+}
+
 impl DataTree {
     /// A fresh tree as ZooKeeper starts it: "/", "/zookeeper", "/zookeeper/quota",
     /// "/zookeeper/config" (ACL id 1 = READ world:anyone, aversion -1).
@@ -121,8 +131,22 @@ impl DataTree {
 
     /// Like `new`, with `zookeeper.extendedTypesEnabled` (decides TTL decoding).
     pub fn with_extended_types(extended_types_enabled: bool) -> DataTree {
+        let mut t = DataTree::bare(extended_types_enabled, empty_node(""));
+        let _ = t.insert_at("/zookeeper", empty_node("zookeeper"));
+        let _ = t.insert_at(quota::QUOTA_ROOT, empty_node("quota"));
+        let mut config = empty_node("config");
+        config.acl = t.acls.intern(&acl::read_acl_unsafe());
+        let mut st = config.stat();
+        st.aversion = -1;
+        config.set_stat(&st);
+        let _ = t.insert_at("/zookeeper/config", config);
+        t
+    }
+
+    /// A tree holding only `root`.
+    fn bare(extended_types_enabled: bool, root: Node) -> DataTree {
         let mut t = DataTree {
-            nodes: HashMap::default(),
+            nodes: NodeStore::new(root),
             acls: AclCache::default(),
             ephemerals: HashMap::new(),
             containers: BTreeSet::new(),
@@ -133,48 +157,45 @@ impl DataTree {
             extended_types_enabled,
             last_processed_zxid: 0,
         };
-        let mk = || Node::new(Data::empty(), OPEN_UNSAFE_ACL_ID, StatPersisted::default());
-        let mut root = mk();
-        root.children.insert("zookeeper".into());
-        let mut zk = mk();
-        zk.children.insert("quota".into());
-        zk.children.insert("config".into());
-        t.insert_raw(String::new(), root);
-        t.insert_raw("/zookeeper".into(), zk);
-        t.insert_raw(quota::QUOTA_ROOT.into(), mk());
-        let mut config = mk();
-        config.acl = t.acls.intern(&acl::read_acl_unsafe());
-        config.stat.aversion = -1;
-        t.insert_raw("/zookeeper/config".into(), config);
-        t.data_size = t.compute_data_size();
+        if let Some(r) = t.nodes.get(store::ROOT) {
+            t.digest = r.digest_at("");
+            // Java keeps the root under "" and "/": its size counts both.
+            t.data_size = 1 + 2 * r.data_len() as i64;
+        }
         t
     }
 
-    fn insert_raw(&mut self, key: String, mut n: Node) {
-        n.digest = digest::node_digest(&key, &n.data, &n.stat);
-        self.digest = self.digest.wrapping_add(n.digest);
-        self.nodes.insert(key, Box::new(n));
+    /// Link a new node at `key` (its parent must exist), counting it into the digest and
+    /// the data size.
+    fn insert_at(&mut self, key: &str, n: Node) -> Result<NodeId, String> {
+        let (parent, _) = path::split(key).ok_or_else(|| format!("invalid path {key}"))?;
+        let pid = self
+            .nodes
+            .lookup(parent)
+            .ok_or_else(|| format!("unable to find parent {parent} of path {key}"))?;
+        self.insert_under(pid, key, n)
     }
 
-    /// Recompute a node's digest after a change and fold the difference into the tree's.
-    fn rehash(&mut self, key: &str) {
-        if let Some(n) = self.nodes.get_mut(key) {
-            let new = digest::node_digest(key, &n.data, &n.stat);
-            self.digest = self.digest.wrapping_sub(n.digest).wrapping_add(new);
-            n.digest = new;
-        }
+    fn insert_under(&mut self, pid: NodeId, key: &str, n: Node) -> Result<NodeId, String> {
+        let digest = n.digest_at(key);
+        let size = path::java_len(key) + n.data_len() as i64;
+        let id = self
+            .nodes
+            .insert(pid, n)
+            .ok_or_else(|| format!("unable to find parent of path {key}"))?;
+        self.digest = self.digest.wrapping_add(digest);
+        self.data_size += size;
+        Ok(id)
     }
 
-    /// approximateDataSize as Java computes it from scratch (root under "" and "/").
-    fn compute_data_size(&self) -> i64 {
-        let mut s = 0i64;
-        for (k, n) in &self.nodes {
-            s += path::java_len(k) + n.data.len() as i64;
-            if k.is_empty() {
-                s += 1 + n.data.len() as i64;
-            }
+    /// Change node `id` (at `key`) in place, folding its digest change into the tree's.
+    fn update(&mut self, key: &str, id: NodeId, f: impl FnOnce(&mut Node)) {
+        if let Some(n) = self.nodes.get_mut(id) {
+            let old = n.digest_at(key);
+            f(n);
+            let new = n.digest_at(key);
+            self.digest = self.digest.wrapping_sub(old).wrapping_add(new);
         }
-        s
     }
 
     pub fn extended_types_enabled(&self) -> bool {
@@ -185,11 +206,21 @@ impl DataTree {
 
     /// The node at a client path ("/" = root).
     pub fn node(&self, path: &str) -> Option<&Node> {
-        self.nodes.get(path::key(path)).map(|n| &**n)
+        self.nodes.get(self.nodes.lookup(path::key(path))?)
+    }
+
+    /// The node with store id `id` (ids stay valid while the node exists).
+    pub fn node_by_id(&self, id: NodeId) -> Option<&Node> {
+        self.nodes.get(id)
+    }
+
+    /// The store id of the node at a client path.
+    pub fn node_id(&self, path: &str) -> Option<NodeId> {
+        self.nodes.lookup(path::key(path))
     }
 
     pub fn exists(&self, path: &str) -> bool {
-        self.node(path).is_some()
+        self.node_id(path).is_some()
     }
 
     /// Client-visible Stat.
@@ -204,13 +235,21 @@ impl DataTree {
 
     pub fn get_data(&self, path: &str) -> Option<(Data, Stat)> {
         self.node(path)
-            .map(|n| (n.data.clone(), n.client_stat(self.extended_types_enabled)))
+            .map(|n| (n.data_value(), n.client_stat(self.extended_types_enabled)))
     }
 
-    /// Child names (sorted; ZooKeeper's order is unspecified).
+    /// Child names of a node, in the store's order (ZooKeeper's order is unspecified too).
+    pub fn child_names(&self, n: &Node) -> Vec<String> {
+        n.child_ids()
+            .iter()
+            .filter_map(|&c| self.nodes.get(c))
+            .map(|c| c.name().to_string())
+            .collect()
+    }
+
+    /// Child names at a path (see `child_names`).
     pub fn children(&self, path: &str) -> Option<Vec<String>> {
-        self.node(path)
-            .map(|n| n.children.iter().cloned().collect())
+        self.node(path).map(|n| self.child_names(n))
     }
 
     /// The node's ACL list (OPEN_ACL_UNSAFE for the null id -1).
@@ -229,18 +268,16 @@ impl DataTree {
 
     /// getAllChildrenNumber: all descendants ("/" excludes itself, as Java's size()-2).
     pub fn all_children_number(&self, path: &str) -> Option<i32> {
-        self.node(path)?;
-        if path::key(path).is_empty() {
+        let id = self.node_id(path)?;
+        if id == store::ROOT {
             return Some(self.nodes.len() as i32 - 1);
         }
         let mut count = 0i64;
-        let mut stack = vec![path.to_string()];
-        while let Some(p) = stack.pop() {
-            if let Some(n) = self.nodes.get(&p) {
-                for c in &n.children {
-                    count += 1;
-                    stack.push(format!("{p}/{c}"));
-                }
+        let mut stack = vec![id];
+        while let Some(i) = stack.pop() {
+            if let Some(n) = self.nodes.get(i) {
+                count += n.child_count() as i64;
+                stack.extend_from_slice(n.child_ids());
             }
         }
         Some(count as i32)
@@ -322,21 +359,22 @@ impl DataTree {
     pub fn reapable(&self, now_ms: i64, extended_types_enabled: bool) -> Vec<String> {
         let mut out = BTreeSet::new();
         for p in &self.containers {
-            if let Some(n) = self.nodes.get(p)
-                && n.children.is_empty()
-                && n.stat.cversion > 0
+            if let Some(n) = self.node(p)
+                && n.child_count() == 0
+                && n.stat().cversion > 0
             {
                 out.insert(p.clone());
             }
         }
         for p in &self.ttls {
-            if let Some(n) = self.nodes.get(p) {
-                let owner = n.stat.ephemeral_owner;
-                if n.children.is_empty()
+            if let Some(n) = self.node(p) {
+                let st = n.stat();
+                let owner = st.ephemeral_owner;
+                if n.child_count() == 0
                     && node::ephemeral_type(owner, extended_types_enabled) == EphemeralType::Ttl
                 {
                     let ttl = node::ttl_of(owner);
-                    if ttl != 0 && now_ms.wrapping_sub(n.stat.mtime) > ttl {
+                    if ttl != 0 && now_ms.wrapping_sub(st.mtime) > ttl {
                         out.insert(p.clone());
                     }
                 }
@@ -345,21 +383,40 @@ impl DataTree {
         out.into_iter().collect()
     }
 
-    /// Every node in depth-first pre-order from the root (root path ""), children sorted:
-    /// what a snapshot writes.
-    pub fn preorder(&self) -> Vec<(String, &Node)> {
-        let mut out = Vec::with_capacity(self.nodes.len());
-        let mut stack = vec![String::new()];
-        while let Some(p) = stack.pop() {
-            let Some(n) = self.nodes.get(&p) else {
+    /// Every node under `key` (itself included) in depth-first pre-order with its key.
+    fn subtree(&self, key: &str) -> Vec<(String, &Node)> {
+        let mut out = Vec::new();
+        let Some(id) = self.nodes.lookup(key) else {
+            return out;
+        };
+        let mut stack = vec![(key.to_string(), id)];
+        while let Some((p, id)) = stack.pop() {
+            let Some(n) = self.nodes.get(id) else {
                 continue;
             };
-            for c in n.children.iter().rev() {
-                stack.push(format!("{p}/{c}"));
+            for &c in n.child_ids().iter().rev() {
+                if let Some(cn) = self.nodes.get(c) {
+                    stack.push((format!("{p}/{}", cn.name()), c));
+                }
             }
-            out.push((p, &**n));
+            out.push((p, n));
         }
         out
+    }
+
+    /// Every node in depth-first pre-order from the root (root path ""): what a snapshot
+    /// writes (parents before children).
+    pub fn preorder(&self) -> Vec<(String, &Node)> {
+        self.subtree("")
+    }
+
+    /// Keep every node's id from being reused until `release_ids` (see `NodeStore`).
+    pub fn hold_ids(&mut self) {
+        self.nodes.hold_ids();
+    }
+
+    pub fn release_ids(&mut self) {
+        self.nodes.release_ids();
     }
 
     /// Rebuild a tree from snapshot contents (DataTree.deserialize): ACL table entries and
@@ -382,24 +439,25 @@ impl DataTree {
         extended_types_enabled: bool,
         acl_entries: Vec<(i64, Vec<Acl>)>,
     ) -> SnapshotLoader {
-        let mut t = DataTree::with_extended_types(extended_types_enabled);
-        t.nodes.clear();
-        t.digest = 0;
-        t.acls = AclCache::default();
-        t.acls.load(acl_entries);
-        SnapshotLoader { t }
+        let mut acls = AclCache::default();
+        acls.load(acl_entries);
+        SnapshotLoader {
+            t: None,
+            acls: Some(acls),
+            extended_types_enabled,
+            last_parent: (String::new(), store::ROOT),
+            reserve: 0,
+        }
     }
 
     /// DataTree.setupQuota: register every .../zookeeper_limits leaf and recount its stats.
     fn setup_quota(&mut self) {
         let suffix = format!("/{}", quota::LIMIT_NODE);
         let leaves: Vec<String> = self
-            .nodes
-            .iter()
-            .filter(|(k, n)| {
-                k.starts_with(quota::QUOTA_ROOT) && n.children.is_empty() && k.ends_with(&suffix)
-            })
-            .map(|(k, _)| k.clone())
+            .subtree(quota::QUOTA_ROOT)
+            .into_iter()
+            .filter(|(k, n)| n.child_count() == 0 && k.ends_with(&suffix))
+            .map(|(k, _)| k)
             .collect();
         for k in leaves {
             let real = &k[quota::QUOTA_ROOT.len()..k.len() - suffix.len()];
@@ -448,43 +506,48 @@ impl DataTree {
         }
     }
 
+    /// Replace the data of the quota stats node of `prefix` with `st`.
+    fn write_quota_stats(&mut self, prefix: &str, st: &StatsTrack) {
+        let sp = quota::stat_path(prefix);
+        if let Some(id) = self.nodes.lookup(&sp) {
+            let data = Data::new(st.to_text().into_bytes());
+            self.update(&sp, id, |n| n.set_data(&data));
+        }
+    }
+
     /// updateQuotaStat: add to the stats node of quota root `prefix`.
     fn update_quota_stat(&mut self, prefix: &str, bytes_diff: i64, count_diff: i64) {
-        let sp = quota::stat_path(prefix);
-        let Some(n) = self.nodes.get_mut(&sp) else {
+        let Some(n) = self.node(&quota::stat_path(prefix)) else {
             return;
         };
-        let Some(mut st) = StatsTrack::parse(&n.data) else {
+        let Some(mut st) = StatsTrack::parse(n.data()) else {
             return;
         };
         st.set_count(st.count().wrapping_add(count_diff));
         st.set_bytes(st.bytes().wrapping_add(bytes_diff));
-        n.data = Data::new(st.to_text().into_bytes());
-        self.rehash(&sp);
+        self.write_quota_stats(prefix, &st);
     }
 
     /// updateQuotaForPath: recount the subtree at `p` into its stats node.
     fn update_quota_for_path(&mut self, p: &str) {
         let (mut count, mut bytes) = (0i64, 0i64);
-        let mut stack = vec![path::key(p).to_string()];
-        while let Some(k) = stack.pop() {
-            if let Some(n) = self.nodes.get(&k) {
-                count += 1;
-                bytes += n.data.len() as i64;
-                for c in &n.children {
-                    stack.push(format!("{k}/{c}"));
+        if let Some(id) = self.nodes.lookup(path::key(p)) {
+            let mut stack = vec![id];
+            while let Some(i) = stack.pop() {
+                if let Some(n) = self.nodes.get(i) {
+                    count += 1;
+                    bytes += n.data_len() as i64;
+                    stack.extend_from_slice(n.child_ids());
                 }
             }
         }
-        let sp = quota::stat_path(p);
-        let Some(n) = self.nodes.get_mut(&sp) else {
+        if self.node(&quota::stat_path(p)).is_none() {
             return;
-        };
+        }
         let mut st = StatsTrack::default();
         st.set_count(count);
         st.set_bytes(bytes);
-        n.data = Data::new(st.to_text().into_bytes());
-        self.rehash(&sp);
+        self.write_quota_stats(p, &st);
     }
 
     /// Set the dynamic-config node's data (quorum start-up / reconfig activation).
@@ -495,12 +558,22 @@ impl DataTree {
 
 /// Builds a tree from snapshot nodes as they are read (no intermediate list).
 pub struct SnapshotLoader {
-    t: DataTree,
+    /// Created by the first node, which must be the root.
+    t: Option<DataTree>,
+    acls: Option<AclCache>,
+    extended_types_enabled: bool,
+    /// The parent of the previous node: pre-order puts siblings together, so this saves
+    /// most parent lookups.
+    last_parent: (String, NodeId),
+    reserve: usize,
 }
 
 impl SnapshotLoader {
     pub fn reserve(&mut self, n: usize) {
-        self.t.nodes.reserve(n);
+        match self.t.as_mut() {
+            Some(t) => t.nodes.reserve(n),
+            None => self.reserve = n,
+        }
     }
 
     /// Add the next node (pre-order: its parent must already be there).
@@ -511,25 +584,54 @@ impl SnapshotLoader {
         acl_id: i64,
         stat: StatPersisted,
     ) -> Result<(), String> {
-        let t = &mut self.t;
+        let Some(t) = self.t.as_mut() else {
+            if !p.is_empty() {
+                return Err(format!("snapshot starts with {p}, not the root"));
+            }
+            let mut t = DataTree::bare(
+                self.extended_types_enabled,
+                Node::new("", &data, acl_id, stat),
+            );
+            t.acls = self.acls.take().unwrap_or_default();
+            t.acls.add_usage(acl_id);
+            t.nodes.reserve(self.reserve);
+            self.t = Some(t);
+            return Ok(());
+        };
         t.acls.add_usage(acl_id);
-        if let Some((parent, child)) = path::split(&p) {
-            let Some(pn) = t.nodes.get_mut(parent) else {
-                return Err(format!("unable to find parent {parent} of path {p}"));
-            };
-            pn.children.insert(child.to_string());
-            t.index_owner(&p, stat.ephemeral_owner);
+        let Some((parent, child)) = path::split(&p) else {
+            return Err(format!("invalid path {p} in snapshot"));
+        };
+        let pid = if parent == self.last_parent.0 {
+            self.last_parent.1
+        } else {
+            let pid = t
+                .nodes
+                .lookup(parent)
+                .ok_or_else(|| format!("unable to find parent {parent} of path {p}"))?;
+            self.last_parent = (parent.to_string(), pid);
+            pid
+        };
+        if let Some(dup) = t.nodes.child(pid, child) {
+            // Java's deserialize lets a later copy replace an earlier one.
+            let old_len = t.nodes.get(dup).map_or(0, |n| n.data_len() as i64);
+            t.data_size += data.len() as i64 - old_len;
+            t.update(&p, dup, |n| {
+                n.set_data(&data);
+                n.set_stat(&stat);
+                n.acl = acl_id;
+            });
+            return Ok(());
         }
-        t.insert_raw(p, Node::new(data, acl_id, stat));
+        t.insert_under(pid, &p, Node::new(child, &data, acl_id, stat))?;
+        t.index_owner(&p, stat.ephemeral_owner);
         Ok(())
     }
 
     pub fn finish(self) -> Result<DataTree, String> {
-        let mut t = self.t;
-        if !t.nodes.contains_key("") {
+        let Some(mut t) = self.t else {
             return Err("snapshot has no root".into());
-        }
-        t.data_size = t.compute_data_size();
+        };
         t.setup_quota();
         t.acls.purge_unused();
         Ok(t)

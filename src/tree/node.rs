@@ -1,11 +1,11 @@
-//! A znode: data, persisted stat, interned ACL id, children; and ephemeral-owner typing.
+//! A znode: data, persisted stat, interned ACL id, links to parent and children; and
+//! ephemeral-owner typing.
 //!
 //! Owns: the in-memory node layout, the client-visible Stat derivation (DataNode.copyStat)
-//! and EphemeralType decoding. Must never: know about other nodes or the tree's indexes.
+//! and EphemeralType decoding. Must never: look up other nodes (the store links them).
 
 use crate::jute::Data;
 use crate::jute::records::{Stat, StatPersisted};
-use std::collections::BTreeSet;
 
 /// ephemeralOwner of a container node.
 pub const CONTAINER_OWNER: i64 = i64::MIN;
@@ -73,55 +73,199 @@ pub fn new_stat(zxid: i64, time: i64, ephemeral_owner: i64) -> StatPersisted {
     }
 }
 
-/// One znode.
+/// Index of a node in the tree's node store (see `store`).
+pub type NodeId = u32;
+
+/// A node's child ids (see `Node::child_ids` for the order).
+#[derive(Debug, Clone, Default)]
+pub(super) struct ChildList(pub(super) Vec<NodeId>);
+
+/// Marks `Node::name_len` when the data is null rather than empty.
+const NULL_DATA: u32 = 1 << 31;
+
+/// One znode, laid out for memory: the persisted Stat as flat fields, the interned ACL id,
+/// the links the store maintains (parent, position in the parent's child list, children),
+/// and the node's own name and data in one allocation. 104 bytes plus the name+data bytes.
+/// The full path is never stored: it is the parent's path plus `name()`.
 #[derive(Debug, Clone)]
 pub struct Node {
-    pub data: Data,
+    czxid: i64,
+    mzxid: i64,
+    pzxid: i64,
+    ctime: i64,
+    mtime: i64,
+    ephemeral_owner: i64,
     /// Id in the tree's ACL cache (-1 = OPEN_ACL_UNSAFE).
     pub acl: i64,
-    pub stat: StatPersisted,
-    pub children: BTreeSet<String>,
-    /// This node's contribution to the tree digest (cached).
-    pub(crate) digest: i64,
+    version: i32,
+    cversion: i32,
+    aversion: i32,
+    pub(super) parent: NodeId,
+    /// Index of this node in its parent's child list.
+    pub(super) pos: u32,
+    /// Length of the name at the front of `blob`; the `NULL_DATA` bit flags null data.
+    name_len: u32,
+    /// The name's bytes followed by the data's.
+    blob: Box<[u8]>,
+    /// Boxed so that a leaf (most nodes) pays one pointer, not an empty Vec's 24 bytes.
+    pub(super) children: Option<Box<ChildList>>,
 }
 
 impl Node {
-    pub fn new(data: Data, acl: i64, stat: StatPersisted) -> Node {
-        Node {
-            data,
+    /// A detached node named `name` (the store sets parent and position when it links it).
+    pub fn new(name: &str, data: &Data, acl: i64, stat: StatPersisted) -> Node {
+        let mut n = Node {
+            czxid: 0,
+            mzxid: 0,
+            pzxid: 0,
+            ctime: 0,
+            mtime: 0,
+            ephemeral_owner: 0,
             acl,
-            stat,
-            children: BTreeSet::new(),
-            digest: 0,
+            version: 0,
+            cversion: 0,
+            aversion: 0,
+            parent: NodeId::MAX,
+            pos: 0,
+            name_len: 0,
+            blob: Box::default(),
+            children: None,
+        };
+        n.set_stat(&stat);
+        n.set_name_and_data(name.as_bytes(), data);
+        n
+    }
+
+    fn set_name_and_data(&mut self, name: &[u8], data: &Data) {
+        let mut blob = Vec::with_capacity(name.len() + data.len());
+        blob.extend_from_slice(name);
+        blob.extend_from_slice(data);
+        self.blob = blob.into_boxed_slice();
+        // Names are path components, far below 2^31 bytes (jute.maxbuffer bounds them).
+        self.name_len =
+            (name.len() as u32 & !NULL_DATA) | if data.is_null() { NULL_DATA } else { 0 };
+    }
+
+    fn name_bytes(&self) -> &[u8] {
+        let n = (self.name_len & !NULL_DATA) as usize;
+        self.blob.get(..n).unwrap_or_default()
+    }
+
+    /// The last path component ("" for the root).
+    pub fn name(&self) -> &str {
+        std::str::from_utf8(self.name_bytes()).unwrap_or_default()
+    }
+
+    /// The data bytes (null reads as empty).
+    pub fn data(&self) -> &[u8] {
+        let n = (self.name_len & !NULL_DATA) as usize;
+        self.blob.get(n..).unwrap_or_default()
+    }
+
+    /// The data, `None` for null.
+    pub fn data_opt(&self) -> Option<&[u8]> {
+        if self.data_is_null() {
+            None
+        } else {
+            Some(self.data())
         }
     }
 
-    /// This node's digest contribution (0 for nodes under /zookeeper/).
-    pub fn digest(&self) -> i64 {
-        self.digest
+    pub fn data_is_null(&self) -> bool {
+        self.name_len & NULL_DATA != 0
+    }
+
+    /// The data as a value of its own (null preserved), e.g. for a reply.
+    pub fn data_value(&self) -> Data {
+        if self.data_is_null() {
+            Data::NULL
+        } else {
+            Data::new(bytes::Bytes::copy_from_slice(self.data()))
+        }
+    }
+
+    pub fn data_len(&self) -> usize {
+        self.data().len()
+    }
+
+    pub fn set_data(&mut self, data: &Data) {
+        let name = self.name_bytes().to_vec();
+        self.set_name_and_data(&name, data);
+    }
+
+    pub fn stat(&self) -> StatPersisted {
+        StatPersisted {
+            czxid: self.czxid,
+            mzxid: self.mzxid,
+            ctime: self.ctime,
+            mtime: self.mtime,
+            version: self.version,
+            cversion: self.cversion,
+            aversion: self.aversion,
+            ephemeral_owner: self.ephemeral_owner,
+            pzxid: self.pzxid,
+        }
+    }
+
+    pub fn set_stat(&mut self, s: &StatPersisted) {
+        self.czxid = s.czxid;
+        self.mzxid = s.mzxid;
+        self.ctime = s.ctime;
+        self.mtime = s.mtime;
+        self.version = s.version;
+        self.cversion = s.cversion;
+        self.aversion = s.aversion;
+        self.ephemeral_owner = s.ephemeral_owner;
+        self.pzxid = s.pzxid;
+    }
+
+    pub fn ephemeral_owner(&self) -> i64 {
+        self.ephemeral_owner
+    }
+
+    pub fn mzxid(&self) -> i64 {
+        self.mzxid
+    }
+
+    pub fn pzxid(&self) -> i64 {
+        self.pzxid
+    }
+
+    pub fn child_count(&self) -> usize {
+        self.children.as_ref().map_or(0, |c| c.0.len())
+    }
+
+    /// The store ids of the children, in the store's order (insertion order, except that
+    /// a removal moves the last child into the freed place).
+    pub fn child_ids(&self) -> &[NodeId] {
+        self.children.as_deref().map_or(&[], |c| c.0.as_slice())
+    }
+
+    /// This node's digest contribution at `key` (its full path; 0 under /zookeeper/).
+    pub fn digest_at(&self, key: &str) -> i64 {
+        super::digest::node_digest(key, self.data(), &self.stat())
     }
 
     /// The client-visible Stat (DataNode.copyStat): cversion = 2*persisted - numChildren,
     /// ephemeralOwner hidden for container/TTL nodes.
     pub fn client_stat(&self, extended_types_enabled: bool) -> Stat {
-        let n = self.children.len() as i32;
-        let s = &self.stat;
-        let owner = match ephemeral_type(s.ephemeral_owner, extended_types_enabled) {
-            EphemeralType::Normal => s.ephemeral_owner,
+        let n = self.child_count() as i32;
+        let owner = match ephemeral_type(self.ephemeral_owner, extended_types_enabled) {
+            EphemeralType::Normal => self.ephemeral_owner,
             _ => 0,
         };
         Stat {
-            czxid: s.czxid,
-            mzxid: s.mzxid,
-            ctime: s.ctime,
-            mtime: s.mtime,
-            version: s.version,
-            cversion: s.cversion.wrapping_mul(2).wrapping_sub(n),
-            aversion: s.aversion,
+            czxid: self.czxid,
+            mzxid: self.mzxid,
+            ctime: self.ctime,
+            mtime: self.mtime,
+            version: self.version,
+            cversion: self.cversion.wrapping_mul(2).wrapping_sub(n),
+            aversion: self.aversion,
             ephemeral_owner: owner,
-            data_length: self.data.len() as i32,
+            data_length: self.data_len() as i32,
             num_children: n,
-            pzxid: s.pzxid,
+            pzxid: self.pzxid,
         }
     }
 }
@@ -152,14 +296,10 @@ mod tests {
 
     #[test]
     fn client_stat_hides_owner_and_derives_cversion() {
-        let mut n = Node::new(
-            Data::from_static(b"abc"),
-            -1,
-            new_stat(7, 9, CONTAINER_OWNER),
-        );
-        n.stat.cversion = 4;
-        n.children.insert("x".into());
-        n.children.insert("y".into());
+        let mut st = new_stat(7, 9, CONTAINER_OWNER);
+        st.cversion = 4;
+        let mut n = Node::new("c", &Data::from_static(b"abc"), -1, st);
+        n.children = Some(Box::new(ChildList(vec![5, 6])));
         let s = n.client_stat(false);
         assert_eq!(s.ephemeral_owner, 0);
         assert_eq!(s.cversion, 6);
@@ -169,11 +309,32 @@ mod tests {
             (s.czxid, s.mzxid, s.pzxid, s.ctime, s.mtime),
             (7, 7, 7, 9, 9)
         );
-        let e = Node::new(Data::empty(), -1, new_stat(1, 1, 42));
+        let e = Node::new("e", &Data::empty(), -1, new_stat(1, 1, 42));
         assert_eq!(e.client_stat(false).ephemeral_owner, 42);
         // Fresh root: persisted cversion 0 with one child shows -1.
-        let mut r = Node::new(Data::empty(), -1, StatPersisted::default());
-        r.children.insert("zookeeper".into());
+        let mut r = Node::new("", &Data::empty(), -1, StatPersisted::default());
+        r.children = Some(Box::new(ChildList(vec![1])));
         assert_eq!(r.client_stat(false).cversion, -1);
+    }
+
+    #[test]
+    fn name_and_data_share_one_allocation() {
+        let mut n = Node::new("name", &Data::from_static(b"value"), 3, new_stat(1, 2, 0));
+        assert_eq!(
+            (n.name(), n.data(), n.data_is_null()),
+            ("name", &b"value"[..], false)
+        );
+        n.set_data(&Data::NULL);
+        assert_eq!(
+            (n.name(), n.data(), n.data_is_null()),
+            ("name", &b""[..], true)
+        );
+        assert!(n.data_value().is_null());
+        n.set_data(&Data::empty());
+        assert!(!n.data_is_null() && !n.data_value().is_null());
+        assert_eq!(n.stat(), new_stat(1, 2, 0));
+        // The layout this type exists for (see the struct's doc comment).
+        assert_eq!(std::mem::size_of::<Node>(), 104);
+        assert_eq!(std::mem::size_of::<Option<Node>>(), 104);
     }
 }

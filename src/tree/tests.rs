@@ -50,37 +50,37 @@ fn set_data(path: &str, data: &[u8], version: i32) -> TxnBody {
 /// Recompute every derived index from scratch and compare.
 pub(crate) fn check_invariants(t: &DataTree) {
     let mut sum = 0i64;
-    for (k, n) in &t.nodes {
-        assert_eq!(
-            n.digest,
-            digest::node_digest(k, &n.data, &n.stat),
-            "digest of {k}"
-        );
-        sum = sum.wrapping_add(n.digest);
-        for c in &n.children {
-            assert!(
-                t.nodes.contains_key(&format!("{k}/{c}")),
-                "child {c} of {k:?} missing"
+    let mut size = 0i64;
+    let mut count = 0;
+    for (id, n) in t.nodes.iter() {
+        count += 1;
+        let k = t.nodes.path_of(id).expect("every node reaches the root");
+        assert_eq!(t.nodes.lookup(&k), Some(id), "index of {k:?}");
+        sum = sum.wrapping_add(n.digest_at(&k));
+        size += path::java_len(&k) + n.data_len() as i64;
+        if k.is_empty() {
+            size += 1 + n.data_len() as i64;
+        }
+        for (pos, &c) in n.child_ids().iter().enumerate() {
+            let cn = t.nodes.get(c).expect("child exists");
+            assert_eq!(
+                (cn.parent, cn.pos as usize),
+                (id, pos),
+                "link of child {c} of {k:?}"
             );
         }
-        if !k.is_empty() {
-            let (p, c) = path::split(k).unwrap();
-            assert!(
-                t.nodes.get(p).is_some_and(|pn| pn.children.contains(c)),
-                "{k} not linked"
-            );
-        }
-        let eph = node::ephemeral_type(n.stat.ephemeral_owner, t.extended_types_enabled);
+        let st = n.stat();
+        let eph = node::ephemeral_type(st.ephemeral_owner, t.extended_types_enabled);
         match eph {
             EphemeralType::Normal => {
                 assert!(
                     t.ephemerals
-                        .get(&n.stat.ephemeral_owner)
-                        .is_some_and(|s| s.contains(k))
+                        .get(&st.ephemeral_owner)
+                        .is_some_and(|s| s.contains(&k))
                 )
             }
-            EphemeralType::Container => assert!(t.containers.contains(k)),
-            EphemeralType::Ttl => assert!(t.ttls.contains(k)),
+            EphemeralType::Container => assert!(t.containers.contains(&k)),
+            EphemeralType::Ttl => assert!(t.ttls.contains(&k)),
             EphemeralType::Void => {}
         }
         assert!(
@@ -89,20 +89,17 @@ pub(crate) fn check_invariants(t: &DataTree) {
             n.acl
         );
     }
+    assert_eq!(count, t.nodes.len(), "node count");
     assert_eq!(sum, t.digest, "tree digest");
     for (sid, set) in &t.ephemerals {
         for p in set {
-            assert_eq!(
-                t.nodes.get(p).map(|n| n.stat.ephemeral_owner),
-                Some(*sid),
-                "{p}"
-            );
+            assert_eq!(t.node(p).map(|n| n.ephemeral_owner()), Some(*sid), "{p}");
         }
     }
     for p in t.containers.iter().chain(t.ttls.iter()) {
-        assert!(t.nodes.contains_key(p));
+        assert!(t.exists(p));
     }
-    assert_eq!(t.data_size, t.compute_data_size(), "data size");
+    assert_eq!(t.data_size, size, "data size");
 }
 
 #[test]
@@ -163,9 +160,9 @@ fn create_stats_and_events() {
         ]
     );
     let root = t.node("/").unwrap();
-    assert_eq!((root.stat.cversion, root.stat.pzxid), (1, 5));
+    assert_eq!((root.stat().cversion, root.stat().pzxid), (1, 5));
     // Node digest of /a from Python's zlib.crc32.
-    assert_eq!(t.node("/a").unwrap().digest(), 4272001761);
+    assert_eq!(t.node("/a").unwrap().digest_at("/a"), 4272001761);
     // A client-created open ACL gets a real id (2), not -1.
     assert_eq!(t.node("/a").unwrap().acl, 2);
     assert_eq!(t.approximate_data_size(), 44 + 2 + 5);
@@ -225,7 +222,7 @@ fn replay_is_tolerant() {
     let o = t.apply(&txn(0, 9, 9, create("/a", b"", false, 4)));
     assert_eq!(o.result, TxnResult::Error(err::NODE_EXISTS));
     let root = t.node("/").unwrap();
-    assert_eq!((root.stat.cversion, root.stat.pzxid), (4, 9));
+    assert_eq!((root.stat().cversion, root.stat().pzxid), (4, 9));
     // create2 gets no fix-up.
     let c2 = TxnBody::Create2(CreateTxn {
         path: "/a".into(),
@@ -237,13 +234,13 @@ fn replay_is_tolerant() {
         t.apply(&txn(0, 10, 10, c2)).result,
         TxnResult::Error(err::NODE_EXISTS)
     );
-    assert_eq!(t.node("/").unwrap().stat.cversion, 4);
+    assert_eq!(t.node("/").unwrap().stat().cversion, 4);
     // Deleting a missing node under an existing parent still bumps the parent's pzxid.
     assert_eq!(
         t.apply(&txn(0, 11, 11, delete("/nope"))).result,
         TxnResult::Error(err::NO_NODE)
     );
-    assert_eq!(t.node("/").unwrap().stat.pzxid, 11);
+    assert_eq!(t.node("/").unwrap().stat().pzxid, 11);
     assert_eq!(
         t.apply(&txn(0, 12, 12, delete("/x/y"))).result,
         TxnResult::Error(err::NO_NODE)
@@ -312,7 +309,7 @@ fn containers_and_ttls_are_reapable() {
         panic!()
     };
     assert_eq!((op, stat.ephemeral_owner), (19, 0));
-    assert_eq!(t.node("/c").unwrap().stat.ephemeral_owner, i64::MIN);
+    assert_eq!(t.node("/c").unwrap().stat().ephemeral_owner, i64::MIN);
     assert!(
         t.reapable(10_000, true).is_empty(),
         "never-used container stays"
@@ -331,7 +328,7 @@ fn containers_and_ttls_are_reapable() {
     t.apply(&txn(9, 4, 5000, ttl));
     assert_eq!(t.stat("/t").unwrap().ephemeral_owner, 0);
     assert_eq!(
-        t.node("/t").unwrap().stat.ephemeral_owner as u64,
+        t.node("/t").unwrap().stat().ephemeral_owner as u64,
         0xff00_0000_0000_0064
     );
     assert_eq!(t.reapable(5100, true), vec!["/c".to_string()]);
@@ -476,7 +473,7 @@ fn snapshot_round_trip_preserves_everything() {
     let nodes: Vec<_> = t
         .preorder()
         .into_iter()
-        .map(|(p, n)| (p, n.data.clone(), n.acl, n.stat))
+        .map(|(p, n)| (p, n.data_value(), n.acl, n.stat()))
         .collect();
     assert_eq!(nodes[0].0, "");
     let u = DataTree::from_snapshot(true, acls, nodes).unwrap();
@@ -564,8 +561,8 @@ fn null_data_is_kept_and_counts_as_zero_bytes() {
     assert_eq!(stat, estat);
     // DigestCalculator skips null data: same digest as empty.
     assert_eq!(
-        t.node("/app/n").unwrap().digest(),
-        e.node("/app/n").unwrap().digest()
+        t.node("/app/n").unwrap().digest_at("/app/n"),
+        e.node("/app/n").unwrap().digest_at("/app/n")
     );
     assert_eq!(t.digest(), e.digest());
     assert_eq!(t.approximate_data_size(), e.approximate_data_size());
@@ -607,7 +604,7 @@ fn null_data_is_kept_and_counts_as_zero_bytes() {
     let nodes: Vec<_> = t
         .preorder()
         .into_iter()
-        .map(|(p, n)| (p, n.data.clone(), n.acl, n.stat))
+        .map(|(p, n)| (p, n.data_value(), n.acl, n.stat()))
         .collect();
     let u = DataTree::from_snapshot(false, acls, nodes).unwrap();
     assert!(u.get_data("/app/n").unwrap().0.is_null());

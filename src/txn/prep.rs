@@ -212,11 +212,15 @@ impl Prep<'_> {
         }
         let n = self.tree.node(key).ok_or(err::NO_NODE)?;
         Ok(PNode {
-            stat: n.stat,
-            child_count: n.children.len() as i32,
+            stat: n.stat(),
+            child_count: n.child_count() as i32,
             acl: self.tree.acl_by_id(n.acl),
-            data: n.data.clone(),
-            digest: n.digest(),
+            data: n.data_value(),
+            digest: if self.cfg.digest_enabled {
+                n.digest_at(key)
+            } else {
+                0
+            },
         })
     }
 
@@ -262,7 +266,7 @@ impl Prep<'_> {
         let Some(limit) = self.tree.node(&quota::limit_path(&prefix)) else {
             return Ok(());
         };
-        let limits = StatsTrack::parse(&limit.data).ok_or(err::MARSHALLING_ERROR)?;
+        let limits = StatsTrack::parse(limit.data()).ok_or(err::MARSHALLING_ERROR)?;
         let check_count =
             count_diff != 0 && (limits.count() > -1 || limits.count_hard_limit() > -1);
         let check_bytes = bytes_diff != 0 && (limits.bytes() > -1 || limits.byte_hard_limit() > -1);
@@ -272,7 +276,7 @@ impl Prep<'_> {
         let Some(stats) = self.tree.node(&quota::stat_path(&prefix)) else {
             return Ok(());
         };
-        let cur = StatsTrack::parse(&stats.data).ok_or(err::MARSHALLING_ERROR)?;
+        let cur = StatsTrack::parse(stats.data()).ok_or(err::MARSHALLING_ERROR)?;
         if check_count
             && limits.count_hard_limit() > -1
             && cur.count() + count_diff > limits.count_hard_limit()

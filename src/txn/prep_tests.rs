@@ -148,7 +148,7 @@ fn parent_cversion_and_sequential_suffixes_match_reference() {
     assert_eq!((c.path.as_str(), c.parent_cversion), ("/q/s-0000000004", 5));
     s.apply(&t);
     assert_eq!(s.cversion("/q"), 7);
-    assert_eq!(s.tree.node("/q").unwrap().stat.cversion, 5);
+    assert_eq!(s.tree.node("/q").unwrap().stat().cversion, 5);
     assert_eq!(s.tree.stat("/q").unwrap().pzxid, t.header.zxid);
 }
 

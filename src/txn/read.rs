@@ -49,7 +49,7 @@ impl Reader<'_> {
             w.add_data_watch(&r.path, id);
         }
         Ok(GetDataResponse {
-            data: n.data.clone(),
+            data: n.data_value(),
             stat: self.tree.client_stat(n),
         })
     }
@@ -64,10 +64,7 @@ impl Reader<'_> {
         if r.watch {
             w.add_child_watch(&r.path, id);
         }
-        Ok((
-            n.children.iter().cloned().collect(),
-            self.tree.client_stat(n),
-        ))
+        Ok((self.tree.child_names(n), self.tree.client_stat(n)))
     }
 }
 
@@ -84,7 +81,7 @@ pub fn set_watches(
     for p in &s.data_watches {
         match tree.node(p) {
             None => fired.push((event::NODE_DELETED, p.clone())),
-            Some(n) if n.stat.mzxid > rel => fired.push((event::NODE_DATA_CHANGED, p.clone())),
+            Some(n) if n.mzxid() > rel => fired.push((event::NODE_DATA_CHANGED, p.clone())),
             Some(_) => watches.add_data_watch(p, id),
         }
     }
@@ -98,7 +95,7 @@ pub fn set_watches(
     for p in &s.child_watches {
         match tree.node(p) {
             None => fired.push((event::NODE_DELETED, p.clone())),
-            Some(n) if n.stat.pzxid > rel => fired.push((event::NODE_CHILDREN_CHANGED, p.clone())),
+            Some(n) if n.pzxid() > rel => fired.push((event::NODE_CHILDREN_CHANGED, p.clone())),
             Some(_) => watches.add_child_watch(p, id),
         }
     }

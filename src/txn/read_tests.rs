@@ -21,7 +21,7 @@ fn anyone_ctx(sid: i64) -> RequestCtx {
 
 fn mk(t: &mut DataTree, sid: i64, zxid: i64, path: &str, acl: Vec<Acl>, eph: bool) {
     let (parent, _) = crate::tree::path::split(path).unwrap();
-    let pcv = t.node(parent).unwrap().stat.cversion + 1;
+    let pcv = t.node(parent).unwrap().stat().cversion + 1;
     let body = TxnBody::Create(CreateTxn {
         path: path.into(),
         data: Data::from_static(b"v"),

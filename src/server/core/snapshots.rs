@@ -10,6 +10,7 @@
 use super::Core;
 use crate::server::snapshotter::{SnapMsg, Snapshotter};
 use crate::storage;
+use crate::tree::{self, NodeId};
 use bytes::BytesMut;
 use std::time::Instant;
 
@@ -28,14 +29,24 @@ pub(super) struct SnapshotSchedule {
 /// A snapshot being serialized.
 pub(super) struct SnapshotJob {
     zxid: i64,
-    /// Paths still to visit (pre-order: pop from the end).
-    stack: Vec<String>,
+    /// The walk: one frame per node on the current root-to-leaf path, holding that
+    /// node's child ids as they were when it was visited. The tree holds ids back from
+    /// reuse while the walk runs, so an id names the same node or none.
+    stack: Vec<WalkFrame>,
     out: Snapshotter,
     /// Chunks the snapshot thread had no room for yet, in order.
     pending: std::collections::VecDeque<SnapMsg>,
     started: Instant,
     nodes: u64,
     finished: bool,
+}
+
+/// A node whose children the snapshot walk is visiting.
+pub(super) struct WalkFrame {
+    /// The node's key ("" for the root).
+    path: String,
+    children: Vec<NodeId>,
+    next: usize,
 }
 
 /// A cheap random number for the snapCount jitter (no crypto needed).
@@ -96,9 +107,14 @@ impl Core {
             .collect();
         match Snapshotter::start(dir.clone(), zxid, self.sessions.all(), acls) {
             Ok(out) => {
+                self.tree.hold_ids();
                 self.snapshot_job = Some(SnapshotJob {
                     zxid,
-                    stack: vec![String::new()],
+                    stack: vec![WalkFrame {
+                        path: String::new(),
+                        children: vec![tree::store::ROOT],
+                        next: 0,
+                    }],
                     out,
                     pending: Default::default(),
                     started: Instant::now(),
@@ -124,6 +140,9 @@ impl Core {
                     return;
                 }
                 Err(None) => {
+                    if !job.finished {
+                        self.tree.release_ids();
+                    }
                     self.snapshot_job = None;
                     return;
                 }
@@ -142,17 +161,36 @@ impl Core {
         let mut buf = BytesMut::with_capacity(256 * 1024);
         let mut n = 0;
         while n < NODES_PER_STEP {
-            let Some(path) = job.stack.pop() else { break };
-            // A node deleted since the snapshot started is simply absent (replay deletes it).
-            let Some(node) = self.tree.node(&path) else {
+            let Some(top) = job.stack.last_mut() else {
+                break;
+            };
+            let Some(&id) = top.children.get(top.next) else {
+                job.stack.pop();
                 continue;
             };
-            storage::snapshot::encode_node(&mut buf, &path, &node.data, node.acl, &node.stat);
-            for c in node.children.iter().rev() {
-                job.stack.push(if path.is_empty() {
-                    format!("/{c}")
-                } else {
-                    format!("{path}/{c}")
+            top.next += 1;
+            // A node deleted since the snapshot started is simply absent (replay deletes it).
+            let Some(node) = self.tree.node_by_id(id) else {
+                continue;
+            };
+            let path = if id == tree::store::ROOT {
+                String::new()
+            } else {
+                format!("{}/{}", top.path, node.name())
+            };
+            storage::snapshot::encode_node(
+                &mut buf,
+                &path,
+                node.data_opt(),
+                node.acl,
+                &node.stat(),
+            );
+            if node.child_count() > 0 {
+                let children = node.child_ids().to_vec();
+                job.stack.push(WalkFrame {
+                    path,
+                    children,
+                    next: 0,
                 });
             }
             n += 1;
@@ -163,6 +201,7 @@ impl Core {
         }
         if job.stack.is_empty() {
             job.finished = true;
+            self.tree.release_ids();
             job.pending.push_back(SnapMsg::Finish(Some((
                 self.last_applied,
                 self.tree.digest(),
