@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Benchmark ferrokeeper against Apache ZooKeeper 3.8 on this machine, one server at a time.
 #
-#   scripts/bench.sh [--quick] [--only zk|ferro] [--out DIR]
+#   scripts/bench.sh [--quick] [--only zk|ferro] [--workloads REGEX] [--out DIR]
+#
+# --workloads runs only the workloads whose tag matches the (bash) regex, e.g.
+# 'get@|fanout' or 'set [0-9]+ clients'; the memory/startup part has tags load(...),
+# rss-after-gc(...) and startup(...).
 #
 # For each server: a fresh dataDir, a JIT/cache warmup run (discarded), then every
 # workload of target/release/ferrokeeper-bench (get, set, mixed, create-delete, children,
@@ -18,11 +22,13 @@ cd "$(dirname "$0")/.."
 
 QUICK=0
 ONLY=""
+FILTER=""
 OUT=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --quick) QUICK=1 ;;
     --only) ONLY="$2"; shift ;;
+    --workloads) FILTER="$2"; shift ;;
     --out) OUT="$2"; shift ;;
     -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
@@ -124,12 +130,16 @@ record_rss_after_gc() {
   echo "{\"label\":\"$(label "$kind")\",\"tag\":\"$tag\",\"workload\":\"rss\",\"keys\":$n,\"server_rss_kb\":$rss}" >>"$RESULTS"
 }
 
+# wanted TAG: whether --workloads selects this tag.
+wanted() { [[ -z $FILTER || $1 =~ $FILTER ]]; }
+
 label() { [[ $1 == zk ]] && echo zookeeper || echo ferrokeeper; }
 
 # bench KIND PORT TAG ARGS...: one recorded run.
 bench() {
   local kind=$1 port=$2 tag=$3
   shift 3
+  wanted "$tag" || return 0
   "$BENCH" --addr "127.0.0.1:$port" --server-pid "$SERVER_PID" --label "$(label "$kind")" \
     --tag "$tag" "$@" >>"$RESULTS" 2> >(sed "s/^/  /" >&2)
   sleep 0.5
@@ -167,6 +177,8 @@ run_server() {
 
   local size
   for size in 100 1024; do
+    wanted "load(${LOAD_N}x${size}B)" || wanted "startup(${LOAD_N}x${size}B)" \
+      || wanted "rss-after-gc(${LOAD_N}x${size}B)" || continue
     dir=$WORK/$kind-rss$size
     write_cfg "$kind" "$dir" "$port"
     start_server "$kind" "$dir" "$port" startup-empty

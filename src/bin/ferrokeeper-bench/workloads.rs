@@ -53,10 +53,49 @@ pub(crate) struct LoadResult {
     pub(crate) errors: u64,
 }
 
+/// Wakes open-loop sessions at their send times. tokio's timer has millisecond
+/// granularity, so sessions sleeping on it would send up to 1 ms late, and that lateness
+/// counts as latency (it is measured from the scheduled time) for both servers alike.
+/// This thread sleeps with the OS's precision (tens of microseconds) and wakes each
+/// session when its next request is due.
+pub(crate) struct Pacer {
+    wakers: Vec<Arc<tokio::sync::Notify>>,
+}
+
+impl Pacer {
+    fn start(start: Instant, end: Instant, interval: Duration, phases: &[Duration]) -> Pacer {
+        let wakers: Vec<_> = phases
+            .iter()
+            .map(|_| Arc::new(tokio::sync::Notify::new()))
+            .collect();
+        let mut next: std::collections::BinaryHeap<std::cmp::Reverse<(Instant, usize)>> = phases
+            .iter()
+            .enumerate()
+            .map(|(i, p)| std::cmp::Reverse((start + *p, i)))
+            .collect();
+        let w = wakers.clone();
+        std::thread::spawn(move || {
+            while let Some(std::cmp::Reverse((due, i))) = next.pop() {
+                if due >= end {
+                    break;
+                }
+                let now = Instant::now();
+                if due > now {
+                    std::thread::sleep(due - now);
+                }
+                w[i].notify_one();
+                next.push(std::cmp::Reverse((due + interval, i)));
+            }
+        });
+        Pacer { wakers }
+    }
+}
+
 pub(crate) async fn load_session(
     mut s: Session,
     plan: Arc<Plan>,
     phase: Duration,
+    pacer: Option<Arc<tokio::sync::Notify>>,
     seed: u64,
 ) -> io::Result<LoadResult> {
     let (wl, bodies, depth, interval) = (plan.wl, &plan.bodies, plan.depth, plan.interval);
@@ -126,9 +165,16 @@ pub(crate) async fn load_session(
         }
         s.flush().await?;
         let open_wait = interval.is_some() && inflight.len() < depth;
-        if open_wait {
+        // Without a pacer (never in practice) fall back to tokio's coarse timer.
+        if open_wait && pacer.is_none() {
             tick.as_mut().reset(next_sched.into());
         }
+        let paced = async {
+            match &pacer {
+                Some(p) => p.notified().await,
+                None => (&mut tick).await,
+            }
+        };
         tokio::select! {
             r = s.rd.read_buf(&mut s.rbuf) => {
                 if r? == 0 {
@@ -136,7 +182,7 @@ pub(crate) async fn load_session(
                 }
             }
             _ = &mut end_sleep => break,
-            _ = &mut tick, if open_wait => {}
+            _ = paced, if open_wait => {}
         }
         let now = Instant::now();
         while let Some(r) = s.next_reply()? {
@@ -234,6 +280,14 @@ pub(crate) async fn run_load(a: Args) -> io::Result<Report> {
     let measure = start + Duration::from_secs_f64(a.warmup);
     let end = measure + Duration::from_secs_f64(a.duration);
     let interval = (a.rate > 0.0).then(|| Duration::from_secs_f64(a.sessions as f64 / a.rate));
+    let phases: Vec<Duration> = (0..a.sessions)
+        .map(|i| {
+            interval
+                .map(|iv| iv.mul_f64(i as f64 / a.sessions as f64))
+                .unwrap_or_default()
+        })
+        .collect();
+    let pacer = interval.map(|iv| Pacer::start(start, end, iv, &phases));
     let plan = Arc::new(Plan {
         wl: a.workload,
         bodies,
@@ -246,13 +300,11 @@ pub(crate) async fn run_load(a: Args) -> io::Result<Report> {
     let sampler = tokio::spawn(sample_window(a.server_pid, measure, end));
     let mut set = tokio::task::JoinSet::new();
     for (i, s) in sessions.into_iter().enumerate() {
-        let phase = interval
-            .map(|iv| iv.mul_f64(i as f64 / a.sessions as f64))
-            .unwrap_or_default();
         set.spawn(load_session(
             s,
             plan.clone(),
-            phase,
+            phases[i],
+            pacer.as_ref().and_then(|p| p.wakers.get(i).cloned()),
             a.seed ^ (i as u64 + 1),
         ));
     }
