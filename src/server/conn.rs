@@ -18,7 +18,6 @@ use bytes::{Buf, BytesMut};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
@@ -36,11 +35,13 @@ pub async fn serve(
     core: mpsc::Sender<CoreMsg>,
 ) {
     let _ = stream.set_nodelay(true);
-    let (mut rd, mut wr) = stream.into_split();
+    // Shared with the outbox: the core writes replies to it directly (see `outbox`).
+    let sock = Arc::new(stream);
+    let rd = &*sock;
     let mut buf = BytesMut::with_capacity(4096);
 
     // First 4 bytes: a four-letter word or the length of the ConnectRequest.
-    let first = tokio::time::timeout(HANDSHAKE_TIMEOUT, read_at_least(&mut rd, &mut buf, 4)).await;
+    let first = tokio::time::timeout(HANDSHAKE_TIMEOUT, read_at_least(rd, &mut buf, 4)).await;
     if !matches!(first, Ok(Ok(true))) {
         return;
     }
@@ -55,8 +56,7 @@ pub async fn serve(
             if word == FourLetterWord::Stmk {
                 // stmk carries an 8-byte trace mask after the word.
                 let _ =
-                    tokio::time::timeout(HANDSHAKE_TIMEOUT, read_at_least(&mut rd, &mut buf, 12))
-                        .await;
+                    tokio::time::timeout(HANDSHAKE_TIMEOUT, read_at_least(rd, &mut buf, 12)).await;
             }
             let (tx, rx) = oneshot::channel();
             if core
@@ -71,15 +71,15 @@ pub async fn serve(
             }
             rx.await.unwrap_or_default()
         };
-        let _ = wr.write_all(text.as_bytes()).await;
-        let _ = wr.shutdown().await;
+        let _ = write_all(&sock, text.as_bytes()).await;
+        shutdown_write(&sock);
         return;
     }
 
     // The ConnectRequest.
     let frame = match tokio::time::timeout(
         HANDSHAKE_TIMEOUT,
-        read_frame(&mut rd, &mut buf, settings.max_buffer),
+        read_frame(rd, &mut buf, settings.max_buffer),
     )
     .await
     {
@@ -98,7 +98,7 @@ pub async fn serve(
             return;
         }
     };
-    let outbox = Arc::new(Outbox::new());
+    let outbox = Arc::new(Outbox::new(Some(sock.clone())));
     let (tx, rx) = oneshot::channel();
     if core
         .send(CoreMsg::Connect {
@@ -114,9 +114,9 @@ pub async fn serve(
         return;
     }
     let established = rx.await.unwrap_or(false);
-    let writer = tokio::spawn(write_loop(wr, outbox.clone()));
+    let writer = tokio::spawn(write_loop(sock.clone(), outbox.clone()));
     if established {
-        read_loop(id, &mut rd, &mut buf, peer, &settings, &core, &outbox).await;
+        read_loop(id, rd, &mut buf, peer, &settings, &core, &outbox).await;
         let _ = core.send(CoreMsg::Disconnected { conn: id }).await;
         outbox.close_after_flush();
     }
@@ -125,7 +125,7 @@ pub async fn serve(
 
 async fn read_loop(
     id: ConnId,
-    rd: &mut tokio::net::tcp::OwnedReadHalf,
+    rd: &TcpStream,
     buf: &mut BytesMut,
     peer: SocketAddr,
     settings: &Settings,
@@ -186,7 +186,7 @@ async fn read_loop(
             return;
         }
         tokio::select! {
-            r = rd.read_buf(buf) => match r {
+            r = read_some(rd, buf) => match r {
                 Ok(0) | Err(_) => return,
                 Ok(_) => {}
             },
@@ -212,32 +212,60 @@ async fn send_batch(
     .is_ok()
 }
 
-async fn write_loop(mut wr: tokio::net::tcp::OwnedWriteHalf, outbox: Arc<Outbox>) {
+/// Writes what the core could not write directly (a full socket buffer, or more
+/// connections to serve in one iteration than the core writes itself).
+async fn write_loop(sock: Arc<TcpStream>, outbox: Arc<Outbox>) {
     loop {
-        let data = outbox.take();
-        if !data.is_empty() {
-            if wr.write_all(&data).await.is_err() {
+        while let Some(data) = outbox.take_for_writer() {
+            if write_all(&sock, &data).await.is_err() {
                 outbox.close();
                 return;
             }
-            continue;
         }
         if outbox.is_closed() || outbox.closing_after_flush() {
-            let _ = wr.shutdown().await;
+            shutdown_write(&sock);
             return;
         }
         outbox.wait().await;
     }
 }
 
+async fn write_all(sock: &TcpStream, mut data: &[u8]) -> std::io::Result<()> {
+    while !data.is_empty() {
+        sock.writable().await?;
+        match sock.try_write(data) {
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Send FIN after what was written (the socket itself closes when the last handle goes).
+fn shutdown_write(sock: &TcpStream) {
+    let _ = socket2::SockRef::from(sock).shutdown(std::net::Shutdown::Write);
+}
+
+/// One read into `buf`; Ok(0) on EOF.
+async fn read_some(rd: &TcpStream, buf: &mut BytesMut) -> std::io::Result<usize> {
+    loop {
+        rd.readable().await?;
+        if buf.capacity() - buf.len() < 1024 {
+            buf.reserve(4096);
+        }
+        match rd.try_read_buf(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Read until `buf` holds at least `n` bytes; false on EOF.
-async fn read_at_least(
-    rd: &mut tokio::net::tcp::OwnedReadHalf,
-    buf: &mut BytesMut,
-    n: usize,
-) -> std::io::Result<bool> {
+async fn read_at_least(rd: &TcpStream, buf: &mut BytesMut, n: usize) -> std::io::Result<bool> {
     while buf.len() < n {
-        if rd.read_buf(buf).await? == 0 {
+        if read_some(rd, buf).await? == 0 {
             return Ok(false);
         }
     }
@@ -272,7 +300,7 @@ pub fn next_frame(buf: &mut BytesMut, max: usize) -> Result<Option<bytes::Bytes>
 }
 
 async fn read_frame(
-    rd: &mut tokio::net::tcp::OwnedReadHalf,
+    rd: &TcpStream,
     buf: &mut BytesMut,
     max: usize,
 ) -> Result<Option<bytes::Bytes>, FrameError> {
@@ -280,8 +308,75 @@ async fn read_frame(
         if let Some(f) = next_frame(buf, max)? {
             return Ok(Some(f));
         }
-        if rd.read_buf(buf).await? == 0 {
+        if read_some(rd, buf).await? == 0 {
             return Ok(None);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::outbox::FlushList;
+
+    /// The core's direct writes and the writer task's backlog writes never reorder bytes:
+    /// a reader that stalls (so the socket fills and the writer task takes over) and then
+    /// drains must see every frame once, in order.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn direct_and_backlog_writes_keep_order() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::spawn(async move {
+            let mut c = TcpStream::connect(addr).await.unwrap();
+            // Stall first so the server's socket buffer fills up, then drain slowly in
+            // small pieces, so space frees up again and again while frames keep coming.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let mut all = Vec::new();
+            let mut piece = [0u8; 4096];
+            loop {
+                let n = tokio::io::AsyncReadExt::read(&mut c, &mut piece)
+                    .await
+                    .unwrap();
+                if n == 0 {
+                    break all;
+                }
+                all.extend_from_slice(&piece[..n]);
+                if all.len() % 64 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+        });
+        let (server, _) = listener.accept().await.unwrap();
+        let sock = Arc::new(server);
+        let outbox = Arc::new(Outbox::new(Some(sock.clone())));
+        let writer = tokio::spawn(write_loop(sock.clone(), outbox.clone()));
+        let mut list = FlushList::default();
+        const FRAMES: u32 = 100_000;
+        for i in 0..FRAMES {
+            assert!(outbox.push_with(&mut list, |b| {
+                b.extend_from_slice(&i.to_be_bytes());
+                b.extend_from_slice(&[i as u8; 252]);
+            }));
+            // Flush every few frames, as the core does once per loop iteration.
+            if i % 7 == 0 {
+                list.flush();
+                tokio::task::yield_now().await;
+            }
+            if i % 500 == 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        list.flush();
+        outbox.close_after_flush();
+        writer.await.unwrap();
+        drop(sock);
+        drop(outbox);
+        let all = client.await.unwrap();
+        assert_eq!(all.len(), FRAMES as usize * 256);
+        for (i, frame) in all.chunks(256).enumerate() {
+            let n = u32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]);
+            assert_eq!(n, i as u32, "frame {i} out of order");
+            assert!(frame[4..].iter().all(|&b| b == i as u8));
         }
     }
 }

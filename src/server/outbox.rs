@@ -1,14 +1,20 @@
-//! Per-connection outbound buffer: the core appends encoded frames, the connection's
-//! writer task drains them to the socket in as few syscalls as possible.
+//! Per-connection outbound buffer: the core appends encoded frames and, at the end of each
+//! of its loop iterations, writes what it appended straight to the socket (one
+//! non-blocking write per connection per iteration); whatever the socket does not take
+//! is left to the connection's writer task, which waits for the socket to drain.
 //!
-//! Owns: the bounds on how much slow clients may leave unread: per connection
-//! (`MAX_PENDING_OUT`) and for all connections together (`MAX_QUEUED_TOTAL`; once it is
-//! exceeded, connections with more than `FAIR_SHARE` queued are dropped as they grow, so
-//! clients that keep up are not affected). Must never: block the core.
+//! Owns: the order of bytes on the socket (a direct write happens only while the writer
+//! task holds nothing unwritten), and the bounds on how much slow clients may leave
+//! unread: per connection (`MAX_PENDING_OUT`) and for all connections together
+//! (`MAX_QUEUED_TOTAL`; once it is exceeded, connections with more than `FAIR_SHARE`
+//! queued are dropped as they grow, so clients that keep up are not affected).
+//! Must never: block the core (it only ever tries a non-blocking write).
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use parking_lot::Mutex;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -18,6 +24,9 @@ pub const MAX_PENDING_OUT: usize = 64 * 1024 * 1024;
 pub const MAX_QUEUED_TOTAL: usize = 1024 * 1024 * 1024;
 /// A queue this small is never dropped for the global budget.
 pub const FAIR_SHARE: usize = 1024 * 1024;
+/// Most connections the core writes to itself per iteration; the rest are handed to their
+/// writer tasks, so a fan-out to thousands of watchers does not stall the core.
+pub const DIRECT_WRITES_PER_FLUSH: usize = 256;
 
 /// Bytes queued in every outbox of the process.
 static QUEUED_TOTAL: AtomicUsize = AtomicUsize::new(0);
@@ -33,9 +42,22 @@ fn over_budget(own: usize, total: usize) -> bool {
 }
 
 #[derive(Debug, Default)]
+struct State {
+    buf: BytesMut,
+    /// The writer task has taken bytes it has not finished writing: until it is done,
+    /// nobody else may write to the socket.
+    writer_busy: bool,
+}
+
+#[derive(Debug)]
 pub struct Outbox {
-    buf: Mutex<BytesMut>,
+    state: Mutex<State>,
+    /// The socket, for the core's direct writes (None in unit tests).
+    sock: Option<Arc<TcpStream>>,
+    /// Wakes the writer task: bytes the core could not write, or a close.
     notify: Notify,
+    /// On the core's flush list already.
+    listed: AtomicBool,
     closed: AtomicBool,
     /// Close after what is buffered now has been written.
     close_after_flush: AtomicBool,
@@ -43,24 +65,61 @@ pub struct Outbox {
     closed_token: CancellationToken,
 }
 
-impl Outbox {
-    pub fn new() -> Self {
-        Self::default()
+/// The outboxes appended to since the last flush (the core keeps one).
+#[derive(Debug, Default)]
+pub struct FlushList(Vec<Arc<Outbox>>);
+
+impl FlushList {
+    /// Write what each listed outbox holds: directly for the first
+    /// `DIRECT_WRITES_PER_FLUSH`, by waking the writer task for the rest.
+    pub fn flush(&mut self) {
+        for (i, o) in self.0.drain(..).enumerate() {
+            o.listed.store(false, Ordering::Release);
+            if i < DIRECT_WRITES_PER_FLUSH {
+                o.write_now();
+            } else {
+                o.notify.notify_one();
+            }
+        }
     }
 
-    /// Append with a closure that encodes into the buffer. Returns false if the connection
-    /// is closed or over its bound (it is then marked closed).
-    pub fn push_with(&self, f: impl FnOnce(&mut BytesMut)) -> bool {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Outbox {
+    /// An outbox for a connection's socket (`None`: bytes only queue, for tests).
+    pub fn new(sock: Option<Arc<TcpStream>>) -> Self {
+        Outbox {
+            state: Mutex::default(),
+            sock,
+            notify: Notify::new(),
+            listed: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            close_after_flush: AtomicBool::new(false),
+            closed_token: CancellationToken::new(),
+        }
+    }
+
+    /// Append with a closure that encodes into the buffer, and put the outbox on `list`
+    /// to be written at the next flush. Returns false if the connection is closed or over
+    /// its bound (it is then marked closed).
+    pub fn push_with(
+        self: &Arc<Self>,
+        list: &mut FlushList,
+        f: impl FnOnce(&mut BytesMut),
+    ) -> bool {
         if self.closed.load(Ordering::Acquire) || self.close_after_flush.load(Ordering::Acquire) {
             return false;
         }
         let (over, own) = {
-            let mut b = self.buf.lock();
-            let before = b.len();
-            f(&mut b);
-            let grown = b.len().saturating_sub(before);
+            let mut st = self.state.lock();
+            let before = st.buf.len();
+            f(&mut st.buf);
+            let grown = st.buf.len().saturating_sub(before);
             let total = QUEUED_TOTAL.fetch_add(grown, Ordering::Relaxed) + grown;
-            (over_budget(b.len(), total), b.len())
+            (over_budget(st.buf.len(), total), st.buf.len())
         };
         if over {
             tracing::warn!(
@@ -70,17 +129,46 @@ impl Outbox {
             self.close();
             return false;
         }
-        self.notify.notify_one();
+        if !self.listed.swap(true, Ordering::AcqRel) {
+            list.0.push(self.clone());
+        }
         true
     }
 
-    /// Take everything buffered (the writer calls this).
-    pub fn take(&self) -> BytesMut {
-        let mut b = self.buf.lock();
-        let cap = b.capacity().min(64 * 1024);
-        let taken = std::mem::replace(&mut *b, BytesMut::with_capacity(cap));
+    /// Try one non-blocking write of what is buffered (unless the writer task is in the
+    /// middle of a write); wake the writer task for whatever is left.
+    fn write_now(&self) {
+        let left = {
+            let mut st = self.state.lock();
+            if st.writer_busy || st.buf.is_empty() {
+                return;
+            }
+            if let Some(sock) = &self.sock
+                && let Ok(n) = sock.try_write(&st.buf)
+            {
+                st.buf.advance(n);
+                QUEUED_TOTAL.fetch_sub(n, Ordering::Relaxed);
+            }
+            !st.buf.is_empty()
+        };
+        if left {
+            self.notify.notify_one();
+        }
+    }
+
+    /// The writer task: take everything buffered and mark the socket as being written;
+    /// `None` (and the mark cleared) when there is nothing.
+    pub fn take_for_writer(&self) -> Option<BytesMut> {
+        let mut st = self.state.lock();
+        if st.buf.is_empty() {
+            st.writer_busy = false;
+            return None;
+        }
+        st.writer_busy = true;
+        let cap = st.buf.capacity().min(64 * 1024);
+        let taken = std::mem::replace(&mut st.buf, BytesMut::with_capacity(cap));
         QUEUED_TOTAL.fetch_sub(taken.len(), Ordering::Relaxed);
-        taken
+        Some(taken)
     }
 
     pub async fn wait(&self) {
@@ -116,7 +204,7 @@ impl Outbox {
 
 impl Drop for Outbox {
     fn drop(&mut self) {
-        QUEUED_TOTAL.fetch_sub(self.buf.get_mut().len(), Ordering::Relaxed);
+        QUEUED_TOTAL.fetch_sub(self.state.get_mut().buf.len(), Ordering::Relaxed);
     }
 }
 
@@ -136,13 +224,23 @@ mod tests {
     #[test]
     fn total_follows_pushes_takes_and_drops() {
         let before = queued_total();
-        let o = Outbox::new();
-        assert!(o.push_with(|b| b.extend_from_slice(&[0u8; 1000])));
-        assert_eq!(queued_total(), before + 1000);
-        let t = o.take();
-        assert_eq!(t.len(), 1000);
-        assert!(o.push_with(|b| b.extend_from_slice(&[0u8; 500])));
+        let o = Arc::new(Outbox::new(None));
+        let mut list = FlushList::default();
+        assert!(o.push_with(&mut list, |b| b.extend_from_slice(&[0u8; 1000])));
+        assert!(o.push_with(&mut list, |b| b.extend_from_slice(&[0u8; 24])));
+        // Listed once however often it was appended to.
+        assert_eq!(list.0.len(), 1);
+        assert_eq!(queued_total(), before + 1024);
+        // No socket: a flush leaves the bytes to the writer.
+        list.flush();
+        assert!(list.is_empty());
+        let t = o.take_for_writer().unwrap();
+        assert_eq!(t.len(), 1024);
+        assert!(o.take_for_writer().is_none());
+        assert!(o.push_with(&mut list, |b| b.extend_from_slice(&[0u8; 500])));
+        assert_eq!(list.0.len(), 1);
         assert_eq!(queued_total(), before + 500);
+        list.flush();
         drop(o);
         // Nothing else in the lib's tests queues output, so the total is exact.
         assert_eq!(queued_total(), before);

@@ -146,7 +146,7 @@ impl Node {
             (name.len() as u32 & !NULL_DATA) | if data.is_null() { NULL_DATA } else { 0 };
     }
 
-    fn name_bytes(&self) -> &[u8] {
+    pub(super) fn name_bytes(&self) -> &[u8] {
         let n = (self.name_len & !NULL_DATA) as usize;
         self.blob.get(..n).unwrap_or_default()
     }

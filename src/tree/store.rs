@@ -89,7 +89,8 @@ impl NodeStore {
         let h = self.hasher.hash_one((parent, name.as_bytes()));
         self.index
             .find(h, |&id| {
-                slot(&self.chunks, id).is_some_and(|n| n.parent == parent && n.name() == name)
+                slot(&self.chunks, id)
+                    .is_some_and(|n| n.parent == parent && n.name_bytes() == name.as_bytes())
             })
             .copied()
     }
@@ -112,7 +113,7 @@ impl NodeStore {
         let pos = self.get(parent)?.child_count() as u32;
         node.parent = parent;
         node.pos = pos;
-        let h = self.hasher.hash_one((parent, node.name().as_bytes()));
+        let h = self.hasher.hash_one((parent, node.name_bytes()));
         let id = self.alloc(node);
         let chunks = &self.chunks;
         let hasher = &self.hasher;
@@ -131,7 +132,7 @@ impl NodeStore {
             return None;
         }
         let (parent, pos) = (n.parent, n.pos as usize);
-        let h = self.hasher.hash_one((parent, n.name().as_bytes()));
+        let h = self.hasher.hash_one((parent, n.name_bytes()));
         if let Ok(e) = self.index.find_entry(h, |&i| i == id) {
             e.remove();
         }
@@ -229,7 +230,7 @@ impl NodeStore {
 
 fn hash_of(hasher: &ahash::RandomState, chunks: &[Box<[Option<Node>]>], id: NodeId) -> u64 {
     match slot(chunks, id) {
-        Some(n) => hasher.hash_one((n.parent, n.name().as_bytes())),
+        Some(n) => hasher.hash_one((n.parent, n.name_bytes())),
         None => 0,
     }
 }

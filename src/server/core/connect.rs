@@ -97,7 +97,9 @@ impl Core {
             && req.passwd.as_ref() == session::session_password(session_id).as_slice();
         if !valid {
             tracing::info!("invalid session 0x{session_id:x} for client {peer}, probably expired");
-            outbox.push_with(|b| super::encode_frame(b, |b| connect_response(0, 0, ro).write(b)));
+            outbox.push_with(&mut self.flush_list, |b| {
+                super::encode_frame(b, |b| connect_response(0, 0, ro).write(b))
+            });
             outbox.close_after_flush();
             let _ = reply.send(false);
             return;
@@ -105,7 +107,9 @@ impl Core {
         self.sessions.touch(session_id, now);
         tracing::debug!("re-attached session 0x{session_id:x} for {peer}");
         let response = connect_response(session_id, timeout, ro);
-        outbox.push_with(|b| super::encode_frame(b, |b| response.write(b)));
+        outbox.push_with(&mut self.flush_list, |b| {
+            super::encode_frame(b, |b| response.write(b))
+        });
         self.session_conn.insert(session_id, conn);
         self.conns
             .insert(conn, new_conn(session_id, self.last_applied, outbox));

@@ -23,7 +23,7 @@ use crate::jute::Record;
 use crate::jute::records::*;
 use crate::proto::{self, Request, Response, encode_frame, encode_reply, xid};
 
-use crate::server::outbox::Outbox;
+use crate::server::outbox::{FlushList, Outbox};
 use crate::server::persister::Persister;
 use crate::server::settings::Settings;
 use crate::session::{self, SessionTracker};
@@ -147,6 +147,8 @@ pub struct Core {
     snapshots: snapshots::SnapshotSchedule,
     /// The fuzzy snapshot being serialized, if any.
     snapshot_job: Option<snapshots::SnapshotJob>,
+    /// Outboxes appended to in this loop iteration, written at its end.
+    flush_list: FlushList,
 }
 
 pub fn now_ms() -> i64 {
@@ -192,6 +194,7 @@ impl Core {
             to_persist: Vec::new(),
             snapshots: snapshots::SnapshotSchedule::new(settings_snap_count),
             snapshot_job: None,
+            flush_list: FlushList::default(),
         };
         core.snapshots.due = snapshot_needed;
         core
@@ -230,6 +233,7 @@ impl Core {
                 _ = shutdown.changed() => break,
             }
             self.flush_to_persister();
+            self.flush_list.flush();
             if self.snapshot_running() {
                 self.snapshot_step();
             }
@@ -242,6 +246,7 @@ impl Core {
                 _ => break,
             }
         }
+        self.flush_list.flush();
         for c in self.conns.values() {
             c.outbox.close_after_flush();
         }
@@ -312,7 +317,8 @@ impl Core {
     /// Queue an already-encoded notification (one encoding shared by every watcher).
     fn notify_encoded(&mut self, watcher: ConnId, frame: &[u8]) {
         if let Some(c) = self.conns.get_mut(&watcher)
-            && c.outbox.push_with(|b| b.extend_from_slice(frame))
+            && c.outbox
+                .push_with(&mut self.flush_list, |b| b.extend_from_slice(frame))
         {
             c.sent += 1;
             self.stats.packets_sent += 1;
@@ -321,8 +327,9 @@ impl Core {
 
     fn reply(&mut self, conn: ConnId, xid: i32, zxid: i64, err: i32, resp: &Response) {
         if let Some(c) = self.conns.get_mut(&conn)
-            && c.outbox
-                .push_with(|b| encode_reply(b, xid, zxid, err, resp))
+            && c.outbox.push_with(&mut self.flush_list, |b| {
+                encode_reply(b, xid, zxid, err, resp)
+            })
         {
             c.sent += 1;
             self.stats.packets_sent += 1;

@@ -125,7 +125,9 @@ impl Core {
                     } = *pending;
                     self.sessions
                         .add(response.session_id, response.time_out, now_ms());
-                    outbox.push_with(|b| super::encode_frame(b, |b| response.write(b)));
+                    outbox.push_with(&mut self.flush_list, |b| {
+                        super::encode_frame(b, |b| response.write(b))
+                    });
                     self.session_conn.insert(response.session_id, conn);
                     self.conns.insert(conn, c);
                     self.stats.packets_sent += 1;
