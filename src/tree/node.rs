@@ -76,17 +76,43 @@ pub fn new_stat(zxid: i64, time: i64, ephemeral_owner: i64) -> StatPersisted {
 /// Index of a node in the tree's node store (see `store`).
 pub type NodeId = u32;
 
-/// A node's child ids (see `Node::child_ids` for the order).
+/// What only some nodes need, behind one pointer: the child ids of a node with children
+/// (see `Node::child_ids` for the order), and the name of a node whose data is stored
+/// alone (see `name_aside`).
 #[derive(Debug, Clone, Default)]
-pub(super) struct ChildList(pub(super) Vec<NodeId>);
+pub(super) struct NodeExtra {
+    pub(super) children: Vec<NodeId>,
+    name: Option<Box<[u8]>>,
+}
+
+/// Bytes the allocator really reserves for `n` requested (mimalloc's size classes: exact
+/// words up to 64 bytes, then four classes per power of two). An estimate is enough: it
+/// only decides where a node keeps its name.
+fn alloc_class(n: usize) -> usize {
+    if n <= 64 {
+        return n.div_ceil(8) * 8;
+    }
+    let step = (n - 1).next_power_of_two() / 8;
+    n.div_ceil(step) * step
+}
+
+/// Whether a node's name should live apart from its data: when the name would push the
+/// joint allocation into a size class so much bigger that a separate one (plus the extra
+/// record holding it) is cheaper. A 1 KiB value with a short name is the typical case;
+/// for small values the joint allocation always wins.
+fn name_aside(name_len: usize, data_len: usize) -> bool {
+    const SPLIT_COST: usize = 96;
+    alloc_class(name_len + data_len) >= alloc_class(data_len) + SPLIT_COST + name_len
+}
 
 /// Marks `Node::name_len` when the data is null rather than empty.
 const NULL_DATA: u32 = 1 << 31;
 
 /// One znode, laid out for memory: the persisted Stat as flat fields, the interned ACL id,
 /// the links the store maintains (parent, position in the parent's child list, children),
-/// and the node's own name and data in one allocation. 104 bytes plus the name+data bytes.
-/// The full path is never stored: it is the parent's path plus `name()`.
+/// and the node's own name and data in one allocation (the name goes to `NodeExtra` only
+/// where that is cheaper, see `name_aside`). 104 bytes plus the name+data bytes. The full
+/// path is never stored: it is the parent's path plus `name()`.
 #[derive(Debug, Clone)]
 pub struct Node {
     czxid: i64,
@@ -103,12 +129,13 @@ pub struct Node {
     pub(super) parent: NodeId,
     /// Index of this node in its parent's child list.
     pub(super) pos: u32,
-    /// Length of the name at the front of `blob`; the `NULL_DATA` bit flags null data.
+    /// Length of the name at the front of `blob` (0 when it is in `extra`); the
+    /// `NULL_DATA` bit flags null data.
     name_len: u32,
-    /// The name's bytes followed by the data's.
+    /// The name's bytes (unless aside) followed by the data's.
     blob: Box<[u8]>,
-    /// Boxed so that a leaf (most nodes) pays one pointer, not an empty Vec's 24 bytes.
-    pub(super) children: Option<Box<ChildList>>,
+    /// Boxed so that a leaf with a small value (most nodes) pays one pointer.
+    pub(super) extra: Option<Box<NodeExtra>>,
 }
 
 impl Node {
@@ -129,7 +156,7 @@ impl Node {
             pos: 0,
             name_len: 0,
             blob: Box::default(),
-            children: None,
+            extra: None,
         };
         n.set_stat(&stat);
         n.set_name_and_data(name.as_bytes(), data);
@@ -137,16 +164,29 @@ impl Node {
     }
 
     fn set_name_and_data(&mut self, name: &[u8], data: &Data) {
-        let mut blob = Vec::with_capacity(name.len() + data.len());
-        blob.extend_from_slice(name);
+        let aside = name_aside(name.len(), data.len());
+        let joint = if aside { &[][..] } else { name };
+        let mut blob = Vec::with_capacity(joint.len() + data.len());
+        blob.extend_from_slice(joint);
         blob.extend_from_slice(data);
         self.blob = blob.into_boxed_slice();
         // Names are path components, far below 2^31 bytes (jute.maxbuffer bounds them).
         self.name_len =
-            (name.len() as u32 & !NULL_DATA) | if data.is_null() { NULL_DATA } else { 0 };
+            (joint.len() as u32 & !NULL_DATA) | if data.is_null() { NULL_DATA } else { 0 };
+        if aside {
+            self.extra.get_or_insert_default().name = Some(name.into());
+        } else if let Some(x) = self.extra.as_mut() {
+            x.name = None;
+            if x.children.is_empty() {
+                self.extra = None;
+            }
+        }
     }
 
     pub(super) fn name_bytes(&self) -> &[u8] {
+        if let Some(name) = self.extra.as_ref().and_then(|x| x.name.as_deref()) {
+            return name;
+        }
         let n = (self.name_len & !NULL_DATA) as usize;
         self.blob.get(..n).unwrap_or_default()
     }
@@ -231,14 +271,25 @@ impl Node {
         self.pzxid
     }
 
+    /// Forget `extra` once it holds nothing (no children, name in the blob).
+    pub(super) fn drop_empty_extra(&mut self) {
+        if self
+            .extra
+            .as_ref()
+            .is_some_and(|x| x.children.is_empty() && x.name.is_none())
+        {
+            self.extra = None;
+        }
+    }
+
     pub fn child_count(&self) -> usize {
-        self.children.as_ref().map_or(0, |c| c.0.len())
+        self.extra.as_ref().map_or(0, |x| x.children.len())
     }
 
     /// The store ids of the children, in the store's order (insertion order, except that
     /// a removal moves the last child into the freed place).
     pub fn child_ids(&self) -> &[NodeId] {
-        self.children.as_deref().map_or(&[], |c| c.0.as_slice())
+        self.extra.as_deref().map_or(&[], |x| x.children.as_slice())
     }
 
     /// This node's digest contribution at `key` (its full path; 0 under /zookeeper/).
@@ -299,7 +350,7 @@ mod tests {
         let mut st = new_stat(7, 9, CONTAINER_OWNER);
         st.cversion = 4;
         let mut n = Node::new("c", &Data::from_static(b"abc"), -1, st);
-        n.children = Some(Box::new(ChildList(vec![5, 6])));
+        n.extra.get_or_insert_default().children = vec![5, 6];
         let s = n.client_stat(false);
         assert_eq!(s.ephemeral_owner, 0);
         assert_eq!(s.cversion, 6);
@@ -313,7 +364,7 @@ mod tests {
         assert_eq!(e.client_stat(false).ephemeral_owner, 42);
         // Fresh root: persisted cversion 0 with one child shows -1.
         let mut r = Node::new("", &Data::empty(), -1, StatPersisted::default());
-        r.children = Some(Box::new(ChildList(vec![1])));
+        r.extra.get_or_insert_default().children = vec![1];
         assert_eq!(r.client_stat(false).cversion, -1);
     }
 
@@ -333,6 +384,24 @@ mod tests {
         n.set_data(&Data::empty());
         assert!(!n.data_is_null() && !n.data_value().is_null());
         assert_eq!(n.stat(), new_stat(1, 2, 0));
+        // A 1 KiB value keeps its name apart (1033 bytes would take a 1280-byte class).
+        let mut big = Node::new(
+            "n00000001",
+            &Data::new(vec![7u8; 1024]),
+            -1,
+            new_stat(1, 2, 0),
+        );
+        assert_eq!((big.name(), big.data_len()), ("n00000001", 1024));
+        assert!(big.extra.as_ref().is_some_and(|x| x.name.is_some()));
+        big.set_data(&Data::from_static(b"small"));
+        assert_eq!((big.name(), big.data()), ("n00000001", &b"small"[..]));
+        assert!(big.extra.is_none());
+        assert!(!name_aside(9, 100));
+        assert!(name_aside(9, 1024));
+        assert_eq!(
+            (alloc_class(109), alloc_class(1033), alloc_class(1024)),
+            (112, 1280, 1024)
+        );
         // The layout this type exists for (see the struct's doc comment).
         assert_eq!(std::mem::size_of::<Node>(), 104);
         assert_eq!(std::mem::size_of::<Option<Node>>(), 104);

@@ -120,7 +120,7 @@ impl NodeStore {
         self.index
             .insert_unique(h, id, |&i| hash_of(hasher, chunks, i));
         if let Some(p) = self.get_mut(parent) {
-            p.children.get_or_insert_default().0.push(id);
+            p.extra.get_or_insert_default().children.push(id);
         }
         Some(id)
     }
@@ -138,14 +138,18 @@ impl NodeStore {
         }
         // Swap-remove from the parent's list and tell the moved child its new place.
         let moved = self.get_mut(parent).and_then(|p| {
-            let list = &mut p.children.as_mut()?.0;
-            if pos >= list.len() || list[pos] != id {
+            let x = p.extra.as_mut()?;
+            if pos >= x.children.len() || x.children[pos] != id {
                 return None;
             }
-            list.swap_remove(pos);
-            let moved = list.get(pos).copied();
-            if list.is_empty() {
-                p.children = None;
+            x.children.swap_remove(pos);
+            let moved = x.children.get(pos).copied();
+            // Give back what a once-large directory no longer needs.
+            if x.children.capacity() > 64 && x.children.len() < x.children.capacity() / 4 {
+                x.children.shrink_to(x.children.len() * 2);
+            }
+            if x.children.is_empty() {
+                p.drop_empty_extra();
             }
             moved
         });
