@@ -24,9 +24,12 @@ pub const MAX_PENDING_OUT: usize = 64 * 1024 * 1024;
 pub const MAX_QUEUED_TOTAL: usize = 1024 * 1024 * 1024;
 /// A queue this small is never dropped for the global budget.
 pub const FAIR_SHARE: usize = 1024 * 1024;
-/// Most connections the core writes to itself per iteration; the rest are handed to their
-/// writer tasks, so a fan-out to thousands of watchers does not stall the core.
-pub const DIRECT_WRITES_PER_FLUSH: usize = 256;
+/// Most connections the core writes to itself per iteration; the rest are written by
+/// spawned tasks in batches of `SPILL_BATCH` (one task wake per batch, not one per
+/// connection), so a fan-out to thousands of watchers runs on every worker and does not
+/// stall the core.
+pub const DIRECT_WRITES_PER_FLUSH: usize = 128;
+pub const SPILL_BATCH: usize = 256;
 
 /// Bytes queued in every outbox of the process.
 static QUEUED_TOTAL: AtomicUsize = AtomicUsize::new(0);
@@ -73,13 +76,28 @@ impl FlushList {
     /// Write what each listed outbox holds: directly for the first
     /// `DIRECT_WRITES_PER_FLUSH`, by waking the writer task for the rest.
     pub fn flush(&mut self) {
-        for (i, o) in self.0.drain(..).enumerate() {
-            o.listed.store(false, Ordering::Release);
-            if i < DIRECT_WRITES_PER_FLUSH {
-                o.write_now();
-            } else {
-                o.notify.notify_one();
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        let spill = match &runtime {
+            Some(_) if self.0.len() > DIRECT_WRITES_PER_FLUSH => {
+                self.0.split_off(DIRECT_WRITES_PER_FLUSH)
             }
+            _ => Vec::new(),
+        };
+        if let Some(rt) = runtime {
+            let mut spill = spill.into_iter().peekable();
+            while spill.peek().is_some() {
+                let batch: Vec<_> = spill.by_ref().take(SPILL_BATCH).collect();
+                rt.spawn(async move {
+                    for o in batch {
+                        o.listed.store(false, Ordering::Release);
+                        o.write_now();
+                    }
+                });
+            }
+        }
+        for o in self.0.drain(..) {
+            o.listed.store(false, Ordering::Release);
+            o.write_now();
         }
     }
 

@@ -26,16 +26,17 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
+mod fanout;
 mod measure;
 mod session;
 mod workloads;
 
+use fanout::*;
 use measure::*;
 use session::*;
 use workloads::*;
