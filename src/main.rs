@@ -13,6 +13,23 @@ use std::process::ExitCode;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `mi_option_purge_delay` in mimalloc's `mi_option_e` (v3, the crate's default; mimalloc
+/// keeps deprecated entries in place so the numbering is stable). The libmimalloc-sys
+/// bindings do not name it.
+const MI_OPTION_PURGE_DELAY: i32 = 15;
+
+/// Return freed memory to the OS after 100 ms instead of mimalloc's default 1 s. Purging
+/// only happens while the allocator is in use, so with the default, buffers freed during
+/// a burst (snapshot walks, a child list or hash index that outgrew its allocation) stayed
+/// resident once the burst was over: 1M znodes of 100 B measured 255–265 MiB right after
+/// loading them instead of 235. (mimalloc reads MIMALLOC_* variables before `main`, so
+/// this cannot be done through the environment from here.)
+fn tune_allocator() {
+    // SAFETY: mi_option_set stores an integer in mimalloc's option table; it has no
+    // preconditions, and this runs before the process starts any other thread.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 100) };
+}
+
 #[derive(Parser, Debug)]
 #[command(
     name = "ferrokeeper",
@@ -110,6 +127,7 @@ fn run_tool(tool: Tool) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    tune_allocator();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("FERROKEEPER_LOG")
@@ -195,5 +213,19 @@ async fn wait_for_signal() {
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The option index names the option we mean: before anything sets it, it holds
+    /// mimalloc v3's default purge_delay (1000 ms; no other option defaults to 1000).
+    #[test]
+    fn mimalloc_purge_delay_index() {
+        // SAFETY: mi_option_get only reads mimalloc's option table.
+        let delay = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
+        assert_eq!(delay, 1000);
     }
 }
