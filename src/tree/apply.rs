@@ -7,10 +7,34 @@ use super::node::{self, Node, NodeId, new_stat};
 use super::{ApplyOutcome, DataTree, EventKind, TreeEvent, TxnResult, path, quota};
 use crate::jute::Data;
 use crate::jute::records::{Acl, Stat};
+use crate::jute::txn::CreateTxn;
 use crate::proto::{err, op};
 use crate::txn::{Txn, TxnBody};
 
 type Events = Vec<TreeEvent>;
+
+fn new_node(op: i32, c: &CreateTxn, owner: Option<i64>) -> NewNode<'_> {
+    NewNode {
+        op,
+        path: &c.path,
+        data: &c.data,
+        acl: &c.acl,
+        parent_cversion: c.parent_cversion,
+        owner,
+    }
+}
+
+/// What a create txn (create, create2, TTL, container) asks for.
+struct NewNode<'a> {
+    /// The txn type, which decides the reply shape.
+    op: i32,
+    path: &'a str,
+    data: &'a Data,
+    acl: &'a [Acl],
+    parent_cversion: i32,
+    /// The ephemeralOwner to store; `None` for an invalid TTL.
+    owner: Option<i64>,
+}
 
 impl DataTree {
     /// Apply a committed txn; returns the client-visible result and the watch triggers.
@@ -32,78 +56,37 @@ impl DataTree {
         body: &TxnBody,
         ev: &mut Events,
     ) -> TxnResult {
-        let created = |op: i32, path: &str, r: Result<Stat, i32>| match r {
-            Ok(stat) => TxnResult::Created {
-                op,
-                path: path.to_string(),
-                stat,
-            },
-            Err(e) => TxnResult::Error(e),
-        };
         match body {
-            TxnBody::Create(c) => {
-                let owner = if c.ephemeral { sid } else { 0 };
-                let r = self.create_node(
-                    &c.path,
-                    &c.data,
-                    &c.acl,
-                    owner,
-                    c.parent_cversion,
-                    zxid,
-                    time,
-                    ev,
-                );
-                // Replay fix-up (ZOOKEEPER-1269): bring the parent's cversion/pzxid forward.
-                if r == Err(err::NODE_EXISTS)
-                    && let Some((parent, _)) = path::split(&c.path)
-                    && let Err(e) = self.set_cversion_pzxid(parent, c.parent_cversion, zxid)
-                {
-                    return TxnResult::Error(e);
-                }
-                created(op::CREATE, &c.path, r)
-            }
-            TxnBody::Create2(c) => {
-                let owner = if c.ephemeral { sid } else { 0 };
-                let r = self.create_node(
-                    &c.path,
-                    &c.data,
-                    &c.acl,
-                    owner,
-                    c.parent_cversion,
-                    zxid,
-                    time,
-                    ev,
-                );
-                created(op::CREATE2, &c.path, r)
+            TxnBody::Create(c) | TxnBody::Create2(c) => {
+                let op = if matches!(body, TxnBody::Create(_)) {
+                    op::CREATE
+                } else {
+                    op::CREATE2
+                };
+                let owner = Some(if c.ephemeral { sid } else { 0 });
+                self.apply_create(new_node(op, c, owner), zxid, time, ev)
             }
             TxnBody::CreateTtl(c) => {
-                let r = match node::ttl_owner(c.ttl) {
-                    Some(owner) => self.create_node(
-                        &c.path,
-                        &c.data,
-                        &c.acl,
-                        owner,
-                        c.parent_cversion,
-                        zxid,
-                        time,
-                        ev,
-                    ),
-                    None => Err(err::BAD_ARGUMENTS),
+                let n = NewNode {
+                    op: op::CREATE_TTL,
+                    path: &c.path,
+                    data: &c.data,
+                    acl: &c.acl,
+                    parent_cversion: c.parent_cversion,
+                    owner: node::ttl_owner(c.ttl),
                 };
-                created(op::CREATE_TTL, &c.path, r)
+                self.apply_create(n, zxid, time, ev)
             }
             TxnBody::CreateContainer(c) => {
-                let r = self.create_node(
-                    &c.path,
-                    &c.data,
-                    &c.acl,
-                    node::CONTAINER_OWNER,
-                    c.parent_cversion,
-                    zxid,
-                    time,
-                    ev,
-                );
-                created(op::CREATE_CONTAINER, &c.path, r)
+                let n = NewNode {
+                    op: op::CREATE_CONTAINER,
+                    path: &c.path,
+                    data: &c.data,
+                    acl: &c.acl,
+                    parent_cversion: c.parent_cversion,
+                    owner: Some(node::CONTAINER_OWNER),
+                };
+                self.apply_create(n, zxid, time, ev)
             }
             TxnBody::Delete(d) | TxnBody::DeleteContainer(d) => {
                 match self.delete_node(&d.path, zxid, ev) {
@@ -170,18 +153,40 @@ impl DataTree {
         out
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// One create txn: the node, then the reply.
+    fn apply_create(&mut self, c: NewNode, zxid: i64, time: i64, ev: &mut Events) -> TxnResult {
+        let r = match c.owner {
+            Some(owner) => self.create_node(&c, owner, zxid, time, ev),
+            None => Err(err::BAD_ARGUMENTS),
+        };
+        // Replay fix-up (ZOOKEEPER-1269), for plain create only as in Java: bring the
+        // parent's cversion/pzxid forward.
+        if c.op == op::CREATE
+            && r == Err(err::NODE_EXISTS)
+            && let Some((parent, _)) = path::split(c.path)
+            && let Err(e) = self.set_cversion_pzxid(parent, c.parent_cversion, zxid)
+        {
+            return TxnResult::Error(e);
+        }
+        match r {
+            Ok(stat) => TxnResult::Created {
+                op: c.op,
+                path: c.path.to_string(),
+                stat,
+            },
+            Err(e) => TxnResult::Error(e),
+        }
+    }
+
     fn create_node(
         &mut self,
-        p: &str,
-        data: &Data,
-        acl: &[Acl],
+        c: &NewNode,
         owner: i64,
-        parent_cversion: i32,
         zxid: i64,
         time: i64,
         ev: &mut Events,
     ) -> Result<Stat, i32> {
+        let (p, data, acl, parent_cversion) = (c.path, c.data, c.acl, c.parent_cversion);
         let (parent_key, child) = path::split(p).ok_or(err::NO_NODE)?;
         let pid = self.nodes.lookup(parent_key).ok_or(err::NO_NODE)?;
         let parent_acl_id = self.nodes.get(pid).ok_or(err::NO_NODE)?.acl;
@@ -199,19 +204,7 @@ impl DataTree {
             existing.acl = acl_id;
             return Err(err::NODE_EXISTS);
         }
-        self.update(parent_key, pid, |parent| {
-            let mut st = parent.stat();
-            let new_cv = if parent_cversion == -1 {
-                st.cversion.wrapping_add(1)
-            } else {
-                parent_cversion
-            };
-            if new_cv > st.cversion {
-                st.cversion = new_cv;
-                st.pzxid = zxid;
-                parent.set_stat(&st);
-            }
-        });
+        self.raise_cversion(parent_key, pid, parent_cversion, zxid);
         let n = Node::new(child, data, acl_id, new_stat(zxid, time, owner));
         let stat = n.client_stat(self.extended_types_enabled);
         if self.insert_under(pid, key, n).is_err() {
@@ -398,6 +391,13 @@ impl DataTree {
         let p = p.strip_suffix('/').unwrap_or(p);
         let key = path::key(p);
         let id = self.nodes.lookup(key).ok_or(err::NO_NODE)?;
+        self.raise_cversion(key, id, new_cversion, zxid);
+        Ok(())
+    }
+
+    /// Set node `id`'s cversion to `new_cversion` (-1: one more than now) and its pzxid to
+    /// `zxid`, but only if that raises the cversion (replay must not move it back).
+    fn raise_cversion(&mut self, key: &str, id: NodeId, new_cversion: i32, zxid: i64) {
         self.update(key, id, |n| {
             let mut st = n.stat();
             let cv = if new_cversion == -1 {
@@ -411,7 +411,6 @@ impl DataTree {
                 n.set_stat(&st);
             }
         });
-        Ok(())
     }
 
     /// DataTree.killSession: delete the txn's paths, then any ephemerals still indexed.
