@@ -12,6 +12,7 @@ use crate::jute::records::{ConnectRequest, RequestHeader};
 use crate::jute::{Reader, Record};
 use crate::proto::{Request, decode_request};
 use crate::server::core::{ConnId, CoreMsg, InboundRequest};
+use crate::server::local_read::{ConnLink, LocalReader, Shared};
 use crate::server::outbox::Outbox;
 use crate::server::settings::Settings;
 use bytes::{Buf, BytesMut};
@@ -32,6 +33,7 @@ pub async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
     settings: Arc<Settings>,
+    shared: Arc<Shared>,
     core: mpsc::Sender<CoreMsg>,
 ) {
     let _ = stream.set_nodelay(true);
@@ -99,6 +101,7 @@ pub async fn serve(
         }
     };
     let outbox = Arc::new(Outbox::new(Some(sock.clone())));
+    let link = Arc::new(ConnLink::default());
     let (tx, rx) = oneshot::channel();
     if core
         .send(CoreMsg::Connect {
@@ -106,6 +109,7 @@ pub async fn serve(
             peer,
             req,
             outbox: outbox.clone(),
+            link: link.clone(),
             reply: tx,
         })
         .await
@@ -116,13 +120,32 @@ pub async fn serve(
     let established = rx.await.unwrap_or(false);
     let writer = tokio::spawn(write_loop(sock.clone(), outbox.clone()));
     if established {
-        read_loop(id, rd, &mut buf, peer, &settings, &core, &outbox).await;
+        let mut reader = LocalReader {
+            shared,
+            link,
+            conn: id,
+            skip_acl: settings.prep.skip_acl,
+            touch_every: Duration::from_millis((settings.tick_ms / 2).max(1) as u64),
+            last_touch: Instant::now(),
+        };
+        read_loop(
+            id,
+            rd,
+            &mut buf,
+            peer,
+            &settings,
+            &core,
+            &outbox,
+            &mut reader,
+        )
+        .await;
         let _ = core.send(CoreMsg::Disconnected { conn: id }).await;
         outbox.close_after_flush();
     }
     let _ = writer.await;
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn read_loop(
     id: ConnId,
     rd: &TcpStream,
@@ -130,7 +153,8 @@ async fn read_loop(
     peer: SocketAddr,
     settings: &Settings,
     core: &mpsc::Sender<CoreMsg>,
-    outbox: &Outbox,
+    outbox: &Arc<Outbox>,
+    reader: &mut LocalReader,
 ) {
     loop {
         // Decode every complete frame already buffered, then read more.
@@ -161,6 +185,10 @@ async fn read_loop(
                             Request::Undecodable(h.op_type)
                         }
                     };
+                    if reader.try_serve(h.xid, &req, outbox, core) {
+                        continue;
+                    }
+                    reader.link.sent_to_core();
                     reqs.push(InboundRequest {
                         xid: h.xid,
                         op_code: h.op_type,

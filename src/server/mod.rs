@@ -5,6 +5,7 @@
 
 pub mod conn;
 pub mod core;
+pub mod local_read;
 pub mod outbox;
 pub mod persister;
 pub mod settings;
@@ -49,6 +50,7 @@ pub async fn start(settings: Settings) -> std::io::Result<ServerHandle> {
     let (persister, durable_rx) =
         Persister::start(log, Duration::from_millis(settings.fsync_warn_ms))?;
     let core = Core::new(settings.clone(), recovered, persister);
+    let shared = core.shared();
     let core_task = tokio::spawn(core.run(core_rx, durable_rx, shutdown_rx.clone()));
     if settings.purge_interval_ms > 0 {
         tokio::spawn(autopurge(settings.clone(), shutdown_rx.clone()));
@@ -56,6 +58,7 @@ pub async fn start(settings: Settings) -> std::io::Result<ServerHandle> {
     let task = tokio::spawn(accept_loop(
         listener,
         settings,
+        shared,
         core_tx,
         shutdown_rx,
         core_task,
@@ -70,6 +73,7 @@ pub async fn start(settings: Settings) -> std::io::Result<ServerHandle> {
 async fn accept_loop(
     listener: TcpListener,
     settings: Arc<Settings>,
+    shared: Arc<local_read::Shared>,
     core_tx: mpsc::Sender<CoreMsg>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
     core_task: tokio::task::JoinHandle<()>,
@@ -108,8 +112,9 @@ async fn accept_loop(
         let settings = settings.clone();
         let core_tx = core_tx.clone();
         let per_ip = per_ip.clone();
+        let shared = shared.clone();
         tokio::spawn(async move {
-            conn::serve(id, stream, peer, settings, core_tx).await;
+            conn::serve(id, stream, peer, settings, shared, core_tx).await;
             let mut m = per_ip.lock();
             if let Some(n) = m.get_mut(&ip) {
                 *n -= 1;

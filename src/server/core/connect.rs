@@ -5,6 +5,7 @@ use super::pipeline::{Origin, PendingConnect};
 use super::{Conn, ConnId, Core, now_ms};
 use crate::jute::Record;
 use crate::jute::records::*;
+use crate::server::local_read::ConnLink;
 use crate::server::outbox::Outbox;
 use crate::session;
 use crate::txn::prep;
@@ -20,6 +21,7 @@ impl Core {
         peer: SocketAddr,
         req: ConnectRequest,
         outbox: Arc<Outbox>,
+        link: Arc<ConnLink>,
         reply: oneshot::Sender<bool>,
     ) {
         self.stats.packets_received += 1;
@@ -38,28 +40,33 @@ impl Core {
             session::negotiate_timeout(req.time_out, s.min_session_timeout, s.max_session_timeout);
         let ro = req.read_only.map(|_| false);
         let now = now_ms();
-        let new_conn = |session_id: i64, last_zxid: i64, outbox: Arc<Outbox>| Conn {
-            outbox,
-            session_id,
-            timeout_ms: timeout,
-            auth: vec![Id {
+        let new_conn = |session_id: i64, last_zxid: i64, outbox: Arc<Outbox>| {
+            let auth: Arc<Vec<Id>> = vec![Id {
                 scheme: "ip".into(),
                 id: peer.ip().to_string(),
             }]
-            .into(),
-            peer,
-            received: 1,
-            sent: 1,
-            connected_at: now,
-            last_zxid,
-            last_op: "NA",
-            queue: VecDeque::new(),
+            .into();
+            link.set_session(session_id, auth.clone());
+            Conn {
+                outbox,
+                link: link.clone(),
+                session_id,
+                timeout_ms: timeout,
+                auth,
+                peer,
+                received: 1,
+                sent: 1,
+                connected_at: now,
+                last_zxid,
+                last_op: "NA",
+                queue: VecDeque::new(),
+            }
         };
         if req.session_id == 0 {
             let session_id = self.sessions.next_session_id();
             let zxid = self.next_zxid();
             let txn = prep::prep_create_session(
-                &self.tree,
+                &self.shared.tree.read(),
                 &mut self.pending,
                 session_id,
                 0,

@@ -23,6 +23,7 @@ use crate::jute::Record;
 use crate::jute::records::*;
 use crate::proto::{self, Request, Response, encode_frame, encode_reply, xid};
 
+use crate::server::local_read::{ConnLink, Shared};
 use crate::server::outbox::{FlushList, Outbox};
 use crate::server::persister::Persister;
 use crate::server::settings::Settings;
@@ -30,7 +31,6 @@ use crate::session::{self, SessionTracker};
 use crate::tree::{self, DataTree};
 use crate::txn::Txn;
 use crate::txn::prep::PendingChanges;
-use crate::watch::WatchManager;
 use bytes::BufMut;
 use pipeline::InFlight;
 use std::collections::{HashMap, VecDeque};
@@ -54,8 +54,11 @@ pub enum CoreMsg {
         peer: SocketAddr,
         req: ConnectRequest,
         outbox: Arc<Outbox>,
+        link: Arc<ConnLink>,
         reply: oneshot::Sender<bool>,
     },
+    /// The connection served reads itself: keep its session alive.
+    Touch { conn: ConnId },
     /// Decoded requests of one connection, in order.
     Requests {
         conn: ConnId,
@@ -88,6 +91,8 @@ enum Queued {
 
 struct Conn {
     outbox: Arc<Outbox>,
+    /// What the connection task needs to serve reads itself (see `local_read`).
+    link: Arc<ConnLink>,
     session_id: i64,
     timeout_ms: i32,
     auth: Arc<Vec<Id>>,
@@ -126,8 +131,8 @@ impl Stats {
 
 pub struct Core {
     settings: Arc<Settings>,
-    tree: DataTree,
-    watches: WatchManager,
+    /// The tree and watches, shared with connection tasks that serve reads.
+    shared: Arc<Shared>,
     sessions: SessionTracker,
     pending: PendingChanges,
     /// Highest zxid assigned (prepped).
@@ -178,8 +183,7 @@ impl Core {
             sessions.add(id, timeout, now);
         }
         let mut core = Core {
-            tree: recovered.tree,
-            watches: WatchManager::new(),
+            shared: Arc::new(Shared::new(recovered.tree, recovered.last_zxid)),
             sessions,
             pending: PendingChanges::default(),
             last_prepped: recovered.last_zxid,
@@ -198,6 +202,11 @@ impl Core {
         };
         core.snapshots.due = snapshot_needed;
         core
+    }
+
+    /// The state connection tasks serve reads from.
+    pub fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
     }
 
     /// Run until the channel closes (all senders dropped) or `shutdown` fires.
@@ -259,9 +268,15 @@ impl Core {
                 peer,
                 req,
                 outbox,
+                link,
                 reply,
             } => {
-                self.connect(conn, peer, req, outbox, reply);
+                self.connect(conn, peer, req, outbox, link, reply);
+            }
+            CoreMsg::Touch { conn } => {
+                if let Some(c) = self.conns.get(&conn) {
+                    self.sessions.touch(c.session_id, now_ms());
+                }
             }
             CoreMsg::Requests { conn, reqs } => {
                 // One clock read per batch: expiry has tickTime granularity anyway.
@@ -280,13 +295,22 @@ impl Core {
 
     /// Apply a durable txn, fire its watches, and return the outcome.
     fn apply(&mut self, txn: &Txn) -> tree::ApplyOutcome {
-        let outcome = self.tree.apply(txn);
+        let shared = self.shared.clone();
+        // Write-locked until the txn's notifications are queued: a connection task's read
+        // either ran before (its reply is queued already) or sees the change after its
+        // notification.
+        let mut tree = shared.tree.write();
+        let outcome = tree.apply(txn);
         self.last_applied = txn.header.zxid;
+        shared
+            .last_applied
+            .store(self.last_applied, std::sync::atomic::Ordering::Release);
         self.pending.applied(txn.header.zxid);
+        let mut watches = shared.watches.lock();
         for ev in &outcome.events {
             // Encoded once per (event, type): a fan-out to many watchers only copies bytes.
             let mut encoded: Option<(i32, bytes::Bytes)> = None;
-            for (watcher, event_type) in self.watches.trigger(ev) {
+            for (watcher, event_type) in watches.trigger(ev) {
                 // A watcher must still have READ on the node when the event fires
                 // (ZooKeeper's fix for CVE-2024-23944).
                 let allowed = self.settings.prep.skip_acl
@@ -326,19 +350,22 @@ impl Core {
     }
 
     fn reply(&mut self, conn: ConnId, xid: i32, zxid: i64, err: i32, resp: &Response) {
-        if let Some(c) = self.conns.get_mut(&conn)
-            && c.outbox.push_with(&mut self.flush_list, |b| {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            if c.outbox.push_with(&mut self.flush_list, |b| {
                 encode_reply(b, xid, zxid, err, resp)
-            })
-        {
-            c.sent += 1;
-            self.stats.packets_sent += 1;
+            }) {
+                c.sent += 1;
+                self.stats.packets_sent += 1;
+            }
+            // After the reply is queued: the connection's next read may now be served
+            // by its own task, behind this reply.
+            c.link.answered_by_core();
         }
     }
 
     fn disconnected(&mut self, conn: ConnId) {
         if let Some(c) = self.conns.remove(&conn) {
-            self.watches.remove_watcher(conn);
+            self.shared.watches.lock().remove_watcher(conn);
             if self.session_conn.get(&c.session_id) == Some(&conn) {
                 self.session_conn.remove(&c.session_id);
             }

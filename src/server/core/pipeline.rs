@@ -182,7 +182,7 @@ impl Core {
     pub(super) fn close_session_txn(&mut self, session_id: i64) {
         let zxid = self.next_zxid();
         let txn = prep::prep_close_session(
-            &self.tree,
+            &self.shared.tree.read(),
             &mut self.pending,
             session_id,
             zxid,
@@ -202,14 +202,22 @@ impl Core {
     pub(super) fn reap_containers(&mut self) {
         let now = now_ms();
         let paths = self
+            .shared
             .tree
+            .read()
             .reapable(now, self.settings.prep.extended_types_enabled);
         for path in paths
             .into_iter()
             .take(self.settings.container_max_per_minute.max(1))
         {
             let zxid = self.next_zxid();
-            let txn = prep::prep_delete_container(&self.tree, &mut self.pending, &path, zxid, now);
+            let txn = prep::prep_delete_container(
+                &self.shared.tree.read(),
+                &mut self.pending,
+                &path,
+                zxid,
+                now,
+            );
             self.submit(txn, Origin::Internal);
         }
     }

@@ -54,7 +54,7 @@ impl Core {
         }
         let zxid = self.next_zxid();
         let txn = prep::prep(
-            &self.tree,
+            &self.shared.tree.read(),
             &mut self.pending,
             &ctx,
             &r.req,
@@ -122,7 +122,12 @@ impl Core {
                 let Some(ctx) = self.ctx(conn, xid) else {
                     return;
                 };
-                let (e, resp, fired) = read::read(&self.tree, &mut self.watches, conn, &ctx, &req);
+                let (e, resp, fired) = {
+                    let tree = self.shared.tree.read();
+                    let mut watches = self.shared.watches.lock();
+                    let skip_acl = self.settings.prep.skip_acl;
+                    read::read_with(&tree, &mut watches, conn, &ctx, &req, skip_acl)
+                };
                 for (event_type, path) in fired {
                     self.notify(conn, event_type, &path);
                 }
@@ -159,6 +164,7 @@ impl Core {
                         Arc::make_mut(&mut c.auth).push(new);
                     }
                 }
+                c.link.set_session(c.session_id, c.auth.clone());
                 true
             }
             // IPAuthenticationProvider adds the client address, which every connection has.

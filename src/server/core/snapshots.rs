@@ -100,14 +100,16 @@ impl Core {
         let dir = storage::version_dir(dir);
         let zxid = self.last_applied;
         let acls = self
+            .shared
             .tree
+            .read()
             .acl_cache()
             .entries()
             .map(|(id, l)| (id, l.to_vec()))
             .collect();
         match Snapshotter::start(dir.clone(), zxid, self.sessions.all(), acls) {
             Ok(out) => {
-                self.tree.hold_ids();
+                self.shared.tree.write().hold_ids();
                 self.snapshot_job = Some(SnapshotJob {
                     zxid,
                     stack: vec![WalkFrame {
@@ -141,7 +143,7 @@ impl Core {
                 }
                 Err(None) => {
                     if !job.finished {
-                        self.tree.release_ids();
+                        self.shared.tree.write().release_ids();
                     }
                     self.snapshot_job = None;
                     return;
@@ -160,6 +162,9 @@ impl Core {
         }
         let mut buf = BytesMut::with_capacity(256 * 1024);
         let mut n = 0;
+        // Read-locked for the chunk only: connection tasks read meanwhile, and only this
+        // core ever writes.
+        let t = self.shared.tree.read();
         while n < NODES_PER_STEP {
             let Some(top) = job.stack.last_mut() else {
                 break;
@@ -170,7 +175,7 @@ impl Core {
             };
             top.next += 1;
             // A node deleted since the snapshot started is simply absent (replay deletes it).
-            let Some(node) = self.tree.node_by_id(id) else {
+            let Some(node) = t.node_by_id(id) else {
                 continue;
             };
             let path = if id == tree::store::ROOT {
@@ -199,13 +204,13 @@ impl Core {
         if !buf.is_empty() {
             job.pending.push_back(SnapMsg::Nodes(buf.freeze()));
         }
+        let digest = t.digest();
+        drop(t);
         if job.stack.is_empty() {
             job.finished = true;
-            self.tree.release_ids();
-            job.pending.push_back(SnapMsg::Finish(Some((
-                self.last_applied,
-                self.tree.digest(),
-            ))));
+            self.shared.tree.write().release_ids();
+            job.pending
+                .push_back(SnapMsg::Finish(Some((self.last_applied, digest))));
         }
     }
 

@@ -3,10 +3,17 @@
 use super::Core;
 use crate::admin::{ConnView, ServerView};
 use crate::proto::op;
+use std::sync::atomic::Ordering;
 
 impl Core {
     /// A read-only picture of the server for the admin layer.
     pub(super) fn view(&self) -> ServerView {
+        let tree = self.shared.tree.read();
+        let watches = self.shared.watches.lock();
+        let served_here = self.shared.served.load(Ordering::Relaxed);
+        let mut stats = self.stats.clone();
+        stats.packets_received += served_here;
+        stats.packets_sent += served_here;
         let mut conns: Vec<ConnView> = self
             .conns
             .iter()
@@ -15,8 +22,8 @@ impl Core {
                 peer: c.peer,
                 session_id: c.session_id,
                 timeout_ms: c.timeout_ms,
-                received: c.received,
-                sent: c.sent,
+                received: c.received + c.link.served.load(Ordering::Relaxed),
+                sent: c.sent + c.link.served.load(Ordering::Relaxed),
                 connected_at: c.connected_at,
                 last_zxid: c.last_zxid,
                 last_op: c.last_op,
@@ -25,22 +32,22 @@ impl Core {
         conns.sort_by_key(|c| c.id);
         ServerView {
             settings: self.settings.clone(),
-            stats: self.stats.clone(),
+            stats,
             last_zxid: self.last_applied,
-            node_count: self.tree.node_count(),
-            approximate_data_size: self.tree.approximate_data_size(),
-            ephemerals: self.tree.ephemerals_by_session(),
+            node_count: tree.node_count(),
+            approximate_data_size: tree.approximate_data_size(),
+            ephemerals: tree.ephemerals_by_session(),
             sessions: self.sessions.all(),
             session_buckets: self.sessions.buckets(),
-            watch_summary: self.watches.summary(),
-            watch_count: self.watches.watch_count(),
+            watch_summary: watches.summary(),
+            watch_count: watches.watch_count(),
             conns,
             fsync_threshold_exceed_count: self
                 .persister
                 .slow_fsyncs
                 .load(std::sync::atomic::Ordering::Relaxed),
             uptime_ms: self.started.elapsed().as_millis() as u64,
-            digest: self.tree.digest(),
+            digest: tree.digest(),
         }
     }
 }
