@@ -127,6 +127,7 @@ pub async fn serve(
             skip_acl: settings.prep.skip_acl,
             touch_every: Duration::from_millis((settings.tick_ms / 2).max(1) as u64),
             last_touch: Instant::now(),
+            pending: Default::default(),
         };
         read_loop(
             id,
@@ -207,6 +208,7 @@ async fn read_loop(
                 }
             }
         }
+        reader.flush();
         if !send_batch(id, core, &mut reqs).await {
             return;
         }

@@ -101,11 +101,13 @@ pub struct LocalReader {
     /// How often served reads must refresh the session at the core (half a tick).
     pub touch_every: Duration,
     pub last_touch: Instant,
+    /// Replies queued since the last `flush` (written once per batch of frames read).
+    pub pending: FlushList,
 }
 
 impl LocalReader {
     /// Serve `req` here if it is a read and nothing of this session is at the core;
-    /// false if the core must take it.
+    /// false if the core must take it. The reply is queued; `flush` writes it.
     pub fn try_serve(
         &mut self,
         xid: i32,
@@ -121,19 +123,28 @@ impl LocalReader {
             cxid: xid,
             auth: self.link.auth.read().clone(),
         };
-        let mut list = FlushList::default();
         {
             let tree = self.shared.tree.read();
             let zxid = self.shared.last_applied.load(Ordering::Acquire);
-            let (err, resp, _fired) = {
+            let wants_watch = matches!(
+                req,
+                Request::GetData(r) | Request::Exists(r) | Request::GetChildren(r)
+                    | Request::GetChildren2(r) if r.watch
+            );
+            // The shared watch table is locked only by reads that set a watch.
+            let (err, resp, _fired) = if wants_watch {
                 let mut watches = self.shared.watches.lock();
                 read::read_with(&tree, &mut watches, self.conn, &ctx, req, self.skip_acl)
+            } else {
+                let mut none = WatchManager::new();
+                read::read_with(&tree, &mut none, self.conn, &ctx, req, self.skip_acl)
             };
             // Queued while the tree is still read-locked: a change this read did not see
             // cannot have queued its notification yet, so the reply goes first.
-            outbox.push_with(&mut list, |b| encode_reply(b, xid, zxid, err, &resp));
+            outbox.push_with(&mut self.pending, |b| {
+                encode_reply(b, xid, zxid, err, &resp)
+            });
         }
-        list.flush();
         self.link.served.fetch_add(1, Ordering::Relaxed);
         self.shared.served.fetch_add(1, Ordering::Relaxed);
         if self.last_touch.elapsed() >= self.touch_every {
@@ -143,5 +154,11 @@ impl LocalReader {
             }
         }
         true
+    }
+
+    /// Write the replies queued by `try_serve` (one write for everything served from one
+    /// read of the socket).
+    pub fn flush(&mut self) {
+        self.pending.flush();
     }
 }
