@@ -27,6 +27,8 @@ use tokio::sync::{mpsc, oneshot};
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most frames handed to the core in one message.
 const MAX_BATCH: usize = 128;
+/// How long a connection task serves reads before it lets other tasks run.
+const LOCAL_READ_SLICE: Duration = Duration::from_micros(300);
 
 pub async fn serve(
     id: ConnId,
@@ -162,6 +164,7 @@ async fn read_loop(
         let mut reqs = Vec::new();
         // One clock read per read syscall, shared by the frames it brought.
         let received = Instant::now();
+        let mut slice_start = received;
         loop {
             match next_frame(buf, settings.max_buffer) {
                 Ok(Some(frame)) => {
@@ -187,6 +190,13 @@ async fn read_loop(
                         }
                     };
                     if reader.try_serve(h.xid, &req, outbox, core) {
+                        // Big reads (a 10k-child getChildren) must not keep this worker
+                        // from other connections for a whole pipelined batch.
+                        if slice_start.elapsed() >= LOCAL_READ_SLICE {
+                            reader.flush();
+                            tokio::task::yield_now().await;
+                            slice_start = Instant::now();
+                        }
                         continue;
                     }
                     reader.link.sent_to_core();
