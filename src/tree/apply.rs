@@ -283,21 +283,10 @@ impl DataTree {
     /// descendants a malformed txn left behind) from every index.
     fn remove_subtree(&mut self, key: &str, id: NodeId) -> Option<RemovedNode> {
         let acl = self.acls.get(self.nodes.get(id)?.acl);
-        // Collect the subtree parents-first, then unlink it children-first.
-        let mut order = vec![(key.to_string(), id)];
-        let mut i = 0;
-        while let Some((k, nid)) = order.get(i).cloned() {
-            if let Some(n) = self.nodes.get(nid) {
-                for &c in n.child_ids() {
-                    if let Some(cn) = self.nodes.get(c) {
-                        order.push((format!("{k}/{}", cn.name()), c));
-                    }
-                }
-            }
-            i += 1;
-        }
+        // Pre-order puts parents first: unlink in reverse, children first; the node itself
+        // comes last.
         let mut data_len = 0;
-        for (k, nid) in order.into_iter().rev() {
+        for (k, nid) in self.subtree_ids(key, id).into_iter().rev() {
             if let Some(n) = self.nodes.remove(nid) {
                 data_len = n.data_len();
                 self.forget(&k, &n);

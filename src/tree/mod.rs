@@ -383,12 +383,10 @@ impl DataTree {
         out.into_iter().collect()
     }
 
-    /// Every node under `key` (itself included) in depth-first pre-order with its key.
-    fn subtree(&self, key: &str) -> Vec<(String, &Node)> {
+    /// Node `id` at `key` and everything under it, in depth-first pre-order (parents
+    /// before children), each with its key.
+    fn subtree_ids(&self, key: &str, id: NodeId) -> Vec<(String, NodeId)> {
         let mut out = Vec::new();
-        let Some(id) = self.nodes.lookup(key) else {
-            return out;
-        };
         let mut stack = vec![(key.to_string(), id)];
         while let Some((p, id)) = stack.pop() {
             let Some(n) = self.nodes.get(id) else {
@@ -399,9 +397,20 @@ impl DataTree {
                     stack.push((format!("{p}/{}", cn.name()), c));
                 }
             }
-            out.push((p, n));
+            out.push((p, id));
         }
         out
+    }
+
+    /// Every node under `key` (itself included) in depth-first pre-order with its key.
+    fn subtree(&self, key: &str) -> Vec<(String, &Node)> {
+        let Some(id) = self.nodes.lookup(key) else {
+            return Vec::new();
+        };
+        self.subtree_ids(key, id)
+            .into_iter()
+            .filter_map(|(p, id)| Some((p, self.nodes.get(id)?)))
+            .collect()
     }
 
     /// Every node in depth-first pre-order from the root (root path ""): what a snapshot
@@ -506,26 +515,34 @@ impl DataTree {
         }
     }
 
-    /// Replace the data of the quota stats node of `prefix` with `st`.
-    fn write_quota_stats(&mut self, prefix: &str, st: &StatsTrack) {
+    /// The quota stats node of quota root `prefix`: its key and id.
+    fn quota_stats_node(&self, prefix: &str) -> Option<(String, NodeId)> {
         let sp = quota::stat_path(prefix);
-        if let Some(id) = self.nodes.lookup(&sp) {
-            let data = Data::new(st.to_text().into_bytes());
-            self.update(&sp, id, |n| n.set_data(&data));
-        }
+        let id = self.nodes.lookup(&sp)?;
+        Some((sp, id))
+    }
+
+    /// Replace the data of the quota stats node `(key, id)` with `st`.
+    fn write_quota_stats(&mut self, (key, id): (String, NodeId), st: &StatsTrack) {
+        let data = Data::new(st.to_text().into_bytes());
+        self.update(&key, id, |n| n.set_data(&data));
     }
 
     /// updateQuotaStat: add to the stats node of quota root `prefix`.
     fn update_quota_stat(&mut self, prefix: &str, bytes_diff: i64, count_diff: i64) {
-        let Some(n) = self.node(&quota::stat_path(prefix)) else {
+        let Some(stats) = self.quota_stats_node(prefix) else {
             return;
         };
-        let Some(mut st) = StatsTrack::parse(n.data()) else {
+        let Some(mut st) = self
+            .nodes
+            .get(stats.1)
+            .and_then(|n| StatsTrack::parse(n.data()))
+        else {
             return;
         };
         st.set_count(st.count().wrapping_add(count_diff));
         st.set_bytes(st.bytes().wrapping_add(bytes_diff));
-        self.write_quota_stats(prefix, &st);
+        self.write_quota_stats(stats, &st);
     }
 
     /// updateQuotaForPath: recount the subtree at `p` into its stats node.
@@ -541,13 +558,13 @@ impl DataTree {
                 }
             }
         }
-        if self.node(&quota::stat_path(p)).is_none() {
+        let Some(stats) = self.quota_stats_node(p) else {
             return;
-        }
+        };
         let mut st = StatsTrack::default();
         st.set_count(count);
         st.set_bytes(bytes);
-        self.write_quota_stats(p, &st);
+        self.write_quota_stats(stats, &st);
     }
 
     /// Set the dynamic-config node's data (quorum start-up / reconfig activation).
