@@ -131,26 +131,16 @@ pub async fn serve(
             last_touch: Instant::now(),
             pending: Default::default(),
         };
-        read_loop(
-            id,
-            rd,
-            &mut buf,
-            peer,
-            &settings,
-            &core,
-            &outbox,
-            &mut reader,
-        )
-        .await;
+        read_loop(rd, &mut buf, peer, &settings, &core, &outbox, &mut reader).await;
         let _ = core.send(CoreMsg::Disconnected { conn: id }).await;
         outbox.close_after_flush();
     }
     let _ = writer.await;
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Read frames until the connection ends: plain reads `reader` may serve itself, the
+/// rest go to the core in batches.
 async fn read_loop(
-    id: ConnId,
     rd: &TcpStream,
     buf: &mut BytesMut,
     peer: SocketAddr,
@@ -159,6 +149,7 @@ async fn read_loop(
     outbox: &Arc<Outbox>,
     reader: &mut LocalReader,
 ) {
+    let id = reader.conn;
     loop {
         // Decode every complete frame already buffered, then read more.
         let mut reqs = Vec::new();

@@ -50,7 +50,8 @@ impl Shared {
 pub struct ConnLink {
     /// Requests handed to the core and not answered yet.
     at_core: AtomicU32,
-    /// The connection's authenticated ids (the core replaces them on addAuth).
+    /// The connection's authenticated ids, incl. ("ip", addr): the one copy, which the
+    /// core extends on addAuth.
     auth: RwLock<Arc<Vec<Id>>>,
     session_id: AtomicI64,
     /// Requests this connection's task served itself.
@@ -74,22 +75,38 @@ impl ConnLink {
         self.at_core.load(Ordering::Acquire) == 0
     }
 
-    /// The session is established (or its ids changed): what reads are checked against.
+    /// The session is established: its id and the ids requests are checked against.
     pub fn set_session(&self, session_id: i64, auth: Arc<Vec<Id>>) {
         self.session_id.store(session_id, Ordering::Release);
         *self.auth.write() = auth;
     }
+
+    /// The connection's authenticated ids (shared, no copy).
+    pub fn auth(&self) -> Arc<Vec<Id>> {
+        self.auth.read().clone()
+    }
+
+    /// addAuth: add the ids the connection does not have yet, in order.
+    pub fn add_auth(&self, ids: impl IntoIterator<Item = Id>) {
+        let mut auth = self.auth.write();
+        for id in ids {
+            if !auth.contains(&id) {
+                Arc::make_mut(&mut auth).push(id);
+            }
+        }
+    }
 }
 
-/// Whether `req` is a read a connection task may serve.
-pub fn servable(req: &Request) -> bool {
-    matches!(
-        req,
-        Request::GetData(_)
-            | Request::Exists(_)
-            | Request::GetChildren(_)
-            | Request::GetChildren2(_)
-    )
+/// For a read a connection task may serve: whether it sets a watch. `None` for every
+/// other request.
+fn local_read_watch(req: &Request) -> Option<bool> {
+    match req {
+        Request::GetData(r)
+        | Request::Exists(r)
+        | Request::GetChildren(r)
+        | Request::GetChildren2(r) => Some(r.watch),
+        _ => None,
+    }
 }
 
 /// Serves reads for one connection and keeps its session alive while it does.
@@ -115,22 +132,20 @@ impl LocalReader {
         outbox: &Arc<Outbox>,
         core: &mpsc::Sender<CoreMsg>,
     ) -> bool {
-        if !servable(req) || !self.link.idle_at_core() {
+        let Some(wants_watch) = local_read_watch(req) else {
+            return false;
+        };
+        if !self.link.idle_at_core() {
             return false;
         }
         let ctx = RequestCtx {
             session_id: self.link.session_id.load(Ordering::Acquire),
             cxid: xid,
-            auth: self.link.auth.read().clone(),
+            auth: self.link.auth(),
         };
         {
             let tree = self.shared.tree.read();
             let zxid = self.shared.last_applied.load(Ordering::Acquire);
-            let wants_watch = matches!(
-                req,
-                Request::GetData(r) | Request::Exists(r) | Request::GetChildren(r)
-                    | Request::GetChildren2(r) if r.watch
-            );
             // The shared watch table is locked only by reads that set a watch.
             let (err, resp, _fired) = if wants_watch {
                 let mut watches = self.shared.watches.lock();

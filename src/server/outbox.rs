@@ -73,8 +73,9 @@ pub struct Outbox {
 pub struct FlushList(Vec<Arc<Outbox>>);
 
 impl FlushList {
-    /// Write what each listed outbox holds: directly for the first
-    /// `DIRECT_WRITES_PER_FLUSH`, by waking the writer task for the rest.
+    /// Write what each listed outbox holds: here for the first `DIRECT_WRITES_PER_FLUSH`,
+    /// from spawned tasks in batches of `SPILL_BATCH` for the rest (here too when there
+    /// is no runtime, as in unit tests).
     pub fn flush(&mut self) {
         let runtime = tokio::runtime::Handle::try_current().ok();
         let spill = match &runtime {
@@ -89,15 +90,13 @@ impl FlushList {
                 let batch: Vec<_> = spill.by_ref().take(SPILL_BATCH).collect();
                 rt.spawn(async move {
                     for o in batch {
-                        o.listed.store(false, Ordering::Release);
-                        o.write_now();
+                        o.write_listed();
                     }
                 });
             }
         }
         for o in self.0.drain(..) {
-            o.listed.store(false, Ordering::Release);
-            o.write_now();
+            o.write_listed();
         }
     }
 
@@ -151,6 +150,12 @@ impl Outbox {
             list.0.push(self.clone());
         }
         true
+    }
+
+    /// Take the outbox off its flush list and write what it holds.
+    fn write_listed(&self) {
+        self.listed.store(false, Ordering::Release);
+        self.write_now();
     }
 
     /// Try one non-blocking write of what is buffered (unless the writer task is in the

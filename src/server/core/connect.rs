@@ -46,13 +46,12 @@ impl Core {
                 id: peer.ip().to_string(),
             }]
             .into();
-            link.set_session(session_id, auth.clone());
+            link.set_session(session_id, auth);
             Conn {
                 outbox,
                 link: link.clone(),
                 session_id,
                 timeout_ms: timeout,
-                auth,
                 peer,
                 received: 1,
                 sent: 1,

@@ -95,7 +95,6 @@ struct Conn {
     link: Arc<ConnLink>,
     session_id: i64,
     timeout_ms: i32,
-    auth: Arc<Vec<Id>>,
     peer: SocketAddr,
     received: u64,
     sent: u64,
@@ -315,7 +314,7 @@ impl Core {
                 // (ZooKeeper's fix for CVE-2024-23944).
                 let allowed = self.settings.prep.skip_acl
                     || self.conns.get(&watcher).is_some_and(|c| {
-                        tree::acl::check_acl(&ev.acl, proto::perms::READ, &c.auth)
+                        tree::acl::check_acl(&ev.acl, proto::perms::READ, &c.link.auth())
                     });
                 if allowed {
                     let frame = match &encoded {

@@ -7,14 +7,13 @@ use crate::jute::records::*;
 use crate::proto::{Request, Response, err};
 use crate::tree;
 use crate::txn::{RequestCtx, prep, read};
-use std::sync::Arc;
 
 impl Core {
     pub(super) fn ctx(&self, conn: ConnId, cxid: i32) -> Option<RequestCtx> {
         self.conns.get(&conn).map(|c| RequestCtx {
             session_id: c.session_id,
             cxid,
-            auth: c.auth.clone(),
+            auth: c.link.auth(),
         })
     }
 
@@ -101,7 +100,8 @@ impl Core {
             }
             Request::WhoAmI => {
                 let infos = self.conns.get(&conn).map(|c| {
-                    c.auth
+                    c.link
+                        .auth()
                         .iter()
                         .map(|id| ClientInfo {
                             auth_scheme: id.scheme.clone(),
@@ -159,12 +159,7 @@ impl Core {
                     scheme: "digest".into(),
                     id,
                 });
-                for new in add {
-                    if !c.auth.contains(&new) {
-                        Arc::make_mut(&mut c.auth).push(new);
-                    }
-                }
-                c.link.set_session(c.session_id, c.auth.clone());
+                c.link.add_auth(add);
                 true
             }
             // IPAuthenticationProvider adds the client address, which every connection has.
