@@ -82,23 +82,8 @@ impl Conn {
                 Err(e) => return Err(e),
             }
         }
-        while self.rbuf.len() >= 4 {
-            let len = i32::from_be_bytes([self.rbuf[0], self.rbuf[1], self.rbuf[2], self.rbuf[3]]);
-            if len < 16 || len as usize > MAX_FRAME {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("bad frame length {len}"),
-                ));
-            }
-            let len = len as usize;
-            if self.rbuf.len() < 4 + len {
-                break;
-            }
-            let b = &self.rbuf[4..];
-            let x = i32::from_be_bytes([b[0], b[1], b[2], b[3]]);
-            let e = i32::from_be_bytes([b[12], b[13], b[14], b[15]]);
-            f(x, e);
-            self.rbuf.advance(4 + len);
+        while let Some(r) = split_reply(&mut self.rbuf)? {
+            f(r.xid, r.err);
         }
         Ok(())
     }

@@ -64,6 +64,42 @@ pub(crate) fn delete_body(path: &str) -> Bytes {
     .to_bytes()
 }
 
+/// Split one complete frame off the front of `rbuf`, if there is one.
+pub(crate) fn split_frame(rbuf: &mut BytesMut) -> io::Result<Option<Bytes>> {
+    if rbuf.len() < 4 {
+        return Ok(None);
+    }
+    let len = i32::from_be_bytes([rbuf[0], rbuf[1], rbuf[2], rbuf[3]]);
+    if len < 0 || len as usize > MAX_FRAME {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("bad frame length {len}"),
+        ));
+    }
+    let len = len as usize;
+    if rbuf.len() < 4 + len {
+        rbuf.reserve(4 + len - rbuf.len());
+        return Ok(None);
+    }
+    rbuf.advance(4);
+    Ok(Some(rbuf.split_to(len).freeze()))
+}
+
+/// Split one complete reply (header decoded) off the front of `rbuf`, if there is one.
+pub(crate) fn split_reply(rbuf: &mut BytesMut) -> io::Result<Option<Reply>> {
+    let Some(frame) = split_frame(rbuf)? else {
+        return Ok(None);
+    };
+    let mut r = Reader::new(frame);
+    let h = ReplyHeader::read(&mut r)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+    Ok(Some(Reply {
+        xid: h.xid,
+        err: h.err,
+        body: r.rest(),
+    }))
+}
+
 /// A decoded reply frame: header plus the undecoded body.
 pub(crate) struct Reply {
     pub(crate) xid: i32,
@@ -131,37 +167,11 @@ impl Session {
     }
 
     pub(crate) fn next_frame(&mut self) -> io::Result<Option<Bytes>> {
-        if self.rbuf.len() < 4 {
-            return Ok(None);
-        }
-        let len = i32::from_be_bytes([self.rbuf[0], self.rbuf[1], self.rbuf[2], self.rbuf[3]]);
-        if len < 0 || len as usize > MAX_FRAME {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("bad frame length {len}"),
-            ));
-        }
-        let len = len as usize;
-        if self.rbuf.len() < 4 + len {
-            self.rbuf.reserve(4 + len - self.rbuf.len());
-            return Ok(None);
-        }
-        self.rbuf.advance(4);
-        Ok(Some(self.rbuf.split_to(len).freeze()))
+        split_frame(&mut self.rbuf)
     }
 
     pub(crate) fn next_reply(&mut self) -> io::Result<Option<Reply>> {
-        let Some(frame) = self.next_frame()? else {
-            return Ok(None);
-        };
-        let mut r = Reader::new(frame);
-        let h = ReplyHeader::read(&mut r)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-        Ok(Some(Reply {
-            xid: h.xid,
-            err: h.err,
-            body: r.rest(),
-        }))
+        split_reply(&mut self.rbuf)
     }
 
     /// Queue a request in the write buffer; returns its xid.
