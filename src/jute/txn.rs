@@ -1,6 +1,6 @@
 //! Transaction records (txn log, snapshots, quorum proposals) of zookeeper.jute.
 //!
-//! Owns: TxnHeader and every txn body record. Must never: apply them (that is `tree`).
+//! Owns: TxnHeader, every txn body record, and `Txn`/`TxnBody` (a whole logged txn). Must never: apply them (that is `tree`).
 
 use crate::jute::Data;
 use crate::jute::records::{Acl, StatPersisted};
@@ -33,3 +33,47 @@ record! { pub struct TxnDigest { version: i32, tree_digest: i64 } }
 
 /// Silence unused-import lint until snapshots use it.
 pub type PersistedStat = StatPersisted;
+
+/// The body of a transaction, one variant per txn type that ZooKeeper logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxnBody {
+    /// type -10
+    CreateSession(CreateSessionTxn),
+    /// type -11
+    CloseSession(CloseSessionTxn),
+    /// type 1 (create) — CreateTxn
+    Create(CreateTxn),
+    /// type 15 (create2) — same record as create, logged with type 15
+    Create2(CreateTxn),
+    /// type 19
+    CreateContainer(CreateContainerTxn),
+    /// type 21
+    CreateTtl(CreateTtlTxn),
+    /// type 2
+    Delete(DeleteTxn),
+    /// type 20 (server-generated: empty container or expired TTL node)
+    DeleteContainer(DeleteTxn),
+    /// type 5
+    SetData(SetDataTxn),
+    /// type 16 (reconfig): a SetDataTxn on /zookeeper/config
+    Reconfig(SetDataTxn),
+    /// type 7
+    SetAcl(SetAclTxn),
+    /// type 13 (only inside multi)
+    Check(CheckVersionTxn),
+    /// type 14: sub-txns in order. A failed multi holds the ops before the failure as
+    /// their real sub-txns, the failing op as `Error{code}`, later ops as `Error{-2}`.
+    Multi(Vec<TxnBody>),
+    /// type -1: a failed request; consumes a zxid, changes nothing.
+    Error(ErrorTxn),
+}
+
+/// A complete transaction as logged and replicated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Txn {
+    pub header: TxnHeader,
+    pub body: TxnBody,
+    /// The TxnDigest trailer (tree digest after this txn), as prep precomputes it and a
+    /// log entry carries it. `None` for error txns and when digests are disabled.
+    pub digest: Option<TxnDigest>,
+}

@@ -11,8 +11,10 @@ use crate::config::fourlw::{self, FourLetterWord};
 use crate::jute::records::{ConnectRequest, RequestHeader};
 use crate::jute::{Reader, Record};
 use crate::proto::{Request, decode_request};
-use crate::server::core::{ConnId, CoreMsg, InboundRequest};
-use crate::server::local_read::{ConnLink, LocalReader, Shared};
+use crate::server::clock;
+use crate::server::core::{InboundRequest, Input};
+use crate::server::local_read::LocalReader;
+use crate::server::shared::{ConnId, ConnLink, Shared};
 use crate::server::outbox::Outbox;
 use crate::server::settings::Settings;
 use bytes::{Buf, BytesMut};
@@ -27,6 +29,8 @@ use tokio::sync::{mpsc, oneshot};
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most frames handed to the core in one message.
 const MAX_BATCH: usize = 128;
+/// How often a throttled connection looks whether its own requests are all answered.
+const THROTTLE_RECHECK: Duration = Duration::from_millis(20);
 /// How long a connection task serves reads before it lets other tasks run.
 const LOCAL_READ_SLICE: Duration = Duration::from_micros(300);
 
@@ -36,7 +40,7 @@ pub async fn serve(
     peer: SocketAddr,
     settings: Arc<Settings>,
     shared: Arc<Shared>,
-    core: mpsc::Sender<CoreMsg>,
+    core: mpsc::Sender<Input>,
 ) {
     let _ = stream.set_nodelay(true);
     // Shared with the outbox: the core writes replies to it directly (see `outbox`).
@@ -64,7 +68,7 @@ pub async fn serve(
             }
             let (tx, rx) = oneshot::channel();
             if core
-                .send(CoreMsg::FourLetter {
+                .send(Input::FourLetter {
                     word: word.name().to_owned(),
                     reply: tx,
                 })
@@ -103,10 +107,10 @@ pub async fn serve(
         }
     };
     let outbox = Arc::new(Outbox::new(Some(sock.clone())));
-    let link = Arc::new(ConnLink::default());
+    let link = Arc::new(ConnLink::new(shared.throttle.clone()));
     let (tx, rx) = oneshot::channel();
     if core
-        .send(CoreMsg::Connect {
+        .send(Input::Connect {
             conn: id,
             peer,
             req,
@@ -132,7 +136,7 @@ pub async fn serve(
             pending: Default::default(),
         };
         read_loop(rd, &mut buf, peer, &settings, &core, &outbox, &mut reader).await;
-        let _ = core.send(CoreMsg::Disconnected { conn: id }).await;
+        let _ = core.send(Input::Disconnected { conn: id }).await;
         outbox.close_after_flush();
     }
     let _ = writer.await;
@@ -145,17 +149,18 @@ async fn read_loop(
     buf: &mut BytesMut,
     peer: SocketAddr,
     settings: &Settings,
-    core: &mpsc::Sender<CoreMsg>,
+    core: &mpsc::Sender<Input>,
     outbox: &Arc<Outbox>,
     reader: &mut LocalReader,
 ) {
     let id = reader.conn;
+    let throttle = reader.shared.throttle.clone();
     loop {
         // Decode every complete frame already buffered, then read more.
         let mut reqs = Vec::new();
         // One clock read per read syscall, shared by the frames it brought.
-        let received = Instant::now();
-        let mut slice_start = received;
+        let received_ms = clock::mono_ms();
+        let mut slice_start = Instant::now();
         loop {
             match next_frame(buf, settings.max_buffer) {
                 Ok(Some(frame)) => {
@@ -180,7 +185,12 @@ async fn read_loop(
                             Request::Undecodable(h.op_type)
                         }
                     };
-                    if reader.try_serve(h.xid, &req, outbox, core) {
+                    if reader.try_serve(h.xid, &req, outbox) {
+                        // Best effort: if the core's queue is full, a later read retries.
+                        if reader.touch_due() && core.try_send(Input::Touch { conn: id }).is_ok()
+                        {
+                            reader.touched();
+                        }
                         // Big reads (a 10k-child getChildren) must not keep this worker
                         // from other connections for a whole pipelined batch.
                         if slice_start.elapsed() >= LOCAL_READ_SLICE {
@@ -190,12 +200,12 @@ async fn read_loop(
                         }
                         continue;
                     }
-                    reader.link.sent_to_core();
+                    reader.link.sent_to_core(1);
                     reqs.push(InboundRequest {
                         xid: h.xid,
                         op_code: h.op_type,
                         req,
-                        received,
+                        received_ms,
                     });
                     if reqs.len() >= MAX_BATCH && !send_batch(id, core, &mut reqs).await {
                         return;
@@ -216,6 +226,16 @@ async fn read_loop(
         if outbox.is_closed() || outbox.closing_after_flush() {
             return;
         }
+        // Too many requests in process (globalOutstandingLimit): a connection with
+        // requests of its own at the core stops reading until the core catches up, so
+        // its client feels it through TCP (as Java's shouldThrottle).
+        while throttle.over() && !reader.link.idle_at_core() {
+            tokio::select! {
+                _ = throttle.wait_below() => {}
+                _ = tokio::time::sleep(THROTTLE_RECHECK) => {}
+                _ = outbox.wait_closed() => return,
+            }
+        }
         tokio::select! {
             r = read_some(rd, buf) => match r {
                 Ok(0) | Err(_) => return,
@@ -228,14 +248,14 @@ async fn read_loop(
 
 async fn send_batch(
     id: ConnId,
-    core: &mpsc::Sender<CoreMsg>,
+    core: &mpsc::Sender<Input>,
     reqs: &mut Vec<InboundRequest>,
 ) -> bool {
     if reqs.is_empty() {
         return true;
     }
     let batch = std::mem::take(reqs);
-    core.send(CoreMsg::Requests {
+    core.send(Input::Requests {
         conn: id,
         reqs: batch,
     })

@@ -2,100 +2,20 @@
 //! take the writer's path"): getData, exists and getChildren(2) of a session that has
 //! nothing waiting at the core.
 //!
-//! Owns: the state the core shares with connection tasks for that — the tree under a
-//! read/write lock (the core takes the write side only to apply a txn, and queues that
-//! txn's watch notifications before releasing it), the watch table under a mutex that is
-//! always taken after the tree lock, never before — and the per-connection link that
-//! says whether the session has requests at the core.
+//! Owns: deciding which request a connection may serve itself and serving it from the
+//! shared tree (`shared`), and telling the connection when its session needs a touch at
+//! the core.
 //! Must never: serve a read while an earlier request of the same session is still at the
-//! core (per-session order), or write to the tree.
+//! core (per-session order), write to the tree, or talk to the core itself.
 
-use crate::jute::records::Id;
 use crate::proto::{Request, encode_reply};
-use crate::server::core::{ConnId, CoreMsg};
 use crate::server::outbox::{FlushList, Outbox};
-use crate::tree::DataTree;
+use crate::server::shared::{ConnId, ConnLink, Shared};
 use crate::txn::{RequestCtx, read};
 use crate::watch::WatchManager;
-use parking_lot::{Mutex, RwLock};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
-
-/// What the core shares with every connection task.
-pub struct Shared {
-    pub tree: RwLock<DataTree>,
-    pub watches: Mutex<WatchManager>,
-    /// The zxid of the last applied txn (read replies carry it); written under the tree's
-    /// write lock.
-    pub last_applied: AtomicI64,
-    /// Requests served by connection tasks (counted into the 4lw packet totals).
-    pub served: AtomicU64,
-}
-
-impl Shared {
-    pub fn new(tree: DataTree, last_applied: i64) -> Shared {
-        Shared {
-            tree: RwLock::new(tree),
-            watches: Mutex::new(WatchManager::new()),
-            last_applied: AtomicI64::new(last_applied),
-            served: AtomicU64::new(0),
-        }
-    }
-}
-
-/// One connection's side of the bargain with the core.
-#[derive(Debug, Default)]
-pub struct ConnLink {
-    /// Requests handed to the core and not answered yet.
-    at_core: AtomicU32,
-    /// The connection's authenticated ids, incl. ("ip", addr): the one copy, which the
-    /// core extends on addAuth.
-    auth: RwLock<Arc<Vec<Id>>>,
-    session_id: AtomicI64,
-    /// Requests this connection's task served itself.
-    pub served: AtomicU64,
-}
-
-impl ConnLink {
-    /// The connection task hands a request to the core.
-    pub fn sent_to_core(&self) {
-        self.at_core.fetch_add(1, Ordering::AcqRel);
-    }
-
-    /// The core has queued the reply to one of this connection's requests.
-    pub fn answered_by_core(&self) {
-        let _ = self
-            .at_core
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
-    }
-
-    fn idle_at_core(&self) -> bool {
-        self.at_core.load(Ordering::Acquire) == 0
-    }
-
-    /// The session is established: its id and the ids requests are checked against.
-    pub fn set_session(&self, session_id: i64, auth: Arc<Vec<Id>>) {
-        self.session_id.store(session_id, Ordering::Release);
-        *self.auth.write() = auth;
-    }
-
-    /// The connection's authenticated ids (shared, no copy).
-    pub fn auth(&self) -> Arc<Vec<Id>> {
-        self.auth.read().clone()
-    }
-
-    /// addAuth: add the ids the connection does not have yet, in order.
-    pub fn add_auth(&self, ids: impl IntoIterator<Item = Id>) {
-        let mut auth = self.auth.write();
-        for id in ids {
-            if !auth.contains(&id) {
-                Arc::make_mut(&mut auth).push(id);
-            }
-        }
-    }
-}
 
 /// For a read a connection task may serve: whether it sets a watch. `None` for every
 /// other request.
@@ -130,7 +50,6 @@ impl LocalReader {
         xid: i32,
         req: &Request,
         outbox: &Arc<Outbox>,
-        core: &mpsc::Sender<CoreMsg>,
     ) -> bool {
         let Some(wants_watch) = local_read_watch(req) else {
             return false;
@@ -139,7 +58,7 @@ impl LocalReader {
             return false;
         }
         let ctx = RequestCtx {
-            session_id: self.link.session_id.load(Ordering::Acquire),
+            session_id: self.link.session_id(),
             cxid: xid,
             auth: self.link.auth(),
         };
@@ -162,13 +81,17 @@ impl LocalReader {
         }
         self.link.served.fetch_add(1, Ordering::Relaxed);
         self.shared.served.fetch_add(1, Ordering::Relaxed);
-        if self.last_touch.elapsed() >= self.touch_every {
-            // Best effort: if the core's queue is full, the next read tries again.
-            if core.try_send(CoreMsg::Touch { conn: self.conn }).is_ok() {
-                self.last_touch = Instant::now();
-            }
-        }
         true
+    }
+
+    /// Served reads must refresh the session at the core now (every `touch_every`); the
+    /// caller sends the touch and calls `touched` if it got through.
+    pub fn touch_due(&self) -> bool {
+        self.last_touch.elapsed() >= self.touch_every
+    }
+
+    pub fn touched(&mut self) {
+        self.last_touch = Instant::now();
     }
 
     /// Write the replies queued by `try_serve` (one write for everything served from one

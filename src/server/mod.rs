@@ -3,16 +3,20 @@
 //! Owns: sockets, tasks, timers and their wiring. Must never: contain protocol or tree
 //! logic that a lower layer could own.
 
+pub mod clock;
 pub mod conn;
 pub mod core;
+pub mod core_loop;
 pub mod local_read;
 pub mod outbox;
 pub mod persister;
 pub mod settings;
+pub mod shared;
 pub mod snapshotter;
 pub mod startup;
 
-use crate::server::core::{CORE_QUEUE, Core, CoreMsg};
+use crate::server::core::{CORE_QUEUE, Core, Input};
+use crate::server::shared::Shared;
 use parking_lot::Mutex;
 use persister::Persister;
 use settings::Settings;
@@ -22,6 +26,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
+
+/// Exit status when the core fails (a panic where panics unwind).
+pub const EXIT_CORE_FAILED: i32 = 70;
 
 /// A running server (for tests and `main`).
 pub struct ServerHandle {
@@ -43,15 +50,32 @@ pub async fn start(settings: Settings) -> std::io::Result<ServerHandle> {
     let settings = Arc::new(settings);
     let listener = TcpListener::bind(settings.client_addr).await?;
     let local_addr = listener.local_addr()?;
-    let (core_tx, core_rx) = mpsc::channel::<CoreMsg>(CORE_QUEUE);
+    let (core_tx, core_rx) = mpsc::channel::<Input>(CORE_QUEUE);
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-    let recovered = startup::recover(&settings)?;
+    let (tree, recovered) = startup::recover(&settings)?.split();
     let log = startup::open_log(&settings)?;
     let (persister, durable_rx) =
         Persister::start(log, Duration::from_millis(settings.fsync_warn_ms))?;
-    let core = Core::new(settings.clone(), recovered, persister);
-    let shared = core.shared();
-    let core_task = tokio::spawn(core.run(core_rx, durable_rx, shutdown_rx.clone()));
+    let shared = Arc::new(Shared::new(
+        tree,
+        recovered.last_zxid,
+        settings.global_outstanding_limit,
+    ));
+    let core = Core::new(
+        settings.clone(),
+        shared.clone(),
+        recovered,
+        core_loop::now(),
+        persister.slow_fsyncs.clone(),
+    );
+    let core_task = tokio::spawn(core_loop::run(
+        core,
+        settings.clone(),
+        persister,
+        core_rx,
+        durable_rx,
+        shutdown_rx.clone(),
+    ));
     if settings.purge_interval_ms > 0 {
         tokio::spawn(autopurge(settings.clone(), shutdown_rx.clone()));
     }
@@ -73,10 +97,10 @@ pub async fn start(settings: Settings) -> std::io::Result<ServerHandle> {
 async fn accept_loop(
     listener: TcpListener,
     settings: Arc<Settings>,
-    shared: Arc<local_read::Shared>,
-    core_tx: mpsc::Sender<CoreMsg>,
+    shared: Arc<Shared>,
+    core_tx: mpsc::Sender<Input>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
-    core_task: tokio::task::JoinHandle<()>,
+    mut core_task: tokio::task::JoinHandle<()>,
 ) {
     let per_ip: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::new(Mutex::new(HashMap::new()));
     let mut next_id: u64 = 1;
@@ -84,6 +108,18 @@ async fn accept_loop(
         let accepted = tokio::select! {
             a = listener.accept() => a,
             _ = shutdown.changed() => break,
+            r = &mut core_task => {
+                // The core never ends while the server runs: a fault ended it. Serving
+                // on without it would accept clients and answer none, so stop the
+                // process for a supervisor to restart it. (Release builds abort at the
+                // panic itself; this is the unwinding builds' path.)
+                let why = match r {
+                    Err(e) if e.is_panic() => "it panicked",
+                    _ => "it stopped",
+                };
+                tracing::error!("fatal: the core failed ({why}); stopping the server");
+                std::process::exit(EXIT_CORE_FAILED);
+            }
         };
         let (stream, peer) = match accepted {
             Ok(x) => x,
@@ -125,7 +161,12 @@ async fn accept_loop(
         });
     }
     drop(core_tx);
-    let _ = core_task.await;
+    if let Err(e) = core_task.await
+        && e.is_panic()
+    {
+        tracing::error!("fatal: the core failed while stopping: {e}");
+        std::process::exit(EXIT_CORE_FAILED);
+    }
 }
 
 /// autopurge.purgeInterval: every interval, keep the newest autopurge.snapRetainCount

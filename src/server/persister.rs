@@ -1,6 +1,7 @@
 //! The durability thread: appends txn entries to the log and fsyncs them in groups.
 //!
-//! The core hands it batches of serialized txns; it drains every batch already queued,
+//! The shell hands it the core's batches of serialized txns (never waiting: when this
+//! thread is PERSIST_QUEUE batches behind, the shell holds the rest); it drains every batch already queued,
 //! appends them all, issues one fsync (group commit), then tells the core the last zxid
 //! now durable. Replies are released only after that. Without a data directory
 //! (in-memory mode, used by tests) batches are acknowledged without writing.
@@ -48,9 +49,14 @@ impl Persister {
         Ok((Persister { tx, slow_fsyncs }, done_rx))
     }
 
-    /// Hand over a batch; blocks only if the disk is PERSIST_QUEUE batches behind.
-    pub fn submit(&self, batch: PersistBatch) -> bool {
-        self.tx.send(batch).is_ok()
+    /// Hand over a batch without waiting: `Err(Some(batch))` gives it back when the disk
+    /// is PERSIST_QUEUE batches behind, `Err(None)` means the log thread is gone.
+    pub fn try_submit(&self, batch: PersistBatch) -> Result<(), Option<PersistBatch>> {
+        match self.tx.try_send(batch) {
+            Ok(()) => Ok(()),
+            Err(std_mpsc::TrySendError::Full(b)) => Err(Some(b)),
+            Err(std_mpsc::TrySendError::Disconnected(_)) => Err(None),
+        }
     }
 }
 

@@ -41,6 +41,11 @@ pub struct Settings {
     pub purge_retain: usize,
     /// autopurge.purgeInterval in ms (0 = off)
     pub purge_interval_ms: u64,
+    /// globalOutstandingLimit: requests in process before connections stop reading.
+    pub global_outstanding_limit: usize,
+    /// Test-only fault injection (`-D ferrokeeper.faultInjection.panicOnCreate=PATH`): the
+    /// core panics on a create of PATH, for the tests that a fatal fault ends the process.
+    pub fault_panic_on_create: Option<String>,
 }
 
 impl Settings {
@@ -73,6 +78,8 @@ impl Default for Settings {
             snap_count: 100_000,
             purge_retain: 3,
             purge_interval_ms: 0,
+            global_outstanding_limit: 1000,
+            fault_panic_on_create: None,
         }
     }
 }
@@ -136,6 +143,11 @@ impl Settings {
             snap_count: c.snap_count.max(2) as u64,
             purge_retain: c.autopurge_snap_retain_count.max(3) as usize,
             purge_interval_ms: c.autopurge_purge_interval_ms.max(0) as u64,
+            global_outstanding_limit: c.global_outstanding_limit.max(1) as usize,
+            fault_panic_on_create: c
+                .system_properties
+                .get("ferrokeeper.faultInjection.panicOnCreate")
+                .cloned(),
         })
     }
 }

@@ -1,94 +1,141 @@
-//! The snapshot thread: writes a snapshot file from chunks of node records that the core
-//! serializes between batches, so a snapshot never stops the server for long.
+//! The snapshot thread: carries out a core's `SnapshotOrder` by walking the shared tree in
+//! chunks (each under the tree's read lock, so the core keeps applying between chunks)
+//! and writing `snapshot.<zxid>` in ZooKeeper's format.
 //!
+//! Like ZooKeeper's, the snapshot is fuzzy: nodes may reflect txns after the snapshot's
+//! zxid; replaying the log from that zxid on recovery makes the state exact (apply is
+//! idempotent for that). The digest sealed at the end is the tree's at the last chunk,
+//! with the zxid applied then. The core holds freed node ids back from reuse while the
+//! walk runs, so an id names the same node or none.
 //! Owns: the snapshot file being written, its checksums, fsync, and removing it if the
-//! write fails. Must never: read the tree (it only sees bytes handed to it).
+//! write fails. Must never: change the tree (it only takes read locks).
 
-use crate::jute::records::Acl;
+use crate::server::core::SnapshotOrder;
+use crate::server::shared::Shared;
 use crate::storage::snapshot::{self, SnapshotWriter};
-use bytes::Bytes;
+use crate::tree::{self, NodeId};
+use bytes::BytesMut;
 use std::path::PathBuf;
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use tokio::sync::mpsc::UnboundedSender;
 
-/// Chunks the core may run ahead of the disk.
-const CHUNK_QUEUE: usize = 64;
+/// Nodes serialized per read-locked chunk.
+const NODES_PER_CHUNK: usize = 2000;
 
-pub enum SnapMsg {
-    Nodes(Bytes),
-    /// All nodes sent: seal with this (zxid, digest) and finish.
-    Finish(Option<(i64, i64)>),
+/// A node whose children the walk is visiting.
+struct WalkFrame {
+    /// The node's key ("" for the root).
+    path: String,
+    children: Vec<NodeId>,
+    next: usize,
 }
 
-/// The core's handle on a snapshot being written.
-pub struct Snapshotter {
-    tx: SyncSender<SnapMsg>,
-}
-
-impl Snapshotter {
-    /// Create `snapshot.<zxid>` in `dir` with the header, sessions and ACL table, and start
-    /// the thread that appends what `send` hands it.
-    pub fn start(
-        dir: PathBuf,
-        zxid: i64,
-        sessions: Vec<(i64, i32)>,
-        acls: Vec<(i64, Vec<Acl>)>,
-    ) -> std::io::Result<Self> {
-        let (tx, rx) = sync_channel(CHUNK_QUEUE);
-        let (path, file) = snapshot::create_file(&dir, zxid)?;
-        let w = SnapshotWriter::new(file, &sessions, &acls)?;
-        std::thread::Builder::new()
-            .name("ferrokeeper-snapshot".into())
-            .spawn(move || run(dir, path, zxid, w, rx))?;
-        Ok(Snapshotter { tx })
-    }
-
-    /// Hand over a message; gives it back if the disk is behind (try again later).
-    pub fn try_send(&self, msg: SnapMsg) -> Result<(), Option<SnapMsg>> {
-        match self.tx.try_send(msg) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(m)) => Err(Some(m)),
-            // The thread gave up (it logged why).
-            Err(TrySendError::Disconnected(_)) => Err(None),
-        }
-    }
-}
-
-fn run(
+/// Start writing the ordered snapshot into `dir` on a thread; `done` gets a message when
+/// it has finished or failed (the core must be told either way).
+pub fn spawn(
     dir: PathBuf,
-    path: PathBuf,
-    zxid: i64,
-    mut w: SnapshotWriter<std::io::BufWriter<std::fs::File>>,
-    rx: Receiver<SnapMsg>,
+    order: SnapshotOrder,
+    shared: Arc<Shared>,
+    done: UnboundedSender<()>,
 ) {
+    let told = done.clone();
+    let started = std::thread::Builder::new()
+        .name("ferrokeeper-snapshot".into())
+        .spawn(move || {
+            write(&dir, &order, &shared);
+            let _ = told.send(());
+        });
+    if let Err(e) = started {
+        tracing::error!("cannot start the snapshot thread: {e}");
+        let _ = done.send(());
+    }
+}
+
+/// Write the ordered snapshot now, on this thread (the simulator calls it directly).
+pub fn write(dir: &std::path::Path, order: &SnapshotOrder, shared: &Shared) {
+    let zxid = order.zxid;
     let started = std::time::Instant::now();
-    let res = (|| -> std::io::Result<bool> {
-        while let Ok(msg) = rx.recv() {
-            match msg {
-                SnapMsg::Nodes(b) => w.raw_nodes(&b)?,
-                SnapMsg::Finish(digest) => {
-                    let file = w.finish(digest)?;
-                    let f = file.into_inner().map_err(|e| e.into_error())?;
-                    f.sync_all()?;
-                    std::fs::File::open(&dir)?.sync_all()?;
-                    return Ok(true);
-                }
+    let (path, file) = match snapshot::create_file(dir, zxid) {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::error!("cannot start snapshot 0x{zxid:x} in {}: {e}", dir.display());
+            return;
+        }
+    };
+    let res = (|| -> std::io::Result<u64> {
+        let mut w = SnapshotWriter::new(file, &order.sessions, &order.acls)?;
+        let mut stack = vec![WalkFrame {
+            path: String::new(),
+            children: vec![tree::store::ROOT],
+            next: 0,
+        }];
+        let mut nodes = 0u64;
+        let mut buf = BytesMut::with_capacity(256 * 1024);
+        loop {
+            buf.clear();
+            let seal = {
+                let t = shared.tree.read();
+                nodes += walk_chunk(&t, &mut stack, &mut buf) as u64;
+                stack
+                    .is_empty()
+                    .then(|| (shared.last_applied.load(Ordering::Acquire), t.digest()))
+            };
+            w.raw_nodes(&buf)?;
+            if let Some(seal) = seal {
+                let file = w.finish(Some(seal))?;
+                let f = file.into_inner().map_err(|e| e.into_error())?;
+                f.sync_all()?;
+                std::fs::File::open(dir)?.sync_all()?;
+                return Ok(nodes);
             }
         }
-        Ok(false) // the core dropped us (shutdown): an incomplete snapshot is useless
     })();
     match res {
-        Ok(true) => tracing::info!(
-            "snapshot 0x{zxid:x} written to {} in {} ms",
+        Ok(nodes) => tracing::info!(
+            "snapshot 0x{zxid:x}: {nodes} znodes written to {} in {} ms",
             path.display(),
             started.elapsed().as_millis()
         ),
-        Ok(false) => {
-            let _ = std::fs::remove_file(&path);
-        }
         Err(e) => {
             // Nothing is lost: the txn logs still hold every txn.
             tracing::error!("cannot write snapshot {}: {e}", path.display());
             let _ = std::fs::remove_file(&path);
         }
     }
+}
+
+/// Encode up to NODES_PER_CHUNK nodes of the pre-order walk into `buf`; returns how many.
+fn walk_chunk(t: &tree::DataTree, stack: &mut Vec<WalkFrame>, buf: &mut BytesMut) -> usize {
+    let mut n = 0;
+    while n < NODES_PER_CHUNK {
+        let Some(top) = stack.last_mut() else {
+            break;
+        };
+        let Some(&id) = top.children.get(top.next) else {
+            stack.pop();
+            continue;
+        };
+        top.next += 1;
+        // A node deleted since the snapshot started is simply absent (replay deletes it).
+        let Some(node) = t.node_by_id(id) else {
+            continue;
+        };
+        let path = if id == tree::store::ROOT {
+            String::new()
+        } else {
+            format!("{}/{}", top.path, node.name())
+        };
+        snapshot::encode_node(buf, &path, node.data_opt(), node.acl, &node.stat());
+        if node.child_count() > 0 {
+            let children = node.child_ids().to_vec();
+            stack.push(WalkFrame {
+                path,
+                children,
+                next: 0,
+            });
+        }
+        n += 1;
+    }
+    n
 }

@@ -43,10 +43,8 @@ pub fn recover(settings: &Settings) -> io::Result<Recovered> {
     std::fs::create_dir_all(&log_dir)?;
     let started = Instant::now();
 
-    let (mut tree, sessions, snap_zxid) = load_newest_snapshot(&snap_dir, ext)?;
-    let mut sessions: BTreeMap<i64, i32> = sessions.into_iter().collect();
-    let mut last_zxid = snap_zxid;
-    let mut replayed = 0u64;
+    let (tree, sessions, snap_zxid) = load_newest_snapshot(&snap_dir, ext)?;
+    let mut replay = Replay::new(tree, sessions, snap_zxid);
 
     let logs = list_by_zxid(&log_dir, "log")?;
     // The newest log starting at or before snap_zxid + 1 may hold txns after the snapshot.
@@ -60,31 +58,9 @@ pub fn recover(settings: &Settings) -> io::Result<Recovered> {
             .next_entry()
             .map_err(|e| other(format!("{e}; refusing to start")))?
         {
-            let txn = codec::decode_txn(entry).map_err(|e| {
-                other(format!(
-                    "{}: undecodable txn: {e}; refusing to start",
-                    path.display()
-                ))
-            })?;
-            let z = txn.header.zxid;
-            if z <= last_zxid {
-                continue;
-            }
-            // Txns within an epoch are numbered without holes: a jump means a log file
-            // is missing (purged, or the snapshot that covered it could not be read).
-            if z > last_zxid + 1 && z >> 32 == last_zxid >> 32 {
-                return Err(other(format!(
-                    "{}: txn 0x{z:x} follows 0x{last_zxid:x}: the txns in between are missing (a log file was removed, or the snapshot covering them is unreadable); refusing to start",
-                    path.display(),
-                )));
-            }
-            replay_sessions(&txn, &mut sessions);
-            tree.apply(&txn);
-            last_zxid = z;
-            replayed += 1;
-            if replayed.is_multiple_of(100_000) {
-                tracing::info!("recovery: replayed {replayed} txns, at zxid 0x{last_zxid:x}");
-            }
+            replay
+                .entry(entry)
+                .map_err(|e| other(format!("{}: {e}; refusing to start", path.display())))?;
         }
         if let Some(LogEnd::Torn(off)) = r.end() {
             tracing::warn!(
@@ -93,8 +69,8 @@ pub fn recover(settings: &Settings) -> io::Result<Recovered> {
             );
         }
     }
-    tree.set_last_processed_zxid(last_zxid);
-    let sessions: Vec<(i64, i32)> = sessions.into_iter().collect();
+    let replayed = replay.replayed;
+    let (tree, sessions, last_zxid) = replay.finish();
     tracing::info!(
         "recovered {} znodes, {} sessions up to zxid 0x{last_zxid:x} (snapshot 0x{snap_zxid:x} + {replayed} txns) in {} ms",
         tree.node_count(),
@@ -117,6 +93,65 @@ pub fn recover(settings: &Settings) -> io::Result<Recovered> {
         last_zxid,
         snapshot_needed,
     })
+}
+
+/// Replays logged txns onto a tree loaded from a snapshot, as recovery does: txns at or
+/// below the tree's zxid are skipped (a fuzzy snapshot may already hold them), a hole in
+/// an epoch's numbering is refused, sessions follow createSession/closeSession.
+pub struct Replay {
+    tree: DataTree,
+    sessions: BTreeMap<i64, i32>,
+    pub last_zxid: i64,
+    pub replayed: u64,
+}
+
+impl Replay {
+    pub fn new(tree: DataTree, sessions: Vec<(i64, i32)>, zxid: i64) -> Replay {
+        Replay {
+            tree,
+            sessions: sessions.into_iter().collect(),
+            last_zxid: zxid,
+            replayed: 0,
+        }
+    }
+
+    /// Apply one log entry (as `LogFileReader::next_entry` returns it).
+    pub fn entry(&mut self, entry: bytes::Bytes) -> Result<(), String> {
+        let txn = codec::decode_txn(entry).map_err(|e| format!("undecodable txn: {e}"))?;
+        let z = txn.header.zxid;
+        if z <= self.last_zxid {
+            return Ok(());
+        }
+        // Txns within an epoch are numbered without holes: a jump means a log file is
+        // missing (purged, or the snapshot that covered it could not be read).
+        if z > self.last_zxid + 1 && z >> 32 == self.last_zxid >> 32 {
+            return Err(format!(
+                "txn 0x{z:x} follows 0x{:x}: the txns in between are missing (a log file was removed, or the snapshot covering them is unreadable)",
+                self.last_zxid
+            ));
+        }
+        replay_sessions(&txn, &mut self.sessions);
+        self.tree.apply(&txn);
+        self.last_zxid = z;
+        self.replayed += 1;
+        if self.replayed.is_multiple_of(100_000) {
+            tracing::info!(
+                "recovery: replayed {} txns, at zxid 0x{z:x}",
+                self.replayed
+            );
+        }
+        Ok(())
+    }
+
+    /// The tree (its last processed zxid set), the live sessions, the last zxid.
+    pub fn finish(mut self) -> (DataTree, Vec<(i64, i32)>, i64) {
+        self.tree.set_last_processed_zxid(self.last_zxid);
+        (
+            self.tree,
+            self.sessions.into_iter().collect(),
+            self.last_zxid,
+        )
+    }
 }
 
 fn replay_sessions(txn: &Txn, sessions: &mut BTreeMap<i64, i32>) {
@@ -168,6 +203,14 @@ fn load_newest_snapshot(dir: &Path, ext: bool) -> io::Result<Loaded> {
 
 fn load_snapshot(path: &Path, ext: bool) -> Result<(DataTree, Vec<(i64, i32)>), String> {
     let f = snapshot::open(path).map_err(|e| e.to_string())?;
+    load_snapshot_from(f, ext)
+}
+
+/// Load a snapshot file's contents (already decompressed) into a tree + sessions.
+pub fn load_snapshot_from(
+    f: impl std::io::Read,
+    ext: bool,
+) -> Result<(DataTree, Vec<(i64, i32)>), String> {
     // The ACL table precedes the nodes, so the loader exists before the first node and
     // nodes go straight into the tree (no intermediate list).
     let mut loader: Option<crate::tree::SnapshotLoader> = None;

@@ -9,7 +9,7 @@ use crate::jute::Data;
 use crate::jute::records::{Acl, Stat};
 use crate::jute::txn::CreateTxn;
 use crate::proto::{err, op};
-use crate::txn::{Txn, TxnBody};
+use crate::jute::txn::{Txn, TxnBody};
 
 type Events = Vec<TreeEvent>;
 

@@ -4,7 +4,7 @@ use super::*;
 use crate::jute::records::Id;
 use crate::jute::txn::*;
 use crate::proto::{err, perms};
-use crate::txn::{Txn, TxnBody};
+use crate::jute::txn::{Txn, TxnBody};
 
 fn open() -> Vec<Acl> {
     acl::open_acl_unsafe()

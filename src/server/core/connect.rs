@@ -2,10 +2,10 @@
 //! check, refusal of clients that have seen a newer zxid.
 
 use super::pipeline::{Origin, PendingConnect};
-use super::{Conn, ConnId, Core, now_ms};
+use super::{Conn, ConnId, Core};
 use crate::jute::Record;
 use crate::jute::records::*;
-use crate::server::local_read::ConnLink;
+use crate::server::shared::ConnLink;
 use crate::server::outbox::Outbox;
 use crate::session;
 use crate::txn::prep;
@@ -39,7 +39,7 @@ impl Core {
         let timeout =
             session::negotiate_timeout(req.time_out, s.min_session_timeout, s.max_session_timeout);
         let ro = req.read_only.map(|_| false);
-        let now = now_ms();
+        let now = self.now;
         let new_conn = |session_id: i64, last_zxid: i64, outbox: Arc<Outbox>| {
             let auth: Arc<Vec<Id>> = vec![Id {
                 scheme: "ip".into(),
@@ -55,7 +55,7 @@ impl Core {
                 peer,
                 received: 1,
                 sent: 1,
-                connected_at: now,
+                connected_at: now.wall_ms,
                 last_zxid,
                 last_op: "NA",
                 queue: VecDeque::new(),
@@ -71,7 +71,7 @@ impl Core {
                 0,
                 timeout,
                 zxid,
-                now,
+                now.wall_ms,
                 &self.settings.prep,
             );
             let response = connect_response(session_id, timeout, ro);
@@ -103,17 +103,17 @@ impl Core {
             && req.passwd.as_ref() == session::session_password(session_id).as_slice();
         if !valid {
             tracing::info!("invalid session 0x{session_id:x} for client {peer}, probably expired");
-            outbox.push_with(&mut self.flush_list, |b| {
+            outbox.push_with(&mut self.actions.flush, |b| {
                 super::encode_frame(b, |b| connect_response(0, 0, ro).write(b))
             });
             outbox.close_after_flush();
             let _ = reply.send(false);
             return;
         }
-        self.sessions.touch(session_id, now);
+        self.sessions.touch(session_id, now.mono_ms);
         tracing::debug!("re-attached session 0x{session_id:x} for {peer}");
         let response = connect_response(session_id, timeout, ro);
-        outbox.push_with(&mut self.flush_list, |b| {
+        outbox.push_with(&mut self.actions.flush, |b| {
             super::encode_frame(b, |b| response.write(b))
         });
         self.session_conn.insert(session_id, conn);

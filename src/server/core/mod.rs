@@ -1,52 +1,72 @@
-//! The core: the single writer that owns the data tree, watches and session table.
+//! The core: the single writer that owns the data tree, watches and session table, as a
+//! deterministic state machine.
 //!
-//! Every request of every connection arrives here in order over one bounded channel.
-//! Writes are turned into transactions (prep, against the pending-changes overlay), given
-//! the next zxid and handed to the persister; once the fsync covering them completes they
-//! are applied to the tree in zxid order, their watch events queued, then their replies.
-//! So a client sees an event before any reply that reflects the change, nothing is
-//! acknowledged before it is durable, and a session's reads wait behind its own writes
-//! (never behind other sessions' writes).
-//! Owns: zxid assignment, session lifecycle (create, re-attach, expiry, close), auth ids
-//! per connection, container/TTL reaping, server statistics.
-//! Must never: do blocking I/O or wait on a client (it only appends to outboxes).
+//! `Core::step(input, now)` takes one input — a client's handshake or requests, "logged
+//! through zxid N" from the log thread, "committed through zxid N", a timer tick, a
+//! finished snapshot, a four-letter word — with the monotonic and wall time it happens
+//! at, and `take_actions` hands back what the shell must do: write the outboxes it
+//! listed, append txn batches to the log, start a snapshot, stop the process. No socket,
+//! file, thread or clock is touched in here, so the same inputs give the same outputs,
+//! and the simulator (`crate::sim`) drives this very code.
+//!
+//! Writes become txns (prep, against the pending-changes overlay) with the next zxid and
+//! are handed out to be logged. Two watermarks: *logged* (durable on this node) and
+//! *committed* (decided); standalone commits what it has logged. Committed txns are
+//! applied in zxid order by one function (`apply`: tree, watches, and the session table,
+//! derived from the txn itself), then answered by origin (`pipeline`). So a client sees
+//! an event before any reply that reflects the change, nothing is acknowledged before it
+//! is logged, and a session's reads wait behind its own writes (never behind other
+//! sessions' writes).
+//! Owns: zxid assignment, session lifecycle, auth ids per connection, container/TTL
+//! reaping, the snapshot schedule, server statistics.
+//! Must never: do I/O, read a clock, block, or wait on a client (it only appends to
+//! outboxes, which the shell writes).
 
+mod apply;
 mod connect;
 mod pipeline;
 mod requests;
 mod snapshots;
+#[cfg(test)]
+mod tests;
+mod timers;
 mod view;
 
+pub use snapshots::SnapshotOrder;
 pub use view::op_name;
 
 use crate::jute::Record;
 use crate::jute::records::*;
 use crate::proto::{self, Request, Response, encode_frame, encode_reply, xid};
 
-use crate::server::local_read::{ConnLink, Shared};
 use crate::server::outbox::{FlushList, Outbox};
-use crate::server::persister::Persister;
+use crate::server::persister::PersistBatch;
+pub use crate::server::shared::ConnId;
+use crate::server::shared::{ConnLink, Shared};
 use crate::server::settings::Settings;
 use crate::session::{self, SessionTracker};
-use crate::tree::{self, DataTree};
-use crate::txn::Txn;
 use crate::txn::prep::PendingChanges;
 use bytes::BufMut;
 use pipeline::InFlight;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tokio::sync::{mpsc, oneshot};
-
-/// Identifies one client connection (also its watcher id).
-pub type ConnId = u64;
+use std::sync::atomic::AtomicU64;
+use tokio::sync::oneshot;
 
 /// Capacity of the core's inbound queue (messages, each a batch of frames).
 pub const CORE_QUEUE: usize = 4096;
 
-/// Messages from connection tasks to the core.
-pub enum CoreMsg {
+/// The time an input happens at: monotonic milliseconds (timeouts, expiry, latency) and
+/// wall-clock milliseconds (only for ctime/mtime, TTLs and session id seeds).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Now {
+    pub mono_ms: i64,
+    pub wall_ms: i64,
+}
+
+/// Everything that can happen to the core.
+pub enum Input {
     /// A ConnectRequest. The core writes the ConnectResponse into `outbox` itself and
     /// answers `true` when the session is established.
     Connect {
@@ -71,6 +91,15 @@ pub enum CoreMsg {
         word: String,
         reply: oneshot::Sender<String>,
     },
+    /// The log is durable through this zxid.
+    Logged(i64),
+    /// The ensemble decided everything through this zxid (a standalone node commits what
+    /// it logs and never gets this).
+    Committed(i64),
+    /// Time passed: session expiry, container/TTL reaping.
+    Tick,
+    /// The snapshot ordered last (`Actions::snapshot`) is finished or abandoned.
+    SnapshotDone,
 }
 
 /// One decoded request frame.
@@ -78,12 +107,26 @@ pub struct InboundRequest {
     pub xid: i32,
     pub op_code: i32,
     pub req: Request,
-    pub received: Instant,
+    /// Monotonic ms when its bytes were read (for latency statistics).
+    pub received_ms: i64,
+}
+
+/// What the shell must do after a step. Replies, notifications and closes are already in
+/// the outboxes (a close is a flag the connection tasks act on); `flush` lists the
+/// outboxes that have bytes to write.
+#[derive(Default)]
+pub struct Actions {
+    pub flush: FlushList,
+    /// Txn batches to append to the log in this order, each fsync'd before the shell
+    /// answers `Input::Logged` with its last zxid.
+    pub persist: Vec<PersistBatch>,
+    /// Write a snapshot of the shared tree; answer `Input::SnapshotDone` when it is done.
+    pub snapshot: Option<SnapshotOrder>,
 }
 
 /// What a connection is waiting on, in request order.
 enum Queued {
-    /// A write of this connection that is not yet durable/applied.
+    /// A write of this connection that is not yet committed/applied.
     Write(i64),
     /// A request that must wait behind the writes queued before it.
     Request(InboundRequest),
@@ -98,6 +141,7 @@ struct Conn {
     peer: SocketAddr,
     received: u64,
     sent: u64,
+    /// Wall ms.
     connected_at: i64,
     last_zxid: i64,
     last_op: &'static str,
@@ -128,6 +172,15 @@ impl Stats {
     }
 }
 
+/// State recovered from disk that the core starts from.
+pub struct Recovered {
+    pub tree: crate::tree::DataTree,
+    pub sessions: Vec<(i64, i32)>,
+    pub last_zxid: i64,
+    /// Take a snapshot as soon as serving starts (the logs hold txns after the newest one).
+    pub snapshot_needed: bool,
+}
+
 pub struct Core {
     settings: Arc<Settings>,
     /// The tree and watches, shared with connection tasks that serve reads.
@@ -136,70 +189,75 @@ pub struct Core {
     pending: PendingChanges,
     /// Highest zxid assigned (prepped).
     last_prepped: i64,
+    /// Highest zxid durable in this node's log.
+    logged: i64,
+    /// Highest zxid decided (standalone: = logged).
+    committed: i64,
     /// Highest zxid applied to the tree.
     last_applied: i64,
     conns: HashMap<ConnId, Conn>,
     session_conn: HashMap<i64, ConnId>,
     stats: Stats,
-    started: Instant,
-    persister: Persister,
-    /// Prepped txns not yet durable, in zxid order.
+    /// Monotonic ms at start (uptime).
+    started_ms: i64,
+    /// The time of the input being handled.
+    now: Now,
+    /// Prepped txns not yet applied, in zxid order.
     in_flight: VecDeque<InFlight>,
-    /// Serialized entries of this loop iteration, handed to the persister at its end.
+    /// Serialized entries of this step batch, sealed into one `PersistBatch` by
+    /// `take_actions`.
     to_persist: Vec<bytes::Bytes>,
-    /// When to roll the log and snapshot next.
+    /// When to roll the txn log and snapshot next.
     snapshots: snapshots::SnapshotSchedule,
-    /// The fuzzy snapshot being serialized, if any.
-    snapshot_job: Option<snapshots::SnapshotJob>,
-    /// Outboxes appended to in this loop iteration, written at its end.
-    flush_list: FlushList,
-}
-
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-/// State recovered from disk that the core starts from.
-pub struct Recovered {
-    pub tree: DataTree,
-    pub sessions: Vec<(i64, i32)>,
-    pub last_zxid: i64,
-    /// Take a snapshot as soon as serving starts (the logs hold txns after the newest one).
-    pub snapshot_needed: bool,
+    /// A snapshot order is out and not done yet.
+    snapshot_running: bool,
+    timers: timers::Timers,
+    actions: Actions,
+    /// fsyncs slower than fsync.warningthresholdms (counted by the log thread).
+    slow_fsyncs: Arc<AtomicU64>,
 }
 
 impl Core {
-    pub fn new(settings: Arc<Settings>, recovered: Recovered, persister: Persister) -> Self {
-        let first_id = session::initial_session_id(now_ms(), settings.server_id);
-        let settings_snap_count = settings.snap_count;
+    /// A core over `shared` (whose tree is the recovered one) starting at `now`.
+    pub fn new(
+        settings: Arc<Settings>,
+        shared: Arc<Shared>,
+        recovered: RecoveredMeta,
+        now: Now,
+        slow_fsyncs: Arc<AtomicU64>,
+    ) -> Self {
+        let first_id = session::initial_session_id(now.wall_ms, settings.server_id);
         let mut sessions = SessionTracker::new(settings.tick_ms, first_id);
-        let now = now_ms();
-        let snapshot_needed = recovered.snapshot_needed;
         for (id, timeout) in recovered.sessions {
-            sessions.add(id, timeout, now);
+            sessions.add(id, timeout, now.mono_ms);
         }
+        // Seeds the snapCount jitter: deterministic given the inputs.
+        let seed = (now.wall_ms as u64) ^ ((settings.server_id as u64) << 48) ^ 0x5EED;
         let mut core = Core {
-            shared: Arc::new(Shared::new(recovered.tree, recovered.last_zxid)),
             sessions,
             pending: PendingChanges::default(),
             last_prepped: recovered.last_zxid,
+            logged: recovered.last_zxid,
+            committed: recovered.last_zxid,
             last_applied: recovered.last_zxid,
             conns: HashMap::new(),
             session_conn: HashMap::new(),
             stats: Stats::default(),
-            started: Instant::now(),
-            settings,
-            persister,
+            started_ms: now.mono_ms,
+            now,
             in_flight: VecDeque::new(),
             to_persist: Vec::new(),
-            snapshots: snapshots::SnapshotSchedule::new(settings_snap_count),
-            snapshot_job: None,
-            flush_list: FlushList::default(),
+            snapshots: snapshots::SnapshotSchedule::new(settings.snap_count, seed),
+            snapshot_running: false,
+            timers: timers::Timers::new(&settings, now),
+            actions: Actions::default(),
+            slow_fsyncs,
+            shared,
+            settings,
         };
-        core.snapshots.due = snapshot_needed;
+        if recovered.snapshot_needed {
+            core.start_snapshot();
+        }
         core
     }
 
@@ -208,128 +266,66 @@ impl Core {
         self.shared.clone()
     }
 
-    /// Run until the channel closes (all senders dropped) or `shutdown` fires.
-    pub async fn run(
-        mut self,
-        mut rx: mpsc::Receiver<CoreMsg>,
-        mut durable: mpsc::Receiver<i64>,
-        mut shutdown: tokio::sync::watch::Receiver<bool>,
-    ) {
-        let mut expiry = tokio::time::interval(Duration::from_millis(50));
-        expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let reap_every = Duration::from_millis(self.settings.container_check_interval_ms.max(10));
-        let mut reaper = tokio::time::interval(reap_every);
-        reaper.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut batch = Vec::with_capacity(256);
-        if self.snapshots.due {
-            self.start_snapshot();
-        }
-        loop {
-            tokio::select! {
-                biased;
-                Some(z) = durable.recv() => self.on_durable(z),
-                n = rx.recv_many(&mut batch, 256) => {
-                    if n == 0 { break; }
-                    for msg in batch.drain(..) {
-                        self.handle(msg);
-                    }
-                }
-                // Keeps a running snapshot moving when no client is talking.
-                _ = std::future::ready(()), if self.snapshot_running() => {}
-                _ = expiry.tick() => self.expire_sessions(),
-                _ = reaper.tick() => self.reap_containers(),
-                _ = shutdown.changed() => break,
-            }
-            self.flush_to_persister();
-            self.flush_list.flush();
-            if self.snapshot_running() {
-                self.snapshot_step();
-            }
-        }
-        // Let what was handed to the disk finish, so acknowledged-to-disk writes are
-        // answered; nothing new is accepted.
-        while !self.in_flight.is_empty() {
-            match tokio::time::timeout(Duration::from_secs(5), durable.recv()).await {
-                Ok(Some(z)) => self.on_durable(z),
-                _ => break,
-            }
-        }
-        self.flush_list.flush();
-        for c in self.conns.values() {
-            c.outbox.close_after_flush();
-        }
-    }
-
-    fn handle(&mut self, msg: CoreMsg) {
-        match msg {
-            CoreMsg::Connect {
+    /// Handle one input at `now` (monotonic time never goes back: an earlier `now` is
+    /// taken as the latest seen).
+    pub fn step(&mut self, input: Input, now: Now) {
+        self.now = Now {
+            mono_ms: now.mono_ms.max(self.now.mono_ms),
+            wall_ms: now.wall_ms,
+        };
+        match input {
+            Input::Connect {
                 conn,
                 peer,
                 req,
                 outbox,
                 link,
                 reply,
-            } => {
-                self.connect(conn, peer, req, outbox, link, reply);
-            }
-            CoreMsg::Touch { conn } => {
+            } => self.connect(conn, peer, req, outbox, link, reply),
+            Input::Touch { conn } => {
                 if let Some(c) = self.conns.get(&conn) {
-                    self.sessions.touch(c.session_id, now_ms());
+                    self.sessions.touch(c.session_id, self.now.mono_ms);
                 }
             }
-            CoreMsg::Requests { conn, reqs } => {
-                // One clock read per batch: expiry has tickTime granularity anyway.
-                let now = now_ms();
+            Input::Requests { conn, reqs } => {
                 for r in reqs {
-                    self.request(conn, r, now);
+                    self.request(conn, r);
                 }
             }
-            CoreMsg::Disconnected { conn } => self.disconnected(conn),
-            CoreMsg::FourLetter { word, reply } => {
+            Input::Disconnected { conn } => self.disconnected(conn),
+            Input::FourLetter { word, reply } => {
                 let text = crate::admin::four_letter(&word, &self.view());
                 let _ = reply.send(text);
             }
+            Input::Logged(zxid) => self.on_logged(zxid),
+            Input::Committed(zxid) => self.commit_through(zxid),
+            Input::Tick => self.tick(),
+            Input::SnapshotDone => self.snapshot_done(),
         }
     }
 
-    /// Apply a durable txn, fire its watches, and return the outcome.
-    fn apply(&mut self, txn: &Txn) -> tree::ApplyOutcome {
-        let shared = self.shared.clone();
-        // Write-locked until the txn's notifications are queued: a connection task's read
-        // either ran before (its reply is queued already) or sees the change after its
-        // notification.
-        let mut tree = shared.tree.write();
-        let outcome = tree.apply(txn);
-        self.last_applied = txn.header.zxid;
-        shared
-            .last_applied
-            .store(self.last_applied, std::sync::atomic::Ordering::Release);
-        self.pending.applied(txn.header.zxid);
-        let mut watches = shared.watches.lock();
-        for ev in &outcome.events {
-            // Encoded once per (event, type): a fan-out to many watchers only copies bytes.
-            let mut encoded: Option<(i32, bytes::Bytes)> = None;
-            for (watcher, event_type) in watches.trigger(ev) {
-                // A watcher must still have READ on the node when the event fires
-                // (ZooKeeper's fix for CVE-2024-23944).
-                let allowed = self.settings.prep.skip_acl
-                    || self.conns.get(&watcher).is_some_and(|c| {
-                        tree::acl::check_acl(&ev.acl, proto::perms::READ, &c.link.auth())
-                    });
-                if allowed {
-                    let frame = match &encoded {
-                        Some((t, f)) if *t == event_type => f.clone(),
-                        _ => {
-                            let f = notification_frame(event_type, &ev.path);
-                            encoded = Some((event_type, f.clone()));
-                            f
-                        }
-                    };
-                    self.notify_encoded(watcher, &frame);
-                }
-            }
+    /// What the shell must do now; this iteration's log entries become one batch (group
+    /// commit).
+    pub fn take_actions(&mut self) -> Actions {
+        self.seal_persist_batch();
+        std::mem::take(&mut self.actions)
+    }
+
+    /// Txns handed out to be logged or committed that are not applied yet.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// The highest zxid applied to the tree.
+    pub fn last_applied(&self) -> i64 {
+        self.last_applied
+    }
+
+    /// Stop: every connection closes after what is queued for it has been written.
+    pub fn close_all(&mut self) {
+        for c in self.conns.values() {
+            c.outbox.close_after_flush();
         }
-        outcome
     }
 
     fn notify(&mut self, watcher: ConnId, event_type: i32, path: &str) {
@@ -341,16 +337,17 @@ impl Core {
     fn notify_encoded(&mut self, watcher: ConnId, frame: &[u8]) {
         if let Some(c) = self.conns.get_mut(&watcher)
             && c.outbox
-                .push_with(&mut self.flush_list, |b| b.extend_from_slice(frame))
+                .push_with(&mut self.actions.flush, |b| b.extend_from_slice(frame))
         {
             c.sent += 1;
             self.stats.packets_sent += 1;
         }
     }
 
+    /// Answer one of `conn`'s requests.
     fn reply(&mut self, conn: ConnId, xid: i32, zxid: i64, err: i32, resp: &Response) {
         if let Some(c) = self.conns.get_mut(&conn) {
-            if c.outbox.push_with(&mut self.flush_list, |b| {
+            if c.outbox.push_with(&mut self.actions.flush, |b| {
                 encode_reply(b, xid, zxid, err, resp)
             }) {
                 c.sent += 1;
@@ -369,6 +366,27 @@ impl Core {
                 self.session_conn.remove(&c.session_id);
             }
         }
+    }
+}
+
+/// The recovered state apart from the tree (which goes into `Shared`).
+pub struct RecoveredMeta {
+    pub sessions: Vec<(i64, i32)>,
+    pub last_zxid: i64,
+    pub snapshot_needed: bool,
+}
+
+impl Recovered {
+    /// Split into the tree (for `Shared`) and the rest (for `Core::new`).
+    pub fn split(self) -> (crate::tree::DataTree, RecoveredMeta) {
+        (
+            self.tree,
+            RecoveredMeta {
+                sessions: self.sessions,
+                last_zxid: self.last_zxid,
+                snapshot_needed: self.snapshot_needed,
+            },
+        )
     }
 }
 

@@ -1,7 +1,13 @@
-//! The write pipeline: prepped txns wait here until the persister says they are durable,
-//! then are applied in zxid order and answered.
+//! The write pipeline: prepped txns wait here until they are committed, then are applied
+//! (`apply`) and answered by origin, in zxid order.
+//!
+//! Owns: zxid assignment, the in-flight queue, sealing log batches, and routing a
+//! committed txn's answer to whoever asked (a client connection, a pending handshake, or
+//! nobody for server-generated txns), plus per-connection request order.
+//! Must never: apply a txn (that is `apply`) or answer before the txn is committed.
 
-use super::{Conn, ConnId, Core, InboundRequest, Queued, now_ms};
+use super::apply::Applied;
+use super::{Conn, ConnId, Core, InboundRequest, Queued};
 use crate::jute::Record;
 use crate::jute::records::ConnectResponse;
 use crate::server::outbox::Outbox;
@@ -18,8 +24,7 @@ pub(super) enum Origin {
         conn: ConnId,
         xid: i32,
         op_code: i32,
-        closing: bool,
-        received: std::time::Instant,
+        received_ms: i64,
     },
     /// A new session: finish the handshake once createSession is applied.
     Connect {
@@ -49,8 +54,9 @@ impl Core {
         self.last_prepped
     }
 
-    /// Queue a prepped txn for durability.
+    /// Queue a prepped txn to be logged and committed.
     pub(super) fn submit(&mut self, txn: Txn, origin: Origin) {
+        debug_assert_eq!(txn.header.zxid, self.last_prepped);
         self.to_persist.push(crate::txn::codec::encode_entry(&txn));
         self.in_flight.push_back(InFlight { txn, origin });
         self.snapshots.txns_since += 1;
@@ -60,94 +66,68 @@ impl Core {
         }
     }
 
-    /// End of a loop iteration: hand this iteration's entries to the disk in one batch.
-    pub(super) fn flush_to_persister(&mut self) {
+    /// End of a batch of inputs: this batch's entries go to the log as one batch.
+    pub(super) fn seal_persist_batch(&mut self) {
         if self.to_persist.is_empty() {
             return;
         }
         let entries = std::mem::take(&mut self.to_persist);
-        let last_zxid = self.last_prepped;
         let roll_after = std::mem::take(&mut self.snapshots.roll_pending);
-        if !self.persister.submit(PersistBatch {
+        self.actions.persist.push(PersistBatch {
             entries,
-            last_zxid,
+            last_zxid: self.last_prepped,
             roll_after,
-        }) {
-            tracing::error!("the transaction log thread is gone; stopping");
-            std::process::exit(14);
-        }
+        });
     }
 
-    /// Everything up to `zxid` is durable: apply and answer, in order.
-    pub(super) fn on_durable(&mut self, zxid: i64) {
-        while self
-            .in_flight
-            .front()
-            .is_some_and(|f| f.txn.header.zxid <= zxid)
-        {
-            let Some(f) = self.in_flight.pop_front() else {
-                break;
-            };
-            let outcome = self.apply(&f.txn);
-            match f.origin {
-                Origin::Client {
-                    conn,
-                    xid,
-                    op_code,
-                    closing,
-                    received,
-                } => {
-                    let (e, resp) = prep::write_reply(op_code, &outcome.result);
-                    let z = f.txn.header.zxid;
-                    self.reply(conn, xid, z, e, &resp);
-                    self.stats
-                        .record_latency(received.elapsed().as_millis() as u64);
-                    if let Some(c) = self.conns.get_mut(&conn) {
-                        c.last_zxid = z;
-                    }
-                    if closing {
-                        let sid = f.txn.header.client_id;
-                        self.sessions.remove(sid);
-                        self.session_conn.remove(&sid);
-                        if let Some(c) = self.conns.get(&conn) {
-                            c.outbox.close_after_flush();
-                        }
-                        tracing::debug!("closed session 0x{sid:x}");
-                    }
-                    self.write_done(conn, z);
+    /// Answer a txn that was just applied, by who asked for it.
+    pub(super) fn answer(&mut self, f: super::pipeline::InFlight, applied: Applied) {
+        let z = f.txn.header.zxid;
+        let mut closed_by_own_request = false;
+        match f.origin {
+            Origin::Client {
+                conn,
+                xid,
+                op_code,
+                received_ms,
+            } => {
+                let (e, resp) = prep::write_reply(op_code, &applied.outcome.result);
+                self.reply(conn, xid, z, e, &resp);
+                self.stats
+                    .record_latency(self.now.mono_ms.saturating_sub(received_ms).max(0) as u64);
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.last_zxid = z;
                 }
-                Origin::Connect { conn, pending } => {
-                    let PendingConnect {
-                        conn: c,
-                        response,
-                        reply,
-                        outbox,
-                    } = *pending;
-                    self.sessions
-                        .add(response.session_id, response.time_out, now_ms());
-                    outbox.push_with(&mut self.flush_list, |b| {
-                        super::encode_frame(b, |b| response.write(b))
-                    });
-                    self.session_conn.insert(response.session_id, conn);
-                    self.conns.insert(conn, c);
-                    self.stats.packets_sent += 1;
-                    let _ = reply.send(true);
-                }
-                Origin::Internal => {
-                    if let crate::txn::TxnBody::CloseSession(_) = f.txn.body {
-                        let sid = f.txn.header.client_id;
-                        self.sessions.remove(sid);
-                        if let Some(conn) = self.session_conn.remove(&sid)
-                            && let Some(c) = self.conns.get(&conn)
-                        {
-                            c.outbox.close();
-                        }
-                    }
-                }
+                closed_by_own_request = applied.closed_conn == Some(conn);
+                self.write_done(conn, z);
             }
+            Origin::Connect { conn, pending } => {
+                let PendingConnect {
+                    conn: c,
+                    response,
+                    reply,
+                    outbox,
+                } = *pending;
+                outbox.push_with(&mut self.actions.flush, |b| {
+                    super::encode_frame(b, |b| response.write(b))
+                });
+                self.session_conn.insert(response.session_id, conn);
+                self.conns.insert(conn, c);
+                self.stats.packets_sent += 1;
+                let _ = reply.send(true);
+            }
+            Origin::Internal => {}
         }
-        if self.snapshots.due {
-            self.start_snapshot();
+        if let Some(conn) = applied.closed_conn
+            && let Some(c) = self.conns.get(&conn)
+        {
+            if closed_by_own_request {
+                // closeSession: the reply goes out, then the connection closes.
+                c.outbox.close_after_flush();
+            } else {
+                // Expired (or closed from elsewhere): drop the connection now.
+                c.outbox.close();
+            }
         }
     }
 
@@ -157,10 +137,17 @@ impl Core {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        if let Some(Queued::Write(z)) = c.queue.front()
-            && *z == zxid
-        {
-            c.queue.pop_front();
+        match c.queue.pop_front() {
+            Some(Queued::Write(z)) => {
+                // A reply's zxid is the zxid of the write it answers, in request order.
+                assert_eq!(z, zxid, "write replies out of order on connection {conn}");
+            }
+            other => {
+                debug_assert!(other.is_none(), "a reply to a write nobody queued");
+                if let Some(o) = other {
+                    c.queue.push_front(o);
+                }
+            }
         }
         loop {
             let Some(c) = self.conns.get_mut(&conn) else {
@@ -175,50 +162,6 @@ impl Core {
                 }
                 _ => return,
             }
-        }
-    }
-
-    /// Prep a server-generated closeSession (expiry).
-    pub(super) fn close_session_txn(&mut self, session_id: i64) {
-        let zxid = self.next_zxid();
-        let txn = prep::prep_close_session(
-            &self.shared.tree.read(),
-            &mut self.pending,
-            session_id,
-            zxid,
-            now_ms(),
-            &self.settings.prep,
-        );
-        self.submit(txn, Origin::Internal);
-    }
-
-    pub(super) fn expire_sessions(&mut self) {
-        for id in self.sessions.take_expired(now_ms()) {
-            tracing::info!("expiring session 0x{id:x}, timeout exceeded");
-            self.close_session_txn(id);
-        }
-    }
-
-    pub(super) fn reap_containers(&mut self) {
-        let now = now_ms();
-        let paths = self
-            .shared
-            .tree
-            .read()
-            .reapable(now, self.settings.prep.extended_types_enabled);
-        for path in paths
-            .into_iter()
-            .take(self.settings.container_max_per_minute.max(1))
-        {
-            let zxid = self.next_zxid();
-            let txn = prep::prep_delete_container(
-                &self.shared.tree.read(),
-                &mut self.pending,
-                &path,
-                zxid,
-                now,
-            );
-            self.submit(txn, Origin::Internal);
         }
     }
 

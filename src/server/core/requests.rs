@@ -2,7 +2,7 @@
 //! and the session-level requests (ping, auth, sasl, whoAmI, sync, unknown opcodes).
 
 use super::pipeline::Origin;
-use super::{ConnId, Core, InboundRequest, Queued, now_ms};
+use super::{ConnId, Core, InboundRequest, Queued};
 use crate::jute::records::*;
 use crate::proto::{Request, Response, err};
 use crate::tree;
@@ -17,7 +17,7 @@ impl Core {
         })
     }
 
-    pub(super) fn request(&mut self, conn: ConnId, r: InboundRequest, now: i64) {
+    pub(super) fn request(&mut self, conn: ConnId, r: InboundRequest) {
         self.stats.packets_received += 1;
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
@@ -25,7 +25,7 @@ impl Core {
         c.received += 1;
         c.last_op = super::op_name(r.op_code);
         let session_id = c.session_id;
-        if !self.sessions.touch(session_id, now) {
+        if !self.sessions.touch(session_id, self.now.mono_ms) {
             // The session expired or is closing under this connection.
             c.outbox.close();
             return;
@@ -47,9 +47,15 @@ impl Core {
         let Some(ctx) = self.ctx(conn, r.xid) else {
             return;
         };
-        let closing = matches!(r.req, Request::CloseSession);
-        if closing {
+        if matches!(r.req, Request::CloseSession) {
             self.sessions.set_closing(ctx.session_id);
+        }
+        if let Some(path) = self.settings.fault_panic_on_create.as_deref()
+            && let Request::Create { req: c, .. } = &r.req
+            && c.path == path
+        {
+            // Fault injection for the tests of fatal faults (see docs/operations.md).
+            panic!("fault injection: create of {path}");
         }
         let zxid = self.next_zxid();
         let txn = prep::prep(
@@ -58,7 +64,7 @@ impl Core {
             &ctx,
             &r.req,
             zxid,
-            now_ms(),
+            self.now.wall_ms,
             &self.settings.prep,
         );
         if let Some(c) = self.conns.get_mut(&conn) {
@@ -68,8 +74,7 @@ impl Core {
             conn,
             xid: r.xid,
             op_code: r.op_code,
-            closing,
-            received: r.received,
+            received_ms: r.received_ms,
         };
         self.submit(txn, origin);
     }
@@ -80,7 +85,7 @@ impl Core {
             xid,
             op_code: _,
             req,
-            received,
+            received_ms,
         } = r;
         let last = self.last_applied;
         match req {
@@ -135,7 +140,7 @@ impl Core {
             }
         }
         self.stats
-            .record_latency(received.elapsed().as_millis() as u64);
+            .record_latency(self.now.mono_ms.saturating_sub(received_ms).max(0) as u64);
     }
 
     fn auth(&mut self, conn: ConnId, xid: i32, p: AuthPacket) {

@@ -1,81 +1,58 @@
-//! When to roll the txn log and write a snapshot, and feeding the snapshot thread.
+//! When to roll the txn log and take a snapshot.
 //!
 //! As ZooKeeper's SyncRequestProcessor: after snapCount/2 + rand(snapCount/2) txns the log
-//! is rolled and a snapshot is started, named by the last applied zxid. Like ZooKeeper's,
-//! the snapshot is fuzzy: the core serializes the tree in pre-order in small chunks
-//! between batches while writes continue, so nodes may reflect txns after the snapshot's
-//! zxid; replaying the log from that zxid on recovery makes the state exact (apply is
-//! idempotent for that). The digest sealed at the end is the tree's at the last chunk.
+//! is rolled and a snapshot is ordered, named by the last applied zxid. The snapshot
+//! itself is written by the shell's snapshot thread from the shared tree, in chunks under
+//! the read lock while writes continue (fuzzy, like ZooKeeper's: replaying the log from
+//! the snapshot's zxid makes the state exact). While it runs, the tree holds freed node
+//! ids back from reuse, so the walk's ids stay meaningful.
+//! Must never: write files (it only orders the snapshot).
 
 use super::Core;
-use crate::server::snapshotter::{SnapMsg, Snapshotter};
-use crate::storage;
-use crate::tree::{self, NodeId};
-use bytes::BytesMut;
-use std::time::Instant;
+use crate::jute::records::Acl;
 
-/// Nodes serialized per step (a step runs between batches of client requests).
-const NODES_PER_STEP: usize = 2000;
+/// A snapshot to write: `snapshot.<zxid>` with these sessions and this ACL table, then
+/// the shared tree's nodes.
+#[derive(Debug)]
+pub struct SnapshotOrder {
+    pub zxid: i64,
+    pub sessions: Vec<(i64, i32)>,
+    pub acls: Vec<(i64, Vec<Acl>)>,
+}
 
 pub(super) struct SnapshotSchedule {
     pub txns_since: u64,
     pub threshold: u64,
     /// Roll the log after the next persisted batch.
     pub roll_pending: bool,
-    /// Start a snapshot at the next opportunity.
+    /// Order a snapshot at the next opportunity.
     pub due: bool,
-}
-
-/// A snapshot being serialized.
-pub(super) struct SnapshotJob {
-    zxid: i64,
-    /// The walk: one frame per node on the current root-to-leaf path, holding that
-    /// node's child ids as they were when it was visited. The tree holds ids back from
-    /// reuse while the walk runs, so an id names the same node or none.
-    stack: Vec<WalkFrame>,
-    out: Snapshotter,
-    /// Chunks the snapshot thread had no room for yet, in order.
-    pending: std::collections::VecDeque<SnapMsg>,
-    started: Instant,
-    nodes: u64,
-    finished: bool,
-}
-
-/// A node whose children the snapshot walk is visiting.
-pub(super) struct WalkFrame {
-    /// The node's key ("" for the root).
-    path: String,
-    children: Vec<NodeId>,
-    next: usize,
-}
-
-/// A cheap random number for the snapCount jitter (no crypto needed).
-fn jitter(bound: u64) -> u64 {
-    if bound == 0 {
-        return 0;
-    }
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos() as u64 ^ d.as_secs())
-        .unwrap_or(0);
-    (t.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 17) % bound
+    /// xorshift state for the jitter (seeded by the core: deterministic).
+    rng: u64,
 }
 
 impl SnapshotSchedule {
-    pub fn new(snap_count: u64) -> Self {
+    pub fn new(snap_count: u64, seed: u64) -> Self {
         let mut s = SnapshotSchedule {
             txns_since: 0,
             threshold: 0,
             roll_pending: false,
             due: false,
+            rng: seed | 1,
         };
         s.reset(snap_count);
         s
     }
+    fn jitter(&mut self, bound: u64) -> u64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        if bound == 0 { 0 } else { self.rng % bound }
+    }
     fn reset(&mut self, snap_count: u64) {
         self.txns_since = 0;
         let half = (snap_count / 2).max(1);
-        self.threshold = half + jitter(half);
+        self.threshold = half + self.jitter(half);
     }
     pub fn arm(&mut self, snap_count: u64) {
         self.roll_pending = true;
@@ -85,136 +62,38 @@ impl SnapshotSchedule {
 }
 
 impl Core {
-    /// Start a snapshot (if none is running) of the tree as of the last applied zxid.
+    /// Order a snapshot (if none is running) of the tree as of the last applied zxid.
     pub(super) fn start_snapshot(&mut self) {
         self.snapshots.due = false;
-        if self.snapshot_job.is_some() {
+        if self.settings.data_dir.is_none() {
+            return;
+        }
+        if self.snapshot_running {
             tracing::warn!(
                 "too busy to snapshot: the previous one is still being written; skipping"
             );
             return;
         }
-        let Some(dir) = self.settings.data_dir.as_ref() else {
-            return;
-        };
-        let dir = storage::version_dir(dir);
-        let zxid = self.last_applied;
-        let acls = self
-            .shared
-            .tree
-            .read()
+        let mut tree = self.shared.tree.write();
+        let acls = tree
             .acl_cache()
             .entries()
             .map(|(id, l)| (id, l.to_vec()))
             .collect();
-        match Snapshotter::start(dir.clone(), zxid, self.sessions.all(), acls) {
-            Ok(out) => {
-                self.shared.tree.write().hold_ids();
-                self.snapshot_job = Some(SnapshotJob {
-                    zxid,
-                    stack: vec![WalkFrame {
-                        path: String::new(),
-                        children: vec![tree::store::ROOT],
-                        next: 0,
-                    }],
-                    out,
-                    pending: Default::default(),
-                    started: Instant::now(),
-                    nodes: 0,
-                    finished: false,
-                })
-            }
-            Err(e) => tracing::error!("cannot start snapshot 0x{zxid:x} in {}: {e}", dir.display()),
-        }
+        tree.hold_ids();
+        drop(tree);
+        self.snapshot_running = true;
+        self.actions.snapshot = Some(SnapshotOrder {
+            zxid: self.last_applied,
+            sessions: self.sessions.all(),
+            acls,
+        });
     }
 
-    /// Serialize the next chunk of the running snapshot.
-    pub(super) fn snapshot_step(&mut self) {
-        let Some(job) = self.snapshot_job.as_mut() else {
-            return;
-        };
-        // Hand over what is waiting; if the disk is behind, try again next step.
-        while let Some(msg) = job.pending.pop_front() {
-            match job.out.try_send(msg) {
-                Ok(()) => {}
-                Err(Some(m)) => {
-                    job.pending.push_front(m);
-                    return;
-                }
-                Err(None) => {
-                    if !job.finished {
-                        self.shared.tree.write().release_ids();
-                    }
-                    self.snapshot_job = None;
-                    return;
-                }
-            }
-        }
-        if job.finished {
-            let took = job.started.elapsed().as_millis();
-            tracing::info!(
-                "snapshot 0x{:x}: {} znodes serialized in {took} ms",
-                job.zxid,
-                job.nodes
-            );
-            self.snapshot_job = None;
-            return;
-        }
-        let mut buf = BytesMut::with_capacity(256 * 1024);
-        let mut n = 0;
-        // Read-locked for the chunk only: connection tasks read meanwhile, and only this
-        // core ever writes.
-        let t = self.shared.tree.read();
-        while n < NODES_PER_STEP {
-            let Some(top) = job.stack.last_mut() else {
-                break;
-            };
-            let Some(&id) = top.children.get(top.next) else {
-                job.stack.pop();
-                continue;
-            };
-            top.next += 1;
-            // A node deleted since the snapshot started is simply absent (replay deletes it).
-            let Some(node) = t.node_by_id(id) else {
-                continue;
-            };
-            let path = if id == tree::store::ROOT {
-                String::new()
-            } else {
-                format!("{}/{}", top.path, node.name())
-            };
-            storage::snapshot::encode_node(
-                &mut buf,
-                &path,
-                node.data_opt(),
-                node.acl,
-                &node.stat(),
-            );
-            if node.child_count() > 0 {
-                let children = node.child_ids().to_vec();
-                job.stack.push(WalkFrame {
-                    path,
-                    children,
-                    next: 0,
-                });
-            }
-            n += 1;
-        }
-        job.nodes += n as u64;
-        if !buf.is_empty() {
-            job.pending.push_back(SnapMsg::Nodes(buf.freeze()));
-        }
-        let digest = t.digest();
-        drop(t);
-        if job.stack.is_empty() {
-            job.finished = true;
+    pub(super) fn snapshot_done(&mut self) {
+        if self.snapshot_running {
+            self.snapshot_running = false;
             self.shared.tree.write().release_ids();
-            job.pending
-                .push_back(SnapMsg::Finish(Some((self.last_applied, digest))));
         }
-    }
-
-    pub(super) fn snapshot_running(&self) -> bool {
-        self.snapshot_job.is_some()
     }
 }

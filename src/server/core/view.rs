@@ -43,10 +43,9 @@ impl Core {
             watch_count: watches.watch_count(),
             conns,
             fsync_threshold_exceed_count: self
-                .persister
                 .slow_fsyncs
                 .load(std::sync::atomic::Ordering::Relaxed),
-            uptime_ms: self.started.elapsed().as_millis() as u64,
+            uptime_ms: self.now.mono_ms.saturating_sub(self.started_ms).max(0) as u64,
             digest: tree.digest(),
         }
     }

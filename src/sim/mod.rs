@@ -1,0 +1,21 @@
+//! The deterministic simulator: drives the real core (`server::core::Core`) with many
+//! simulated clients, a simulated clock and a disk that loses what was not synced at a
+//! crash (tearing the log wherever the crash falls), and checks invariants after every
+//! step against a reference model of ZooKeeper's semantics.
+//!
+//! A run is a pure function of its seed: `SIM_SEED=N cargo test --release --lib
+//! sim::run::replay_seed -- --nocapture` replays one. `SIM_SEEDS=K` sets how many seeds
+//! `sim::run::seeds` runs (CI's default is in `run.rs`).
+//!
+//! Owns: the simulated world (`node`: one core with its log, snapshots and connections;
+//! `client`: frames on a connection; `model`: what ZooKeeper would answer; `run`: the
+//! seeded workload and the invariant checks). Built for the ensemble to extend to N nodes
+//! and a network.
+//! Must never: read the wall clock, sleep, or use a thread; all randomness comes from the
+//! seed.
+
+pub mod client;
+pub mod model;
+pub mod node;
+pub mod rng;
+pub mod run;
