@@ -10,6 +10,8 @@ pub mod jute;
 pub mod proto;
 pub mod server;
 pub mod session;
+#[cfg(test)]
+pub mod sim;
 pub mod storage;
 pub mod tree;
 pub mod txn;

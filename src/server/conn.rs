@@ -14,9 +14,9 @@ use crate::proto::{Request, decode_request};
 use crate::server::clock;
 use crate::server::core::{InboundRequest, Input};
 use crate::server::local_read::LocalReader;
-use crate::server::shared::{ConnId, ConnLink, Shared};
 use crate::server::outbox::Outbox;
 use crate::server::settings::Settings;
+use crate::server::shared::{ConnId, ConnLink, Shared};
 use bytes::{Buf, BytesMut};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -187,8 +187,7 @@ async fn read_loop(
                     };
                     if reader.try_serve(h.xid, &req, outbox) {
                         // Best effort: if the core's queue is full, a later read retries.
-                        if reader.touch_due() && core.try_send(Input::Touch { conn: id }).is_ok()
-                        {
+                        if reader.touch_due() && core.try_send(Input::Touch { conn: id }).is_ok() {
                             reader.touched();
                         }
                         // Big reads (a 10k-child getChildren) must not keep this worker

@@ -45,12 +45,7 @@ pub struct LocalReader {
 impl LocalReader {
     /// Serve `req` here if it is a read and nothing of this session is at the core;
     /// false if the core must take it. The reply is queued; `flush` writes it.
-    pub fn try_serve(
-        &mut self,
-        xid: i32,
-        req: &Request,
-        outbox: &Arc<Outbox>,
-    ) -> bool {
+    pub fn try_serve(&mut self, xid: i32, req: &Request, outbox: &Arc<Outbox>) -> bool {
         let Some(wants_watch) = local_read_watch(req) else {
             return false;
         };

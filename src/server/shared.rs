@@ -84,7 +84,9 @@ impl Throttle {
     fn sub(&self, n: usize) {
         let before = self
             .in_process
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| Some(v.saturating_sub(n)))
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                Some(v.saturating_sub(n))
+            })
             .unwrap_or(0);
         if self.waiting.load(Ordering::Acquire) && before.saturating_sub(n) <= self.limit {
             self.waiting.store(false, Ordering::Release);
@@ -221,7 +223,10 @@ mod tests {
         assert!(!waiter.is_finished());
         link.answered_by_core();
         tokio::task::yield_now().await;
-        assert!(!waiter.is_finished(), "2 in process is still over the limit of 1");
+        assert!(
+            !waiter.is_finished(),
+            "2 in process is still over the limit of 1"
+        );
         link.answered_by_core();
         tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
             .await

@@ -33,12 +33,7 @@ struct WalkFrame {
 
 /// Start writing the ordered snapshot into `dir` on a thread; `done` gets a message when
 /// it has finished or failed (the core must be told either way).
-pub fn spawn(
-    dir: PathBuf,
-    order: SnapshotOrder,
-    shared: Arc<Shared>,
-    done: UnboundedSender<()>,
-) {
+pub fn spawn(dir: PathBuf, order: SnapshotOrder, shared: Arc<Shared>, done: UnboundedSender<()>) {
     let told = done.clone();
     let started = std::thread::Builder::new()
         .name("ferrokeeper-snapshot".into())

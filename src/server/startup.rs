@@ -135,10 +135,7 @@ impl Replay {
         self.last_zxid = z;
         self.replayed += 1;
         if self.replayed.is_multiple_of(100_000) {
-            tracing::info!(
-                "recovery: replayed {} txns, at zxid 0x{z:x}",
-                self.replayed
-            );
+            tracing::info!("recovery: replayed {} txns, at zxid 0x{z:x}", self.replayed);
         }
         Ok(())
     }

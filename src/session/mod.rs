@@ -87,13 +87,21 @@ impl SessionTracker {
     }
 
     /// A fresh id (not yet registered; register it when its createSession txn applies).
+    ///
+    /// Ids are time-seeded, as Java's: a restart within the same millisecond (or after the
+    /// wall clock stepped back) would hand out the ids of recovered sessions again, so a
+    /// live id is skipped (Java does not check).
     pub fn next_session_id(&mut self) -> i64 {
-        let id = self.next_id;
-        self.next_id = self.next_id.wrapping_add(1);
-        if self.next_id == i64::MIN {
-            self.next_id += 1;
+        loop {
+            let id = self.next_id;
+            self.next_id = self.next_id.wrapping_add(1);
+            if self.next_id == i64::MIN {
+                self.next_id += 1;
+            }
+            if !self.sessions.contains_key(&id) {
+                return id;
+            }
         }
-        id
     }
 
     /// ExpiryQueue.roundToNextInterval.
@@ -241,6 +249,17 @@ mod tests {
         let p = session_password(0x0100_0051_e9e3_0000);
         assert_eq!(p.len(), 16);
         assert_ne!(p, session_password(0x0100_0051_e9e3_0001));
+    }
+
+    #[test]
+    fn new_ids_skip_recovered_live_sessions() {
+        // A restart in the same millisecond starts from the same id as before.
+        let first = initial_session_id(1_700_000_000_000, 1);
+        let mut t = SessionTracker::new(100, first);
+        t.add(first, 1000, 0);
+        t.add(first + 1, 1000, 0);
+        assert_eq!(t.next_session_id(), first + 2);
+        assert_eq!(t.next_session_id(), first + 3);
     }
 
     #[test]

@@ -23,7 +23,8 @@ pub struct MNode {
     pub mzxid: i64,
     pub pzxid: i64,
     pub version: i32,
-    pub cversion: i32,
+    /// Creates under this node ever (the persisted cversion; sequential names use it).
+    pub creates: i32,
     pub ephemeral_owner: i64,
     pub children: BTreeSet<String>,
 }
@@ -31,10 +32,23 @@ pub struct MNode {
 /// One op inside a multi.
 #[derive(Debug, Clone)]
 pub enum MultiOp {
-    Check { path: String, version: i32 },
-    Create { path: String, data: Vec<u8> },
-    SetData { path: String, data: Vec<u8>, version: i32 },
-    Delete { path: String, version: i32 },
+    Check {
+        path: String,
+        version: i32,
+    },
+    Create {
+        path: String,
+        data: Vec<u8>,
+    },
+    SetData {
+        path: String,
+        data: Vec<u8>,
+        version: i32,
+    },
+    Delete {
+        path: String,
+        version: i32,
+    },
 }
 
 /// A write as the model sees it.
@@ -87,6 +101,14 @@ pub struct Model {
     /// Per path: (zxid, state from then on).
     history: BTreeMap<String, Vec<(i64, Option<MNode>)>>,
     pub changes: Vec<Change>,
+}
+
+impl MNode {
+    /// The client-visible cversion: every create and every delete of a child (Java's
+    /// `copyStat`: persisted count of creates * 2 - children still present).
+    pub fn cversion(&self) -> i32 {
+        self.creates * 2 - self.children.len() as i32
+    }
 }
 
 pub fn parent_of(path: &str) -> &str {
@@ -155,7 +177,11 @@ impl Model {
 
     /// The write `w` of `session` got zxid `zxid`: apply it, return the answer.
     pub fn apply(&mut self, zxid: i64, session: i64, w: &Write) -> Answer {
-        assert!(zxid > self.zxid, "model: zxid 0x{zxid:x} after 0x{:x}", self.zxid);
+        assert!(
+            zxid > self.zxid,
+            "model: zxid 0x{zxid:x} after 0x{:x}",
+            self.zxid
+        );
         self.zxid = zxid;
         match w {
             Write::Create {
@@ -222,7 +248,7 @@ impl Model {
     ) -> Result<String, i32> {
         let parent = self.nodes.get(parent_of(path)).ok_or(err::NO_NODE)?;
         let p = if sequential {
-            format!("{path}{:010}", parent.cversion)
+            format!("{path}{:010}", parent.creates)
         } else {
             path.to_string()
         };
@@ -246,14 +272,14 @@ impl Model {
                 mzxid: z,
                 pzxid: z,
                 version: 0,
-                cversion: 0,
+                creates: 0,
                 ephemeral_owner: owner,
                 children: BTreeSet::new(),
             },
         );
         let parent = parent_of(path).to_string();
         if let Some(pn) = self.nodes.get_mut(&parent) {
-            pn.cversion += 1;
+            pn.creates += 1;
             pn.pzxid = z;
             pn.children.insert(name_of(path).to_string());
         }
@@ -279,7 +305,6 @@ impl Model {
         self.nodes.remove(path);
         let parent = parent_of(path).to_string();
         if let Some(pn) = self.nodes.get_mut(&parent) {
-            pn.cversion += 1;
             pn.pzxid = z;
             pn.children.remove(name_of(path));
         }
@@ -332,12 +357,10 @@ impl Model {
                 } => self
                     .check_set(path, *version)
                     .map(|()| (None, Some(self.do_set(path, data)))),
-                MultiOp::Delete { path, version } => {
-                    self.check_delete(path, *version).map(|()| {
-                        self.do_delete(path);
-                        (None, None)
-                    })
-                }
+                MultiOp::Delete { path, version } => self.check_delete(path, *version).map(|()| {
+                    self.do_delete(path);
+                    (None, None)
+                }),
             };
             match r {
                 Ok((p, s)) => results.push((0, p, s)),
@@ -383,7 +406,7 @@ mod tests {
                 mzxid: 0,
                 pzxid: 0,
                 version: 0,
-                cversion: 0,
+                creates: 0,
                 ephemeral_owner: 0,
                 children: BTreeSet::new(),
             },
@@ -401,12 +424,27 @@ mod tests {
             sequential: seq,
         };
         assert_eq!(m.apply(1, 7, &c("/a", false)), Answer::Created("/a".into()));
-        assert_eq!(m.apply(2, 7, &c("/a/s", true)), Answer::Created("/a/s0000000000".into()));
-        assert_eq!(m.apply(3, 7, &c("/a", false)), Answer::Err(err::NODE_EXISTS));
+        assert_eq!(
+            m.apply(2, 7, &c("/a/s", true)),
+            Answer::Created("/a/s0000000000".into())
+        );
+        assert_eq!(
+            m.apply(3, 7, &c("/a", false)),
+            Answer::Err(err::NODE_EXISTS)
+        );
         let multi = Write::Multi(vec![
-            MultiOp::Create { path: "/b".into(), data: vec![] },
-            MultiOp::Check { path: "/a".into(), version: 5 },
-            MultiOp::Delete { path: "/a".into(), version: -1 },
+            MultiOp::Create {
+                path: "/b".into(),
+                data: vec![],
+            },
+            MultiOp::Check {
+                path: "/a".into(),
+                version: 5,
+            },
+            MultiOp::Delete {
+                path: "/a".into(),
+                version: -1,
+            },
         ]);
         assert_eq!(
             m.apply(4, 7, &multi),
@@ -417,8 +455,8 @@ mod tests {
             ])
         );
         assert!(!m.nodes.contains_key("/b"));
-        assert_eq!(m.node_at("/a", 1).map(|n| n.cversion), Some(0));
-        assert_eq!(m.node_at("/a", 4).map(|n| n.cversion), Some(1));
+        assert_eq!(m.node_at("/a", 1).map(|n| n.cversion()), Some(0));
+        assert_eq!(m.node_at("/a", 4).map(|n| n.cversion()), Some(1));
         assert!(m.node_at("/a", 0).is_none());
     }
 }

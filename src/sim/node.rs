@@ -132,7 +132,13 @@ impl SimNode {
                 txns.push(codec::decode_txn(e.clone()).map_err(|e| format!("decode: {e}"))?);
             }
             if b.roll_after {
+                // Rolling commits the old file (fsync'd with forceSync): it is durable
+                // before the next file gets a byte.
                 self.note_written();
+                if let Some(p) = self.log.current_path() {
+                    self.synced_len
+                        .insert(p.to_path_buf(), self.log.current_size());
+                }
                 self.log.roll().map_err(|e| format!("roll: {e}"))?;
             }
             self.log.commit().map_err(|e| format!("write: {e}"))?;
@@ -217,7 +223,13 @@ impl SimNode {
 
     /// A client sends a request: plain reads may be served by the connection itself, as
     /// the connection task does; the rest go to the core.
-    pub fn send(&mut self, conn: ConnId, xid: i32, op_code: i32, req: Request) -> Result<(), String> {
+    pub fn send(
+        &mut self,
+        conn: ConnId,
+        xid: i32,
+        op_code: i32,
+        req: Request,
+    ) -> Result<(), String> {
         let Some(c) = self.conns.get_mut(&conn) else {
             return Err(format!("no connection {conn}"));
         };

@@ -8,8 +8,8 @@ use super::{ApplyOutcome, DataTree, EventKind, TreeEvent, TxnResult, path, quota
 use crate::jute::Data;
 use crate::jute::records::{Acl, Stat};
 use crate::jute::txn::CreateTxn;
-use crate::proto::{err, op};
 use crate::jute::txn::{Txn, TxnBody};
+use crate::proto::{err, op};
 
 type Events = Vec<TreeEvent>;
 

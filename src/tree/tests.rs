@@ -3,8 +3,8 @@
 use super::*;
 use crate::jute::records::Id;
 use crate::jute::txn::*;
-use crate::proto::{err, perms};
 use crate::jute::txn::{Txn, TxnBody};
+use crate::proto::{err, perms};
 
 fn open() -> Vec<Acl> {
     acl::open_acl_unsafe()

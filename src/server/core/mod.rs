@@ -41,9 +41,9 @@ use crate::proto::{self, Request, Response, encode_frame, encode_reply, xid};
 
 use crate::server::outbox::{FlushList, Outbox};
 use crate::server::persister::PersistBatch;
+use crate::server::settings::Settings;
 pub use crate::server::shared::ConnId;
 use crate::server::shared::{ConnLink, Shared};
-use crate::server::settings::Settings;
 use crate::session::{self, SessionTracker};
 use crate::txn::prep::PendingChanges;
 use bytes::BufMut;

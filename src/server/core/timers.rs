@@ -33,8 +33,7 @@ impl Timers {
             check_interval_ms: check,
             reap_queue: VecDeque::new(),
             next_delete_ms: now.mono_ms,
-            delete_interval_ms: (60_000 / settings.container_max_per_minute.max(1) as i64)
-                .max(0),
+            delete_interval_ms: (60_000 / settings.container_max_per_minute.max(1) as i64).max(0),
         }
     }
 }
@@ -82,8 +81,8 @@ impl Core {
                 break;
             };
             // Idle time earns no burst beyond one deletion.
-            self.timers.next_delete_ms = self.timers.next_delete_ms.max(now)
-                + self.timers.delete_interval_ms;
+            self.timers.next_delete_ms =
+                self.timers.next_delete_ms.max(now) + self.timers.delete_interval_ms;
             let zxid = self.next_zxid();
             let txn = prep::prep_delete_container_with(
                 &self.shared.tree.read(),
