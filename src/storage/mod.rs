@@ -5,6 +5,7 @@
 //! Must never: know about sessions, clients or the network; decide what a txn means.
 
 pub mod dump;
+pub mod epoch;
 pub mod purge;
 pub mod snapshot;
 pub mod txlog;
