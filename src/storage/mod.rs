@@ -6,8 +6,10 @@
 
 pub mod dump;
 pub mod epoch;
+pub mod logs;
 pub mod purge;
 pub mod snapshot;
+pub mod truncate;
 pub mod txlog;
 
 use std::path::{Path, PathBuf};
@@ -45,3 +47,6 @@ pub fn list_by_zxid(dir: &Path, prefix: &str) -> std::io::Result<Vec<(i64, PathB
     out.sort_by_key(|(z, _)| *z);
     Ok(out)
 }
+
+#[cfg(test)]
+pub(crate) mod test_logs;
