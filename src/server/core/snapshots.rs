@@ -10,7 +10,7 @@
 use super::Core;
 use crate::server::snapshotter::{SnapMsg, Snapshotter};
 use crate::storage;
-use crate::tree::{self, NodeId};
+use crate::tree::walk::PreorderWalk;
 use bytes::BytesMut;
 use std::time::Instant;
 
@@ -29,24 +29,15 @@ pub(super) struct SnapshotSchedule {
 /// A snapshot being serialized.
 pub(super) struct SnapshotJob {
     zxid: i64,
-    /// The walk: one frame per node on the current root-to-leaf path, holding that
-    /// node's child ids as they were when it was visited. The tree holds ids back from
-    /// reuse while the walk runs, so an id names the same node or none.
-    stack: Vec<WalkFrame>,
+    /// The shared pre-order walk. The tree holds ids back from reuse while it runs, so
+    /// an id names the same node or none.
+    walk: PreorderWalk,
     out: Snapshotter,
     /// Chunks the snapshot thread had no room for yet, in order.
     pending: std::collections::VecDeque<SnapMsg>,
     started: Instant,
     nodes: u64,
     finished: bool,
-}
-
-/// A node whose children the snapshot walk is visiting.
-pub(super) struct WalkFrame {
-    /// The node's key ("" for the root).
-    path: String,
-    children: Vec<NodeId>,
-    next: usize,
 }
 
 /// A cheap random number for the snapCount jitter (no crypto needed).
@@ -112,11 +103,7 @@ impl Core {
                 self.shared.tree.write().hold_ids();
                 self.snapshot_job = Some(SnapshotJob {
                     zxid,
-                    stack: vec![WalkFrame {
-                        path: String::new(),
-                        children: vec![tree::store::ROOT],
-                        next: 0,
-                    }],
+                    walk: PreorderWalk::new(),
                     out,
                     pending: Default::default(),
                     started: Instant::now(),
@@ -161,52 +148,21 @@ impl Core {
             return;
         }
         let mut buf = BytesMut::with_capacity(256 * 1024);
-        let mut n = 0;
         // Read-locked for the chunk only: connection tasks read meanwhile, and only this
-        // core ever writes.
+        // core ever writes. A node deleted since the snapshot started is simply absent
+        // (replay deletes it).
         let t = self.shared.tree.read();
-        while n < NODES_PER_STEP {
-            let Some(top) = job.stack.last_mut() else {
-                break;
-            };
-            let Some(&id) = top.children.get(top.next) else {
-                job.stack.pop();
-                continue;
-            };
-            top.next += 1;
-            // A node deleted since the snapshot started is simply absent (replay deletes it).
-            let Some(node) = t.node_by_id(id) else {
-                continue;
-            };
-            let path = if id == tree::store::ROOT {
-                String::new()
-            } else {
-                format!("{}/{}", top.path, node.name())
-            };
-            storage::snapshot::encode_node(
-                &mut buf,
-                &path,
-                node.data_opt(),
-                node.acl,
-                &node.stat(),
-            );
-            if node.child_count() > 0 {
-                let children = node.child_ids().to_vec();
-                job.stack.push(WalkFrame {
-                    path,
-                    children,
-                    next: 0,
-                });
-            }
-            n += 1;
-        }
+        let n = job.walk.step(&t, NODES_PER_STEP, |path, node| {
+            storage::snapshot::encode_node(&mut buf, path, node.data_opt(), node.acl, &node.stat());
+            1
+        });
         job.nodes += n as u64;
         if !buf.is_empty() {
             job.pending.push_back(SnapMsg::Nodes(buf.freeze()));
         }
         let digest = t.digest();
         drop(t);
-        if job.stack.is_empty() {
+        if job.walk.is_done() {
             job.finished = true;
             self.shared.tree.write().release_ids();
             job.pending
