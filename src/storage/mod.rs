@@ -1,7 +1,9 @@
 //! Storage: the transaction log and snapshots in ZooKeeper's own on-disk format.
 //!
 //! Owns: files under `<dataLogDir>/version-2/log.<zxid>` and `<dataDir>/version-2/
-//! snapshot.<zxid>`, their checksums, preallocation, rolling, recovery reading, purge.
+//! snapshot.<zxid>`, their checksums, preallocation, rolling, recovery reading, purge,
+//! reading and truncating the log across files, and the quorum epoch files
+//! (`<dataDir>/version-2/acceptedEpoch`, `currentEpoch`).
 //! Must never: know about sessions, clients or the network; decide what a txn means.
 
 pub mod dump;

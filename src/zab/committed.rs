@@ -2,6 +2,10 @@
 //! from which a leader syncs a learner that is only a little behind (DIFF), as Java's
 //! `ZKDatabase.committedLog` / `addCommittedProposal` / `min|maxCommittedLog`.
 //!
+//! Behaviour is 3.9's: append, then evict the oldest once over capacity, so the ring holds
+//! exactly `commitLogCount`; a zxid at or below the newest is ignored and a hole within an
+//! epoch refused. (3.8 evicts before appending, so it holds one more — 501 at default —
+//! and checks no order; a leader's DIFF-vs-SNAP boundary differs by that one proposal.)
 //! Owns: a bounded, zxid-ordered ring of (zxid, txn entry bytes) — the bytes a PROPOSAL
 //! (or INFORM) packet carries: TxnHeader + record + optional TxnDigest, identical to the
 //! txn-log entry. Must never: decode the txns, grow past its capacity, or do I/O.
@@ -13,10 +17,10 @@ use std::collections::VecDeque;
 pub const DEFAULT_COMMIT_LOG_COUNT: usize = 500;
 
 /// The ring's capacity for a `zookeeper.commitLogCount` setting, as ZKDatabase reads
-/// it: unset or unparsable → 500; values below 500 are raised to 500.
+/// it (`Integer.parseInt`): unset or not an int → 500; values below 500 are raised to 500.
 pub fn commit_log_count(setting: Option<&str>) -> usize {
-    match setting.map(|s| s.trim().parse::<i64>()) {
-        Some(Ok(n)) if n >= DEFAULT_COMMIT_LOG_COUNT as i64 => {
+    match setting.map(|s| s.trim().parse::<i32>()) {
+        Some(Ok(n)) if n as i64 >= DEFAULT_COMMIT_LOG_COUNT as i64 => {
             usize::try_from(n).unwrap_or(DEFAULT_COMMIT_LOG_COUNT)
         }
         _ => DEFAULT_COMMIT_LOG_COUNT,
@@ -148,6 +152,8 @@ mod tests {
         assert_eq!(commit_log_count(Some("junk")), 500);
         assert_eq!(commit_log_count(Some("501")), 501);
         assert_eq!(commit_log_count(Some(" 2000 ")), 2000);
+        // Not an int for Integer.parseInt.
+        assert_eq!(commit_log_count(Some("3000000000")), 500);
     }
 
     #[test]

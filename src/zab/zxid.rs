@@ -31,8 +31,8 @@ pub fn to_hex(zxid: i64) -> String {
     format!("{:x}", zxid as u64)
 }
 
-/// Parse `Long.toHexString` output back (what `Util.getZxidFromName` accepts: hex
-/// digits of an unsigned 64-bit value, either case).
+/// Parse what `to_hex` prints back: hex digits of an unsigned 64-bit value, either case,
+/// no sign or prefix.
 pub fn from_hex(s: &str) -> Option<i64> {
     if s.is_empty() || s.starts_with('+') {
         return None;
