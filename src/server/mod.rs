@@ -106,19 +106,22 @@ async fn accept_loop(
     let mut next_id: u64 = 1;
     loop {
         let accepted = tokio::select! {
-            a = listener.accept() => a,
+            biased;
             _ = shutdown.changed() => break,
-            r = &mut core_task => {
-                // The core never ends while the server runs: a fault ended it. Serving
-                // on without it would accept clients and answer none, so stop the
-                // process for a supervisor to restart it. (Release builds abort at the
-                // panic itself; this is the unwinding builds' path.)
-                let why = match r {
-                    Err(e) if e.is_panic() => "it panicked",
-                    _ => "it stopped",
-                };
-                tracing::error!("fatal: the core failed ({why}); stopping the server");
-                std::process::exit(EXIT_CORE_FAILED);
+            a = listener.accept() => a,
+            r = &mut core_task, if !*shutdown.borrow() => {
+                // The core never ends while the server runs: if it panicked, serving on
+                // without it would accept clients and answer none, so stop the process
+                // for a supervisor to restart it. (Release builds abort at the panic
+                // itself; this is the unwinding builds' path.) Cancelled = the runtime
+                // is going away.
+                if let Err(e) = r
+                    && e.is_panic()
+                {
+                    tracing::error!("fatal: the core panicked; stopping the server");
+                    std::process::exit(EXIT_CORE_FAILED);
+                }
+                return;
             }
         };
         let (stream, peer) = match accepted {

@@ -31,10 +31,11 @@ pub const FAIR_SHARE: usize = 1024 * 1024;
 pub const DIRECT_WRITES_PER_FLUSH: usize = 128;
 pub const SPILL_BATCH: usize = 256;
 
-/// Bytes queued in every outbox of the process.
+/// Bytes queued in the outboxes of the server's connections (`Outbox::new`); the
+/// simulator's and unit tests' outboxes count in counters of their own.
 static QUEUED_TOTAL: AtomicUsize = AtomicUsize::new(0);
 
-/// Bytes queued, unsent, in all outboxes.
+/// Bytes queued, unsent, in all of the server's outboxes.
 pub fn queued_total() -> usize {
     QUEUED_TOTAL.load(Ordering::Relaxed)
 }
@@ -66,6 +67,8 @@ pub struct Outbox {
     close_after_flush: AtomicBool,
     /// Fired on either kind of close, so the reader stops reading.
     closed_token: CancellationToken,
+    /// The counter of bytes queued that this outbox adds to.
+    total: &'static AtomicUsize,
 }
 
 /// The outboxes appended to since the last flush (the core keeps one).
@@ -108,7 +111,14 @@ impl FlushList {
 impl Outbox {
     /// An outbox for a connection's socket (`None`: bytes only queue, for tests).
     pub fn new(sock: Option<Arc<TcpStream>>) -> Self {
+        Self::counted_in(sock, &QUEUED_TOTAL)
+    }
+
+    /// An outbox whose queued bytes count in `total` (tests and the simulator keep their
+    /// own, so concurrent runs do not see each other's output).
+    pub fn counted_in(sock: Option<Arc<TcpStream>>, total: &'static AtomicUsize) -> Self {
         Outbox {
+            total,
             state: Mutex::default(),
             sock,
             notify: Notify::new(),
@@ -135,13 +145,13 @@ impl Outbox {
             let before = st.buf.len();
             f(&mut st.buf);
             let grown = st.buf.len().saturating_sub(before);
-            let total = QUEUED_TOTAL.fetch_add(grown, Ordering::Relaxed) + grown;
+            let total = self.total.fetch_add(grown, Ordering::Relaxed) + grown;
             (over_budget(st.buf.len(), total), st.buf.len())
         };
         if over {
             tracing::warn!(
                 "client not reading its replies ({own} bytes queued for it, {} in all), closing",
-                queued_total()
+                self.total.load(Ordering::Relaxed)
             );
             self.close();
             return false;
@@ -170,7 +180,7 @@ impl Outbox {
                 && let Ok(n) = sock.try_write(&st.buf)
             {
                 st.buf.advance(n);
-                QUEUED_TOTAL.fetch_sub(n, Ordering::Relaxed);
+                self.total.fetch_sub(n, Ordering::Relaxed);
             }
             !st.buf.is_empty()
         };
@@ -190,7 +200,7 @@ impl Outbox {
         st.writer_busy = true;
         let cap = st.buf.capacity().min(64 * 1024);
         let taken = std::mem::replace(&mut st.buf, BytesMut::with_capacity(cap));
-        QUEUED_TOTAL.fetch_sub(taken.len(), Ordering::Relaxed);
+        self.total.fetch_sub(taken.len(), Ordering::Relaxed);
         Some(taken)
     }
 
@@ -227,7 +237,8 @@ impl Outbox {
 
 impl Drop for Outbox {
     fn drop(&mut self) {
-        QUEUED_TOTAL.fetch_sub(self.state.get_mut().buf.len(), Ordering::Relaxed);
+        self.total
+            .fetch_sub(self.state.get_mut().buf.len(), Ordering::Relaxed);
     }
 }
 
@@ -246,8 +257,10 @@ mod tests {
 
     #[test]
     fn total_follows_pushes_takes_and_drops() {
+        static TOTAL: AtomicUsize = AtomicUsize::new(0);
+        let queued_total = || TOTAL.load(Ordering::Relaxed);
         let before = queued_total();
-        let o = Arc::new(Outbox::new(None));
+        let o = Arc::new(Outbox::counted_in(None, &TOTAL));
         let mut list = FlushList::default();
         assert!(o.push_with(&mut list, |b| b.extend_from_slice(&[0u8; 1000])));
         assert!(o.push_with(&mut list, |b| b.extend_from_slice(&[0u8; 24])));
@@ -265,7 +278,7 @@ mod tests {
         assert_eq!(queued_total(), before + 500);
         list.flush();
         drop(o);
-        // Nothing else in the lib's tests queues output, so the total is exact.
+        // The counter is this test's own, so the total is exact.
         assert_eq!(queued_total(), before);
     }
 }

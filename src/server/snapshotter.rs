@@ -13,7 +13,7 @@
 use crate::server::core::SnapshotOrder;
 use crate::server::shared::Shared;
 use crate::storage::snapshot::{self, SnapshotWriter};
-use crate::tree::{self, NodeId};
+use crate::tree::walk::PreorderWalk;
 use bytes::BytesMut;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,14 +22,6 @@ use tokio::sync::mpsc::UnboundedSender;
 
 /// Nodes serialized per read-locked chunk.
 const NODES_PER_CHUNK: usize = 2000;
-
-/// A node whose children the walk is visiting.
-struct WalkFrame {
-    /// The node's key ("" for the root).
-    path: String,
-    children: Vec<NodeId>,
-    next: usize,
-}
 
 /// Start writing the ordered snapshot into `dir` on a thread; `done` gets a message when
 /// it has finished or failed (the core must be told either way).
@@ -60,20 +52,17 @@ pub fn write(dir: &std::path::Path, order: &SnapshotOrder, shared: &Shared) {
     };
     let res = (|| -> std::io::Result<u64> {
         let mut w = SnapshotWriter::new(file, &order.sessions, &order.acls)?;
-        let mut stack = vec![WalkFrame {
-            path: String::new(),
-            children: vec![tree::store::ROOT],
-            next: 0,
-        }];
-        let mut nodes = 0u64;
+        let mut walk = PreorderWalk::new();
         let mut buf = BytesMut::with_capacity(256 * 1024);
         loop {
             buf.clear();
             let seal = {
                 let t = shared.tree.read();
-                nodes += walk_chunk(&t, &mut stack, &mut buf) as u64;
-                stack
-                    .is_empty()
+                walk.step(&t, NODES_PER_CHUNK, |path, node| {
+                    snapshot::encode_node(&mut buf, path, node.data_opt(), node.acl, &node.stat());
+                    1
+                });
+                walk.is_done()
                     .then(|| (shared.last_applied.load(Ordering::Acquire), t.digest()))
             };
             w.raw_nodes(&buf)?;
@@ -82,7 +71,7 @@ pub fn write(dir: &std::path::Path, order: &SnapshotOrder, shared: &Shared) {
                 let f = file.into_inner().map_err(|e| e.into_error())?;
                 f.sync_all()?;
                 std::fs::File::open(dir)?.sync_all()?;
-                return Ok(nodes);
+                return Ok(walk.visited());
             }
         }
     })();
@@ -98,39 +87,4 @@ pub fn write(dir: &std::path::Path, order: &SnapshotOrder, shared: &Shared) {
             let _ = std::fs::remove_file(&path);
         }
     }
-}
-
-/// Encode up to NODES_PER_CHUNK nodes of the pre-order walk into `buf`; returns how many.
-fn walk_chunk(t: &tree::DataTree, stack: &mut Vec<WalkFrame>, buf: &mut BytesMut) -> usize {
-    let mut n = 0;
-    while n < NODES_PER_CHUNK {
-        let Some(top) = stack.last_mut() else {
-            break;
-        };
-        let Some(&id) = top.children.get(top.next) else {
-            stack.pop();
-            continue;
-        };
-        top.next += 1;
-        // A node deleted since the snapshot started is simply absent (replay deletes it).
-        let Some(node) = t.node_by_id(id) else {
-            continue;
-        };
-        let path = if id == tree::store::ROOT {
-            String::new()
-        } else {
-            format!("{}/{}", top.path, node.name())
-        };
-        snapshot::encode_node(buf, &path, node.data_opt(), node.acl, &node.stat());
-        if node.child_count() > 0 {
-            let children = node.child_ids().to_vec();
-            stack.push(WalkFrame {
-                path,
-                children,
-                next: 0,
-            });
-        }
-        n += 1;
-    }
-    n
 }

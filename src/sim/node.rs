@@ -193,7 +193,8 @@ impl SimNode {
     pub fn connect(&mut self, req: ConnectRequest) -> Result<ConnId, String> {
         let id = self.next_conn;
         self.next_conn += 1;
-        let outbox = Arc::new(Outbox::new(None));
+        static SIM_QUEUED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let outbox = Arc::new(Outbox::counted_in(None, &SIM_QUEUED));
         let link = Arc::new(ConnLink::new(self.shared.throttle.clone()));
         let (tx, rx) = tokio::sync::oneshot::channel();
         let reader = LocalReader {

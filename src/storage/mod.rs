@@ -1,12 +1,17 @@
 //! Storage: the transaction log and snapshots in ZooKeeper's own on-disk format.
 //!
 //! Owns: files under `<dataLogDir>/version-2/log.<zxid>` and `<dataDir>/version-2/
-//! snapshot.<zxid>`, their checksums, preallocation, rolling, recovery reading, purge.
+//! snapshot.<zxid>`, their checksums, preallocation, rolling, recovery reading, purge,
+//! reading and truncating the log across files, and the quorum epoch files
+//! (`<dataDir>/version-2/acceptedEpoch`, `currentEpoch`).
 //! Must never: know about sessions, clients or the network; decide what a txn means.
 
 pub mod dump;
+pub mod epoch;
+pub mod logs;
 pub mod purge;
 pub mod snapshot;
+pub mod truncate;
 pub mod txlog;
 
 use std::path::{Path, PathBuf};
@@ -44,3 +49,6 @@ pub fn list_by_zxid(dir: &Path, prefix: &str) -> std::io::Result<Vec<(i64, PathB
     out.sort_by_key(|(z, _)| *z);
     Ok(out)
 }
+
+#[cfg(test)]
+pub(crate) mod test_logs;

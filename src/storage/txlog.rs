@@ -184,6 +184,8 @@ pub enum LogError {
     Checksum { path: String, offset: u64 },
     #[error("{path}: entry at offset {offset} has invalid length {len}")]
     BadLength { path: String, offset: u64, len: i64 },
+    #[error("{path}: entry at offset {offset} is too short for a TxnHeader")]
+    ShortEntry { path: String, offset: u64 },
 }
 
 /// How a log file ended.
@@ -241,6 +243,17 @@ impl LogFileReader {
     /// How the file ended (known once `next_entry` returned `Ok(None)`).
     pub fn end(&self) -> Option<LogEnd> {
         self.end
+    }
+
+    /// The byte offset just past the last complete entry returned (the header's end
+    /// before the first): where truncating keeps exactly the entries read so far.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The file's path as given to `open` (for messages).
+    pub fn path(&self) -> &str {
+        &self.path
     }
 
     /// The next complete entry's txn bytes, `Ok(None)` at the end of the entries.

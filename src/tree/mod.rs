@@ -16,6 +16,7 @@ pub mod quota;
 pub mod store;
 #[cfg(test)]
 pub(crate) mod tests;
+pub mod walk;
 
 use crate::jute::Data;
 use crate::jute::records::{Acl, Stat, StatPersisted};
