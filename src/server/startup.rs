@@ -43,7 +43,10 @@ pub fn recover(settings: &Settings) -> io::Result<Recovered> {
     std::fs::create_dir_all(&log_dir)?;
     let started = Instant::now();
 
-    let (mut tree, sessions, snap_zxid) = load_newest_snapshot(&snap_dir, ext)?;
+    // Snapshots and log entries are held to Java's field cap (jute.maxbuffer + extrasize),
+    // as FileSnap and FileTxnLog read them through default BinaryInputArchives.
+    let max_field = settings.jute_limits().field();
+    let (mut tree, sessions, snap_zxid) = load_newest_snapshot(&snap_dir, ext, max_field)?;
     let mut sessions: BTreeMap<i64, i32> = sessions.into_iter().collect();
     let mut last_zxid = snap_zxid;
     let mut replayed = 0u64;
@@ -55,7 +58,8 @@ pub fn recover(settings: &Settings) -> io::Result<Recovered> {
         .rposition(|(z, _)| *z <= snap_zxid + 1)
         .unwrap_or(0);
     for (_, path) in logs.iter().skip(first) {
-        let mut r = LogFileReader::open(path).map_err(|e| other(e.to_string()))?;
+        let mut r =
+            LogFileReader::open_with_limit(path, max_field).map_err(|e| other(e.to_string()))?;
         while let Some(entry) = r
             .next_entry()
             .map_err(|e| other(format!("{e}; refusing to start")))?
@@ -134,7 +138,7 @@ fn replay_sessions(txn: &Txn, sessions: &mut BTreeMap<i64, i32>) {
 /// (tree, sessions, snapshot zxid).
 type Loaded = (DataTree, Vec<(i64, i32)>, i64);
 
-fn load_newest_snapshot(dir: &Path, ext: bool) -> io::Result<Loaded> {
+fn load_newest_snapshot(dir: &Path, ext: bool, max_field: usize) -> io::Result<Loaded> {
     let mut snaps = list_by_zxid(dir, "snapshot")?;
     snaps.reverse();
     for (zxid, path) in snaps.into_iter().take(MAX_SNAPSHOTS_TRIED) {
@@ -151,7 +155,7 @@ fn load_newest_snapshot(dir: &Path, ext: bool) -> io::Result<Loaded> {
                 continue;
             }
         }
-        match load_snapshot(&path, ext) {
+        match load_snapshot(&path, ext, max_field) {
             Ok((tree, sessions)) => {
                 tracing::info!(
                     "loaded snapshot {} ({} znodes)",
@@ -166,7 +170,11 @@ fn load_newest_snapshot(dir: &Path, ext: bool) -> io::Result<Loaded> {
     Ok((DataTree::with_extended_types(ext), Vec::new(), 0))
 }
 
-fn load_snapshot(path: &Path, ext: bool) -> Result<(DataTree, Vec<(i64, i32)>), String> {
+fn load_snapshot(
+    path: &Path,
+    ext: bool,
+    max_field: usize,
+) -> Result<(DataTree, Vec<(i64, i32)>), String> {
     let f = snapshot::open(path).map_err(|e| e.to_string())?;
     // The ACL table precedes the nodes, so the loader exists before the first node and
     // nodes go straight into the tree (no intermediate list).
@@ -176,6 +184,7 @@ fn load_snapshot(path: &Path, ext: bool) -> Result<(DataTree, Vec<(i64, i32)>), 
     let loader_slot = std::cell::RefCell::new(&mut loader);
     snapshot::read_snapshot_streaming(
         f,
+        max_field,
         |acls| **loader_slot.borrow_mut() = Some(DataTree::snapshot_loader(ext, acls.to_vec())),
         |n| match loader_slot.borrow_mut().as_mut() {
             Some(l) => l
