@@ -123,4 +123,27 @@ async fn a_3mb_txn_is_recovered_only_under_a_large_enough_jute_maxbuffer() {
         big_node_size(settings(d.path(), extra_only)).await,
         BIG as i32
     );
+
+    // With the logs gone (purged), the snapshot is the only copy of /big: under the
+    // default limits it cannot be read, and recovery must refuse rather than start from an
+    // empty tree (Java: "Not able to find valid snapshots").
+    for e in std::fs::read_dir(&snap_dir).unwrap() {
+        let e = e.unwrap();
+        if e.file_name().to_string_lossy().starts_with("log.") {
+            std::fs::remove_file(e.path()).unwrap();
+        }
+    }
+    let err = server::start(settings(d.path(), |_| {}))
+        .await
+        .err()
+        .expect("an unreadable snapshot refuses to start");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("valid snapshot") && msg.contains("3000000") && msg.contains("jute.maxbuffer"),
+        "{msg}"
+    );
+    assert_eq!(
+        big_node_size(settings(d.path(), four_mib)).await,
+        BIG as i32
+    );
 }

@@ -1,8 +1,9 @@
 //! Startup: recover the tree and sessions from the data directory, write the startup
 //! snapshot (as ZooKeeper does), and open the txn log.
 //!
-//! Owns: the order of recovery — newest valid snapshot (falling back to older ones), then
-//! the logs after it; a torn last entry ends a log, a checksum failure refuses to start.
+//! Owns: the order of recovery — newest valid snapshot (falling back to older ones; none
+//! loadable refuses to start), then the logs after it; a torn last entry ends a log, a
+//! checksum failure refuses to start.
 //! Must never: serve clients before recovery has finished.
 
 use crate::jute::records::Acl;
@@ -138,9 +139,14 @@ fn replay_sessions(txn: &Txn, sessions: &mut BTreeMap<i64, i32>) {
 /// (tree, sessions, snapshot zxid).
 type Loaded = (DataTree, Vec<(i64, i32)>, i64);
 
+/// The newest snapshot that loads. Like Java's `FileSnap.deserialize`: snapshots that do
+/// not even look complete are skipped; if some looked complete but none of them loads,
+/// recovery fails ("Not able to find valid snapshots") rather than starting from an empty
+/// tree; only a directory without any complete-looking snapshot starts empty.
 fn load_newest_snapshot(dir: &Path, ext: bool, max_field: usize) -> io::Result<Loaded> {
     let mut snaps = list_by_zxid(dir, "snapshot")?;
     snaps.reverse();
+    let mut failed: Vec<String> = Vec::new();
     for (zxid, path) in snaps.into_iter().take(MAX_SNAPSHOTS_TRIED) {
         // Java checks the tail of uncompressed files only; compressed ones are validated
         // by their seals while reading.
@@ -164,8 +170,18 @@ fn load_newest_snapshot(dir: &Path, ext: bool, max_field: usize) -> io::Result<L
                 );
                 return Ok((tree, sessions, zxid));
             }
-            Err(e) => tracing::warn!("{}: {e}; trying an older snapshot", path.display()),
+            Err(e) => {
+                tracing::warn!("{}: {e}; trying an older snapshot", path.display());
+                failed.push(format!("{}: {e}", path.display()));
+            }
         }
+    }
+    if let Some(newest) = failed.first() {
+        return Err(other(format!(
+            "not able to find a valid snapshot: {} complete-looking snapshot(s) failed to load \
+             (newest: {newest}); refusing to start",
+            failed.len()
+        )));
     }
     Ok((DataTree::with_extended_types(ext), Vec::new(), 0))
 }
