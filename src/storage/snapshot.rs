@@ -1,11 +1,13 @@
-//! Snapshots, byte-compatible with ZooKeeper's `FileSnap` (uncompressed; gz/snappy later).
+//! Snapshots, byte-compatible with ZooKeeper's `FileSnap` (written uncompressed; Java's
+//! gz/snappy forms are read too, see [`open`]).
 //!
 //! Layout: FileHeader{"ZKSN", 2, dbid -1}; sessions (i32 count, {i64 id, i32 timeout}*);
 //! ACL cache (i32 count, {i64 id, vector<ACL>}*); nodes in pre-order
 //! {ustring path ("" for root), buffer data, i64 acl id, StatPersisted}* ended by path "/";
 //! seal = i64 Adler32 of every byte so far + ustring "/"; then, when digests are on,
 //! {i64 zxid, i32 digest version, i64 digest} + another (cumulative) seal.
-//! Owns: encoding/decoding that stream and validating its checksums.
+//! Owns: encoding/decoding that stream and validating its checksums; string/buffer
+//! lengths are held to the caller's field cap (jute.maxbuffer + extrasize for the server).
 //! Must never: build the tree itself (nodes are handed to / taken from the caller).
 
 use crate::jute::records::{Acl, StatPersisted};
