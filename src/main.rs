@@ -168,6 +168,10 @@ fn main() -> ExitCode {
     for w in &cfg.warnings {
         tracing::warn!("{w}");
     }
+    if let Err(why) = refuse_quorum_member(&cfg) {
+        eprintln!("ferrokeeper: refusing to start: {why}");
+        return ExitCode::from(2);
+    }
     let settings = match Settings::from_config(&cfg) {
         Ok(s) => s,
         Err(e) => {
@@ -201,6 +205,49 @@ fn main() -> ExitCode {
     })
 }
 
+/// The start decision: `Err(why)` for a configuration Java would run as a quorum member
+/// (`QuorumPeerConfig.isDistributed()`: a `server.N` list exists and either
+/// `standaloneEnabled=false` or it has more than one voting member — observers do not
+/// vote). ferrokeeper has no ZAB yet, and serving such a node standalone would accept
+/// writes the rest of the ensemble never sees (split brain). A single participant line
+/// with standaloneEnabled=true runs standalone, as Java's QuorumPeerMain does.
+fn refuse_quorum_member(cfg: &Config) -> Result<(), String> {
+    if !cfg.is_distributed() {
+        return Ok(());
+    }
+    let voters: Vec<String> = cfg.voting_members().map(|s| s.id.to_string()).collect();
+    let observers = cfg.observers().count();
+    let me = cfg.server_id.map_or_else(
+        || "this server (no myid)".to_string(),
+        |id| format!("server {id}"),
+    );
+    let why = if voters.len() > 1 {
+        format!(
+            "{} voting members (server.{})",
+            voters.len(),
+            voters.join(", server.")
+        )
+    } else {
+        format!(
+            "standaloneEnabled=false with {} voting member (server.{})",
+            voters.len(),
+            voters.join(", server.")
+        )
+    };
+    Err(format!(
+        "the configuration describes a quorum ensemble ({why}{}), in which Apache ZooKeeper \
+         would run {me} as a quorum peer; ferrokeeper does not implement the quorum protocol \
+         (ZAB) yet and will not serve a quorum member standalone (its writes would split the \
+         ensemble's brain). Run it with a standalone zoo.cfg (no server.N lines, or a single \
+         one with standaloneEnabled=true).",
+        if observers > 0 {
+            format!(", {observers} observers")
+        } else {
+            String::new()
+        }
+    ))
+}
+
 async fn wait_for_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (
@@ -219,6 +266,53 @@ async fn wait_for_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const BASE: &str = "tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir=/d\nclientPort=2181\n";
+
+    /// Parse `BASE` + `extra` and apply `myid`, as `Config::load` does.
+    fn cfg(extra: &str, myid: Option<i64>) -> Config {
+        let mut c = Config::parse_str(&format!("{BASE}{extra}")).unwrap();
+        c.apply_myid(myid).unwrap();
+        c
+    }
+
+    #[test]
+    fn quorum_configs_refuse_to_start_standalone_ones_run() {
+        // three participants, myid 2: a quorum member in Java → refused, saying why
+        let three = "server.1=127.0.0.1:2888:3888\nserver.2=127.0.0.1:2889:3889\n\
+                     server.3=127.0.0.1:2890:3890\n";
+        let why = refuse_quorum_member(&cfg(three, Some(2))).unwrap_err();
+        assert!(why.contains("3 voting members"), "{why}");
+        assert!(why.contains("server 2"), "{why}");
+        assert!(why.contains("quorum"), "{why}");
+        // one participant with standaloneEnabled=true (the default): standalone, as Java
+        let one = "server.1=127.0.0.1:2888:3888\n";
+        assert_eq!(refuse_quorum_member(&cfg(one, None)), Ok(()));
+        assert_eq!(refuse_quorum_member(&cfg(one, Some(1))), Ok(()));
+        // one participant with standaloneEnabled=false: a one-voter quorum in Java
+        let why = refuse_quorum_member(&cfg(&format!("{one}standaloneEnabled=false\n"), Some(1)))
+            .unwrap_err();
+        assert!(why.contains("standaloneEnabled=false"), "{why}");
+        // no server lines: standalone
+        assert_eq!(refuse_quorum_member(&cfg("", None)), Ok(()));
+        // one participant + two observers: observers do not vote, so the voter count is 1.
+        // With standaloneEnabled=true Java rejects the file itself ...
+        let obs = "server.1=127.0.0.1:2888:3888\nserver.2=127.0.0.1:2889:3889:observer\n\
+                   server.3=127.0.0.1:2890:3890:observer\n";
+        let err = Config::parse_str(&format!("{BASE}{obs}")).unwrap_err();
+        assert!(err.to_string().contains("Observers w/o quorum"), "{err}");
+        // ... and the decision alone does not count them as voters
+        let mut c = cfg("", None);
+        c.servers = Config::parse_str(&format!("{BASE}{obs}standaloneEnabled=false\n"))
+            .unwrap()
+            .servers;
+        assert_eq!(c.voting_members().count(), 1);
+        assert_eq!(refuse_quorum_member(&c), Ok(()));
+        // with standaloneEnabled=false it is a quorum member (myid 2 is an observer)
+        let why = refuse_quorum_member(&cfg(&format!("{obs}standaloneEnabled=false\n"), Some(2)))
+            .unwrap_err();
+        assert!(why.contains("2 observers"), "{why}");
+    }
 
     /// The option index names the option we mean: before anything sets it, it holds
     /// mimalloc v3's default purge_delay (1000 ms; no other option defaults to 1000).

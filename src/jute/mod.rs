@@ -3,8 +3,9 @@
 //! Owns: the primitive encoders/decoders (big-endian ints, bool, ustring, buffer, vector)
 //! and the `Record` trait every wire/disk record implements.
 //! Must never: know about sockets, tokio, sessions or the tree; panic on malformed input.
-//! Every length read from the wire is checked against the bytes actually present and
-//! against `MAX_FIELD_LEN` before anything is allocated.
+//! Every length read from the wire is checked against the bytes actually present (and,
+//! for readers made with [`Reader::with_limits`], against Java's `checkLength` cap) before
+//! anything is allocated. Limits travel with the reader; there is no process-wide setting.
 
 pub mod records;
 pub mod txn;
@@ -14,10 +15,66 @@ mod tests;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-/// Hard cap on a single string/buffer/vector length (jute.maxbuffer + extrasize default).
-/// The frame itself is bounded by the configured jute.maxbuffer before decoding starts,
-/// so this only guards against absurd lengths inside a frame.
-pub const MAX_FIELD_LEN: usize = 0xfffff * 2;
+/// The length limits of Java's `BinaryInputArchive` for one configuration.
+///
+/// Java reads two system properties once per JVM: `jute.maxbuffer` (`maxBuffer`, default
+/// 0xfffff) and `zookeeper.jute.maxbuffer.extrasize` (default = maxBuffer, raised to 1024
+/// if below). They are used as:
+/// - [`JuteLimits::packet`]: a client frame's length prefix (`NIOServerCnxn.readLength`,
+///   `len < 0 || len > maxBuffer` closes the connection);
+/// - [`JuteLimits::field`]: `checkLength` on every ustring/buffer length an archive reads
+///   (`len < 0 || len > maxBuffer + extraMaxBuffer`, the sum saturating at
+///   `Integer.MAX_VALUE` since 3.8.1; vector counts are not checked). Client requests,
+///   txn-log entries (`Util.readTxnBytes` reads the entry as a buffer), the txns inside
+///   them (`SerializeUtils.deserializeTxn`) and snapshots (`FileSnap`/`SnapStream`) all go
+///   through default archives, so all of them get this same cap.
+///
+/// For client requests the field cap never bites: a field lies inside its frame, the frame
+/// is at most `packet` bytes and `field` ≥ `packet` + 1024. It does bite for streams
+/// (snapshots, log entries), where the bytes are not already bounded by a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JuteLimits {
+    max_buffer: usize,
+    extra: usize,
+}
+
+impl JuteLimits {
+    /// Java's defaults: jute.maxbuffer = extrasize = 0xfffff (field cap 2097150).
+    pub const DEFAULT: JuteLimits = JuteLimits {
+        max_buffer: 0xfffff,
+        extra: 0xfffff,
+    };
+
+    /// `jute.maxbuffer` and `zookeeper.jute.maxbuffer.extrasize` as configured (the extra
+    /// size is raised to 1024 as Java does).
+    pub fn new(max_buffer: usize, extra: usize) -> JuteLimits {
+        JuteLimits {
+            max_buffer,
+            extra: extra.max(1024),
+        }
+    }
+
+    /// Largest client frame (`jute.maxbuffer`).
+    pub fn packet(self) -> usize {
+        self.max_buffer
+    }
+
+    /// Largest ustring/buffer length (`maxBuffer + extraMaxBuffer`, at most `i32::MAX`).
+    pub const fn field(self) -> usize {
+        let sum = self.max_buffer.saturating_add(self.extra);
+        if sum > i32::MAX as usize {
+            i32::MAX as usize
+        } else {
+            sum
+        }
+    }
+}
+
+impl Default for JuteLimits {
+    fn default() -> Self {
+        JuteLimits::DEFAULT
+    }
+}
 
 /// Why a record could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,11 +96,30 @@ pub type Result<T> = std::result::Result<T, JuteError>;
 pub struct Reader {
     buf: Bytes,
     pos: usize,
+    /// Largest ustring/buffer length accepted (Java's `checkLength`).
+    max_field: usize,
 }
 
 impl Reader {
+    /// A reader whose lengths are bounded only by the bytes present. For a buffer already
+    /// bounded by the configured limits (a client frame ≤ jute.maxbuffer, a log entry ≤
+    /// the entry limit) this accepts exactly what Java's archive accepts, since Java's
+    /// field cap is larger than the buffer (see [`JuteLimits`]).
     pub fn new(buf: Bytes) -> Self {
-        Reader { buf, pos: 0 }
+        Reader {
+            buf,
+            pos: 0,
+            max_field: usize::MAX,
+        }
+    }
+    /// A reader that also refuses ustring/buffer lengths above `limits.field()` (Java's
+    /// `checkLength`), even when that many bytes are present.
+    pub fn with_limits(buf: Bytes, limits: JuteLimits) -> Self {
+        Reader {
+            buf,
+            pos: 0,
+            max_field: limits.field(),
+        }
     }
     pub fn from_slice(s: &[u8]) -> Self {
         Reader::new(Bytes::copy_from_slice(s))
@@ -86,18 +162,30 @@ impl Reader {
         a.copy_from_slice(s);
         Ok(i64::from_be_bytes(a))
     }
+    /// A ustring/buffer length: -1 is null, other negatives and lengths above the field
+    /// cap are errors.
     fn read_len(&mut self, what: &'static str) -> Result<Option<usize>> {
+        let n = self.read_count(what)?;
+        match n {
+            Some(n) if n > self.max_field => Err(JuteError::BadLength {
+                what,
+                len: n as i64,
+            }),
+            n => Ok(n),
+        }
+    }
+    /// A length prefix: -1 is null, other negatives are errors.
+    fn read_count(&mut self, what: &'static str) -> Result<Option<usize>> {
         let len = self.read_i32()?;
         if len == -1 {
             return Ok(None);
         }
-        if len < -1 || len as usize > MAX_FIELD_LEN {
-            return Err(JuteError::BadLength {
+        usize::try_from(len)
+            .map(Some)
+            .map_err(|_| JuteError::BadLength {
                 what,
                 len: len as i64,
-            });
-        }
-        Ok(Some(len as usize))
+            })
     }
     /// A jute `buffer`; `None` is the null buffer (length -1).
     pub fn read_buffer_opt(&mut self) -> Result<Option<Bytes>> {
@@ -138,13 +226,14 @@ impl Reader {
         Ok(self.read_ustring_opt()?.unwrap_or_default())
     }
     /// A jute `vector<T>`; null read as empty. Each element needs at least `min_elem` bytes,
-    /// which bounds the allocation by the input size.
+    /// which bounds the allocation by the input size. (The count is not held to the field
+    /// cap: Java's `startVector` does not check it either.)
     pub fn read_vec<T>(
         &mut self,
         min_elem: usize,
         mut f: impl FnMut(&mut Reader) -> Result<T>,
     ) -> Result<Vec<T>> {
-        let n = match self.read_len("vector")? {
+        let n = match self.read_count("vector")? {
             None => return Ok(Vec::new()),
             Some(n) => n,
         };

@@ -7,7 +7,7 @@
 
 use super::records::*;
 use super::txn::*;
-use super::{Data, JuteError, MAX_FIELD_LEN, Reader, Record};
+use super::{Data, JuteError, JuteLimits, Reader, Record};
 use bytes::{BufMut, Bytes, BytesMut};
 use proptest::prelude::*;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -554,9 +554,14 @@ fn bad_lengths_are_errors() {
         Reader::from_slice(&(-2i32).to_be_bytes()).read_ustring(),
         Err(JuteError::BadLength { .. })
     ));
-    let huge = (MAX_FIELD_LEN as i32 + 1).to_be_bytes();
+    // a length beyond the bytes present is EOF (no allocation of the claimed size)
+    let huge = (JuteLimits::DEFAULT.field() as i32 + 1).to_be_bytes();
     assert!(matches!(
         Reader::from_slice(&huge).read_buffer(),
+        Err(JuteError::Eof(_))
+    ));
+    assert!(matches!(
+        Reader::with_limits(Bytes::copy_from_slice(&huge), JuteLimits::DEFAULT).read_buffer(),
         Err(JuteError::BadLength { .. })
     ));
     assert!(matches!(
@@ -579,6 +584,80 @@ fn bad_lengths_are_errors() {
     bytes.push(0);
     assert!(dec::<ErrorResponse>(&bytes).is_ok());
     assert!(read_exact::<ErrorResponse>(Bytes::from(bytes)).is_err());
+}
+
+/// Java's `checkLength`: ustring/buffer lengths up to jute.maxbuffer + extrasize pass,
+/// one more fails, whether or not the bytes are there; the extra size is at least 1024;
+/// the sum saturates at i32::MAX; vector counts are not held to it.
+#[test]
+fn field_cap_follows_the_configured_limits() {
+    let d = JuteLimits::DEFAULT;
+    assert_eq!((d.packet(), d.field()), (0xfffff, 2 * 0xfffff));
+    assert_eq!(JuteLimits::default(), d);
+    let four = JuteLimits::new(4_194_304, 4_194_304);
+    assert_eq!((four.packet(), four.field()), (4_194_304, 8_388_608));
+    assert_eq!(JuteLimits::new(4_194_304, 0).field(), 4_194_304 + 1024);
+    assert_eq!(JuteLimits::new(1 << 30, 1 << 30).field(), i32::MAX as usize);
+    assert_eq!(
+        JuteLimits::new(usize::MAX, usize::MAX).field(),
+        i32::MAX as usize
+    );
+
+    let buf = |n: usize| {
+        let mut v = (n as i32).to_be_bytes().to_vec();
+        v.resize(4 + n, b'x');
+        Bytes::from(v)
+    };
+    // 3 MB: refused under the default limits, read under jute.maxbuffer=4194304
+    let three_mb = buf(3_000_000);
+    assert!(matches!(
+        Reader::with_limits(three_mb.clone(), d).read_buffer(),
+        Err(JuteError::BadLength { len: 3_000_000, .. })
+    ));
+    assert_eq!(
+        Reader::with_limits(three_mb.clone(), four)
+            .read_buffer()
+            .unwrap()
+            .len(),
+        3_000_000
+    );
+    // a frame-bounded reader (no explicit limits) reads it too
+    assert_eq!(
+        Reader::new(three_mb).read_buffer().unwrap().len(),
+        3_000_000
+    );
+    // exactly at the cap / one above, for buffers and strings
+    let small = JuteLimits::new(10, 0); // field cap 1034
+    assert!(Reader::with_limits(buf(1034), small).read_buffer().is_ok());
+    assert!(Reader::with_limits(buf(1034), small).read_ustring().is_ok());
+    assert!(matches!(
+        Reader::with_limits(buf(1035), small).read_buffer(),
+        Err(JuteError::BadLength { len: 1035, .. })
+    ));
+    assert!(matches!(
+        Reader::with_limits(buf(1035), small).read_ustring(),
+        Err(JuteError::BadLength { len: 1035, .. })
+    ));
+    // null and negative lengths are unaffected by the cap
+    let null = Bytes::from_static(&[0xff, 0xff, 0xff, 0xff]);
+    assert_eq!(
+        Reader::with_limits(null, small).read_buffer_opt().unwrap(),
+        None
+    );
+    assert!(matches!(
+        Reader::with_limits(Bytes::copy_from_slice(&(-2i32).to_be_bytes()), small).read_buffer(),
+        Err(JuteError::BadLength { len: -2, .. })
+    ));
+    // vector counts are not field lengths: 2000 ints under a 1034-byte field cap
+    let mut v = 2000i32.to_be_bytes().to_vec();
+    v.resize(4 + 2000 * 4, 0);
+    let ints = Reader::with_limits(Bytes::from(v), small)
+        .read_vec(4, |r| r.read_i32())
+        .unwrap();
+    assert_eq!(ints.len(), 2000);
+    // a clone keeps the limits
+    let r = Reader::with_limits(buf(1035), small);
+    assert!(r.clone().read_buffer().is_err());
 }
 
 #[test]
@@ -844,7 +923,7 @@ fn jute_ish() -> impl Strategy<Value = Vec<u8>> {
         (-2i32..40).prop_map(|n| n.to_be_bytes().to_vec()),
         any::<i32>().prop_map(|n| n.to_be_bytes().to_vec()),
         Just(0x7fff_ffffi32.to_be_bytes().to_vec()),
-        Just(MAX_FIELD_LEN.to_be_bytes()[4..].to_vec()),
+        Just((JuteLimits::DEFAULT.field() as i32).to_be_bytes().to_vec()),
         "[a-z/]{0,6}".prop_map(|s| s.into_bytes()),
     ];
     proptest::collection::vec(piece, 0..24).prop_map(|v| v.concat())

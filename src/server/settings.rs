@@ -16,6 +16,9 @@ pub struct Settings {
     pub max_session_timeout: i32,
     /// jute.maxbuffer: largest accepted frame.
     pub max_buffer: usize,
+    /// zookeeper.jute.maxbuffer.extrasize: with `max_buffer`, the field-length cap when
+    /// reading snapshots and txn logs (see [`Settings::jute_limits`]).
+    pub jute_extra_size: usize,
     /// Most connections per client IP (0 = unlimited).
     pub max_client_cnxns: usize,
     pub super_digest: Option<String>,
@@ -52,6 +55,11 @@ impl Settings {
     pub fn four_letter_allowed(&self, word: &str) -> bool {
         self.four_letter_whitelist.contains(word)
     }
+
+    /// Java's `BinaryInputArchive` limits for this configuration.
+    pub fn jute_limits(&self) -> crate::jute::JuteLimits {
+        crate::jute::JuteLimits::new(self.max_buffer, self.jute_extra_size)
+    }
 }
 
 impl Default for Settings {
@@ -63,6 +71,7 @@ impl Default for Settings {
             min_session_timeout: 4000,
             max_session_timeout: 40000,
             max_buffer: 0xfffff,
+            jute_extra_size: 0xfffff,
             max_client_cnxns: 60,
             super_digest: None,
             container_check_interval_ms: 60000,
@@ -117,6 +126,7 @@ impl Settings {
             min_session_timeout: c.effective_min_session_timeout(),
             max_session_timeout: c.effective_max_session_timeout(),
             max_buffer: c.jute_max_buffer.max(1024) as usize,
+            jute_extra_size: c.jute_max_buffer_extra_size.max(1024) as usize,
             max_client_cnxns: c.max_client_cnxns.max(0) as usize,
             super_digest: c.super_digest.clone(),
             container_check_interval_ms: c.container_check_interval_ms.max(1) as u64,

@@ -1,8 +1,9 @@
 //! Startup: recover the tree and sessions from the data directory, write the startup
 //! snapshot (as ZooKeeper does), and open the txn log.
 //!
-//! Owns: the order of recovery — newest valid snapshot (falling back to older ones), then
-//! the logs after it; a torn last entry ends a log, a checksum failure refuses to start.
+//! Owns: the order of recovery — newest valid snapshot (falling back to older ones; none
+//! loadable refuses to start), then the logs after it; a torn last entry ends a log, a
+//! checksum failure refuses to start.
 //! Must never: serve clients before recovery has finished.
 
 use crate::jute::records::Acl;
@@ -43,7 +44,10 @@ pub fn recover(settings: &Settings) -> io::Result<Recovered> {
     std::fs::create_dir_all(&log_dir)?;
     let started = Instant::now();
 
-    let (tree, sessions, snap_zxid) = load_newest_snapshot(&snap_dir, ext)?;
+    // Snapshots and log entries are held to Java's field cap (jute.maxbuffer + extrasize),
+    // as FileSnap and FileTxnLog read them through default BinaryInputArchives.
+    let max_field = settings.jute_limits().field();
+    let (tree, sessions, snap_zxid) = load_newest_snapshot(&snap_dir, ext, max_field)?;
     let mut replay = Replay::new(tree, sessions, snap_zxid);
 
     let logs = list_by_zxid(&log_dir, "log")?;
@@ -53,7 +57,8 @@ pub fn recover(settings: &Settings) -> io::Result<Recovered> {
         .rposition(|(z, _)| *z <= snap_zxid + 1)
         .unwrap_or(0);
     for (_, path) in logs.iter().skip(first) {
-        let mut r = LogFileReader::open(path).map_err(|e| other(e.to_string()))?;
+        let mut r =
+            LogFileReader::open_with_limit(path, max_field).map_err(|e| other(e.to_string()))?;
         while let Some(entry) = r
             .next_entry()
             .map_err(|e| other(format!("{e}; refusing to start")))?
@@ -166,9 +171,14 @@ fn replay_sessions(txn: &Txn, sessions: &mut BTreeMap<i64, i32>) {
 /// (tree, sessions, snapshot zxid).
 type Loaded = (DataTree, Vec<(i64, i32)>, i64);
 
-fn load_newest_snapshot(dir: &Path, ext: bool) -> io::Result<Loaded> {
+/// The newest snapshot that loads. Like Java's `FileSnap.deserialize`: snapshots that do
+/// not even look complete are skipped; if some looked complete but none of them loads,
+/// recovery fails ("Not able to find valid snapshots") rather than starting from an empty
+/// tree; only a directory without any complete-looking snapshot starts empty.
+fn load_newest_snapshot(dir: &Path, ext: bool, max_field: usize) -> io::Result<Loaded> {
     let mut snaps = list_by_zxid(dir, "snapshot")?;
     snaps.reverse();
+    let mut failed: Vec<String> = Vec::new();
     for (zxid, path) in snaps.into_iter().take(MAX_SNAPSHOTS_TRIED) {
         // Java checks the tail of uncompressed files only; compressed ones are validated
         // by their seals while reading.
@@ -183,7 +193,7 @@ fn load_newest_snapshot(dir: &Path, ext: bool) -> io::Result<Loaded> {
                 continue;
             }
         }
-        match load_snapshot(&path, ext) {
+        match load_snapshot(&path, ext, max_field) {
             Ok((tree, sessions)) => {
                 tracing::info!(
                     "loaded snapshot {} ({} znodes)",
@@ -192,21 +202,36 @@ fn load_newest_snapshot(dir: &Path, ext: bool) -> io::Result<Loaded> {
                 );
                 return Ok((tree, sessions, zxid));
             }
-            Err(e) => tracing::warn!("{}: {e}; trying an older snapshot", path.display()),
+            Err(e) => {
+                tracing::warn!("{}: {e}; trying an older snapshot", path.display());
+                failed.push(format!("{}: {e}", path.display()));
+            }
         }
+    }
+    if let Some(newest) = failed.first() {
+        return Err(other(format!(
+            "not able to find a valid snapshot: {} complete-looking snapshot(s) failed to load \
+             (newest: {newest}); refusing to start",
+            failed.len()
+        )));
     }
     Ok((DataTree::with_extended_types(ext), Vec::new(), 0))
 }
 
-fn load_snapshot(path: &Path, ext: bool) -> Result<(DataTree, Vec<(i64, i32)>), String> {
+fn load_snapshot(
+    path: &Path,
+    ext: bool,
+    max_field: usize,
+) -> Result<(DataTree, Vec<(i64, i32)>), String> {
     let f = snapshot::open(path).map_err(|e| e.to_string())?;
-    load_snapshot_from(f, ext)
+    load_snapshot_from(f, ext, max_field)
 }
 
 /// Load a snapshot file's contents (already decompressed) into a tree + sessions.
 pub fn load_snapshot_from(
     f: impl std::io::Read,
     ext: bool,
+    max_field: usize,
 ) -> Result<(DataTree, Vec<(i64, i32)>), String> {
     // The ACL table precedes the nodes, so the loader exists before the first node and
     // nodes go straight into the tree (no intermediate list).
@@ -216,6 +241,7 @@ pub fn load_snapshot_from(
     let loader_slot = std::cell::RefCell::new(&mut loader);
     snapshot::read_snapshot_streaming(
         f,
+        max_field,
         |acls| **loader_slot.borrow_mut() = Some(DataTree::snapshot_loader(ext, acls.to_vec())),
         |n| match loader_slot.borrow_mut().as_mut() {
             Some(l) => l

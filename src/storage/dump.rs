@@ -13,7 +13,9 @@
 //!   DataTree builds while loading the snapshot (simulated, see `java_hash_order`), sessions
 //!   in that of the `HashMap<Long, Integer>` SnapshotFormatter fills.
 //!
-//! Known differences: compressed snapshots (.gz/.snappy) are refused; a snapshot whose seal
+//! Compressed snapshots (`snapshot.<zxid>.gz`, `.snappy`) are decompressed by file name,
+//! as Java's `SnapStream.getInputStream` does, and print like plain ones.
+//! Known differences: a snapshot whose seal
 //! does not match is still printed (as Java, which never checks it) but with a warning on
 //! stderr; Java's crashes on garbage (stack traces) are plain error messages here.
 //! Owns: rendering files as text. Must never: modify the files it reads.
@@ -447,10 +449,8 @@ struct Node {
 /// Render a snapshot file (`with_data`: also each node's data).
 pub fn snapshot_dump(path: &Path, with_data: bool) -> Result<String, String> {
     let name = path.display().to_string();
-    if path.extension().is_some_and(|e| e == "gz" || e == "snappy") {
-        return Err(format!("{name}: compressed snapshots are not supported"));
-    }
-    let f = File::open(path).map_err(|e| format!("{name}: {e}"))?;
+    // Plain, gzip or snappy-java stream, chosen by the file name's suffix.
+    let f = snapshot::open(path).map_err(|e| format!("{name}: {e}"))?;
     let mut nodes: HashMap<String, Node> = HashMap::new();
     let mut meta = SnapMeta::default();
     let mut nodes_done = false;

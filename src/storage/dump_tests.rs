@@ -377,3 +377,87 @@ fn snapshot_dump_prints_javas_tree_walk() {
     let e = snapshot_dump(&bad, false).unwrap_err();
     assert!(e.contains("unable to find parent /x of path /x/y"), "{e}");
 }
+
+/// `.gz` and `.snappy` snapshots (the forms Java writes with
+/// zookeeper.snapshot.compression.method) print exactly as the same snapshot uncompressed,
+/// with and without -d; a damaged compressed file is an error, not a panic.
+#[test]
+fn snapshot_dump_reads_gz_and_snappy_like_plain() {
+    use std::io::Write as _;
+    let d = tempfile::tempdir().unwrap();
+    let plain = d.path().join("snapshot.2a");
+    let mut w = SnapshotWriter::new(
+        std::fs::File::create(&plain).unwrap(),
+        &[(0x77, 30000)],
+        &[(1, world())],
+    )
+    .unwrap();
+    w.node("", &Data::empty(), -1, &stat(0, 0, 0x2a, 0))
+        .unwrap();
+    w.node("/zookeeper", &Data::empty(), -1, &stat(0, 0, 0, 0))
+        .unwrap();
+    for i in 0..300 {
+        let data = format!("value {i} ").repeat(i % 40);
+        w.node(
+            &format!("/n{i}"),
+            &Data::new(data.into_bytes()),
+            1,
+            &stat(
+                i as i64 + 1,
+                i as i64 + 1,
+                i as i64 + 1,
+                0x77 * (i as i64 % 2),
+            ),
+        )
+        .unwrap();
+    }
+    w.finish(Some((0x2a, 1234))).unwrap();
+    let raw = std::fs::read(&plain).unwrap();
+
+    let gz = d.path().join("snapshot.2a.gz");
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(&raw).unwrap();
+    std::fs::write(&gz, e.finish().unwrap()).unwrap();
+
+    // snappy-java's SnappyOutputStream: magic, version 1, compatible version 1, then
+    // blocks of i32 length + raw snappy (32 KiB of input each).
+    let mut sn = vec![0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0];
+    sn.extend_from_slice(&1i32.to_be_bytes());
+    sn.extend_from_slice(&1i32.to_be_bytes());
+    for part in raw.chunks(32 * 1024) {
+        let c = snap::raw::Encoder::new().compress_vec(part).unwrap();
+        sn.extend_from_slice(&(c.len() as i32).to_be_bytes());
+        sn.extend_from_slice(&c);
+    }
+    let snp = d.path().join("snapshot.2a.snappy");
+    std::fs::write(&snp, &sn).unwrap();
+
+    for with_data in [false, true] {
+        let want = snapshot_dump(&plain, with_data).unwrap();
+        assert!(want.contains("/n299") && want.ends_with("Last zxid: 0x12c\n"));
+        for p in [&gz, &snp] {
+            assert_eq!(
+                snapshot_dump(p, with_data).unwrap(),
+                want,
+                "{} -d={with_data}",
+                p.display()
+            );
+        }
+    }
+
+    // Truncated / garbage compressed files: errors naming the file.
+    let cut = d.path().join("snapshot.2b.gz");
+    let gz_bytes = std::fs::read(&gz).unwrap();
+    std::fs::write(&cut, &gz_bytes[..gz_bytes.len() / 2]).unwrap();
+    let e = snapshot_dump(&cut, false).unwrap_err();
+    assert!(e.contains("snapshot.2b.gz"), "{e}");
+    let bad = d.path().join("snapshot.2c.snappy");
+    std::fs::write(&bad, b"not snappy at all, no").unwrap();
+    let e = snapshot_dump(&bad, false).unwrap_err();
+    assert!(e.contains("snapshot.2c.snappy"), "{e}");
+    let mut torn = sn.clone();
+    torn.truncate(sn.len() - 10);
+    let bad = d.path().join("snapshot.2d.snappy");
+    std::fs::write(&bad, &torn).unwrap();
+    assert!(snapshot_dump(&bad, false).is_err());
+}

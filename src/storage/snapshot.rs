@@ -1,11 +1,13 @@
-//! Snapshots, byte-compatible with ZooKeeper's `FileSnap` (uncompressed; gz/snappy later).
+//! Snapshots, byte-compatible with ZooKeeper's `FileSnap` (written uncompressed; Java's
+//! gz/snappy forms are read too, see [`open`]).
 //!
 //! Layout: FileHeader{"ZKSN", 2, dbid -1}; sessions (i32 count, {i64 id, i32 timeout}*);
 //! ACL cache (i32 count, {i64 id, vector<ACL>}*); nodes in pre-order
 //! {ustring path ("" for root), buffer data, i64 acl id, StatPersisted}* ended by path "/";
 //! seal = i64 Adler32 of every byte so far + ustring "/"; then, when digests are on,
 //! {i64 zxid, i32 digest version, i64 digest} + another (cumulative) seal.
-//! Owns: encoding/decoding that stream and validating its checksums.
+//! Owns: encoding/decoding that stream and validating its checksums; string/buffer
+//! lengths are held to the caller's field cap (jute.maxbuffer + extrasize for the server).
 //! Must never: build the tree itself (nodes are handed to / taken from the caller).
 
 use crate::jute::records::{Acl, StatPersisted};
@@ -187,6 +189,8 @@ pub enum SnapError {
 struct SnapReader<R: Read> {
     r: R,
     adler: adler2::Adler32,
+    /// Largest string/buffer length accepted (Java's `checkLength`).
+    max_field: usize,
 }
 
 impl<R: Read> SnapReader<R> {
@@ -257,15 +261,28 @@ impl<R: Read> SnapReader<R> {
             pzxid: l(52),
         })
     }
+    /// A string/buffer length: -1 is null; other negatives and lengths above the field cap
+    /// are errors (Java: `Unreasonable length`).
     fn len(&mut self, what: &str) -> Result<Option<usize>, SnapError> {
+        match self.count(what)? {
+            Some(n) if n > self.max_field => Err(SnapError::Malformed(format!(
+                "{what} length {n} exceeds the limit {} (jute.maxbuffer + \
+                 zookeeper.jute.maxbuffer.extrasize)",
+                self.max_field
+            ))),
+            n => Ok(n),
+        }
+    }
+    /// A vector count: -1 is null, other negatives are errors; not held to the field cap
+    /// (Java does not check counts; each element is read from the stream anyway).
+    fn count(&mut self, what: &str) -> Result<Option<usize>, SnapError> {
         let n = self.i32()?;
         if n == -1 {
             return Ok(None);
         }
-        if n < -1 || n as usize > crate::storage::txlog::MAX_ENTRY {
-            return Err(SnapError::Malformed(format!("bad {what} length {n}")));
-        }
-        Ok(Some(n as usize))
+        usize::try_from(n)
+            .map(Some)
+            .map_err(|_| SnapError::Malformed(format!("bad {what} length {n}")))
     }
     fn string(&mut self) -> Result<String, SnapError> {
         match self.len("string")? {
@@ -295,6 +312,10 @@ impl<R: Read> SnapReader<R> {
     }
 }
 
+/// The field cap of [`read_snapshot`] and [`read_snapshot_into`] (the offline tools); the
+/// server passes its configured limit to [`read_snapshot_streaming`].
+pub const TOOL_MAX_FIELD: usize = crate::storage::txlog::MAX_ENTRY;
+
 /// Stream a snapshot: `on_node` gets every node in file order. Returns the rest.
 pub fn read_snapshot<R: Read>(
     r: R,
@@ -315,13 +336,16 @@ pub fn read_snapshot_into<R: Read>(
     meta: &mut SnapMeta,
     nodes_done: &mut bool,
 ) -> Result<(), SnapError> {
-    read_snapshot_streaming(r, |_| {}, on_node, meta, nodes_done)
+    read_snapshot_streaming(r, TOOL_MAX_FIELD, |_| {}, on_node, meta, nodes_done)
 }
 
 /// `read_snapshot_into` that also hands the ACL table to `on_acls` as soon as it is read
 /// (before the first node), so a loader can build the tree while nodes stream in.
+/// `max_field` caps every string/buffer length (the server passes `JuteLimits::field()`,
+/// as Java's `FileSnap` reads through a default `BinaryInputArchive`).
 pub fn read_snapshot_streaming<R: Read>(
     r: R,
+    max_field: usize,
     on_acls: impl FnOnce(&[(i64, Vec<Acl>)]),
     mut on_node: impl FnMut(SnapNode) -> Result<(), SnapError>,
     meta: &mut SnapMeta,
@@ -330,6 +354,7 @@ pub fn read_snapshot_streaming<R: Read>(
     let mut s = SnapReader {
         r: BufReader::with_capacity(512 * 1024, r),
         adler: adler2::Adler32::new(),
+        max_field,
     };
     let magic = s.i32()?;
     if magic != SNAP_MAGIC {
@@ -352,7 +377,7 @@ pub fn read_snapshot_streaming<R: Read>(
     }
     for _ in 0..n {
         let id = s.i64()?;
-        let count = s.len("acl vector")?.unwrap_or(0);
+        let count = s.count("acl vector")?.unwrap_or(0);
         let mut list = Vec::with_capacity(count.min(1024));
         for _ in 0..count {
             let perms = s.i32()?;
@@ -610,6 +635,64 @@ mod tests {
             ]
         );
         assert!(nodes[1].data.is_null() && !nodes[2].data.is_null());
+    }
+
+    /// Strings and buffers are held to the reader's field cap (Java's `checkLength` with
+    /// jute.maxbuffer + extrasize); vector counts are not.
+    #[test]
+    fn field_cap_is_the_configured_one() {
+        let big = vec![b'q'; 3_000_000];
+        let mut w = SnapshotWriter::new(Vec::new(), &[], &[]).unwrap();
+        w.node("", &Data::empty(), -1, &stat(0)).unwrap();
+        w.node("/big", &Data::new(big.clone()), -1, &stat(1))
+            .unwrap();
+        let bytes = w.finish(Some((1, 2))).unwrap();
+        let read = |cap: usize| {
+            let mut nodes = Vec::new();
+            let mut meta = SnapMeta::default();
+            let mut done = false;
+            read_snapshot_streaming(
+                &bytes[..],
+                cap,
+                |_| {},
+                |n| {
+                    nodes.push(n);
+                    Ok(())
+                },
+                &mut meta,
+                &mut done,
+            )
+            .map(|()| nodes)
+        };
+        let default = crate::jute::JuteLimits::DEFAULT.field();
+        match read(default) {
+            Err(SnapError::Malformed(m)) => {
+                assert!(m.contains("3000000") && m.contains("jute.maxbuffer"), "{m}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(read(big.len() - 1).is_err());
+        let nodes = read(big.len()).unwrap();
+        assert_eq!(nodes[1].data.as_ref(), &big[..]);
+        let four = crate::jute::JuteLimits::new(4_194_304, 4_194_304).field();
+        assert_eq!(read(four).unwrap().len(), 2);
+        // the tools' reader (read_snapshot) uses its own larger cap
+        assert!(read_snapshot(&bytes[..], |_| Ok(())).is_ok());
+        // an ACL vector longer than a tiny field cap still reads (counts are not lengths)
+        let acl = Acl {
+            perms: 1,
+            id: Id {
+                scheme: "w".into(),
+                id: "a".into(),
+            },
+        };
+        let mut w = SnapshotWriter::new(Vec::new(), &[], &[(1, vec![acl; 2000])]).unwrap();
+        w.node("", &Data::empty(), -1, &stat(0)).unwrap();
+        let bytes = w.finish(None).unwrap();
+        let mut meta = SnapMeta::default();
+        read_snapshot_streaming(&bytes[..], 100, |_| {}, |_| Ok(()), &mut meta, &mut false)
+            .unwrap();
+        assert_eq!(meta.acls[0].1.len(), 2000);
     }
 
     #[test]

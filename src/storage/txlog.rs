@@ -17,8 +17,8 @@ pub const LOG_VERSION: i32 = 2;
 pub const HEADER_LEN: u64 = 16;
 /// ZooKeeper's default preallocation step (zookeeper.preAllocSize = 65536 KB).
 pub const DEFAULT_PREALLOC: u64 = 64 * 1024 * 1024;
-/// Largest entry we accept when reading (a txn is bounded by jute.maxbuffer on the way in;
-/// this leaves room for larger configured buffers while refusing absurd lengths).
+/// Largest entry the offline tools (and the writer's check of a left-over file) accept.
+/// Recovery uses the configured limit instead ([`LogFileReader::open_with_limit`]).
 pub const MAX_ENTRY: usize = 256 * 1024 * 1024;
 
 /// The zxid of a txn entry: TxnHeader is clientId i64, cxid i32, zxid i64, ...
@@ -182,7 +182,10 @@ pub enum LogError {
     BadMagic { path: String, magic: i32 },
     #[error("{path}: CRC check failed for the entry at offset {offset}")]
     Checksum { path: String, offset: u64 },
-    #[error("{path}: entry at offset {offset} has invalid length {len}")]
+    #[error(
+        "{path}: entry at offset {offset} has invalid length {len} (negative, or above the \
+         limit of jute.maxbuffer + zookeeper.jute.maxbuffer.extrasize)"
+    )]
     BadLength { path: String, offset: u64, len: i64 },
     #[error("{path}: entry at offset {offset} is too short for a TxnHeader")]
     ShortEntry { path: String, offset: u64 },
@@ -203,10 +206,20 @@ pub struct LogFileReader {
     rd: BufReader<File>,
     offset: u64,
     end: Option<LogEnd>,
+    /// Largest entry length accepted; a larger one is an error, as Java's `checkLength`.
+    max_entry: usize,
 }
 
 impl LogFileReader {
+    /// Open with the tools' cap ([`MAX_ENTRY`]).
     pub fn open(path: &Path) -> Result<Self, LogError> {
+        Self::open_with_limit(path, MAX_ENTRY)
+    }
+
+    /// Open with `max_entry` as the entry-length cap. Java reads an entry as a jute buffer
+    /// (`Util.readTxnBytes`), so the server passes `JuteLimits::field()`: jute.maxbuffer +
+    /// zookeeper.jute.maxbuffer.extrasize.
+    pub fn open_with_limit(path: &Path, max_entry: usize) -> Result<Self, LogError> {
         let p = path.display().to_string();
         let io = |source| LogError::Io {
             path: p.clone(),
@@ -224,6 +237,7 @@ impl LogFileReader {
                     rd,
                     offset: 0,
                     end: Some(LogEnd::Clean),
+                    max_entry,
                 });
             }
             Err(e) => return Err(io(e)),
@@ -237,6 +251,7 @@ impl LogFileReader {
             rd,
             offset: HEADER_LEN,
             end: None,
+            max_entry,
         })
     }
 
@@ -275,7 +290,7 @@ impl LogFileReader {
             self.end = Some(LogEnd::Clean);
             return Ok(None);
         }
-        if len < 0 || len as usize > MAX_ENTRY {
+        if len < 0 || len as usize > self.max_entry {
             return Err(LogError::BadLength {
                 path: self.path.clone(),
                 offset: start,
@@ -463,5 +478,46 @@ mod tests {
         std::fs::write(&p, &bytes).unwrap();
         let mut r = LogFileReader::open(&p).unwrap();
         assert!(matches!(r.next_entry(), Err(LogError::BadLength { .. })));
+    }
+
+    /// The entry-length cap is the one the reader was opened with (Java: `checkLength`
+    /// on the entry buffer, jute.maxbuffer + extrasize): an entry of exactly the cap reads,
+    /// one byte more is a BadLength error, not a torn tail.
+    #[test]
+    fn entry_length_cap_is_the_configured_one() {
+        let d = tempfile::tempdir().unwrap();
+        let mut w = TxnLogWriter::open(d.path(), 4096, false).unwrap();
+        let entry = txn(1, &vec![7u8; 3_000_000]);
+        let n = entry.len();
+        w.append(&entry).unwrap();
+        w.commit().unwrap();
+        let path = d.path().join("log.1");
+        let mut r = LogFileReader::open_with_limit(&path, n).unwrap();
+        assert_eq!(r.next_entry().unwrap().unwrap().len(), n);
+        assert!(r.next_entry().unwrap().is_none());
+        assert_eq!(r.end(), Some(LogEnd::Clean));
+        let mut r = LogFileReader::open_with_limit(&path, n - 1).unwrap();
+        match r.next_entry() {
+            Err(LogError::BadLength { len, offset, .. }) => {
+                assert_eq!((len, offset), (n as i64, HEADER_LEN))
+            }
+            other => panic!("{other:?}"),
+        }
+        // Java's default limits (2 × 0xfffff) refuse it; 4 MiB ones accept it.
+        let default = crate::jute::JuteLimits::DEFAULT.field();
+        assert!(
+            LogFileReader::open_with_limit(&path, default)
+                .unwrap()
+                .next_entry()
+                .is_err()
+        );
+        let four = crate::jute::JuteLimits::new(4_194_304, 4_194_304).field();
+        assert!(
+            LogFileReader::open_with_limit(&path, four)
+                .unwrap()
+                .next_entry()
+                .unwrap()
+                .is_some()
+        );
     }
 }

@@ -541,8 +541,8 @@ impl DataTree {
         else {
             return;
         };
-        st.set_count(st.count().wrapping_add(count_diff));
-        st.set_bytes(st.bytes().wrapping_add(bytes_diff));
+        st.set_count(quota::java_add(st.count(), count_diff));
+        st.set_bytes(quota::java_add(st.bytes(), bytes_diff));
         self.write_quota_stats(stats, &st);
     }
 

@@ -1,8 +1,16 @@
 //! Quotas: the StatsTrack text format of /zookeeper/quota/<p>/zookeeper_{limits,stats}
 //! and the set of quota-rooted paths (ZooKeeper's PathTrie) with max-prefix lookup.
 //!
-//! Owns: parsing/printing of quota data and prefix matching. Must never: panic on
-//! malformed quota text written by clients (it is ordinary znode data).
+//! Owns: parsing/printing of quota data, the arithmetic on its counts, and prefix matching.
+//! Must never: panic or overflow on quota text written by clients (it is ordinary znode
+//! data: any i64, negative, or garbage).
+//!
+//! Arithmetic on counts is Java `long` arithmetic ([`java_add`]: two's-complement
+//! wrapping), because that is what ZooKeeper's `checkQuota` and `updateQuotaStat` do with
+//! the same text: `count=9223372036854775807` plus one create reads back as
+//! `count=-9223372036854775808`, and the wrapped sum is what the hard limit is compared
+//! with (so such a create passes a `countHardLimit` on both servers). Saturating instead
+//! would refuse writes Java accepts and print different stats.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -91,6 +99,17 @@ impl StatsTrack {
     }
 }
 
+/// `a + b` on Java longs (wraps on overflow, as ZooKeeper's quota code computes it).
+pub fn java_add(a: i64, b: i64) -> i64 {
+    a.wrapping_add(b)
+}
+
+/// `checkQuota`'s hard-limit test for one dimension: a hard limit is set (> -1) and the
+/// current value plus the change, in Java long arithmetic, is above it.
+pub fn exceeds_hard_limit(current: i64, diff: i64, hard_limit: i64) -> bool {
+    hard_limit > -1 && java_add(current, diff) > hard_limit
+}
+
 fn components(p: &str) -> Vec<&str> {
     p.split('/').filter(|c| !c.trim().is_empty()).collect()
 }
@@ -163,6 +182,61 @@ mod tests {
         assert_eq!(StatsTrack::parse(b"count=x"), None);
         assert_eq!(StatsTrack::parse(b"count"), None);
         assert_eq!(StatsTrack::parse(b"count="), None);
+    }
+
+    /// Extreme and hostile counts: parsed exactly as Java's `Long.parseLong` would (or
+    /// refused where it throws), and summed in Java long arithmetic without panicking.
+    #[test]
+    fn extreme_counts_parse_and_wrap_like_java_longs() {
+        let s = StatsTrack::parse(b"count=9223372036854775807,bytes=-9223372036854775808").unwrap();
+        assert_eq!((s.count(), s.bytes()), (i64::MAX, i64::MIN));
+        assert_eq!(
+            s.to_text(),
+            "count=9223372036854775807,bytes=-9223372036854775808"
+        );
+        let s =
+            StatsTrack::parse(b"count=+7,bytes=-3=;countHardLimit=-9223372036854775808").unwrap();
+        assert_eq!(
+            (s.count(), s.bytes(), s.count_hard_limit()),
+            (7, -3, i64::MIN)
+        );
+        // "count==5": Java's split gives ["count", "", "5"] and reads "" as -1; "=5" is
+        // the key "" (ignored by every getter).
+        assert_eq!(StatsTrack::parse(b"count==5").unwrap().count(), -1);
+        assert_eq!(StatsTrack::parse(b"=5,count=2").unwrap().count(), 2);
+        // Out of range, spaces, hex, floats, non-ASCII, a leading separator: Java throws.
+        for bad in [
+            &b"count=9223372036854775808"[..],
+            b"bytes=-9223372036854775809",
+            b"count= 5",
+            b"count=0x10",
+            b"count=1.5",
+            b"count=\xff\xfe",
+            b",count=1",
+        ] {
+            assert_eq!(
+                StatsTrack::parse(bad),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+
+        assert_eq!(java_add(i64::MAX, 1), i64::MIN);
+        assert_eq!(java_add(i64::MIN, -1), i64::MAX);
+        assert_eq!(java_add(i64::MAX, i64::MAX), -2);
+        assert_eq!(java_add(-5, 3), -2);
+        // checkQuota: no hard limit (-1 or any negative) never exceeds; the wrapped sum
+        // is what is compared, so MAX + 1 passes a limit of 5 as in Java.
+        assert!(!exceeds_hard_limit(i64::MAX, 1, -1));
+        assert!(!exceeds_hard_limit(i64::MAX, 1, i64::MIN));
+        assert!(!exceeds_hard_limit(i64::MAX, 1, 5));
+        assert!(!exceeds_hard_limit(i64::MAX, 1, i64::MAX));
+        assert!(exceeds_hard_limit(i64::MAX, 0, 5));
+        assert!(exceeds_hard_limit(i64::MAX - 1, 1, i64::MAX - 1));
+        assert!(exceeds_hard_limit(i64::MIN, -1, 5)); // wraps to MAX > 5
+        assert!(!exceeds_hard_limit(-5, 3, 0));
+        assert!(exceeds_hard_limit(4, 2, 5));
     }
 
     #[test]

@@ -384,6 +384,92 @@ fn failed_multi_changes_nothing() {
     check_invariants(&t);
 }
 
+/// Client-written stats text with extreme or garbage counts: applying creates, setData and
+/// deletes below the quota root never panics; counts wrap as Java longs (what Java's
+/// updateQuotaStat writes back); unparseable stats are left alone.
+#[test]
+fn quota_stats_with_extreme_counts_wrap_like_java() {
+    let mut t = DataTree::new();
+    t.apply(&txn(0, 1, 1, create("/app", b"", false, 1)));
+    t.apply(&txn(0, 2, 1, create("/zookeeper/quota/app", b"", false, 1)));
+    let limits = "/zookeeper/quota/app/zookeeper_limits";
+    let stats = "/zookeeper/quota/app/zookeeper_stats";
+    t.apply(&txn(
+        0,
+        3,
+        1,
+        create(limits, b"count=-1,bytes=-1", false, 1),
+    ));
+    t.apply(&txn(0, 4, 1, create(stats, b"", false, 2)));
+    let text = |t: &DataTree| String::from_utf8(t.get_data(stats).unwrap().0.to_vec()).unwrap();
+    assert_eq!(text(&t), "count=1,bytes=0");
+    let mut z = 5;
+    let mut apply = |t: &mut DataTree, body: TxnBody| {
+        z += 1;
+        t.apply(&txn(0, z, 1, body));
+    };
+    apply(
+        &mut t,
+        set_data(
+            stats,
+            b"count=9223372036854775807,bytes=9223372036854775807",
+            -1,
+        ),
+    );
+    apply(&mut t, create("/app/a", b"xyz", false, 1));
+    assert_eq!(
+        text(&t),
+        "count=-9223372036854775808,bytes=-9223372036854775806"
+    );
+    apply(&mut t, delete("/app/a"));
+    assert_eq!(
+        text(&t),
+        "count=9223372036854775807,bytes=9223372036854775807"
+    );
+    apply(
+        &mut t,
+        set_data(
+            stats,
+            b"count=-9223372036854775808,bytes=-9223372036854775808",
+            -1,
+        ),
+    );
+    apply(&mut t, create("/app/b", b"12", false, 2));
+    apply(&mut t, delete("/app/b"));
+    assert_eq!(
+        text(&t),
+        "count=-9223372036854775808,bytes=-9223372036854775808"
+    );
+    apply(&mut t, delete("/app/b")); // already gone: no change
+    apply(&mut t, create("/app/c", b"", false, 3));
+    apply(&mut t, delete("/app/c"));
+    apply(&mut t, delete("/app/c"));
+    // a setData that shrinks data by more than the stored bytes
+    apply(&mut t, create("/app/d", &[7; 100], false, 4));
+    apply(
+        &mut t,
+        set_data(stats, b"count=0,bytes=-9223372036854775800", -1),
+    );
+    apply(&mut t, set_data("/app/d", b"", -1));
+    assert_eq!(text(&t), "count=0,bytes=9223372036854775716");
+    // garbage or out-of-range text: nothing to update, nothing panics
+    for junk in [
+        &b"count=abc,bytes=1"[..],
+        b"count=9223372036854775808,bytes=0",
+        b"\xff\xfe",
+        b",,,",
+        b"count",
+    ] {
+        apply(&mut t, set_data(stats, junk, -1));
+        apply(&mut t, create("/app/e", b"e", false, 5));
+        apply(&mut t, set_data("/app/e", b"ee", -1));
+        apply(&mut t, delete("/app/e"));
+        assert_eq!(t.get_data(stats).unwrap().0.as_ref(), junk);
+    }
+    // (No check_invariants: like Java's updateQuotaStat, rewriting the stats text does not
+    // move the approximate data size, so it no longer matches a recount here.)
+}
+
 #[test]
 fn quota_stats_follow_changes() {
     let mut t = DataTree::new();

@@ -277,15 +277,14 @@ impl Prep<'_> {
             return Ok(());
         };
         let cur = StatsTrack::parse(stats.data()).ok_or(err::MARSHALLING_ERROR)?;
+        // Client-written counts can be anything: the sums wrap as Java's longs do.
         if check_count
-            && limits.count_hard_limit() > -1
-            && cur.count() + count_diff > limits.count_hard_limit()
+            && quota::exceeds_hard_limit(cur.count(), count_diff, limits.count_hard_limit())
         {
             return Err(err::QUOTA_EXCEEDED);
         }
         if check_bytes
-            && limits.byte_hard_limit() > -1
-            && cur.bytes() + bytes_diff > limits.byte_hard_limit()
+            && quota::exceeds_hard_limit(cur.bytes(), bytes_diff, limits.byte_hard_limit())
         {
             return Err(err::QUOTA_EXCEEDED);
         }

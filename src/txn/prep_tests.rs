@@ -308,6 +308,93 @@ fn create_errors_in_zookeeper_order() {
     assert!(matches!(s.run(&cr("/a/c", 0)), TxnResult::Created { .. }));
 }
 
+/// checkQuota on client-written stats with extreme counts: the sums wrap as Java longs
+/// (no overflow panic), so a count of i64::MAX plus one create passes a countHardLimit of
+/// 5, as on ZooKeeper; negative counts pass; unparseable stats are MARSHALLINGERROR (Java's
+/// NumberFormatException in prep).
+#[test]
+fn quota_check_with_extreme_counts_wraps_like_java() {
+    let mut s = Sim::with(PrepConfig {
+        enforce_quota: true,
+        ..Default::default()
+    });
+    let mk = |path: &str, data: &'static [u8]| Request::Create {
+        op_code: op::CREATE,
+        req: CreateTtlRequest {
+            path: path.into(),
+            data: Data::from_static(data),
+            acl: open(),
+            flags: 0,
+            ttl: -1,
+        },
+    };
+    s.run(&cr("/q", 0));
+    s.run(&cr("/zookeeper/quota/q", 0));
+    s.run(&mk(
+        "/zookeeper/quota/q/zookeeper_limits",
+        b"count=-1,bytes=-1=;countHardLimit=5;byteHardLimit=1000",
+    ));
+    s.run(&mk("/zookeeper/quota/q/zookeeper_stats", b""));
+    let stats = "/zookeeper/quota/q/zookeeper_stats";
+    let set_stats = |s: &mut Sim, text: &'static [u8]| {
+        assert!(matches!(
+            s.run(&setd(stats, text, -1)),
+            TxnResult::DataSet { .. }
+        ));
+    };
+    // count and bytes at i64::MAX: + 1 node / + 3 bytes wrap negative, under the limits
+    set_stats(
+        &mut s,
+        b"count=9223372036854775807,bytes=9223372036854775807",
+    );
+    assert!(matches!(
+        s.run(&mk("/q/a", b"xyz")),
+        TxnResult::Created { .. }
+    ));
+    assert!(matches!(
+        s.run(&setd("/q/a", b"abcdef", -1)),
+        TxnResult::DataSet { .. }
+    ));
+    // count at i64::MAX - 5 + 1 does not wrap: over the limit
+    set_stats(&mut s, b"count=9223372036854775802,bytes=0");
+    assert_eq!(s.err(&cr("/q/b", 0)), err::QUOTA_EXCEEDED);
+    // i64::MIN and other negatives: far under the limits, also after - 1 on delete
+    set_stats(
+        &mut s,
+        b"count=-9223372036854775808,bytes=-9223372036854775808",
+    );
+    assert!(matches!(
+        s.run(&mk("/q/c", b"1")),
+        TxnResult::Created { .. }
+    ));
+    assert!(matches!(
+        s.run(&setd("/q/c", b"", -1)),
+        TxnResult::DataSet { .. }
+    ));
+    assert!(matches!(s.run(&del("/q/c", -1)), TxnResult::Deleted));
+    // a byte limit of i64::MAX with bytes just below: + 6 wraps, passes
+    s.run(&setd(
+        "/zookeeper/quota/q/zookeeper_limits",
+        b"count=-1,bytes=-1=;byteHardLimit=9223372036854775807",
+        -1,
+    ));
+    set_stats(&mut s, b"count=0,bytes=9223372036854775806");
+    assert!(matches!(
+        s.run(&setd("/q/a", b"0123456789ab", -1)),
+        TxnResult::DataSet { .. }
+    ));
+    // unparseable stats text: MARSHALLINGERROR, as Java
+    s.run(&setd(
+        "/zookeeper/quota/q/zookeeper_limits",
+        b"count=-1,bytes=-1=;countHardLimit=5",
+        -1,
+    ));
+    set_stats(&mut s, b"count=99999999999999999999,bytes=0");
+    assert_eq!(s.err(&cr("/q/d", 0)), err::MARSHALLING_ERROR);
+    set_stats(&mut s, b"count=lots");
+    assert_eq!(s.err(&cr("/q/d", 0)), err::MARSHALLING_ERROR);
+}
+
 #[test]
 fn ttl_and_container_creates() {
     let mut s = Sim::with(PrepConfig {

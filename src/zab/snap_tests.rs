@@ -3,7 +3,7 @@ use crate::jute::txn::{CreateTxn, DeleteTxn, SetAclTxn, SetDataTxn, TxnHeader};
 use crate::storage::snapshot::SnapshotWriter;
 use crate::txn::{Txn, TxnBody};
 
-const MAX: usize = crate::jute::MAX_FIELD_LEN;
+const MAX: usize = crate::jute::JuteLimits::DEFAULT.field();
 
 fn vector(version: &str) -> Vec<u8> {
     let hex = match version {

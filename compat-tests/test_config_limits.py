@@ -1,0 +1,161 @@
+"""Limits that come from JVM system properties: `-Djute.maxbuffer=N` for Java,
+`-D jute.maxbuffer=N` for ferrokeeper (the same setting; Java reads it only as a JVM
+property, so zoo.cfg cannot carry it).
+
+- With jute.maxbuffer=4194304 a 3 MB create and a 3.5 MB setData succeed and read back
+  whole on both servers; a 4.5 MB request (frame above jute.maxbuffer) closes the
+  connection on both. With the default (0xfffff) the 3 MB create closes the connection on
+  both. (ferrokeeper used to answer MARSHALLINGERROR: its field cap was fixed at 2 MiB.)
+- A txn log Java wrote with jute.maxbuffer=4194304, holding a 3 MB txn, is recovered by
+  ferrokeeper started with the same setting; with the default limits both Java and
+  ferrokeeper refuse to start on it (Java: "Unreasonable length").
+
+Servers are started by store_util on free 127.0.0.1 ports, each with its own dataDir, and
+only ever signalled by the PID of the process started here.
+"""
+
+import os
+import shutil
+import tempfile
+
+import pytest
+
+import store_util as su
+import zkraw
+
+FOUR_MIB = {"jute.maxbuffer": "4194304"}
+
+
+class PropServer(su.Server):
+    """store_util's standalone server with JVM-style system properties on the command line."""
+
+    def __init__(self, kind, data_dir, props):
+        super().__init__(kind, data_dir)
+        self.props = dict(props)
+
+    def command(self):
+        cmd = super().command()
+        if self.kind == "zk":
+            return [cmd[0]] + [f"-D{k}={v}" for k, v in self.props.items()] + cmd[1:]
+        return cmd + [x for k, v in self.props.items() for x in ("-D", f"{k}={v}")]
+
+
+@pytest.fixture
+def lab():
+    """Starts PropServers on fresh dataDirs; kills and removes everything at the end."""
+    class Lab:
+        def __init__(self):
+            self.servers, self.dirs = [], []
+
+        def data_dir(self):
+            d = tempfile.mkdtemp(prefix="limits-data-")
+            self.dirs.append(d)
+            return d
+
+        def server(self, kind, data_dir, props):
+            s = PropServer(kind, data_dir, props)
+            self.servers.append(s)
+            return s
+
+        def start(self, kind, data_dir=None, props=()):
+            s = self.server(kind, data_dir or self.data_dir(), dict(props))
+            try:
+                return s.start()
+            except su.StartFailed as e:
+                pytest.fail(f"{e}\n--- log tail ---\n{e.log[-4000:]}", pytrace=False)
+
+    lab = Lab()
+    yield lab
+    for s in lab.servers:
+        s.cleanup()
+    for d in lab.dirs:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def closes_connection(c, send):
+    """True if the server drops the connection instead of answering `send(c)`."""
+    try:
+        r = send(c)
+    except (zkraw.ConnectionClosed, OSError):
+        return True
+    c.drop()
+    return f"answered {r!r}"
+
+
+def test_large_requests_follow_jute_maxbuffer(server, lab, root):
+    """`server` picks the kind (zk / ferro); both get the same requests and must agree."""
+    big = lab.start(server.kind, props=FOUR_MIB)
+    c = big.raw()
+    try:
+        three = bytes(range(256)) * (3_000_000 // 256) + b"e" * (3_000_000 % 256)
+        assert len(three) == 3_000_000
+        r = c.create(root, three)
+        assert r.err == 0, r
+        r = c.get_data(root)
+        assert r.err == 0, r
+        data, stat = r.value
+        assert data == three and stat.dataLength == 3_000_000
+        r = c.set_data(root, b"s" * 3_500_000, 0)
+        assert r.err == 0 and r.value.dataLength == 3_500_000, r
+        assert len(c.get_data(root).value[0]) == 3_500_000
+    finally:
+        c.close()
+    # A frame above jute.maxbuffer (4.5 MB of data) closes the connection.
+    c = big.raw()
+    assert closes_connection(c, lambda c: c.create(root + "-huge", b"h" * 4_500_000)) is True
+    c = big.raw()
+    try:
+        assert c.exists(root + "-huge").err == zkraw.Err.NONODE
+    finally:
+        c.close()
+
+    # Default jute.maxbuffer (0xfffff): the 3 MB create's frame is too long.
+    c = server.raw()
+    assert closes_connection(c, lambda c: c.create(root, b"d" * 3_000_000)) is True
+    c = server.raw()
+    try:
+        assert c.exists(root).err == zkraw.Err.NONODE
+    finally:
+        c.close()
+
+
+def test_java_txn_log_with_a_3mb_txn_needs_the_same_limit(lab):
+    d = lab.data_dir()
+    j = lab.start("zk", d, FOUR_MIB)
+    payload = os.urandom(3_000_000)
+    c = j.raw()
+    try:
+        assert c.create("/big", payload).err == 0
+        assert c.create("/after", b"small").err == 0
+    finally:
+        c.close()
+    j.kill()  # the 3 MB txn stays in Java's txn log only (no snapshot holds it)
+    logs = su.files(d, "log")
+    assert any(n > 3_000_000 for f in logs for (_, n, _, _) in su.log_entries(f)), logs
+    plain = lab.data_dir()
+    shutil.rmtree(plain)
+    shutil.copytree(d, plain)
+
+    # Default limits: Java refuses its own log; so does ferrokeeper, saying why.
+    for kind in ("zk", "ferro"):
+        copy = lab.data_dir()
+        shutil.rmtree(copy)
+        shutil.copytree(plain, copy)
+        s = lab.server(kind, copy, {})
+        with pytest.raises(su.StartFailed) as e:
+            s.start(timeout=60)
+        assert e.value.returncode not in (None, 0), (kind, e.value)
+        if kind == "zk":
+            assert "Unreasonable length" in e.value.log, e.value.log[-3000:]
+        else:
+            assert "jute.maxbuffer" in e.value.log, e.value.log[-3000:]
+
+    # jute.maxbuffer=4194304: ferrokeeper recovers the txn, data intact.
+    f = lab.start("ferro", d, FOUR_MIB)
+    c = f.raw()
+    try:
+        r = c.get_data("/big")
+        assert r.err == 0 and r.value[0] == payload, r.err
+        assert c.get_data("/after").value[0] == b"small"
+    finally:
+        c.close()
