@@ -172,15 +172,13 @@ pub struct WatchManager {
     child: Table,
 }
 
-/// Summary of the data-watch table (what `wchs` prints; `wchc` is `by_conn`).
+/// Totals of the data-watch table (what `wchs` prints; `wchc` is `by_connection`).
 /// Note: mntr's zk_watch_count is `WatchManager::watch_count` (both tables), not `total`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WatchSummary {
     pub connections: usize,
     pub paths: usize,
     pub total: usize,
-    /// connection → watched paths (data table), sorted.
-    pub by_conn: Vec<(WatcherId, Vec<String>)>,
 }
 
 impl WatchManager {
@@ -287,12 +285,12 @@ impl WatchManager {
     }
 
     /// `wchs`: connections/paths/total of the data table (Java reports only that table).
+    /// Counts only: no path is copied.
     pub fn summary(&self) -> WatchSummary {
         WatchSummary {
             connections: self.data.by_watcher.len(),
             paths: self.data.by_path.len(),
             total: self.data.size(),
-            by_conn: self.by_connection(),
         }
     }
 
