@@ -1,12 +1,15 @@
 """Four-letter words on the client port.
 
 Covers: ruok, srvr, stat, mntr, conf, cons, envi, wchs, wchc, wchp, dump, isro, dirs
-with `4lw.commands.whitelist=*` (the text formats tools parse), the message for a word
-outside the default whitelist (only srvr enabled), and an unknown 4-byte prefix being
-treated as a frame length (silent close).
+with `4lw.commands.whitelist=*` (the text formats tools parse), the connection that asks
+being listed by cons/stat and counted (as ZooKeeper does), the message for a word outside
+the default whitelist (only srvr enabled), and an unknown 4-byte prefix being treated as a
+frame length (silent close).
 """
 
 import re
+import socket
+import time
 
 import pytest
 
@@ -88,3 +91,86 @@ def test_not_whitelisted(server_factory):
 def test_unknown_word_is_a_frame_length(server):
     # "xxxx" = 0x78787878 > jute.maxbuffer: the server just closes.
     assert server.fourlw("xxxx", timeout=5) == ""
+
+
+def fourlw_from(host, port, word, timeout=10.0):
+    """Like zkraw.four_letter_word, also returning the asking socket's local port."""
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        local_port = s.getsockname()[1]
+        s.sendall(word.encode())
+        chunks = []
+        while True:
+            try:
+                b = s.recv(65536)
+            except (ConnectionResetError, socket.timeout):
+                break
+            if not b:
+                break
+            chunks.append(b)
+        return b"".join(chunks).decode("utf-8", "replace"), local_port
+
+
+CNXN = re.compile(r"^ /127\.0\.0\.1:(\d+)\[([0-9a-f]+)\]\((.*)\)$")
+
+
+def cnxn_lines(text):
+    """{port: (interest ops, fields)} of the connection lines of cons or stat."""
+    out = {}
+    for line in text.splitlines():
+        m = CNXN.match(line)
+        if m:
+            out[int(m.group(1))] = (m.group(2), m.group(3))
+    return out
+
+
+def stat_clients(text):
+    """The lines of stat's Clients: section."""
+    lines = text.splitlines()
+    start = lines.index("Clients:") + 1
+    end = lines.index("", start)
+    return lines[start:end]
+
+
+def test_cons_and_stat_list_the_asking_connection(server_factory):
+    # A server of its own, so no other test's connection is listed.
+    srv = server_factory(**{"4lw.commands.whitelist": "cons,stat,srvr,mntr"})
+    # Connections of the readiness probe may still be closing.
+    deadline = time.monotonic() + 10
+    while len(cnxn_lines(srv.fourlw("cons"))) > 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+    asking = "[0](queued=0,recved=1,sent=0)"
+    cons, port = fourlw_from(srv.host, srv.port, "cons")
+    assert cons == f" /127.0.0.1:{port}{asking}\n\n", cons
+    stat, port = fourlw_from(srv.host, srv.port, "stat")
+    assert stat_clients(stat) == [f" /127.0.0.1:{port}{asking}"], stat
+    assert "\nConnections: 1\n" in stat, stat
+    assert "\nConnections: 1\n" in srv.fourlw("srvr")
+    assert "zk_num_alive_connections\t1\n" in srv.fourlw("mntr")
+
+    c = zkraw.connect(srv.host, srv.port)
+    try:
+        assert c.exists("/").err == 0
+        session_port = c.sock.getsockname()[1]
+        cons, port = fourlw_from(srv.host, srv.port, "cons")
+        lines = cnxn_lines(cons)
+        assert sorted(lines) == sorted([port, session_port]), cons
+        assert len([l for l in cons.splitlines() if l]) == 2, cons
+        assert lines[port] == ("0", "queued=0,recved=1,sent=0"), cons
+        ops, fields = lines[session_port]
+        # Connect + exists, then the session fields (Java prints more of them, and
+        # ferrokeeper's lop does not yet see reads its connection tasks serve). Java updates
+        # queued/sent after the reply is out, so those may lag by one.
+        session = re.compile(r"queued=\d+,recved=2,sent=\d+")
+        assert ops == "1", cons
+        assert session.match(fields), cons
+        assert f",sid=0x{c.session_id:x},lop=" in fields, cons
+        stat, port = fourlw_from(srv.host, srv.port, "stat")
+        clients = stat_clients(stat)
+        assert len(clients) == 2, stat
+        assert f" /127.0.0.1:{port}{asking}" in clients, stat
+        lines = cnxn_lines(stat)
+        assert lines[session_port][0] == "1" and session.fullmatch(lines[session_port][1]), stat
+        assert "\nConnections: 2\n" in stat, stat
+    finally:
+        c.close()

@@ -60,7 +60,7 @@ pub fn query_for(word: FourLetterWord) -> Option<Query> {
 /// run in `spawn_blocking` on the caller's runtime.
 pub async fn reply<F, Fut>(
     word: FourLetterWord,
-    _asking: SocketAddr,
+    asking: SocketAddr,
     conf: &ConfView,
     ask_core: F,
 ) -> Option<String>
@@ -75,7 +75,7 @@ where
             Answer::Monitor(_) => blocking(host::fd_counts).await?,
             _ => (0, 0),
         };
-        return Some(render(&answer, fds));
+        return Some(render(&answer, &ConnView::asking(asking), fds));
     }
     Some(match word {
         W::Ruok => "imok".into(),
@@ -121,14 +121,15 @@ fn conn_line(out: &mut String, c: &ConnView, brief: bool) {
     out.push_str(")\n");
 }
 
-/// Every connection with a session, in accept order.
-fn conn_lines(out: &mut String, conns: &[ConnView], brief: bool) {
-    for c in conns {
+/// Every connection, the asking one included (Java iterates a hash set, so no order is
+/// promised; we list the served connections in accept order, then the asking one).
+fn conn_lines(out: &mut String, conns: &[ConnView], asking: &ConnView, brief: bool) {
+    for c in conns.iter().chain(std::iter::once(asking)) {
         conn_line(out, c, brief);
     }
 }
 
-/// `ServerStats.toString` + the node count (srvr, stat).
+/// `ServerStats.toString` + the node count (srvr, stat). Connections count the asking one.
 fn server_stats(out: &mut String, s: &ServerSummary) {
     let st = &s.stats;
     let _ = writeln!(
@@ -140,16 +141,16 @@ fn server_stats(out: &mut String, s: &ServerSummary) {
     );
     let _ = writeln!(out, "Received: {}", st.packets_received);
     let _ = writeln!(out, "Sent: {}", st.packets_sent);
-    let _ = writeln!(out, "Connections: {}", s.connections);
+    let _ = writeln!(out, "Connections: {}", s.connections + 1);
     let _ = writeln!(out, "Outstanding: 0");
     let _ = writeln!(out, "Zxid: 0x{:x}", s.last_zxid);
     let _ = writeln!(out, "Mode: standalone");
     let _ = writeln!(out, "Node count: {}", s.node_count);
 }
 
-/// The text of a word answered from the core's `answer`; `fds` (open, max descriptors) is
-/// printed by mntr only.
-pub fn render(answer: &Answer, fds: (u64, u64)) -> String {
+/// The text of a word answered from the core's `answer`. `asking` is the connection that
+/// sent the word; `fds` (open, max descriptors) is printed by mntr only.
+pub fn render(answer: &Answer, asking: &ConnView, fds: (u64, u64)) -> String {
     let mut out = String::new();
     match answer {
         Answer::Server(s) => {
@@ -159,12 +160,12 @@ pub fn render(answer: &Answer, fds: (u64, u64)) -> String {
         Answer::ServerAndConns(s, conns) => {
             let _ = writeln!(out, "Zookeeper version: {VERSION}");
             out.push_str("Clients:\n");
-            conn_lines(&mut out, conns, true);
+            conn_lines(&mut out, conns, asking, true);
             out.push('\n');
             server_stats(&mut out, s);
         }
         Answer::Conns(conns) => {
-            conn_lines(&mut out, conns, false);
+            conn_lines(&mut out, conns, asking, false);
             out.push('\n');
         }
         Answer::WatchTotals(w) => {
@@ -239,7 +240,7 @@ fn render_mntr(out: &mut String, m: &MonitorView, (open_fds, max_fds): (u64, u64
     kv("packets_sent", s.packets_sent.to_string());
     kv(
         "num_alive_connections",
-        m.summary.connections.to_string(),
+        (m.summary.connections + 1).to_string(),
     );
     kv("outstanding_requests", "0".into());
     kv("uptime", m.uptime_ms.to_string());

@@ -45,7 +45,8 @@ impl Stats {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnView {
     pub peer: SocketAddr,
-    /// Java's selection-key interest ops: 1 (read) for a connection being served.
+    /// Java's selection-key interest ops: 1 (read) for a connection being served, 0 for
+    /// the connection running the four-letter word (its key is cancelled).
     pub interest_ops: u32,
     /// 0 = no session (the sid/lop/... fields are left out, as in Java).
     pub session_id: i64,
@@ -57,13 +58,31 @@ pub struct ConnView {
     pub last_op: &'static str,
 }
 
+impl ConnView {
+    /// The connection that sent the word: Java counts the word as one received packet
+    /// (`packetReceived(4)` before the command runs) and nothing sent yet.
+    pub fn asking(peer: SocketAddr) -> ConnView {
+        ConnView {
+            peer,
+            interest_ops: 0,
+            session_id: 0,
+            timeout_ms: 0,
+            received: 1,
+            sent: 0,
+            connected_at: 0,
+            last_zxid: 0,
+            last_op: "NA",
+        }
+    }
+}
+
 /// What srvr prints (and stat and mntr start from).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerSummary {
     pub stats: Stats,
     pub last_zxid: i64,
     pub node_count: usize,
-    /// Connections with a session.
+    /// Connections with a session; the asking connection is added when rendering.
     pub connections: usize,
 }
 
