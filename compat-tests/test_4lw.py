@@ -1,12 +1,15 @@
 """Four-letter words on the client port.
 
 Covers: ruok, srvr, stat, mntr, conf, cons, envi, wchs, wchc, wchp, dump, isro, dirs
-with `4lw.commands.whitelist=*` (the text formats tools parse), the message for a word
-outside the default whitelist (only srvr enabled), and an unknown 4-byte prefix being
-treated as a frame length (silent close).
+with `4lw.commands.whitelist=*` (the text formats tools parse), the connection that asks
+being listed by cons/stat and counted (as ZooKeeper does), the message for a word outside
+the default whitelist (only srvr enabled), and an unknown 4-byte prefix being treated as a
+frame length (silent close).
 """
 
 import re
+import socket
+import time
 
 import pytest
 
@@ -88,3 +91,90 @@ def test_not_whitelisted(server_factory):
 def test_unknown_word_is_a_frame_length(server):
     # "xxxx" = 0x78787878 > jute.maxbuffer: the server just closes.
     assert server.fourlw("xxxx", timeout=5) == ""
+
+
+def fourlw_from(host, port, word, timeout=10.0):
+    """Like zkraw.four_letter_word, also returning the asking socket's local port."""
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        local_port = s.getsockname()[1]
+        s.sendall(word.encode())
+        chunks = []
+        while True:
+            try:
+                b = s.recv(65536)
+            except (ConnectionResetError, socket.timeout):
+                break
+            if not b:
+                break
+            chunks.append(b)
+        return b"".join(chunks).decode("utf-8", "replace"), local_port
+
+
+CNXN = re.compile(r"^ /127\.0\.0\.1:(\d+)\[([0-9a-f]+)\]\((.*)\)$")
+
+
+def cnxn_lines(text):
+    """{port: (interest ops, fields)} of the connection lines of cons or stat."""
+    out = {}
+    for line in text.splitlines():
+        m = CNXN.match(line)
+        if m:
+            out[int(m.group(1))] = (m.group(2), m.group(3))
+    return out
+
+
+def stat_clients(text):
+    """The lines of stat's Clients: section."""
+    lines = text.splitlines()
+    start = lines.index("Clients:") + 1
+    end = lines.index("", start)
+    return lines[start:end]
+
+
+def test_cons_and_stat_list_the_asking_connection(server_factory):
+    # A server of its own, so no other test's connection is listed.
+    srv = server_factory(**{"4lw.commands.whitelist": "cons,stat,srvr,mntr"})
+    # Connections of the readiness probe may still be closing.
+    deadline = time.monotonic() + 10
+    while len(cnxn_lines(srv.fourlw("cons"))) > 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+    asking = "[0](queued=0,recved=1,sent=0)"
+    cons, port = fourlw_from(srv.host, srv.port, "cons")
+    assert cons == f" /127.0.0.1:{port}{asking}\n\n", cons
+    stat, port = fourlw_from(srv.host, srv.port, "stat")
+    assert stat_clients(stat) == [f" /127.0.0.1:{port}{asking}"], stat
+    assert "\nConnections: 1\n" in stat, stat
+    assert "\nConnections: 1\n" in srv.fourlw("srvr")
+    assert "zk_num_alive_connections\t1\n" in srv.fourlw("mntr")
+
+    c = zkraw.connect(srv.host, srv.port)
+    try:
+        assert c.exists("/").err == 0
+        session_port = c.sock.getsockname()[1]
+        # Connect + exists. Java updates queued/sent and the interest ops on its I/O thread
+        # after the reply is out, so a word sent right away may see them lag: ask again
+        # until the session's line has settled.
+        settled = f" /127.0.0.1:{session_port}[1](queued=0,recved=2,sent=2"
+
+        def ask(word):
+            deadline = time.monotonic() + 10
+            while True:
+                text, port = fourlw_from(srv.host, srv.port, word)
+                if settled in text or time.monotonic() > deadline:
+                    return text, port
+                time.sleep(0.05)
+
+        cons, port = ask("cons")
+        lines = cnxn_lines(cons)
+        assert sorted(lines) == sorted([port, session_port]), cons
+        assert len([l for l in cons.splitlines() if l]) == 2, cons
+        assert lines[port] == ("0", "queued=0,recved=1,sent=0"), cons
+        # The session fields follow (Java prints more of them, and ferrokeeper's lop does
+        # not yet see reads its connection tasks serve).
+        assert f"{settled},sid=0x{c.session_id:x},lop=" in cons, cons
+        stat, port = ask("stat")
+        assert sorted(stat_clients(stat)) == sorted([f" /127.0.0.1:{port}{asking}", settled + ")"]), stat
+        assert "\nConnections: 2\n" in stat, stat
+    finally:
+        c.close()

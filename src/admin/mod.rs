@@ -1,14 +1,25 @@
 //! Four-letter words (and later the AdminServer and metrics): text views of the server.
 //!
-//! Owns: recognizing a four-letter word on a fresh connection and rendering the replies
-//! in ZooKeeper's formats (tools parse them).
-//! Must never: change server state; it renders a `ServerView` snapshot the core hands it.
+//! Owns: the text of every four-letter word reply in ZooKeeper's formats (tools parse
+//! them), which `Query` each word asks the core (`query_for`), and the host facts some
+//! words print (directory sizes, open descriptors, host name), which it reads on the
+//! asking connection's task (`spawn_blocking`).
+//! Must never: change server state, import the core (the core answers a `Query` with an
+//! owned `Answer`; the arrow points from `server` to `admin` only), or do I/O on the core:
+//! a word asks the core only for what it prints, and `ruok`/`isro`/`conf`/`dirs`/`envi`/
+//! `gtmk`/`stmk`/`srst`/`crst` do not ask it at all.
 
-use crate::server::core::Stats;
-use crate::server::settings::Settings;
+mod host;
+pub mod query;
+
+pub use query::{
+    Answer, ConfView, ConnView, DumpView, MonitorView, Query, ServerSummary, Stats, WatchTotals,
+};
+
+use crate::config::fourlw::FourLetterWord;
 use std::fmt::Write as _;
+use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 /// The version string we report (the 3.8 line we are wire-compatible with).
 pub const VERSION: &str = concat!(
@@ -17,158 +28,147 @@ pub const VERSION: &str = concat!(
     ", built on 2026-11-25 00:00 UTC"
 );
 
-/// Counts of watch registrations (wchs/wchc/wchp).
-pub type WatchCounts = crate::watch::WatchSummary;
-
-#[derive(Debug, Clone)]
-pub struct ConnView {
-    pub id: u64,
-    pub peer: SocketAddr,
-    pub session_id: i64,
-    pub timeout_ms: i32,
-    pub received: u64,
-    pub sent: u64,
-    pub connected_at: i64,
-    pub last_zxid: i64,
-    pub last_op: &'static str,
+/// The question `word` asks the core; `None` for words answered without it.
+pub fn query_for(word: FourLetterWord) -> Option<Query> {
+    use FourLetterWord as W;
+    Some(match word {
+        W::Srvr => Query::Server,
+        W::Stat => Query::ServerAndConns,
+        W::Cons => Query::Conns,
+        W::Wchs => Query::WatchTotals,
+        W::Wchc => Query::WatchesBySession,
+        W::Wchp => Query::SessionsByPath,
+        W::Dump => Query::Dump,
+        W::Mntr => Query::Monitor,
+        W::Hash => Query::Digest,
+        W::Ruok
+        | W::Isro
+        | W::Conf
+        | W::Dirs
+        | W::Envi
+        | W::Gtmk
+        | W::Stmk
+        | W::Srst
+        | W::Crst
+        | W::TelnetClose => return None,
+    })
 }
 
-/// A read-only snapshot of what the admin words report.
-#[derive(Debug, Clone)]
-pub struct ServerView {
-    pub settings: Arc<Settings>,
-    pub stats: Stats,
-    pub last_zxid: i64,
-    pub node_count: usize,
-    pub approximate_data_size: u64,
-    /// session id → its ephemeral paths
-    pub ephemerals: Vec<(i64, Vec<String>)>,
-    pub sessions: Vec<(i64, i32)>,
-    pub session_buckets: Vec<(i64, Vec<i64>)>,
-    pub watch_summary: WatchCounts,
-    /// Data + child watches (mntr's zk_watch_count).
-    pub watch_count: usize,
-    pub conns: Vec<ConnView>,
-    pub uptime_ms: u64,
-    /// fsyncs slower than fsync.warningthresholdms.
-    pub fsync_threshold_exceed_count: u64,
-    pub digest: i64,
+/// The reply to an enabled `word` sent by the connection from `asking`. `ask_core` is
+/// called at most once, with `query_for(word)`; it yields `None` when the core is gone,
+/// and so does this (the caller then closes without a reply). File-system and /proc reads
+/// run in `spawn_blocking` on the caller's runtime.
+pub async fn reply<F, Fut>(
+    word: FourLetterWord,
+    asking: SocketAddr,
+    conf: &ConfView,
+    ask_core: F,
+) -> Option<String>
+where
+    F: FnOnce(Query) -> Fut,
+    Fut: Future<Output = Option<Answer>>,
+{
+    use FourLetterWord as W;
+    if let Some(q) = query_for(word) {
+        let answer = ask_core(q).await?;
+        let fds = match answer {
+            Answer::Monitor(_) => blocking(host::fd_counts).await?,
+            _ => (0, 0),
+        };
+        return Some(render(&answer, &ConnView::asking(asking), fds));
+    }
+    Some(match word {
+        W::Ruok => "imok".into(),
+        W::Isro => "rw".into(),
+        W::Gtmk | W::Stmk => "0\n".into(),
+        W::Srst => "Server stats reset.\n".into(),
+        W::Crst => "Connection stats reset.\n".into(),
+        W::Conf => {
+            let conf = conf.clone();
+            blocking(move || render_conf(&conf, host::DirSizes::read(&conf))).await?
+        }
+        W::Dirs => {
+            let conf = conf.clone();
+            blocking(move || render_dirs(host::DirSizes::read(&conf))).await?
+        }
+        W::Envi => blocking(|| render_envi(&host::Environment::read())).await?,
+        _ => return None,
+    })
 }
 
-fn avg_latency(s: &Stats) -> f64 {
-    if s.latency_count == 0 {
-        0.0
+/// Run `f` on tokio's blocking pool (never on a task that must stay responsive).
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    tokio::task::spawn_blocking(f).await.ok()
+}
+
+/// `ServerCnxn.dumpConnectionInfo`: brief for stat, full for cons (the session fields only
+/// for a connection with a session).
+fn conn_line(out: &mut String, c: &ConnView, brief: bool) {
+    let _ = write!(out, " /{}[", c.peer);
+    if c.interest_ops == 0 {
+        out.push('0');
     } else {
-        s.latency_total_ms as f64 / s.latency_count as f64
+        let _ = write!(out, "{:x}", c.interest_ops);
+    }
+    let _ = write!(out, "](queued=0,recved={},sent={}", c.received, c.sent);
+    if !brief && c.session_id != 0 {
+        let _ = write!(
+            out,
+            ",sid=0x{:x},lop={},est={},to={},lzxid=0x{:x}",
+            c.session_id, c.last_op, c.connected_at, c.timeout_ms, c.last_zxid
+        );
+    }
+    out.push_str(")\n");
+}
+
+/// Every connection, the asking one included (Java iterates a hash set, so no order is
+/// promised; we list the served connections in accept order, then the asking one).
+fn conn_lines(out: &mut String, conns: &[ConnView], asking: &ConnView, brief: bool) {
+    for c in conns.iter().chain(std::iter::once(asking)) {
+        conn_line(out, c, brief);
     }
 }
 
-fn client_line(out: &mut String, c: &ConnView) {
-    let _ = writeln!(
-        out,
-        " /{}[1](queued=0,recved={},sent={})",
-        c.peer, c.received, c.sent
-    );
-}
-
-fn server_stats(out: &mut String, v: &ServerView) {
-    let s = &v.stats;
+/// `ServerStats.toString` + the node count (srvr, stat). Connections count the asking one.
+fn server_stats(out: &mut String, s: &ServerSummary) {
+    let st = &s.stats;
     let _ = writeln!(
         out,
         "Latency min/avg/max: {}/{:.4}/{}",
-        s.latency_min_ms,
-        avg_latency(s),
-        s.latency_max_ms
+        st.latency_min_ms,
+        st.avg_latency(),
+        st.latency_max_ms
     );
-    let _ = writeln!(out, "Received: {}", s.packets_received);
-    let _ = writeln!(out, "Sent: {}", s.packets_sent);
-    let _ = writeln!(out, "Connections: {}", v.conns.len());
+    let _ = writeln!(out, "Received: {}", st.packets_received);
+    let _ = writeln!(out, "Sent: {}", st.packets_sent);
+    let _ = writeln!(out, "Connections: {}", s.connections + 1);
     let _ = writeln!(out, "Outstanding: 0");
-    let _ = writeln!(out, "Zxid: 0x{:x}", v.last_zxid);
+    let _ = writeln!(out, "Zxid: 0x{:x}", s.last_zxid);
     let _ = writeln!(out, "Mode: standalone");
-    let _ = writeln!(out, "Node count: {}", v.node_count);
+    let _ = writeln!(out, "Node count: {}", s.node_count);
 }
 
-/// Render the reply to a four-letter word.
-pub fn four_letter(word: &str, v: &ServerView) -> String {
+/// The text of a word answered from the core's `answer`. `asking` is the connection that
+/// sent the word; `fds` (open, max descriptors) is printed by mntr only.
+pub fn render(answer: &Answer, asking: &ConnView, fds: (u64, u64)) -> String {
     let mut out = String::new();
-    match word {
-        "ruok" => out.push_str("imok"),
-        "isro" => out.push_str("rw"),
-        "srvr" => {
+    match answer {
+        Answer::Server(s) => {
             let _ = writeln!(out, "Zookeeper version: {VERSION}");
-            server_stats(&mut out, v);
+            server_stats(&mut out, s);
         }
-        "stat" => {
+        Answer::ServerAndConns(s, conns) => {
             let _ = writeln!(out, "Zookeeper version: {VERSION}");
             out.push_str("Clients:\n");
-            for c in &v.conns {
-                client_line(&mut out, c);
-            }
+            conn_lines(&mut out, conns, asking, true);
             out.push('\n');
-            server_stats(&mut out, v);
+            server_stats(&mut out, s);
         }
-        "cons" => {
-            for c in &v.conns {
-                let _ = writeln!(
-                    out,
-                    " /{}[1](queued=0,recved={},sent={},sid=0x{:x},lop={},est={},to={},lzxid=0x{:x})",
-                    c.peer,
-                    c.received,
-                    c.sent,
-                    c.session_id,
-                    c.last_op,
-                    c.connected_at,
-                    c.timeout_ms,
-                    c.last_zxid
-                );
-            }
+        Answer::Conns(conns) => {
+            conn_lines(&mut out, conns, asking, false);
             out.push('\n');
         }
-        "srst" | "crst" => out.push_str(if word == "srst" {
-            "Server stats reset.\n"
-        } else {
-            "Connection stats reset.\n"
-        }),
-        "conf" => {
-            let s = &v.settings;
-            let _ = writeln!(out, "clientPort={}", s.client_addr.port());
-            let _ = writeln!(out, "secureClientPort=-1");
-            let show = |d: &Option<std::path::PathBuf>| {
-                d.as_ref()
-                    .map(|p| p.join("version-2").display().to_string())
-                    .unwrap_or_else(|| "(in-memory)".into())
-            };
-            let _ = writeln!(out, "dataDir={}", show(&s.data_dir));
-            let _ = writeln!(out, "dataDirSize={}", dir_size(s.data_dir.as_deref()));
-            let _ = writeln!(out, "dataLogDir={}", show(&s.data_log_dir));
-            let _ = writeln!(out, "dataLogSize={}", dir_size(s.data_log_dir.as_deref()));
-            let _ = writeln!(out, "tickTime={}", s.tick_ms);
-            let _ = writeln!(out, "maxClientCnxns={}", s.max_client_cnxns);
-            let _ = writeln!(out, "minSessionTimeout={}", s.min_session_timeout);
-            let _ = writeln!(out, "maxSessionTimeout={}", s.max_session_timeout);
-            let _ = writeln!(out, "clientPortListenBacklog=-1");
-            let _ = writeln!(out, "serverId=0");
-        }
-        "envi" => {
-            out.push_str("Environment:\n");
-            let _ = writeln!(out, "zookeeper.version={VERSION}");
-            let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
-            let _ = writeln!(out, "host.name={}", host.trim());
-            let _ = writeln!(out, "java.version=n/a (ferrokeeper, Rust)");
-            let _ = writeln!(out, "os.name={}", std::env::consts::OS);
-            let _ = writeln!(out, "os.arch={}", std::env::consts::ARCH);
-            let _ = writeln!(
-                out,
-                "user.dir={}",
-                std::env::current_dir()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default()
-            );
-            let _ = writeln!(out, "ferrokeeper.pid={}", std::process::id());
-        }
-        "wchs" => {
-            let w = &v.watch_summary;
+        Answer::WatchTotals(w) => {
             let _ = writeln!(
                 out,
                 "{} connections watching {} paths",
@@ -176,33 +176,15 @@ pub fn four_letter(word: &str, v: &ServerView) -> String {
             );
             let _ = writeln!(out, "Total watches:{}", w.total);
         }
-        "wchc" => {
-            for (conn, paths) in &v.watch_summary.by_conn {
-                let sid = v
-                    .conns
-                    .iter()
-                    .find(|c| c.id == *conn)
-                    .map(|c| c.session_id)
-                    .unwrap_or(0);
+        Answer::WatchesBySession(by_session) => {
+            for (sid, paths) in by_session {
                 let _ = writeln!(out, "0x{sid:x}");
                 for p in paths {
                     let _ = writeln!(out, "\t{p}");
                 }
             }
         }
-        "wchp" => {
-            let mut by_path: std::collections::BTreeMap<&str, Vec<i64>> = Default::default();
-            for (conn, paths) in &v.watch_summary.by_conn {
-                let sid = v
-                    .conns
-                    .iter()
-                    .find(|c| c.id == *conn)
-                    .map(|c| c.session_id)
-                    .unwrap_or(0);
-                for p in paths {
-                    by_path.entry(p.as_str()).or_default().push(sid);
-                }
-            }
+        Answer::SessionsByPath(by_path) => {
             for (p, sids) in by_path {
                 let _ = writeln!(out, "{p}");
                 for s in sids {
@@ -210,23 +192,23 @@ pub fn four_letter(word: &str, v: &ServerView) -> String {
                 }
             }
         }
-        "dump" => {
+        Answer::Dump(d) => {
             out.push_str("SessionTracker dump:\n");
             let _ = writeln!(
                 out,
                 "Session Sets ({})/({}):",
-                v.session_buckets.len(),
-                v.sessions.len()
+                d.session_buckets.len(),
+                d.session_count
             );
-            for (b, ids) in &v.session_buckets {
+            for (b, ids) in &d.session_buckets {
                 let _ = writeln!(out, "{} expire at {}:", ids.len(), b);
                 for id in ids {
                     let _ = writeln!(out, "\t0x{id:x}");
                 }
             }
             out.push_str("ephemeral nodes dump:\n");
-            let _ = writeln!(out, "Sessions with Ephemerals ({}):", v.ephemerals.len());
-            for (sid, paths) in &v.ephemerals {
+            let _ = writeln!(out, "Sessions with Ephemerals ({}):", d.ephemerals.len());
+            for (sid, paths) in &d.ephemerals {
                 let _ = writeln!(out, "0x{sid:x}:");
                 for p in paths {
                     let _ = writeln!(out, "\t{p}");
@@ -235,84 +217,91 @@ pub fn four_letter(word: &str, v: &ServerView) -> String {
             out.push_str("Connections dump:\n");
             let _ = writeln!(out, "Connections Sets (0)/(0):");
         }
-        "mntr" => {
-            let s = &v.stats;
-            let eph: usize = v.ephemerals.iter().map(|(_, p)| p.len()).sum();
-            let mut kv = |k: &str, val: String| {
-                let _ = writeln!(out, "zk_{k}\t{val}");
-            };
-            kv("version", VERSION.to_owned());
-            kv("server_state", "standalone".into());
-            kv("avg_latency", format!("{:.4}", avg_latency(s)));
-            kv("max_latency", s.latency_max_ms.to_string());
-            kv("min_latency", s.latency_min_ms.to_string());
-            kv("packets_received", s.packets_received.to_string());
-            kv("packets_sent", s.packets_sent.to_string());
-            kv("num_alive_connections", v.conns.len().to_string());
-            kv("outstanding_requests", "0".into());
-            kv("uptime", v.uptime_ms.to_string());
-            kv("znode_count", v.node_count.to_string());
-            kv("watch_count", v.watch_count.to_string());
-            kv("ephemerals_count", eph.to_string());
-            kv("approximate_data_size", v.approximate_data_size.to_string());
-            kv("global_sessions", v.sessions.len().to_string());
-            kv("local_sessions", "0".into());
-            let (open, max) = fd_counts();
-            kv("open_file_descriptor_count", open.to_string());
-            kv("max_file_descriptor_count", max.to_string());
-            kv("connection_drop_probability", "0.0".into());
-            kv("auth_failed_count", s.auth_failed.to_string());
-            kv(
-                "fsync_threshold_exceed_count",
-                v.fsync_threshold_exceed_count.to_string(),
-            );
-            kv("last_proposal_size", "-1".into());
-            kv("outstanding_tls_handshake", "0".into());
-        }
-        "hash" => {
+        Answer::Monitor(m) => render_mntr(&mut out, m, fds),
+        Answer::Digest { zxid, digest } => {
             let _ = writeln!(out, "Digest in log and actual tree:");
-            let _ = writeln!(out, "0x{:x}: {}", v.last_zxid, v.digest);
+            let _ = writeln!(out, "0x{zxid:x}: {digest}");
         }
-        "gtmk" => out.push_str("0\n"),
-        "stmk" => out.push_str("0\n"),
-        "dirs" => {
-            let s = &v.settings;
-            let _ = writeln!(out, "datadir_size: {}", dir_size(s.data_dir.as_deref()));
-            let _ = writeln!(out, "logdir_size: {}", dir_size(s.data_log_dir.as_deref()));
-        }
-        _ => {}
     }
     out
 }
 
-fn fd_counts() -> (u64, u64) {
-    let open = std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.count() as u64)
-        .unwrap_or(0);
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
+fn render_mntr(out: &mut String, m: &MonitorView, (open_fds, max_fds): (u64, u64)) {
+    let s = &m.summary.stats;
+    let mut kv = |k: &str, val: String| {
+        let _ = writeln!(out, "zk_{k}\t{val}");
     };
-    // SAFETY: getrlimit writes into the struct we own.
-    let max = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
-        lim.rlim_cur
-    } else {
-        0
-    };
-    (open, max)
+    kv("version", VERSION.to_owned());
+    kv("server_state", "standalone".into());
+    kv("avg_latency", format!("{:.4}", s.avg_latency()));
+    kv("max_latency", s.latency_max_ms.to_string());
+    kv("min_latency", s.latency_min_ms.to_string());
+    kv("packets_received", s.packets_received.to_string());
+    kv("packets_sent", s.packets_sent.to_string());
+    kv(
+        "num_alive_connections",
+        (m.summary.connections + 1).to_string(),
+    );
+    kv("outstanding_requests", "0".into());
+    kv("uptime", m.uptime_ms.to_string());
+    kv("znode_count", m.summary.node_count.to_string());
+    kv("watch_count", m.watch_count.to_string());
+    kv("ephemerals_count", m.ephemerals_count.to_string());
+    kv("approximate_data_size", m.approximate_data_size.to_string());
+    kv("global_sessions", m.global_sessions.to_string());
+    kv("local_sessions", "0".into());
+    kv("open_file_descriptor_count", open_fds.to_string());
+    kv("max_file_descriptor_count", max_fds.to_string());
+    kv("connection_drop_probability", "0.0".into());
+    kv("auth_failed_count", s.auth_failed.to_string());
+    kv(
+        "fsync_threshold_exceed_count",
+        m.fsync_threshold_exceed_count.to_string(),
+    );
+    kv("last_proposal_size", "-1".into());
+    kv("outstanding_tls_handshake", "0".into());
 }
 
-/// Total length of the files in `<dir>/version-2` (ZooKeeper's getDataDirSize/getLogDirSize;
-/// preallocated logs count at their full length, as in Java).
-fn dir_size(dir: Option<&std::path::Path>) -> u64 {
-    let Some(dir) = dir else { return 0 };
-    std::fs::read_dir(crate::storage::version_dir(dir))
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .filter_map(|e| e.metadata().ok())
-                .filter(|m| m.is_file())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0)
+fn data_dir_line(d: &Option<std::path::PathBuf>) -> String {
+    d.as_ref()
+        .map(|p| crate::storage::version_dir(p).display().to_string())
+        .unwrap_or_else(|| "(in-memory)".into())
 }
+
+/// `ZooKeeperServer.dumpConf`.
+fn render_conf(c: &ConfView, sizes: host::DirSizes) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "clientPort={}", c.client_port);
+    let _ = writeln!(out, "secureClientPort=-1");
+    let _ = writeln!(out, "dataDir={}", data_dir_line(&c.data_dir));
+    let _ = writeln!(out, "dataDirSize={}", sizes.data);
+    let _ = writeln!(out, "dataLogDir={}", data_dir_line(&c.data_log_dir));
+    let _ = writeln!(out, "dataLogSize={}", sizes.log);
+    let _ = writeln!(out, "tickTime={}", c.tick_ms);
+    let _ = writeln!(out, "maxClientCnxns={}", c.max_client_cnxns);
+    let _ = writeln!(out, "minSessionTimeout={}", c.min_session_timeout);
+    let _ = writeln!(out, "maxSessionTimeout={}", c.max_session_timeout);
+    let _ = writeln!(out, "clientPortListenBacklog=-1");
+    let _ = writeln!(out, "serverId=0");
+    out
+}
+
+fn render_dirs(sizes: host::DirSizes) -> String {
+    format!("datadir_size: {}\nlogdir_size: {}\n", sizes.data, sizes.log)
+}
+
+fn render_envi(e: &host::Environment) -> String {
+    let mut out = String::new();
+    out.push_str("Environment:\n");
+    let _ = writeln!(out, "zookeeper.version={VERSION}");
+    let _ = writeln!(out, "host.name={}", e.host_name);
+    let _ = writeln!(out, "java.version=n/a (ferrokeeper, Rust)");
+    let _ = writeln!(out, "os.name={}", std::env::consts::OS);
+    let _ = writeln!(out, "os.arch={}", std::env::consts::ARCH);
+    let _ = writeln!(out, "user.dir={}", e.user_dir);
+    let _ = writeln!(out, "ferrokeeper.pid={}", std::process::id());
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -7,6 +7,7 @@
 //! (Java clients pipeline auth/setWatches/requests behind the ConnectRequest).
 //! Must never: touch the tree or session table (everything goes to the core in order).
 
+use crate::admin::{self, Answer, Query};
 use crate::config::fourlw::{self, FourLetterWord};
 use crate::jute::records::{ConnectRequest, RequestHeader};
 use crate::jute::{Reader, Record};
@@ -56,7 +57,7 @@ pub async fn serve(
     let head = [buf[0], buf[1], buf[2], buf[3]];
     if let Some(word) = fourlw::parse_4lw(head) {
         let text = if !settings.four_letter_allowed(word.name()) {
-            fourlw::not_whitelisted_message(word)
+            Some(fourlw::not_whitelisted_message(word))
         } else if word == FourLetterWord::TelnetClose {
             // Enabled telnet close: Java falls through to its length check and drops us.
             return;
@@ -66,21 +67,13 @@ pub async fn serve(
                 let _ =
                     tokio::time::timeout(HANDSHAKE_TIMEOUT, read_at_least(rd, &mut buf, 12)).await;
             }
-            let (tx, rx) = oneshot::channel();
-            if core
-                .send(Input::FourLetter {
-                    word: word.name().to_owned(),
-                    reply: tx,
-                })
-                .await
-                .is_err()
-            {
-                return;
-            }
-            rx.await.unwrap_or_default()
+            let conf = settings.conf_view();
+            admin::reply(word, peer, &conf, |query| ask_core(&core, query)).await
         };
-        let _ = write_all(&sock, text.as_bytes()).await;
-        shutdown_write(&sock);
+        if let Some(text) = text {
+            let _ = write_all(&sock, text.as_bytes()).await;
+            shutdown_write(&sock);
+        }
         return;
     }
 
@@ -245,6 +238,15 @@ async fn read_loop(
     }
 }
 
+/// A four-letter word's question to the core; None if the core is gone.
+async fn ask_core(core: &mpsc::Sender<Input>, query: Query) -> Option<Answer> {
+    let (tx, rx) = oneshot::channel();
+    core.send(Input::FourLetter { query, reply: tx })
+        .await
+        .ok()?;
+    rx.await.ok()
+}
+
 async fn send_batch(
     id: ConnId,
     core: &mpsc::Sender<Input>,
@@ -368,6 +370,58 @@ async fn read_frame(
 mod tests {
     use super::*;
     use crate::server::outbox::FlushList;
+
+    /// Words that print no core state are answered on the connection's task: here the
+    /// core never reads its queue (as when it is busy), and they still answer.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn local_words_answer_while_the_core_does_not() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Arc::new(Settings {
+            four_letter_whitelist: fourlw::build_whitelist(Some("*"), false),
+            data_dir: Some(dir.path().to_path_buf()),
+            data_log_dir: Some(dir.path().to_path_buf()),
+            ..Settings::default()
+        });
+        let shared = Arc::new(Shared::new(crate::tree::DataTree::new(), 0, 1000));
+        // One slot: the first word that asked the core would sit in it unanswered.
+        let (core_tx, _core_rx) = mpsc::channel::<Input>(1);
+        for (word, expect) in [
+            ("ruok", "imok"),
+            ("isro", "rw"),
+            ("dirs", "datadir_size: 0\nlogdir_size: 0\n"),
+            ("conf", "clientPort=2181\n"),
+            ("envi", "Environment:\n"),
+            ("ruok", "imok"),
+        ] {
+            let mut client = TcpStream::connect(addr).await.unwrap();
+            let (sock, peer) = listener.accept().await.unwrap();
+            let task = tokio::spawn(serve(
+                1,
+                sock,
+                peer,
+                settings.clone(),
+                shared.clone(),
+                core_tx.clone(),
+            ));
+            tokio::io::AsyncWriteExt::write_all(&mut client, word.as_bytes())
+                .await
+                .unwrap();
+            let mut out = Vec::new();
+            let read = tokio::io::AsyncReadExt::read_to_end(&mut client, &mut out);
+            if tokio::time::timeout(Duration::from_secs(5), read)
+                .await
+                .is_err()
+            {
+                task.abort();
+                panic!("{word} waited for the core");
+            }
+            let text = String::from_utf8_lossy(&out);
+            assert!(text.starts_with(expect), "{word}: {text:?}");
+            let _ = task.await;
+        }
+    }
 
     /// The core's direct writes and the writer task's backlog writes never reorder bytes:
     /// a reader that stalls (so the socket fills and the writer task takes over) and then

@@ -60,6 +60,19 @@ impl Settings {
     pub fn jute_limits(&self) -> crate::jute::JuteLimits {
         crate::jute::JuteLimits::new(self.max_buffer, self.jute_extra_size)
     }
+
+    /// What the `conf` and `dirs` words print.
+    pub fn conf_view(&self) -> crate::admin::ConfView {
+        crate::admin::ConfView {
+            client_port: self.client_addr.port(),
+            data_dir: self.data_dir.clone(),
+            data_log_dir: self.data_log_dir.clone(),
+            tick_ms: self.tick_ms,
+            max_client_cnxns: self.max_client_cnxns,
+            min_session_timeout: self.min_session_timeout,
+            max_session_timeout: self.max_session_timeout,
+        }
+    }
 }
 
 impl Default for Settings {

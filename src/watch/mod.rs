@@ -6,7 +6,8 @@
 //! most one notification per watcher per event, recursive watchers see descendants'
 //! created/deleted/dataChanged but never childrenChanged, a delete also fires NodeDeleted
 //! for child watchers of the path). Must never: send bytes, check ACLs (the server checks
-//! READ on `TreeEvent::acl` per recipient), or walk more than the path's depth per trigger.
+//! READ on `TreeEvent::acl` per recipient), walk more than the path's depth per trigger,
+//! or walk a table to count it (the counts mntr/wchs print are kept as registrations change).
 
 use crate::proto::watcher_type;
 use crate::tree::{EventKind, TreeEvent};
@@ -25,6 +26,8 @@ struct Table {
     by_path: HashMap<String, BTreeMap<WatcherId, u8>>,
     by_watcher: HashMap<WatcherId, BTreeSet<String>>,
     recursive: usize,
+    /// (path, watcher) pairs registered: `size()` without walking the table (mntr).
+    pairs: usize,
 }
 
 impl Table {
@@ -37,6 +40,9 @@ impl Table {
             .or_insert(0);
         if *bits & mode != 0 {
             return false;
+        }
+        if *bits == 0 {
+            self.pairs += 1;
         }
         *bits |= mode;
         if mode == RECURSIVE {
@@ -64,7 +70,9 @@ impl Table {
         }
         if new == 0 {
             if let Some(m) = self.by_path.get_mut(path) {
-                m.remove(&w);
+                if m.remove(&w).is_some() {
+                    self.pairs -= 1;
+                }
                 if m.is_empty() {
                     self.by_path.remove(path);
                 }
@@ -100,8 +108,11 @@ impl Table {
         };
         for p in paths {
             if let Some(m) = self.by_path.get_mut(&p) {
-                if m.remove(&w).is_some_and(|b| b & RECURSIVE != 0) {
-                    self.recursive -= 1;
+                if let Some(b) = m.remove(&w) {
+                    self.pairs -= 1;
+                    if b & RECURSIVE != 0 {
+                        self.recursive -= 1;
+                    }
                 }
                 if m.is_empty() {
                     self.by_path.remove(&p);
@@ -142,7 +153,14 @@ impl Table {
         }
     }
 
+    /// (path, watcher) pairs, O(1).
     fn size(&self) -> usize {
+        self.pairs
+    }
+
+    /// The same count by walking the table (tests check `pairs` against it).
+    #[cfg(test)]
+    fn walked_size(&self) -> usize {
         self.by_path.values().map(|m| m.len()).sum()
     }
 }
@@ -154,15 +172,13 @@ pub struct WatchManager {
     child: Table,
 }
 
-/// Summary of the data-watch table (what `wchs` prints; `wchc` is `by_conn`).
+/// Totals of the data-watch table (what `wchs` prints; `wchc` is `by_connection`).
 /// Note: mntr's zk_watch_count is `WatchManager::watch_count` (both tables), not `total`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WatchSummary {
     pub connections: usize,
     pub paths: usize,
     pub total: usize,
-    /// connection → watched paths (data table), sorted.
-    pub by_conn: Vec<(WatcherId, Vec<String>)>,
 }
 
 impl WatchManager {
@@ -257,18 +273,24 @@ impl WatchManager {
         })
     }
 
-    /// mntr zk_watch_count: (watcher, path) pairs in both tables.
+    /// mntr zk_watch_count: (watcher, path) pairs in both tables, O(1).
     pub fn watch_count(&self) -> usize {
         self.data.size() + self.child.size()
     }
 
+    /// `watch_count` by walking both tables (tests only).
+    #[cfg(test)]
+    fn walked_watch_count(&self) -> usize {
+        self.data.walked_size() + self.child.walked_size()
+    }
+
     /// `wchs`: connections/paths/total of the data table (Java reports only that table).
+    /// Counts only: no path is copied.
     pub fn summary(&self) -> WatchSummary {
         WatchSummary {
             connections: self.data.by_watcher.len(),
             paths: self.data.by_path.len(),
-            total: self.data.by_watcher.values().map(|s| s.len()).sum(),
-            by_conn: self.by_connection(),
+            total: self.data.size(),
         }
     }
 

@@ -147,7 +147,6 @@ fn listings_and_disconnect() {
     m.add_child_watch("/c", 3);
     let s = m.summary();
     assert_eq!((s.connections, s.paths, s.total), (2, 2, 3));
-    assert_eq!(s.by_conn, m.by_connection());
     assert_eq!(m.watch_count(), 4);
     assert_eq!(
         m.by_connection(),
@@ -161,4 +160,67 @@ fn listings_and_disconnect() {
     m.remove_watcher(3);
     assert_eq!(m.watch_count(), 1);
     assert_eq!(m.trigger(&ev("/a", EventKind::NodeDeleted)), vec![(2, 2)]);
+}
+
+/// One registration change for `counts_are_kept_not_walked`.
+#[derive(Debug, Clone)]
+enum Op {
+    Data(u8, u64),
+    Child(u8, u64),
+    Persistent(u8, u64, i32),
+    Fire(u8, u8),
+    Remove(u8, u64, i32),
+    Disconnect(u64),
+}
+
+fn op_strategy() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    let path = 0u8..6;
+    let w = 1u64..4;
+    prop_oneof![
+        (path.clone(), w.clone()).prop_map(|(p, w)| Op::Data(p, w)),
+        (path.clone(), w.clone()).prop_map(|(p, w)| Op::Child(p, w)),
+        (path.clone(), w.clone(), 0i32..2).prop_map(|(p, w, m)| Op::Persistent(p, w, m)),
+        (path.clone(), 0u8..4).prop_map(|(p, k)| Op::Fire(p, k)),
+        (path, w.clone(), 0i32..5).prop_map(|(p, w, t)| Op::Remove(p, w, t)),
+        w.prop_map(Op::Disconnect),
+    ]
+}
+
+/// Nested paths so recursive watches see descendants.
+fn op_path(p: u8) -> &'static str {
+    ["/", "/a", "/a/b", "/a/b/c", "/x", "/x/y"][p as usize % 6]
+}
+
+proptest::proptest! {
+    /// mntr's watch count and wchs's total are kept as registrations change, and always
+    /// equal what walking the tables gives.
+    #[test]
+    fn counts_are_kept_not_walked(ops in proptest::collection::vec(op_strategy(), 0..60)) {
+        let mut m = WatchManager::new();
+        for op in ops {
+            match op {
+                Op::Data(p, w) => m.add_data_watch(op_path(p), w),
+                Op::Child(p, w) => m.add_child_watch(op_path(p), w),
+                Op::Persistent(p, w, mode) => {
+                    m.add_persistent(op_path(p), w, mode);
+                }
+                Op::Fire(p, k) => {
+                    let kind = [
+                        EventKind::NodeCreated,
+                        EventKind::NodeDataChanged,
+                        EventKind::NodeChildrenChanged,
+                        EventKind::NodeDeleted,
+                    ][k as usize % 4];
+                    m.trigger(&ev(op_path(p), kind));
+                }
+                Op::Remove(p, w, t) => {
+                    m.remove(op_path(p), w, t);
+                }
+                Op::Disconnect(w) => m.remove_watcher(w),
+            }
+            proptest::prop_assert_eq!(m.watch_count(), m.walked_watch_count());
+            proptest::prop_assert_eq!(m.summary().total, m.data.walked_size());
+        }
+    }
 }

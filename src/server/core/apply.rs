@@ -45,7 +45,7 @@ impl Core {
                 break;
             };
             let applied = self.apply(&f.txn);
-            self.answer(f, applied);
+            self.answer_origin(f, applied);
         }
         if self.snapshots.due {
             self.start_snapshot();

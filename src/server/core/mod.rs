@@ -35,6 +35,7 @@ mod view;
 pub use snapshots::SnapshotOrder;
 pub use view::op_name;
 
+use crate::admin::Stats;
 use crate::jute::Record;
 use crate::jute::records::*;
 use crate::proto::{self, Request, Response, encode_frame, encode_reply, xid};
@@ -86,10 +87,10 @@ pub enum Input {
     },
     /// The connection is gone (socket closed or error).
     Disconnected { conn: ConnId },
-    /// A four-letter word: the text to send back.
+    /// A four-letter word's question (`admin::query_for`): answer with just what it prints.
     FourLetter {
-        word: String,
-        reply: oneshot::Sender<String>,
+        query: crate::admin::Query,
+        reply: oneshot::Sender<crate::admin::Answer>,
     },
     /// The log is durable through this zxid.
     Logged(i64),
@@ -147,29 +148,6 @@ struct Conn {
     last_op: &'static str,
     /// Pending writes and the requests queued behind them.
     queue: VecDeque<Queued>,
-}
-
-/// Request latency and packet counters (for srvr/stat/mntr).
-#[derive(Debug, Default, Clone)]
-pub struct Stats {
-    pub packets_received: u64,
-    pub packets_sent: u64,
-    pub latency_min_ms: u64,
-    pub latency_max_ms: u64,
-    pub latency_total_ms: u64,
-    pub latency_count: u64,
-    pub auth_failed: u64,
-}
-
-impl Stats {
-    fn record_latency(&mut self, ms: u64) {
-        if self.latency_count == 0 || ms < self.latency_min_ms {
-            self.latency_min_ms = ms;
-        }
-        self.latency_max_ms = self.latency_max_ms.max(ms);
-        self.latency_total_ms += ms;
-        self.latency_count += 1;
-    }
 }
 
 /// State recovered from disk that the core starts from.
@@ -293,9 +271,8 @@ impl Core {
                 }
             }
             Input::Disconnected { conn } => self.disconnected(conn),
-            Input::FourLetter { word, reply } => {
-                let text = crate::admin::four_letter(&word, &self.view());
-                let _ = reply.send(text);
+            Input::FourLetter { query, reply } => {
+                let _ = reply.send(self.answer(query));
             }
             Input::Logged(zxid) => self.on_logged(zxid),
             Input::Committed(zxid) => self.commit_through(zxid),

@@ -81,7 +81,7 @@ impl Core {
     }
 
     /// Answer a txn that was just applied, by who asked for it.
-    pub(super) fn answer(&mut self, f: super::pipeline::InFlight, applied: Applied) {
+    pub(super) fn answer_origin(&mut self, f: super::pipeline::InFlight, applied: Applied) {
         let z = f.txn.header.zxid;
         let mut closed_by_own_request = false;
         match f.origin {

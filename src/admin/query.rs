@@ -1,0 +1,169 @@
+//! What a four-letter word asks the core, and the shapes of the core's answers.
+//!
+//! Owns: the `Query`/`Answer` pair (one query per word that needs the core, each answer
+//! holding only what that word prints), the server counters (`Stats`) and the per-connection
+//! rows. Must never: hold references into the tree or the watch tables (answers are owned
+//! copies, rendered after they left the core), or carry data its word does not print.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Request latency and packet counters (for srvr/stat/mntr). The core owns the values.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Stats {
+    pub packets_received: u64,
+    pub packets_sent: u64,
+    pub latency_min_ms: u64,
+    pub latency_max_ms: u64,
+    pub latency_total_ms: u64,
+    pub latency_count: u64,
+    pub auth_failed: u64,
+}
+
+impl Stats {
+    /// Count one answered request that took `ms` milliseconds.
+    pub fn record_latency(&mut self, ms: u64) {
+        if self.latency_count == 0 || ms < self.latency_min_ms {
+            self.latency_min_ms = ms;
+        }
+        self.latency_max_ms = self.latency_max_ms.max(ms);
+        self.latency_total_ms += ms;
+        self.latency_count += 1;
+    }
+
+    /// ServerStats.getAvgLatency.
+    pub fn avg_latency(&self) -> f64 {
+        if self.latency_count == 0 {
+            0.0
+        } else {
+            self.latency_total_ms as f64 / self.latency_count as f64
+        }
+    }
+}
+
+/// One connection as `cons`/`stat` print it (`ServerCnxn.dumpConnectionInfo`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnView {
+    pub peer: SocketAddr,
+    /// Java's selection-key interest ops: 1 (read) for a connection being served, 0 for
+    /// the connection running the four-letter word (its key is cancelled).
+    pub interest_ops: u32,
+    /// 0 = no session (the sid/lop/... fields are left out, as in Java).
+    pub session_id: i64,
+    pub timeout_ms: i32,
+    pub received: u64,
+    pub sent: u64,
+    pub connected_at: i64,
+    pub last_zxid: i64,
+    pub last_op: &'static str,
+}
+
+impl ConnView {
+    /// The connection that sent the word: Java counts the word as one received packet
+    /// (`packetReceived(4)` before the command runs) and nothing sent yet.
+    pub fn asking(peer: SocketAddr) -> ConnView {
+        ConnView {
+            peer,
+            interest_ops: 0,
+            session_id: 0,
+            timeout_ms: 0,
+            received: 1,
+            sent: 0,
+            connected_at: 0,
+            last_zxid: 0,
+            last_op: "NA",
+        }
+    }
+}
+
+/// What srvr prints (and stat and mntr start from).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerSummary {
+    pub stats: Stats,
+    pub last_zxid: i64,
+    pub node_count: usize,
+    /// Connections with a session; the asking connection is added when rendering.
+    pub connections: usize,
+}
+
+/// The data-watch table's totals (wchs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WatchTotals {
+    pub connections: usize,
+    pub paths: usize,
+    pub total: usize,
+}
+
+/// What dump prints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DumpView {
+    pub session_count: usize,
+    /// Expiry time → session ids.
+    pub session_buckets: Vec<(i64, Vec<i64>)>,
+    /// Session id → its ephemeral paths.
+    pub ephemerals: Vec<(i64, Vec<String>)>,
+}
+
+/// What mntr prints from the core (counts only; fd counts come from the connection task).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonitorView {
+    pub summary: ServerSummary,
+    pub uptime_ms: u64,
+    /// Data + child watches (zk_watch_count).
+    pub watch_count: usize,
+    pub ephemerals_count: usize,
+    pub approximate_data_size: u64,
+    pub global_sessions: usize,
+    /// fsyncs slower than fsync.warningthresholdms.
+    pub fsync_threshold_exceed_count: u64,
+}
+
+/// A question for the core: one per word that needs the core's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Query {
+    /// srvr
+    Server,
+    /// stat: the summary and every connection.
+    ServerAndConns,
+    /// cons
+    Conns,
+    /// wchs
+    WatchTotals,
+    /// wchc: data-watch paths per session.
+    WatchesBySession,
+    /// wchp: sessions per data-watch path.
+    SessionsByPath,
+    /// dump
+    Dump,
+    /// mntr
+    Monitor,
+    /// hash
+    Digest,
+}
+
+/// The core's answer to a `Query` (the variant of the same name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    Server(ServerSummary),
+    ServerAndConns(ServerSummary, Vec<ConnView>),
+    Conns(Vec<ConnView>),
+    WatchTotals(WatchTotals),
+    WatchesBySession(Vec<(i64, Vec<String>)>),
+    SessionsByPath(Vec<(String, Vec<i64>)>),
+    Dump(DumpView),
+    Monitor(MonitorView),
+    Digest { zxid: i64, digest: i64 },
+}
+
+/// The configuration `conf` and `dirs` print (built by the server from its settings).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfView {
+    pub client_port: u16,
+    /// None = in-memory (tests only).
+    pub data_dir: Option<PathBuf>,
+    pub data_log_dir: Option<PathBuf>,
+    pub tick_ms: i32,
+    pub max_client_cnxns: usize,
+    pub min_session_timeout: i32,
+    pub max_session_timeout: i32,
+}
