@@ -136,6 +136,13 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    // A panic anywhere is a fault: say so plainly, then (release: panic = "abort") the
+    // process ends for a supervisor to restart it.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        tracing::error!("fatal: {info}; stopping the server");
+        default_hook(info);
+    }));
     let cli = Cli::parse();
     if let Some(tool) = cli.tool {
         return run_tool(tool);

@@ -371,6 +371,84 @@ mod tests {
     use super::*;
     use crate::server::outbox::FlushList;
 
+    /// Over globalOutstandingLimit a connection with requests of its own in process stops
+    /// reading its socket until the core has answered enough of them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_connection_over_the_outstanding_limit_stops_reading() {
+        use crate::jute::records::ConnectRequest;
+        use tokio::io::AsyncWriteExt;
+        let settings = Arc::new(Settings::default());
+        let shared = Arc::new(Shared::new(crate::tree::DataTree::new(), 0, 2));
+        let (core_tx, mut core_rx) = mpsc::channel::<Input>(64);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (s, peer) = listener.accept().await.unwrap();
+            serve(1, s, peer, settings, shared, core_tx).await;
+        });
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        let mut hs = bytes::BytesMut::new();
+        crate::proto::encode_frame(&mut hs, |b| {
+            ConnectRequest {
+                time_out: 10_000,
+                passwd: vec![0u8; 16].into(),
+                ..ConnectRequest::default()
+            }
+            .write(b)
+        });
+        client.write_all(&hs).await.unwrap();
+        // The fake core: establish the session, keep the link.
+        let link = match core_rx.recv().await {
+            Some(Input::Connect { link, reply, .. }) => {
+                let _ = reply.send(true);
+                link
+            }
+            _ => panic!("expected the handshake"),
+        };
+        // Five pings (the core answers none of them yet).
+        let ping = |xid: i32| {
+            let mut b = bytes::BytesMut::new();
+            crate::proto::encode_frame(&mut b, |b| {
+                RequestHeader {
+                    xid,
+                    op_type: crate::proto::op::PING,
+                }
+                .write(b)
+            });
+            b
+        };
+        let mut first = bytes::BytesMut::new();
+        for x in 1..=5 {
+            first.extend_from_slice(&ping(x));
+        }
+        client.write_all(&first).await.unwrap();
+        let mut got = 0;
+        while got < 5 {
+            match tokio::time::timeout(Duration::from_secs(5), core_rx.recv()).await {
+                Ok(Some(Input::Requests { reqs, .. })) => got += reqs.len(),
+                _ => panic!("the first five requests did not reach the core"),
+            }
+        }
+        // 5 in process > limit 2: the next request must not be read.
+        client.write_all(&ping(6)).await.unwrap();
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), core_rx.recv())
+                .await
+                .is_err(),
+            "a request was read while over the limit"
+        );
+        // The core answers four: 1 in process, under the limit: reading resumes.
+        for _ in 0..4 {
+            link.answered_by_core();
+        }
+        match tokio::time::timeout(Duration::from_secs(5), core_rx.recv()).await {
+            Ok(Some(Input::Requests { reqs, .. })) => assert_eq!(reqs[0].xid, 6),
+            _ => panic!("reading did not resume under the limit"),
+        }
+        drop(client);
+        let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    }
+
     /// Words that print no core state are answered on the connection's task: here the
     /// core never reads its queue (as when it is busy), and they still answer.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

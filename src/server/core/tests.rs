@@ -1,1 +1,261 @@
+//! The core driven directly (through the simulator's node: real core, real log, no
+//! threads or clocks): watermarks, the monotonic expiry clock, the outstanding-request
+//! count, container reaping rate, digests off.
 
+use crate::jute::Data;
+use crate::jute::records::*;
+use crate::proto::{Request, create_mode, op};
+use crate::server::core::{Input, Now};
+use crate::server::settings::Settings;
+use crate::sim::client::Frame;
+use crate::sim::node::SimNode;
+use crate::txn::{Txn, TxnBody};
+use std::sync::Arc;
+
+struct Fixture {
+    node: SimNode,
+    _dir: tempfile::TempDir,
+}
+
+fn fixture(tweak: impl FnOnce(&mut Settings)) -> Fixture {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut s = Settings {
+        tick_ms: 100,
+        min_session_timeout: 200,
+        data_dir: Some(dir.path().to_path_buf()),
+        data_log_dir: Some(dir.path().to_path_buf()),
+        prealloc_bytes: 4096,
+        force_sync: false,
+        ..Settings::default()
+    };
+    tweak(&mut s);
+    let now = Now {
+        mono_ms: 1_000,
+        wall_ms: 1_700_000_000_000,
+    };
+    let node = SimNode::start(Arc::new(s), now, 1).expect("starts");
+    Fixture { node, _dir: dir }
+}
+
+impl Fixture {
+    /// Log and sync everything; the txns written.
+    fn settle(&mut self) -> Vec<Txn> {
+        let t = self.node.write().expect("write");
+        self.node.sync().expect("sync");
+        t
+    }
+
+    /// A new session on a new connection, established.
+    fn session(&mut self, timeout: i32) -> (u64, i64) {
+        let conn = self
+            .node
+            .connect(ConnectRequest {
+                time_out: timeout,
+                passwd: vec![0u8; 16].into(),
+                ..ConnectRequest::default()
+            })
+            .expect("connect");
+        self.settle();
+        let frames = self.frames(conn);
+        let Some(Frame::Connect(r)) = frames.first() else {
+            panic!("no ConnectResponse: {frames:?}");
+        };
+        (conn, r.session_id)
+    }
+
+    fn frames(&mut self, conn: u64) -> Vec<Frame> {
+        self.node
+            .conns
+            .get_mut(&conn)
+            .expect("connection")
+            .take_frames()
+            .expect("frames decode")
+    }
+
+    fn create(&mut self, conn: u64, xid: i32, path: &str, mode: i32) {
+        let (op_code, flags) = match mode {
+            create_mode::CONTAINER => (op::CREATE_CONTAINER, mode),
+            m => (op::CREATE, m),
+        };
+        let req = Request::Create {
+            op_code,
+            req: CreateTtlRequest {
+                path: path.into(),
+                data: Data::new(b"x".to_vec()),
+                acl: crate::tree::acl::open_acl_unsafe(),
+                flags,
+                ttl: -1,
+            },
+        };
+        self.node.send(conn, xid, op_code, req).expect("send");
+    }
+
+    fn at(&mut self, mono_ms: i64, wall_ms: i64) {
+        self.node.now = Now { mono_ms, wall_ms };
+        self.node.step(Input::Tick).expect("tick");
+    }
+}
+
+fn replies(frames: &[Frame]) -> Vec<(i32, i64, i32)> {
+    frames
+        .iter()
+        .filter_map(|f| match f {
+            Frame::Reply { xid, zxid, err, .. } => Some((*xid, *zxid, *err)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_write_is_answered_only_once_it_is_logged() {
+    let mut f = fixture(|_| {});
+    let (conn, _) = f.session(2000);
+    f.create(conn, 1, "/a", create_mode::PERSISTENT);
+    assert!(
+        replies(&f.frames(conn)).is_empty(),
+        "answered before logging"
+    );
+    // Written to the file but not synced: still nothing.
+    let written = f.node.write().expect("write");
+    assert_eq!(written.len(), 1);
+    assert!(replies(&f.frames(conn)).is_empty(), "answered before fsync");
+    f.node.sync().expect("sync");
+    let z = written[0].header.zxid;
+    assert_eq!(replies(&f.frames(conn)), vec![(1, z, 0)]);
+    assert_eq!(f.node.core.last_applied(), z);
+}
+
+#[test]
+fn a_committed_zxid_is_applied_before_this_node_logs_it() {
+    // A follower applies a COMMIT that arrives before its own fsync.
+    let mut f = fixture(|_| {});
+    let (conn, _) = f.session(2000);
+    f.create(conn, 1, "/a", create_mode::PERSISTENT);
+    let z = f.node.core.last_applied() + 1;
+    f.node.step(Input::Committed(z)).expect("commit");
+    assert_eq!(replies(&f.frames(conn)), vec![(1, z, 0)]);
+    assert!(f.node.shared.tree.read().exists("/a"));
+}
+
+#[test]
+fn expiry_follows_the_monotonic_clock_not_the_wall_clock() {
+    let mut f = fixture(|_| {});
+    let (_conn, sid) = f.session(1000);
+    let (mono, wall) = (f.node.now.mono_ms, f.node.now.wall_ms);
+    // The wall clock jumps an hour ahead (NTP step, VM resume): nobody expires.
+    f.at(mono + 100, wall + 3_600_000);
+    let logged = f.settle();
+    assert!(
+        !logged
+            .iter()
+            .any(|t| matches!(t.body, TxnBody::CloseSession(_))),
+        "a wall-clock step expired a session"
+    );
+    // ... and back: still nothing.
+    f.at(mono + 200, wall - 3_600_000);
+    assert!(f.settle().is_empty());
+    // Monotonic time past the timeout (+ a tick) expires it.
+    f.at(mono + 1_400, wall);
+    let logged = f.settle();
+    assert!(
+        logged
+            .iter()
+            .any(|t| matches!(t.body, TxnBody::CloseSession(_)) && t.header.client_id == sid),
+        "the session did not expire on the monotonic clock: {logged:?}"
+    );
+}
+
+#[test]
+fn requests_in_process_are_counted_until_answered() {
+    let mut f = fixture(|s| s.global_outstanding_limit = 10);
+    let (conn, _) = f.session(20_000);
+    let throttle = f.node.shared.throttle.clone();
+    for i in 0..25 {
+        f.create(conn, i + 1, &format!("/n{i}"), create_mode::PERSISTENT);
+    }
+    assert_eq!(throttle.in_process(), 25);
+    assert!(throttle.over(), "25 in process is over a limit of 10");
+    f.settle();
+    assert_eq!(replies(&f.frames(conn)).len(), 25);
+    assert_eq!(throttle.in_process(), 0);
+    assert!(!throttle.over());
+    // A connection that goes away with requests in process releases them.
+    for i in 0..15 {
+        f.create(conn, 100 + i, &format!("/m{i}"), create_mode::PERSISTENT);
+    }
+    assert!(throttle.over());
+    f.node.disconnect(conn).expect("disconnect");
+    assert_eq!(throttle.in_process(), 0);
+}
+
+#[test]
+fn containers_are_reaped_no_faster_than_max_per_minute() {
+    let mut f = fixture(|s| {
+        s.container_check_interval_ms = 100;
+        s.container_max_per_minute = 60; // one a second
+    });
+    let (conn, _) = f.session(60_000);
+    let mut xid = 0;
+    for i in 0..5 {
+        xid += 1;
+        f.create(conn, xid, &format!("/c{i}"), create_mode::CONTAINER);
+        xid += 1;
+        f.create(conn, xid, &format!("/c{i}/x"), create_mode::PERSISTENT);
+        xid += 1;
+        let del = Request::Delete(DeleteRequest {
+            path: format!("/c{i}/x"),
+            version: -1,
+        });
+        f.node.send(conn, xid, op::DELETE, del).expect("send");
+    }
+    f.settle();
+    let reaped = |txns: &[Txn]| {
+        txns.iter()
+            .filter(|t| matches!(t.body, TxnBody::DeleteContainer(_)))
+            .count()
+    };
+    let (mono, wall) = (f.node.now.mono_ms, f.node.now.wall_ms);
+    // The first check finds all five; only one may go now.
+    f.at(mono + 150, wall + 150);
+    assert_eq!(reaped(&f.settle()), 1);
+    f.at(mono + 400, wall + 400);
+    assert_eq!(
+        reaped(&f.settle()),
+        0,
+        "a second deletion within the same second"
+    );
+    // Two and a half seconds later: two more (one per second), not all the rest.
+    f.at(mono + 2_600, wall + 2_600);
+    let n = reaped(&f.settle());
+    assert!((1..=2).contains(&n), "{n} reaped in ~2 s at 60/minute");
+}
+
+#[test]
+fn reaping_follows_digest_enabled() {
+    let mut f = fixture(|s| {
+        s.container_check_interval_ms = 100;
+        s.prep.digest_enabled = false;
+    });
+    let (conn, _) = f.session(60_000);
+    f.create(conn, 1, "/c", create_mode::CONTAINER);
+    f.create(conn, 2, "/c/x", create_mode::PERSISTENT);
+    let del = Request::Delete(DeleteRequest {
+        path: "/c/x".into(),
+        version: -1,
+    });
+    f.node.send(conn, 3, op::DELETE, del).expect("send");
+    let logged = f.settle();
+    assert!(logged.iter().all(|t| t.digest.is_none()));
+    let (mono, wall) = (f.node.now.mono_ms, f.node.now.wall_ms);
+    f.at(mono + 150, wall + 150);
+    let logged = f.settle();
+    let reap: Vec<_> = logged
+        .iter()
+        .filter(|t| matches!(t.body, TxnBody::DeleteContainer(_)))
+        .collect();
+    assert_eq!(reap.len(), 1);
+    assert!(
+        reap[0].digest.is_none(),
+        "digest.enabled=false, but the reaper logged one"
+    );
+}
