@@ -24,7 +24,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -74,9 +73,8 @@ def selected_kinds():
 
 
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+    """A port reserved machine-wide for one server (see zkraw.free_port)."""
+    return zkraw.free_port(HOST)
 
 
 def ferro_binary():
@@ -98,7 +96,7 @@ class ServerHandle:
     def __init__(self, kind, cfg_overrides=None):
         self.kind = kind
         self.host = HOST
-        self.port = free_port()
+        self.port = None
         self.dir = tempfile.mkdtemp(prefix=f"compat-{kind}-")
         self.data_dir = os.path.join(self.dir, "data")
         os.makedirs(self.data_dir)
@@ -109,14 +107,21 @@ class ServerHandle:
             else:
                 self.cfg[k] = str(v)
         self.cfg["dataDir"] = self.data_dir
-        self.cfg["clientPort"] = str(self.port)
         self.cfg["clientPortAddress"] = HOST
         self.cfg_path = os.path.join(self.dir, "zoo.cfg")
+        self.log_path = os.path.join(self.dir, "server.log")
+        self.proc = None
+        self._new_port()
+
+    def _new_port(self):
+        """Reserve a (new) listening port and write zoo.cfg with it."""
+        if self.port is not None:
+            zkraw.release_port(self.port)
+        self.port = free_port()
+        self.cfg["clientPort"] = str(self.port)
         with open(self.cfg_path, "w") as f:
             for k, v in self.cfg.items():
                 f.write(f"{k}={v}\n")
-        self.log_path = os.path.join(self.dir, "server.log")
-        self.proc = None
 
     @property
     def hostport(self):
@@ -141,16 +146,26 @@ class ServerHandle:
             )
         return [binary, self.cfg_path]
 
+    BIND_ATTEMPTS = 4
+
     def start(self, ready_timeout=60.0):
-        cmd = self.command()
-        logf = open(self.log_path, "ab")
-        env = dict(os.environ)
-        env.setdefault("RUST_LOG", "info")
-        self.proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, cwd=self.dir,
-                                     env=env, start_new_session=True)
-        logf.close()
-        self.wait_ready(ready_timeout)
-        return self
+        """Start and wait until it serves. The port is reserved (zkraw.free_port), but a
+        program outside the suite may still grab it before the server binds: if the
+        server dies saying so, it is started again on another port."""
+        for attempt in range(1, self.BIND_ATTEMPTS + 1):
+            log_start = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
+            cmd = self.command()
+            logf = open(self.log_path, "ab")
+            env = dict(os.environ)
+            env.setdefault("RUST_LOG", "info")
+            self.proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, cwd=self.dir,
+                                         env=env, start_new_session=True)
+            logf.close()
+            if self.wait_ready(ready_timeout, retry_bind=attempt < self.BIND_ATTEMPTS, log_start=log_start):
+                return self
+            self.proc = None
+            self._new_port()
+        raise AssertionError("unreachable")
 
     def log_tail(self, n=40):
         try:
@@ -179,14 +194,26 @@ class ServerHandle:
         except (OSError, zkraw.ConnectionClosed, ValueError, Exception):
             return False
 
-    def wait_ready(self, timeout):
+    def _log_since(self, offset):
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(offset)
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def wait_ready(self, timeout, retry_bind=False, log_start=0):
+        """True once serving; False if the server exited because its port was taken
+        (and retry_bind); pytest.fail otherwise."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                if retry_bind and zkraw.bind_failed(self._log_since(log_start)):
+                    return False
                 pytest.fail(f"{self.kind} server exited with {self.proc.returncode} during startup "
                             f"(cmd {self.proc.args}); log tail:\n{self.log_tail()}", pytrace=False)
             if self.is_ready():
-                return
+                return True
             time.sleep(0.2)
         self.stop()
         pytest.fail(f"{self.kind} server not serving on {self.hostport} after {timeout}s; "
@@ -212,6 +239,8 @@ class ServerHandle:
 
     def cleanup(self):
         self.stop()
+        if self.port is not None:
+            zkraw.release_port(self.port)
         shutil.rmtree(self.dir, ignore_errors=True)
 
     # -- client helpers --
