@@ -302,6 +302,81 @@ def ferro(server_pool):
     return server_pool.get("ferro")
 
 
+# --- parallel runs (pytest-xdist) ---------------------------------------------------------
+#
+# scripts/test.sh runs the suite with `-n N --dist loadgroup`. Every test belongs to a
+# group, which runs whole, in order, on one worker (group_of below):
+#   - its file's name (without .py): tests of one file share that worker's servers (the
+#     session fixtures below: each worker starts its own), as in a serial run;
+#   - for a file in SPLIT_BY_FUNCTION (its tests start their own servers and share nothing),
+#     "file::function": the variants of one test function stay together;
+#   - or what the test sets itself with @pytest.mark.xdist_group("name") (xdist then shows
+#     "@name" after its test id).
+# The scheduler is xdist's loadgroup with this grouping (pytest_xdist_make_scheduler), so
+# test ids stay as they are and can be copied to re-run one test.
+SPLIT_BY_FUNCTION = {"test_store_interop"}
+
+GROUP_SECONDS = {
+    "test_diff_watches": 49,
+    "test_store_interop::test_crash_rounds": 44,
+    "test_store_interop::test_datadir_handover": 38,
+    "test_store_interop::test_java_compressed_snapshot": 36,
+    "test_robustness": 28,
+    "test_diff_special_nodes": 22,
+    "test_store_interop::test_dump_tools_match_java": 18,
+    "test_store_interop::test_torn_tail_loses_only_the_torn_entry": 17,
+    "test_client_cli": 17,
+    "test_client_curator": 15,
+    "test_store_interop::test_null_data_survives_handover": 14,
+    "test_diff_sessions": 11,
+    "test_store_interop::test_bit_flip_refuses_to_start": 7,
+    "test_client_kazoo": 6,
+    "test_4lw": 3,
+    "test_diff_multi": 2,
+    "test_diff_basic": 1,
+    "test_diff_acl": 1,
+}
+DEFAULT_GROUP_SECONDS = 20
+
+
+def group_of(nodeid):
+    """The group of a test id (see above)."""
+    at = nodeid.rfind("@")
+    if at > nodeid.rfind("]"):
+        return nodeid[at + 1:]  # an explicit xdist_group mark (loadgroup added it)
+    parts = nodeid.split("::")
+    group = os.path.splitext(os.path.basename(parts[0]))[0]
+    if group in SPLIT_BY_FUNCTION and len(parts) > 1:
+        group += "::" + parts[1].split("[")[0]
+    return group
+
+
+def group_of_item(item):
+    mark = item.get_closest_marker("xdist_group")
+    if mark is not None:
+        return mark.args[0] if mark.args else mark.kwargs.get("name", "default")
+    return group_of(item.nodeid)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    if config.getoption("dist") != "loadgroup":
+        return None  # an explicit other --dist: xdist's own
+    from xdist.scheduler import LoadGroupScheduling
+
+    class CompatGroupScheduling(LoadGroupScheduling):
+        def _split_scope(self, nodeid):
+            return group_of(nodeid)
+
+    return CompatGroupScheduling(config, log)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    """Longest groups first (after pytest's own reordering by fixture scope). The sort is
+    stable: tests keep their order within a group."""
+    items.sort(key=lambda item: -GROUP_SECONDS.get(group_of_item(item), DEFAULT_GROUP_SECONDS))
+
+
 def pytest_generate_tests(metafunc):
     if "server" in metafunc.fixturenames:
         kinds = selected_kinds()
