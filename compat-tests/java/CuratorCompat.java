@@ -57,6 +57,11 @@ public class CuratorCompat {
         check("connected", true);
 
         // --- InterProcessMutex: b waits until a releases
+        // The lock's parent is created here as a plain node. Left to Curator it is a
+        // container, which the server may reap in the moment between a's release and b's
+        // acquire (it is empty then); Curator creates it again, and that extra child
+        // creation moves the root's sequence counter (tx.seq_name below) -- seen under load.
+        a.create().forPath(root + "/mutex");
         InterProcessMutex ma = new InterProcessMutex(a, root + "/mutex");
         InterProcessMutex mb = new InterProcessMutex(b, root + "/mutex");
         ma.acquire();
