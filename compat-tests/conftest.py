@@ -358,6 +358,7 @@ def group_of_item(item):
     return group_of(item.nodeid)
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: fine without it
 def pytest_xdist_make_scheduler(config, log):
     if config.getoption("dist") != "loadgroup":
         return None  # an explicit other --dist: xdist's own
