@@ -20,10 +20,10 @@ cargo test --release
 
 export FERROKEEPER_BIN="${FERROKEEPER_BIN:-$PWD/target/release/ferrokeeper}"
 # Test files run in parallel (pytest-xdist), a file's tests together on one worker with that
-# worker's own servers (groups: compat-tests/conftest.py, README there). On the 2-core
-# machine the suite took 329 s serially, 154 s with 2 workers, 108-122 s with 3, 91 s with
-# 4 and 82-84 s with 5-6: the servers under test mostly wait, and beyond 4 the longest
-# group (~50 s) and Java start-ups decide.
+# worker's own servers (groups: compat-tests/conftest.py, README there). On the quiet
+# 2-core machine the suite took 280 s serially, 151 s with 2 workers, 112 s with 3, 86 s
+# with 4, 83 s with 5, 71 s with 6 (under other load 5-6 gained nothing over 4): the
+# servers under test mostly wait; beyond 4 the longest groups and Java start-ups decide.
 workers="${COMPAT_WORKERS:-4}"
 parallel=()
 if [[ "$workers" != 0 ]]; then
