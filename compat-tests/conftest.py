@@ -24,7 +24,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -74,9 +73,8 @@ def selected_kinds():
 
 
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+    """A port reserved machine-wide for one server (see zkraw.free_port)."""
+    return zkraw.free_port(HOST)
 
 
 def ferro_binary():
@@ -98,7 +96,7 @@ class ServerHandle:
     def __init__(self, kind, cfg_overrides=None):
         self.kind = kind
         self.host = HOST
-        self.port = free_port()
+        self.port = None
         self.dir = tempfile.mkdtemp(prefix=f"compat-{kind}-")
         self.data_dir = os.path.join(self.dir, "data")
         os.makedirs(self.data_dir)
@@ -109,14 +107,21 @@ class ServerHandle:
             else:
                 self.cfg[k] = str(v)
         self.cfg["dataDir"] = self.data_dir
-        self.cfg["clientPort"] = str(self.port)
         self.cfg["clientPortAddress"] = HOST
         self.cfg_path = os.path.join(self.dir, "zoo.cfg")
+        self.log_path = os.path.join(self.dir, "server.log")
+        self.proc = None
+        self._new_port()
+
+    def _new_port(self):
+        """Reserve a (new) listening port and write zoo.cfg with it."""
+        if self.port is not None:
+            zkraw.release_port(self.port)
+        self.port = free_port()
+        self.cfg["clientPort"] = str(self.port)
         with open(self.cfg_path, "w") as f:
             for k, v in self.cfg.items():
                 f.write(f"{k}={v}\n")
-        self.log_path = os.path.join(self.dir, "server.log")
-        self.proc = None
 
     @property
     def hostport(self):
@@ -141,16 +146,26 @@ class ServerHandle:
             )
         return [binary, self.cfg_path]
 
+    BIND_ATTEMPTS = 4
+
     def start(self, ready_timeout=60.0):
-        cmd = self.command()
-        logf = open(self.log_path, "ab")
-        env = dict(os.environ)
-        env.setdefault("RUST_LOG", "info")
-        self.proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, cwd=self.dir,
-                                     env=env, start_new_session=True)
-        logf.close()
-        self.wait_ready(ready_timeout)
-        return self
+        """Start and wait until it serves. The port is reserved (zkraw.free_port), but a
+        program outside the suite may still grab it before the server binds: if the
+        server dies saying so, it is started again on another port."""
+        for attempt in range(1, self.BIND_ATTEMPTS + 1):
+            log_start = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
+            cmd = self.command()
+            logf = open(self.log_path, "ab")
+            env = dict(os.environ)
+            env.setdefault("RUST_LOG", "info")
+            self.proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, cwd=self.dir,
+                                         env=env, start_new_session=True)
+            logf.close()
+            if self.wait_ready(ready_timeout, retry_bind=attempt < self.BIND_ATTEMPTS, log_start=log_start):
+                return self
+            self.proc = None
+            self._new_port()
+        raise AssertionError("unreachable")
 
     def log_tail(self, n=40):
         try:
@@ -179,14 +194,26 @@ class ServerHandle:
         except (OSError, zkraw.ConnectionClosed, ValueError, Exception):
             return False
 
-    def wait_ready(self, timeout):
+    def _log_since(self, offset):
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(offset)
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def wait_ready(self, timeout, retry_bind=False, log_start=0):
+        """True once serving; False if the server exited because its port was taken
+        (and retry_bind); pytest.fail otherwise."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                if retry_bind and zkraw.bind_failed(self._log_since(log_start)):
+                    return False
                 pytest.fail(f"{self.kind} server exited with {self.proc.returncode} during startup "
                             f"(cmd {self.proc.args}); log tail:\n{self.log_tail()}", pytrace=False)
             if self.is_ready():
-                return
+                return True
             time.sleep(0.2)
         self.stop()
         pytest.fail(f"{self.kind} server not serving on {self.hostport} after {timeout}s; "
@@ -212,6 +239,8 @@ class ServerHandle:
 
     def cleanup(self):
         self.stop()
+        if self.port is not None:
+            zkraw.release_port(self.port)
         shutil.rmtree(self.dir, ignore_errors=True)
 
     # -- client helpers --
@@ -271,6 +300,82 @@ def real_zk(server_pool):
 @pytest.fixture(scope="session")
 def ferro(server_pool):
     return server_pool.get("ferro")
+
+
+# --- parallel runs (pytest-xdist) ---------------------------------------------------------
+#
+# scripts/test.sh runs the suite with `-n N --dist loadgroup`. Every test belongs to a
+# group, which runs whole, in order, on one worker (group_of below):
+#   - its file's name (without .py): tests of one file share that worker's servers (the
+#     session fixtures below: each worker starts its own), as in a serial run;
+#   - for a file in SPLIT_BY_FUNCTION (its tests start their own servers and share nothing),
+#     "file::function": the variants of one test function stay together;
+#   - or what the test sets itself with @pytest.mark.xdist_group("name") (xdist then shows
+#     "@name" after its test id).
+# The scheduler is xdist's loadgroup with this grouping (pytest_xdist_make_scheduler), so
+# test ids stay as they are and can be copied to re-run one test.
+SPLIT_BY_FUNCTION = {"test_store_interop"}
+
+GROUP_SECONDS = {
+    "test_diff_watches": 49,
+    "test_store_interop::test_crash_rounds": 44,
+    "test_store_interop::test_datadir_handover": 38,
+    "test_store_interop::test_java_compressed_snapshot": 36,
+    "test_robustness": 28,
+    "test_diff_special_nodes": 22,
+    "test_store_interop::test_dump_tools_match_java": 18,
+    "test_store_interop::test_torn_tail_loses_only_the_torn_entry": 17,
+    "test_client_cli": 17,
+    "test_client_curator": 15,
+    "test_store_interop::test_null_data_survives_handover": 14,
+    "test_diff_sessions": 11,
+    "test_store_interop::test_bit_flip_refuses_to_start": 7,
+    "test_client_kazoo": 6,
+    "test_4lw": 3,
+    "test_diff_multi": 2,
+    "test_diff_basic": 1,
+    "test_diff_acl": 1,
+}
+DEFAULT_GROUP_SECONDS = 20
+
+
+def group_of(nodeid):
+    """The group of a test id (see above)."""
+    at = nodeid.rfind("@")
+    if at > nodeid.rfind("]"):
+        return nodeid[at + 1:]  # an explicit xdist_group mark (loadgroup added it)
+    parts = nodeid.split("::")
+    group = os.path.splitext(os.path.basename(parts[0]))[0]
+    if group in SPLIT_BY_FUNCTION and len(parts) > 1:
+        group += "::" + parts[1].split("[")[0]
+    return group
+
+
+def group_of_item(item):
+    mark = item.get_closest_marker("xdist_group")
+    if mark is not None:
+        return mark.args[0] if mark.args else mark.kwargs.get("name", "default")
+    return group_of(item.nodeid)
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: fine without it
+def pytest_xdist_make_scheduler(config, log):
+    if config.getoption("dist") != "loadgroup":
+        return None  # an explicit other --dist: xdist's own
+    from xdist.scheduler import LoadGroupScheduling
+
+    class CompatGroupScheduling(LoadGroupScheduling):
+        def _split_scope(self, nodeid):
+            return group_of(nodeid)
+
+    return CompatGroupScheduling(config, log)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    """Longest groups first (after pytest's own reordering by fixture scope). The sort is
+    stable: tests keep their order within a group."""
+    items.sort(key=lambda item: -GROUP_SECONDS.get(group_of_item(item), DEFAULT_GROUP_SECONDS))
 
 
 def pytest_generate_tests(metafunc):

@@ -14,7 +14,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import tempfile
@@ -39,9 +38,8 @@ logging.getLogger("kazoo").setLevel(logging.CRITICAL)
 
 
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+    """A port reserved machine-wide for one server (see zkraw.free_port)."""
+    return zkraw.free_port(HOST)
 
 
 def ferro_binary():
@@ -170,6 +168,7 @@ class Server:
 
     def cleanup(self):
         self.kill()
+        zkraw.release_port(self.port)
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def raw(self, **kw):

@@ -9,7 +9,9 @@ failure results), createContainers and TTL nodes, printing "CHECK name value" li
 
 import hashlib
 import os
+import shutil
 import subprocess
+import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.join(HERE, "java", "CuratorCompat.java")
@@ -50,11 +52,20 @@ def compiled_classes():
         digest = hashlib.sha256(f.read()).hexdigest()[:16]
     out = os.path.join(HERE, ".deps", f"curator-{digest}")
     if not os.path.exists(os.path.join(out, "CuratorCompat.class")):
-        tmp = out + ".tmp"
-        os.makedirs(tmp, exist_ok=True)
-        subprocess.run(["javac", "-nowarn", "-d", tmp, "-cp", CLASSPATH, SOURCE], check=True,
-                       capture_output=True, timeout=180)
-        os.replace(tmp, out)
+        # A private temp dir, renamed into place: runs in parallel (other workers or
+        # other suites on this checkout) may compile at the same time.
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix=f"curator-{digest}.", dir=os.path.dirname(out))
+        try:
+            subprocess.run(["javac", "-nowarn", "-d", tmp, "-cp", CLASSPATH, SOURCE], check=True,
+                           capture_output=True, timeout=180)
+            try:
+                os.rename(tmp, out)
+            except OSError:
+                if not os.path.exists(os.path.join(out, "CuratorCompat.class")):
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 

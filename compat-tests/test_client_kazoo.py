@@ -14,6 +14,8 @@ from kazoo.exceptions import (BadVersionError, NoAuthError, NodeExistsError, NoN
                               NotEmptyError, RolledBackError)
 from kazoo.security import make_digest_acl
 
+from conftest import wait_until
+
 
 def test_crud(kazoo_client, root):
     zk = kazoo_client()
@@ -122,29 +124,49 @@ def test_lock(kazoo_client, root):
     lock_a = a.Lock(root + "/lock", "a")
     lock_b = b.Lock(root + "/lock", "b")
     order = []
+
+    def take_b():
+        got = lock_b.acquire(timeout=30)
+        order.append(("b", got))
+        if got:
+            lock_b.release()
+
     assert lock_a.acquire(timeout=10)
-    t = threading.Thread(target=lambda: (lock_b.acquire(timeout=20), order.append("b"), lock_b.release()))
+    t = threading.Thread(target=take_b)
     t.start()
-    time.sleep(0.5)
+    # b is queued behind a (its lock node exists) -- and must still be waiting.
+    assert wait_until(lambda: lock_b.contenders() == ["a", "b"], timeout=20), lock_b.contenders()
+    assert order == [] and t.is_alive()
     order.append("a")
-    assert lock_b.contenders() == ["a", "b"]
     lock_a.release()
-    t.join(20)
-    assert order == ["a", "b"]
+    t.join(30)
+    assert order == ["a", ("b", True)]
 
 
 def test_election(kazoo_client, root):
     a, b = kazoo_client(), kazoo_client()
     elected = []
+    a_leads, a_may_resign = threading.Event(), threading.Event()
     ea = a.Election(root + "/election", "a")
     eb = b.Election(root + "/election", "b")
-    ta = threading.Thread(target=lambda: ea.run(lambda: (elected.append("a"), time.sleep(0.5))))
+
+    def lead_a():
+        elected.append("a")
+        a_leads.set()
+        a_may_resign.wait(30)  # lead until b is a contender (bounded)
+
+    ta = threading.Thread(target=lambda: ea.run(lead_a))
     ta.start()
-    time.sleep(0.3)
+    assert a_leads.wait(20), elected
     tb = threading.Thread(target=lambda: eb.run(lambda: elected.append("b")))
     tb.start()
-    ta.join(15)
-    tb.join(15)
+    # b has entered the election while a leads, and is not leader as well.
+    assert wait_until(lambda: eb.contenders() == ["a", "b"], timeout=20), eb.contenders()
+    assert elected == ["a"]
+    a_may_resign.set()
+    ta.join(30)
+    tb.join(30)
+    assert not ta.is_alive() and not tb.is_alive()
     assert elected == ["a", "b"]
 
 
@@ -164,17 +186,21 @@ def test_counter(kazoo_client, root):
     assert clients[0].Counter(root + "/counter").value == 30
 
 
-def test_barriers(kazoo_client, root):
+def test_barriers(server, kazoo_client, root):
     a, b = kazoo_client(), kazoo_client()
     barrier = a.Barrier(root + "/barrier")
     barrier.create()
     passed = []
-    th = threading.Thread(target=lambda: passed.append(b.Barrier(root + "/barrier").wait(15)))
+    th = threading.Thread(target=lambda: passed.append(b.Barrier(root + "/barrier").wait(30)))
     th.start()
-    time.sleep(0.5)
-    assert passed == []
+    # b waits with an exists watch on the barrier node: wait until the server has it, so
+    # the removal below is what lets b through (not a barrier that was never up).
+    assert wait_until(lambda: f"{root}/barrier" in server.fourlw("wchp").splitlines(), timeout=20), \
+        server.fourlw("wchp")
+    time.sleep(0.2)
+    assert passed == [] and th.is_alive()
     barrier.remove()
-    th.join(15)
+    th.join(30)
     assert passed == [True]
 
     results = []

@@ -11,6 +11,9 @@ nothing happens behind the test's back (no automatic pings: keep waits well belo
 the session timeout or call `ping()`).
 """
 
+import fcntl
+import os
+import random
 import socket
 import struct
 import time
@@ -689,3 +692,76 @@ def four_letter_word(host, port, word, timeout=10.0):
                 break
             chunks.append(b)
         return b"".join(chunks).decode("utf-8", "replace")
+
+
+# --- listening ports for the servers under test ------------------------------------------
+#
+# The old way (bind port 0, read the port, close, hand it to the server) races: between
+# the close and the server's bind another pytest-xdist worker -- or a client socket, as
+# the kernel hands out the same ephemeral range for outgoing connections -- can take the
+# port. So server ports come from a range below Linux's ephemeral range, and each one is
+# reserved machine-wide with a POSIX byte-range lock (one byte per port) on a shared lock
+# file until it is released or the process exits. Every compat run on the machine (all
+# workers, several suites at once) goes through this lock, so none hands out a port
+# another still holds; a probe bind skips ports some other program is using.
+# COMPAT_PORT_RANGE=LO-HI overrides the range.
+
+_PORT_LOCK_PATH = "/tmp/ferrokeeper-compat-ports.lock"
+_port_lock_fd = None
+_held_ports = set()
+
+
+def _port_range():
+    raw = os.environ.get("COMPAT_PORT_RANGE", "20000-32000")
+    lo, hi = (int(x) for x in raw.split("-"))
+    if not 1024 <= lo < hi <= 65535:
+        raise ValueError(f"COMPAT_PORT_RANGE={raw!r}: want LO-HI within 1024-65535")
+    return lo, hi
+
+
+def _port_lock_file():
+    global _port_lock_fd
+    if _port_lock_fd is None:
+        # Never closed: closing any descriptor of the file drops all of this process's locks.
+        _port_lock_fd = os.open(_PORT_LOCK_PATH, os.O_RDWR | os.O_CREAT, 0o666)
+    return _port_lock_fd
+
+
+def free_port(host="127.0.0.1"):
+    """Reserve a port for a server to listen on (release it with release_port)."""
+    lo, hi = _port_range()
+    fd = _port_lock_file()
+    n = hi - lo
+    # Workers start at different points of the range (fewer lock collisions to step over).
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    digits = "".join(ch for ch in worker if ch.isdigit())
+    start = (int(digits) * 997 if digits else 0) + random.randrange(n)
+    for i in range(n):
+        port = lo + (start + i) % n
+        if port in _held_ports:
+            continue
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, port)
+        except OSError:
+            continue  # another process holds it
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                fcntl.lockf(fd, fcntl.LOCK_UN, 1, port)
+                continue  # in use by something outside the compat suite
+        _held_ports.add(port)
+        return port
+    raise RuntimeError(f"no free port in {lo}-{hi}")
+
+
+def release_port(port):
+    """Give a port from free_port back (its server is stopped)."""
+    if port in _held_ports:
+        _held_ports.discard(port)
+        fcntl.lockf(_port_lock_file(), fcntl.LOCK_UN, 1, port)
+
+
+def bind_failed(log_text):
+    """True if a server's startup log says its listening port was taken."""
+    return "address already in use" in log_text.lower()

@@ -4,6 +4,7 @@
 #
 #   zookeeper, zookeeper-bin   reference Apache ZooKeeper 3.8 server, zkCli.sh and the C client cli_mt
 #   python3-kazoo, python3-pytest, python3-pytest-timeout   Python client + test runner for /usr/bin/python3
+#   python3-pytest-xdist       runs the compat suite's test files in parallel workers (-n)
 #   libcurator-*-java          Apache Curator 5.4 for the Java client tests
 #   default-jdk-headless       java + javac (skipped when a javac is already on the machine)
 set -euo pipefail
@@ -14,6 +15,7 @@ PKGS=(
   python3-kazoo
   python3-pytest
   python3-pytest-timeout
+  python3-pytest-xdist
   libcurator-framework-java
   libcurator-recipes-java
   libcurator-client-java
@@ -52,5 +54,5 @@ for f in /usr/share/java/zookeeper.jar /usr/share/java/zookeeper-jute.jar /usr/s
          /usr/share/java/curator-framework.jar /usr/share/zookeeper/bin/zkCli.sh /usr/lib/zookeeper/bin/cli_mt; do
   [[ -e "$f" ]] || { echo "install-deps: expected $f after install" >&2; exit 1; }
 done
-/usr/bin/python3 -c 'import kazoo, pytest' || { echo "install-deps: kazoo/pytest not importable by /usr/bin/python3" >&2; exit 1; }
+/usr/bin/python3 -c 'import kazoo, pytest, xdist' || { echo "install-deps: kazoo/pytest/xdist not importable by /usr/bin/python3" >&2; exit 1; }
 echo "install-deps: done"

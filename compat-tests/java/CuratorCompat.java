@@ -33,6 +33,12 @@ public class CuratorCompat {
         System.out.flush();
     }
 
+    /** Wait (at most 20 s) until the list has at least n entries. */
+    static void awaitSize(List<String> list, int n) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (list.size() < n && System.nanoTime() < deadline) Thread.sleep(10);
+    }
+
     static CuratorFramework client(String hp) throws Exception {
         CuratorFramework c = CuratorFrameworkFactory.builder().connectString(hp)
                 .sessionTimeoutMs(15000).connectionTimeoutMs(10000)
@@ -51,26 +57,33 @@ public class CuratorCompat {
         check("connected", true);
 
         // --- InterProcessMutex: b waits until a releases
+        // The lock's parent is created here as a plain node. Left to Curator it is a
+        // container, which the server may reap in the moment between a's release and b's
+        // acquire (it is empty then); Curator creates it again, and that extra child
+        // creation moves the root's sequence counter (tx.seq_name below) -- seen under load.
+        a.create().forPath(root + "/mutex");
         InterProcessMutex ma = new InterProcessMutex(a, root + "/mutex");
         InterProcessMutex mb = new InterProcessMutex(b, root + "/mutex");
         ma.acquire();
         check("mutex.b_blocked", !mb.acquire(300, TimeUnit.MILLISECONDS));
         ma.release();
-        check("mutex.b_acquired", mb.acquire(10, TimeUnit.SECONDS));
+        check("mutex.b_acquired", mb.acquire(30, TimeUnit.SECONDS));
         mb.release();
 
         // --- LeaderLatch: exactly one leader, handover on close
         LeaderLatch la = new LeaderLatch(a, root + "/latch", "a");
         LeaderLatch lb = new LeaderLatch(b, root + "/latch", "b");
         la.start();
-        la.await(10, TimeUnit.SECONDS);
+        boolean aLed = la.await(30, TimeUnit.SECONDS);
         lb.start();
-        Thread.sleep(300);
-        check("latch.a_leader", la.hasLeadership());
+        // b has joined (its latch node is there) while a leads: not a fixed sleep.
+        long joinDeadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (lb.getParticipants().size() < 2 && System.nanoTime() < joinDeadline) Thread.sleep(20);
+        check("latch.a_leader", aLed && la.hasLeadership());
         check("latch.b_leader", lb.hasLeadership());
         check("latch.participants", lb.getParticipants().size());
         la.close();
-        check("latch.b_after_close", lb.await(10, TimeUnit.SECONDS));
+        check("latch.b_after_close", lb.await(30, TimeUnit.SECONDS));
         lb.close();
 
         // --- CuratorCache (persistent recursive watch)
@@ -88,17 +101,19 @@ public class CuratorCompat {
                 .forInitialized(initialized::countDown)
                 .build());
         cache.start();
-        check("cache.initialized", initialized.await(10, TimeUnit.SECONDS));
+        check("cache.initialized", initialized.await(30, TimeUnit.SECONDS));
+        // After each change, wait until the cache has seen it (its listener fired) before
+        // the next one, so the cache reads each state (not a later one) -- not a fixed sleep.
         a.create().forPath(root + "/cache", "0".getBytes());
-        Thread.sleep(200);
+        awaitSize(events, 1);
         a.create().forPath(root + "/cache/x", "1".getBytes());
-        Thread.sleep(200);
+        awaitSize(events, 2);
         a.create().forPath(root + "/cache/x/y", "2".getBytes());
-        Thread.sleep(200);
+        awaitSize(events, 3);
         a.setData().forPath(root + "/cache/x", "3".getBytes());
-        Thread.sleep(200);
+        awaitSize(events, 4);
         a.delete().forPath(root + "/cache/x/y");
-        check("cache.deleted_seen", deleted.await(10, TimeUnit.SECONDS));
+        check("cache.deleted_seen", deleted.await(30, TimeUnit.SECONDS));
         check("cache.events", events);
         check("cache.x", new String(cache.get(root + "/cache/x").get().getData()));
         check("cache.size", cache.size());
@@ -130,7 +145,7 @@ public class CuratorCompat {
         // --- PersistentNode (ephemeral): exists while open, gone after close
         PersistentNode pn = new PersistentNode(a, CreateMode.EPHEMERAL, false, root + "/pn", "p".getBytes());
         pn.start();
-        check("pnode.created", pn.waitForInitialCreate(10, TimeUnit.SECONDS));
+        check("pnode.created", pn.waitForInitialCreate(30, TimeUnit.SECONDS));
         Stat st = b.checkExists().forPath(root + "/pn");
         check("pnode.ephemeral", st != null && st.getEphemeralOwner() == a.getZookeeperClient().getZooKeeper().getSessionId());
         pn.close();
