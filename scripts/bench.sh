@@ -15,7 +15,9 @@
 # (default DIR: target/bench/<timestamp>). --quick takes about two minutes, the full run
 # about ten to fifteen. Every server it starts is stopped by PID on exit.
 #
-# Environment: BENCH_PORT_ZK / BENCH_PORT_FERRO (default 22281 / 22282), JAVA_OPTS for
+# Environment: FERROKEEPER_BIN (the server binary; default target/release/ferrokeeper,
+# e.g. an older build to compare before/after), BENCH_PORT_ZK / BENCH_PORT_FERRO
+# (default 22281 / 22282), JAVA_OPTS for
 # ZooKeeper's JVM (default -Xmx4g).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,7 +58,7 @@ for f in /usr/share/java/zookeeper.jar /usr/share/java/zookeeper-jute.jar /usr/s
 done
 cargo build --release --bins
 BENCH=$PWD/target/release/ferrokeeper-bench
-FERRO=$PWD/target/release/ferrokeeper
+FERRO=${FERROKEEPER_BIN:-$PWD/target/release/ferrokeeper}
 
 OUT=${OUT:-$PWD/target/bench/$(date +%Y%m%d-%H%M%S)$(if [[ $QUICK -eq 1 ]]; then echo -quick; fi)}
 mkdir -p "$OUT"
