@@ -4,8 +4,10 @@
 //! step against a reference model of ZooKeeper's semantics.
 //!
 //! A run is a pure function of its seed: `SIM_SEED=N cargo test --release --lib
-//! sim::run::replay_seed -- --nocapture` replays one. `SIM_SEEDS=K` sets how many seeds
-//! `sim::run::seeds` runs (CI's default is in `run.rs`).
+//! sim::run::replay_seed -- --nocapture` replays one (`SIM_TRACE=1` prints every step).
+//! `SIM_SEEDS=K` (and `SIM_FIRST_SEED=F`) set which seeds `sim::run::seeds` runs; by
+//! default CI runs `DEFAULT_SEEDS` (in `run.rs`) split over two tests. A failed fsync is
+//! a crash here, as in production (the log thread stops the process).
 //!
 //! Owns: the simulated world (`node`: one core with its log, snapshots and connections;
 //! `client`: frames on a connection; `model`: what ZooKeeper would answer; `run`: the

@@ -27,8 +27,8 @@ use crate::txn::TxnBody;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
-/// Seeds `seeds` runs by default (CI); `SIM_SEEDS` overrides.
-const DEFAULT_SEEDS: u64 = 4000;
+/// Seeds CI runs (`seeds` + `seeds_second_half`); `SIM_SEEDS` overrides.
+const DEFAULT_SEEDS: u64 = 6000;
 const STEPS: usize = 400;
 const CLIENTS: usize = 5;
 const SESSION_TIMEOUT: i32 = 1000;
@@ -1051,16 +1051,15 @@ pub fn run(seed: u64) -> Result<Summary, String> {
     Ok(w.summary)
 }
 
-#[test]
-fn seeds() {
-    let n: u64 = std::env::var("SIM_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(DEFAULT_SEEDS);
-    let first: u64 = std::env::var("SIM_FIRST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
+/// Runs `count` seeds from `first` (SIM_SEEDS / SIM_FIRST_SEED override: then only the
+/// first half-test runs them).
+fn run_seeds(half: u64) {
+    let env = |k: &str| std::env::var(k).ok().and_then(|s| s.parse::<u64>().ok());
+    let (first, n) = match (env("SIM_FIRST_SEED"), env("SIM_SEEDS")) {
+        (None, None) => (half * DEFAULT_SEEDS / 2, DEFAULT_SEEDS / 2),
+        (f, n) if half == 0 => (f.unwrap_or(0), n.unwrap_or(DEFAULT_SEEDS)),
+        _ => return,
+    };
     let started = std::time::Instant::now();
     let mut total = Summary::default();
     for seed in first..first + n {
@@ -1079,7 +1078,8 @@ fn seeds() {
         }
     }
     eprintln!(
-        "sim: {n} seeds in {:.1} s: {} writes acked, {} reads checked, {} watch events, {} crashes, {} expiries, {} snapshots",
+        "sim: seeds {first}..{}: {:.1} s: {} writes acked, {} reads checked, {} watch events, {} crashes, {} expiries, {} snapshots",
+        first + n,
         started.elapsed().as_secs_f64(),
         total.writes_acked,
         total.reads_checked,
@@ -1089,6 +1089,18 @@ fn seeds() {
         total.snapshots
     );
     assert!(total.writes_acked > 0 && total.crashes > 0 && total.events > 0);
+}
+
+/// The first half of CI's seeds (two tests, so they run on two cores).
+#[test]
+fn seeds() {
+    run_seeds(0);
+}
+
+/// The second half of CI's seeds.
+#[test]
+fn seeds_second_half() {
+    run_seeds(1);
 }
 
 #[test]
