@@ -10,7 +10,7 @@
 
 use crate::server::clock;
 use crate::server::core::{Actions, Core, Input, Now};
-use crate::server::persister::{PersistBatch, Persister};
+use crate::server::persister::{EXIT_LOG_FAILED, PersistBatch, Persister};
 use crate::server::settings::Settings;
 use crate::server::shared::Shared;
 use crate::server::snapshotter;
@@ -24,9 +24,6 @@ use tokio::sync::mpsc;
 const TICK: Duration = Duration::from_millis(50);
 /// Inputs taken from the queue per iteration (one log batch at most per iteration).
 const INPUTS_PER_ITERATION: usize = 256;
-
-/// Exit status when the log thread is gone (it logged why).
-pub const EXIT_LOG_FAILED: i32 = 14;
 
 pub fn now() -> Now {
     Now {

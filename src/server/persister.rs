@@ -15,6 +15,10 @@ use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
+/// Exit status when the txn log cannot be written (as Java, the process stops before
+/// acknowledging anything that is not durable).
+pub const EXIT_LOG_FAILED: i32 = 14;
+
 /// Batches the core may have handed over and not yet seen acknowledged.
 pub const PERSIST_QUEUE: usize = 1024;
 
@@ -96,7 +100,7 @@ fn run(
                     "cannot write the transaction log ({e}); nothing after zxid 0x{:x} was acknowledged. Stopping, as ZooKeeper does on a log write failure",
                     batches.first().map(|b| b.last_zxid).unwrap_or(0)
                 );
-                std::process::exit(14);
+                std::process::exit(EXIT_LOG_FAILED);
             }
             let took = started.elapsed();
             if took > fsync_warn {
