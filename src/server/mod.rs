@@ -52,7 +52,7 @@ pub async fn start(settings: Settings) -> std::io::Result<ServerHandle> {
     let local_addr = listener.local_addr()?;
     let (core_tx, core_rx) = mpsc::channel::<Input>(CORE_QUEUE);
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-    let (tree, recovered) = startup::recover(&settings)?.split();
+    let (tree, recovered) = startup::recover(&settings)?;
     let log = startup::open_log(&settings)?;
     let (persister, durable_rx) =
         Persister::start(log, Duration::from_millis(settings.fsync_warn_ms))?;

@@ -27,15 +27,17 @@ fn other(msg: String) -> io::Error {
 }
 
 /// Rebuild the state from disk (empty when in-memory or the directory is new).
-pub fn recover(settings: &Settings) -> io::Result<Recovered> {
+pub fn recover(settings: &Settings) -> io::Result<(DataTree, Recovered)> {
     let ext = settings.prep.extended_types_enabled;
     let Some(data_dir) = settings.data_dir.as_ref() else {
-        return Ok(Recovered {
-            tree: DataTree::with_extended_types(ext),
-            sessions: Vec::new(),
-            last_zxid: 0,
-            snapshot_needed: false,
-        });
+        return Ok((
+            DataTree::with_extended_types(ext),
+            Recovered {
+                sessions: Vec::new(),
+                last_zxid: 0,
+                snapshot_needed: false,
+            },
+        ));
     };
     let log_root = settings.data_log_dir.as_ref().unwrap_or(data_dir);
     let snap_dir = storage::version_dir(data_dir);
@@ -92,12 +94,14 @@ pub fn recover(settings: &Settings) -> io::Result<Recovered> {
     } else {
         last_zxid != snap_zxid
     };
-    Ok(Recovered {
+    Ok((
         tree,
-        sessions,
-        last_zxid,
-        snapshot_needed,
-    })
+        Recovered {
+            sessions,
+            last_zxid,
+            snapshot_needed,
+        },
+    ))
 }
 
 /// Replays logged txns onto a tree loaded from a snapshot, as recovery does: txns at or

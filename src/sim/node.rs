@@ -55,9 +55,8 @@ pub struct SimNode {
 impl SimNode {
     /// Start (or restart) a server on `settings.data_dir`, recovering what is there.
     pub fn start(settings: Arc<Settings>, now: Now, first_conn: ConnId) -> Result<SimNode, String> {
-        let (tree, meta) = startup::recover(&settings)
-            .map_err(|e| format!("recovery failed: {e}"))?
-            .split();
+        let (tree, meta) =
+            startup::recover(&settings).map_err(|e| format!("recovery failed: {e}"))?;
         let log = startup::open_log(&settings)
             .map_err(|e| format!("cannot open the log: {e}"))?
             .ok_or("the simulator needs a data directory")?;

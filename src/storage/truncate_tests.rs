@@ -149,10 +149,10 @@ fn recovery_sees_exactly_the_prefix() {
             data_dir: Some(d.path().to_path_buf()),
             ..Settings::default()
         };
-        let r = crate::server::startup::recover(&settings).unwrap();
+        let (tree, r) = crate::server::startup::recover(&settings).unwrap();
         assert_eq!(r.last_zxid, cut);
         for (i, z) in all().into_iter().enumerate() {
-            assert_eq!(r.tree.exists(&node_path(z)), i < kept, "cut {cut:x}, {z:x}");
+            assert_eq!(tree.exists(&node_path(z)), i < kept, "cut {cut:x}, {z:x}");
         }
         // The next txn logs after the kept prefix and recovery reads it back.
         let next = all().get(kept).copied().unwrap_or(make(2, 4));
@@ -160,9 +160,9 @@ fn recovery_sees_exactly_the_prefix() {
         w.append(&create_entry(next)).unwrap();
         w.commit().unwrap();
         drop(w);
-        let r = crate::server::startup::recover(&settings).unwrap();
+        let (tree, r) = crate::server::startup::recover(&settings).unwrap();
         assert_eq!(r.last_zxid, next);
-        assert!(r.tree.exists(&node_path(next)));
+        assert!(tree.exists(&node_path(next)));
     }
 }
 

@@ -5,7 +5,7 @@
 //! through zxid N" from the log thread, "committed through zxid N", a timer tick, a
 //! finished snapshot, a four-letter word — with the monotonic and wall time it happens
 //! at, and `take_actions` hands back what the shell must do: write the outboxes it
-//! listed, append txn batches to the log, start a snapshot, stop the process. No socket,
+//! listed, append txn batches to the log, start a snapshot. No socket,
 //! file, thread or clock is touched in here, so the same inputs give the same outputs,
 //! and the simulator (`crate::sim`) drives this very code.
 //!
@@ -150,15 +150,6 @@ struct Conn {
     queue: VecDeque<Queued>,
 }
 
-/// State recovered from disk that the core starts from.
-pub struct Recovered {
-    pub tree: crate::tree::DataTree,
-    pub sessions: Vec<(i64, i32)>,
-    pub last_zxid: i64,
-    /// Take a snapshot as soon as serving starts (the logs hold txns after the newest one).
-    pub snapshot_needed: bool,
-}
-
 pub struct Core {
     settings: Arc<Settings>,
     /// The tree and watches, shared with connection tasks that serve reads.
@@ -200,7 +191,7 @@ impl Core {
     pub fn new(
         settings: Arc<Settings>,
         shared: Arc<Shared>,
-        recovered: RecoveredMeta,
+        recovered: Recovered,
         now: Now,
         slow_fsyncs: Arc<AtomicU64>,
     ) -> Self {
@@ -346,25 +337,13 @@ impl Core {
     }
 }
 
-/// The recovered state apart from the tree (which goes into `Shared`).
-pub struct RecoveredMeta {
+/// State recovered from disk that the core starts from (the tree itself goes into
+/// `Shared`).
+pub struct Recovered {
     pub sessions: Vec<(i64, i32)>,
     pub last_zxid: i64,
+    /// Take a snapshot as soon as serving starts (the logs hold txns after the newest one).
     pub snapshot_needed: bool,
-}
-
-impl Recovered {
-    /// Split into the tree (for `Shared`) and the rest (for `Core::new`).
-    pub fn split(self) -> (crate::tree::DataTree, RecoveredMeta) {
-        (
-            self.tree,
-            RecoveredMeta {
-                sessions: self.sessions,
-                last_zxid: self.last_zxid,
-                snapshot_needed: self.snapshot_needed,
-            },
-        )
-    }
 }
 
 /// A complete notification frame: ReplyHeader{-1, zxid -1 (as 3.8 servers), 0} +

@@ -162,7 +162,7 @@ pub fn op_name(code: i32) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::core::{Now, RecoveredMeta};
+    use crate::server::core::{Now, Recovered};
     use crate::server::settings::Settings;
     use crate::server::shared::Shared;
     use crate::tree::DataTree;
@@ -170,7 +170,7 @@ mod tests {
     use std::time::Duration;
 
     fn core() -> Core {
-        let recovered = RecoveredMeta {
+        let recovered = Recovered {
             sessions: vec![(0x42, 30000)],
             last_zxid: 7,
             snapshot_needed: false,
