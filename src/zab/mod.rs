@@ -8,5 +8,6 @@
 //! in and carry bytes out; everything here is deterministic and unit-testable.
 
 pub mod committed;
+pub mod packet;
 pub mod snap;
 pub mod zxid;
