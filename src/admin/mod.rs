@@ -144,7 +144,7 @@ fn server_stats(out: &mut String, s: &ServerSummary) {
     let _ = writeln!(out, "Connections: {}", s.connections + 1);
     let _ = writeln!(out, "Outstanding: 0");
     let _ = writeln!(out, "Zxid: 0x{:x}", s.last_zxid);
-    let _ = writeln!(out, "Mode: standalone");
+    let _ = writeln!(out, "Mode: {}", s.mode);
     let _ = writeln!(out, "Node count: {}", s.node_count);
 }
 
@@ -232,7 +232,7 @@ fn render_mntr(out: &mut String, m: &MonitorView, (open_fds, max_fds): (u64, u64
         let _ = writeln!(out, "zk_{k}\t{val}");
     };
     kv("version", VERSION.to_owned());
-    kv("server_state", "standalone".into());
+    kv("server_state", m.summary.mode.into());
     kv("avg_latency", format!("{:.4}", s.avg_latency()));
     kv("max_latency", s.latency_max_ms.to_string());
     kv("min_latency", s.latency_min_ms.to_string());

@@ -84,6 +84,8 @@ pub struct ServerSummary {
     pub node_count: usize,
     /// Connections with a session; the asking connection is added when rendering.
     pub connections: usize,
+    /// `standalone`, `leader`, `follower` or `observer`.
+    pub mode: &'static str,
 }
 
 /// The data-watch table's totals (wchs).

@@ -8,6 +8,7 @@ fn peer(port: u16) -> SocketAddr {
 
 fn summary(connections: usize) -> ServerSummary {
     ServerSummary {
+        mode: "standalone",
         stats: Stats::default(),
         last_zxid: 0x2a,
         node_count: 5,

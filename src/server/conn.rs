@@ -168,6 +168,7 @@ async fn read_loop(
                             return;
                         }
                     };
+                    let body = r.rest();
                     let req = match decode_request(h.op_type, &mut r) {
                         Ok(req) => req,
                         Err(e) => {
@@ -198,6 +199,7 @@ async fn read_loop(
                         op_code: h.op_type,
                         req,
                         received_ms,
+                        body,
                     });
                     if reqs.len() >= MAX_BATCH && !send_batch(id, core, &mut reqs).await {
                         return;

@@ -47,7 +47,9 @@ impl Shell {
             mut flush,
             persist,
             snapshot,
+            to_leader,
         } = actions;
+        debug_assert!(to_leader.is_empty(), "a standalone core has no leader");
         self.waiting.extend(persist);
         self.hand_to_log();
         if let Some(order) = snapshot {

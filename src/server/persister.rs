@@ -24,6 +24,8 @@ pub const PERSIST_QUEUE: usize = 1024;
 
 pub struct PersistBatch {
     pub entries: Vec<Bytes>,
+    /// The zxid of each entry (a leader proposes them; a learner acknowledges them).
+    pub zxids: Vec<i64>,
     pub last_zxid: i64,
     /// Start a new log file after these entries (a snapshot is being taken).
     pub roll_after: bool,

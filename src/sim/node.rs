@@ -47,6 +47,8 @@ pub struct SimNode {
     written_len: BTreeMap<PathBuf, u64>,
     synced_len: BTreeMap<PathBuf, u64>,
     pub conns: BTreeMap<ConnId, SimConn>,
+    /// Packets a learner's core sent to its leader (empty on a standalone node).
+    pub to_leader: Vec<crate::zab::packet::QuorumPacket>,
     next_conn: ConnId,
     /// Snapshots written (count).
     pub snapshots: u64,
@@ -81,6 +83,7 @@ impl SimNode {
             written_len: BTreeMap::new(),
             synced_len: BTreeMap::new(),
             conns: BTreeMap::new(),
+            to_leader: Vec::new(),
             next_conn: first_conn,
             snapshots: 0,
         };
@@ -99,6 +102,7 @@ impl SimNode {
         loop {
             let actions = self.core.take_actions();
             self.queued.extend(actions.persist);
+            self.to_leader.extend(actions.to_leader);
             let mut flush = actions.flush;
             flush.flush();
             let Some(order) = actions.snapshot else {
@@ -242,6 +246,7 @@ impl SimNode {
             op_code,
             req,
             received_ms: self.now.mono_ms,
+            body: bytes::Bytes::new(),
         };
         self.step(Input::Requests {
             conn,

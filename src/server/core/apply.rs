@@ -29,8 +29,10 @@ impl Core {
             self.last_prepped
         );
         self.logged = self.logged.max(zxid);
-        // Standalone: what is logged is decided.
-        self.commit_through(zxid);
+        // Standalone: what is logged is decided (in an ensemble the quorum decides).
+        if self.role.commits_on_log() {
+            self.commit_through(zxid);
+        }
     }
 
     /// Everything up to `zxid` is decided: apply and answer it, in order.

@@ -61,6 +61,18 @@ impl Core {
                 queue: VecDeque::new(),
             }
         };
+        if req.session_id == 0 && !self.role().preps() {
+            let session_id = self.sessions.next_session_id();
+            let response = connect_response(session_id, timeout, ro);
+            let pending = Box::new(PendingConnect {
+                conn: new_conn(session_id, self.last_applied, outbox.clone()),
+                response,
+                reply,
+                outbox,
+            });
+            self.forward_create_session(conn, session_id, timeout, pending);
+            return;
+        }
         if req.session_id == 0 {
             let session_id = self.sessions.next_session_id();
             let zxid = self.next_zxid();
@@ -99,8 +111,20 @@ impl Core {
             }
             self.disconnected(old);
         }
-        let valid = self.sessions.is_live(session_id)
-            && req.passwd.as_ref() == session::session_password(session_id).as_slice();
+        let password_ok = req.passwd.as_ref() == session::session_password(session_id).as_slice();
+        if password_ok && !self.role().preps() {
+            // The leader owns sessions: ask it (REVALIDATE).
+            let response = connect_response(session_id, timeout, ro);
+            let pending = Box::new(PendingConnect {
+                conn: new_conn(session_id, self.last_applied, outbox.clone()),
+                response,
+                reply,
+                outbox,
+            });
+            self.forward_revalidate(conn, session_id, timeout, pending);
+            return;
+        }
+        let valid = self.sessions.is_live(session_id) && password_ok;
         if !valid {
             tracing::info!("invalid session 0x{session_id:x} for client {peer}, probably expired");
             outbox.push_with(&mut self.actions.flush, |b| {

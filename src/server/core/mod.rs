@@ -24,6 +24,7 @@
 
 mod apply;
 mod connect;
+mod ensemble;
 mod pipeline;
 mod requests;
 mod snapshots;
@@ -32,6 +33,7 @@ mod tests;
 mod timers;
 mod view;
 
+pub use ensemble::Role;
 pub use snapshots::SnapshotOrder;
 pub use view::op_name;
 
@@ -101,6 +103,23 @@ pub enum Input {
     Tick,
     /// The snapshot ordered last (`Actions::snapshot`) is finished or abandoned.
     SnapshotDone,
+    /// Leader: a learner forwarded a client's request (REQUEST), with the auth ids of the
+    /// client's connection there.
+    Forwarded {
+        req: crate::zab::packet::ForwardedRequest,
+        auth: Vec<Id>,
+    },
+    /// Leader: sessions a learner's clients kept alive (its PING reply).
+    TouchSessions(Vec<(i64, i32)>),
+    /// Learner: a txn the leader proposed (or informed), with its exact log-entry bytes.
+    Proposal {
+        txn: crate::txn::Txn,
+        entry: bytes::Bytes,
+    },
+    /// Learner: the leader answered the oldest sync this member forwarded (SYNC).
+    SyncDone,
+    /// Learner: the leader's verdict on a session a client re-attached here with.
+    Revalidated { session_id: i64, valid: bool },
 }
 
 /// One decoded request frame.
@@ -110,6 +129,9 @@ pub struct InboundRequest {
     pub req: Request,
     /// Monotonic ms when its bytes were read (for latency statistics).
     pub received_ms: i64,
+    /// The request record's bytes as the client sent them (a learner forwards them to
+    /// the leader verbatim).
+    pub body: bytes::Bytes,
 }
 
 /// What the shell must do after a step. Replies, notifications and closes are already in
@@ -123,12 +145,21 @@ pub struct Actions {
     pub persist: Vec<PersistBatch>,
     /// Write a snapshot of the shared tree; answer `Input::SnapshotDone` when it is done.
     pub snapshot: Option<SnapshotOrder>,
+    /// Learner: packets for the leader (forwarded REQUESTs, REVALIDATEs), in order.
+    pub to_leader: Vec<crate::zab::packet::QuorumPacket>,
 }
 
 /// What a connection is waiting on, in request order.
 enum Queued {
     /// A write of this connection that is not yet committed/applied.
     Write(i64),
+    /// Learner: a request forwarded to the leader, answered when its txn (matched by
+    /// session and cxid) is applied here, or, for a sync, when the leader says SYNC.
+    Forwarded {
+        xid: i32,
+        op_code: i32,
+        received_ms: i64,
+    },
     /// A request that must wait behind the writes queued before it.
     Request(InboundRequest),
 }
@@ -184,6 +215,13 @@ pub struct Core {
     actions: Actions,
     /// fsyncs slower than fsync.warningthresholdms (counted by the log thread).
     slow_fsyncs: Arc<AtomicU64>,
+    /// Zxids of `to_persist`'s entries.
+    to_persist_zxids: Vec<i64>,
+    /// Standalone, or this member's part in the ensemble.
+    role: Role,
+    /// Learner: what waits on the leader (handshakes, syncs) and the sessions touched
+    /// since the last PING reply.
+    remote: ensemble::RemoteState,
 }
 
 impl Core {
@@ -221,6 +259,9 @@ impl Core {
             timers: timers::Timers::new(&settings, now),
             actions: Actions::default(),
             slow_fsyncs,
+            to_persist_zxids: Vec::new(),
+            role: Role::Standalone,
+            remote: ensemble::RemoteState::default(),
             shared,
             settings,
         };
@@ -253,7 +294,8 @@ impl Core {
             } => self.connect(conn, peer, req, outbox, link, reply),
             Input::Touch { conn } => {
                 if let Some(c) = self.conns.get(&conn) {
-                    self.sessions.touch(c.session_id, self.now.mono_ms);
+                    let (id, timeout) = (c.session_id, c.timeout_ms);
+                    self.touch_session(id, timeout);
                 }
             }
             Input::Requests { conn, reqs } => {
@@ -269,6 +311,15 @@ impl Core {
             Input::Committed(zxid) => self.commit_through(zxid),
             Input::Tick => self.tick(),
             Input::SnapshotDone => self.snapshot_done(),
+            Input::Forwarded { req, auth } => self.forwarded(req, auth),
+            Input::TouchSessions(touches) => {
+                for (id, _timeout) in touches {
+                    self.sessions.touch(id, self.now.mono_ms);
+                }
+            }
+            Input::Proposal { txn, entry } => self.proposal(txn, entry),
+            Input::SyncDone => self.sync_done(),
+            Input::Revalidated { session_id, valid } => self.revalidated(session_id, valid),
         }
     }
 

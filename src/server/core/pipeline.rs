@@ -8,7 +8,6 @@
 
 use super::apply::Applied;
 use super::{Conn, ConnId, Core, InboundRequest, Queued};
-use crate::jute::Record;
 use crate::jute::records::ConnectResponse;
 use crate::server::outbox::Outbox;
 use crate::server::persister::PersistBatch;
@@ -31,8 +30,12 @@ pub(super) enum Origin {
         conn: ConnId,
         pending: Box<PendingConnect>,
     },
-    /// Server-generated (session expiry, container reaping).
+    /// Server-generated (session expiry, container reaping), or on a leader a learner's
+    /// client (the learner answers it).
     Internal,
+    /// Learner: a txn from the leader; answered here if one of this member's clients
+    /// (or handshakes) waits for it.
+    Remote,
 }
 
 pub(super) struct PendingConnect {
@@ -57,7 +60,14 @@ impl Core {
     /// Queue a prepped txn to be logged and committed.
     pub(super) fn submit(&mut self, txn: Txn, origin: Origin) {
         debug_assert_eq!(txn.header.zxid, self.last_prepped);
-        self.to_persist.push(crate::txn::codec::encode_entry(&txn));
+        let entry = crate::txn::codec::encode_entry(&txn);
+        self.submit_entry(txn, entry, origin);
+    }
+
+    /// Queue a txn whose log entry is already encoded (a learner logs the leader's bytes).
+    pub(super) fn submit_entry(&mut self, txn: Txn, entry: bytes::Bytes, origin: Origin) {
+        self.to_persist.push(entry);
+        self.to_persist_zxids.push(txn.header.zxid);
         self.in_flight.push_back(InFlight { txn, origin });
         self.snapshots.txns_since += 1;
         if self.snapshots.txns_since >= self.snapshots.threshold {
@@ -72,9 +82,11 @@ impl Core {
             return;
         }
         let entries = std::mem::take(&mut self.to_persist);
+        let zxids = std::mem::take(&mut self.to_persist_zxids);
         let roll_after = std::mem::take(&mut self.snapshots.roll_pending);
         self.actions.persist.push(PersistBatch {
             entries,
+            zxids,
             last_zxid: self.last_prepped,
             roll_after,
         });
@@ -101,22 +113,11 @@ impl Core {
                 closed_by_own_request = applied.closed_conn == Some(conn);
                 self.write_done(conn, z);
             }
-            Origin::Connect { conn, pending } => {
-                let PendingConnect {
-                    conn: c,
-                    response,
-                    reply,
-                    outbox,
-                } = *pending;
-                outbox.push_with(&mut self.actions.flush, |b| {
-                    super::encode_frame(b, |b| response.write(b))
-                });
-                self.session_conn.insert(response.session_id, conn);
-                self.conns.insert(conn, c);
-                self.stats.packets_sent += 1;
-                let _ = reply.send(true);
-            }
+            Origin::Connect { conn, pending } => self.finish_connect(conn, pending),
             Origin::Internal => {}
+            Origin::Remote => {
+                closed_by_own_request = self.answer_remote(&f.txn, &applied);
+            }
         }
         if let Some(conn) = applied.closed_conn
             && let Some(c) = self.conns.get(&conn)
@@ -133,7 +134,7 @@ impl Core {
 
     /// A connection's write `zxid` was answered: run the requests queued behind it, up to
     /// its next pending write.
-    fn write_done(&mut self, conn: ConnId, zxid: i64) {
+    pub(super) fn write_done(&mut self, conn: ConnId, zxid: i64) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -141,6 +142,9 @@ impl Core {
             Some(Queued::Write(z)) => {
                 // A reply's zxid is the zxid of the write it answers, in request order.
                 assert_eq!(z, zxid, "write replies out of order on connection {conn}");
+            }
+            Some(Queued::Forwarded { .. }) => {
+                // Matched by the caller (session, cxid) before it answered.
             }
             other => {
                 debug_assert!(other.is_none(), "a reply to a write nobody queued");

@@ -24,10 +24,12 @@ impl Core {
         };
         c.received += 1;
         c.last_op = super::op_name(r.op_code);
-        let session_id = c.session_id;
-        if !self.sessions.touch(session_id, self.now.mono_ms) {
+        let (session_id, timeout) = (c.session_id, c.timeout_ms);
+        if !self.touch_session(session_id, timeout) {
             // The session expired or is closing under this connection.
-            c.outbox.close();
+            if let Some(c) = self.conns.get(&conn) {
+                c.outbox.close();
+            }
             return;
         }
         match r.req {
@@ -44,6 +46,9 @@ impl Core {
     }
 
     fn write(&mut self, conn: ConnId, r: InboundRequest) {
+        if self.forward(conn, &r) {
+            return;
+        }
         let Some(ctx) = self.ctx(conn, r.xid) else {
             return;
         };
@@ -81,11 +86,15 @@ impl Core {
 
     /// Run a non-write request now (its connection has no write pending before it).
     pub(super) fn execute(&mut self, conn: ConnId, r: InboundRequest) {
+        if matches!(r.req, Request::Sync(_)) && self.forward(conn, &r) {
+            return;
+        }
         let InboundRequest {
             xid,
             op_code: _,
             req,
             received_ms,
+            body: _,
         } = r;
         let last = self.last_applied;
         match req {

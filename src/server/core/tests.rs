@@ -259,3 +259,300 @@ fn reaping_follows_digest_enabled() {
         "digest.enabled=false, but the reaper logged one"
     );
 }
+
+mod roles {
+    use super::*;
+    use crate::server::core::Role;
+    use crate::zab::packet::{self, ForwardedRequest, kind};
+
+    fn learner() -> Fixture {
+        let mut f = fixture(|s| s.server_id = 2);
+        f.node.core.set_role(Role::Learner { observer: false });
+        f
+    }
+
+    /// A learner's handshake: the createSession REQUEST it forwards, then the leader's
+    /// txn for it (as the leader would prep it) comes back as a proposal and commit.
+    fn learner_session(f: &mut Fixture) -> (u64, i64) {
+        let conn = f
+            .node
+            .connect(ConnectRequest {
+                time_out: 2000,
+                passwd: vec![0u8; 16].into(),
+                ..ConnectRequest::default()
+            })
+            .expect("connect");
+        assert!(f.frames(conn).is_empty(), "answered before the leader");
+        let p = f.node.to_leader.pop().expect("createSession forwarded");
+        assert_eq!(p.kind, kind::REQUEST);
+        assert!(p.auth.is_none(), "createSession carries no authinfo");
+        let req = ForwardedRequest::decode(&p.data_bytes()).expect("decodes");
+        assert_eq!(req.op_code, op::CREATE_SESSION);
+        assert_eq!(
+            req.session_id >> 56,
+            2,
+            "the session id carries our server id"
+        );
+        assert_eq!(&req.body[..], &2000i32.to_be_bytes());
+        let z = f.node.core.last_applied() + 1;
+        let txn = Txn {
+            header: crate::jute::txn::TxnHeader {
+                client_id: req.session_id,
+                cxid: 0,
+                zxid: z,
+                time: 1,
+                txn_type: op::CREATE_SESSION,
+            },
+            body: TxnBody::CreateSession(crate::jute::txn::CreateSessionTxn { time_out: 2000 }),
+            digest: None,
+        };
+        propose_commit(f, txn);
+        let frames = f.frames(conn);
+        let Some(Frame::Connect(r)) = frames.first() else {
+            panic!("no ConnectResponse: {frames:?}");
+        };
+        assert_eq!(r.session_id, req.session_id);
+        (conn, r.session_id)
+    }
+
+    fn propose_commit(f: &mut Fixture, txn: Txn) {
+        let z = txn.header.zxid;
+        let entry = crate::txn::codec::encode_entry(&txn);
+        f.node
+            .step(Input::Proposal { txn, entry })
+            .expect("proposal");
+        f.node.step(Input::Committed(z)).expect("commit");
+    }
+
+    #[test]
+    fn a_leader_commits_only_what_the_quorum_decided() {
+        let mut f = fixture(|_| {});
+        f.node.core.set_role(Role::Leader { epoch: 3 });
+        let (conn, _) = {
+            let conn = f
+                .node
+                .connect(ConnectRequest {
+                    time_out: 2000,
+                    passwd: vec![0u8; 16].into(),
+                    ..ConnectRequest::default()
+                })
+                .expect("connect");
+            let written = f.settle();
+            assert_eq!(
+                written[0].header.zxid,
+                (3i64 << 32) | 1,
+                "first zxid of epoch 3"
+            );
+            assert!(
+                f.frames(conn).is_empty(),
+                "session answered before a quorum"
+            );
+            f.node
+                .step(Input::Committed((3i64 << 32) | 1))
+                .expect("commit");
+            assert!(matches!(f.frames(conn).first(), Some(Frame::Connect(_))));
+            (conn, 0)
+        };
+        f.create(conn, 1, "/a", create_mode::PERSISTENT);
+        f.settle();
+        assert!(
+            replies(&f.frames(conn)).is_empty(),
+            "answered on its own fsync"
+        );
+        f.node
+            .step(Input::Committed((3i64 << 32) | 2))
+            .expect("commit");
+        assert_eq!(replies(&f.frames(conn)), vec![(1, (3i64 << 32) | 2, 0)]);
+    }
+
+    #[test]
+    fn a_leader_preps_a_learners_request_with_the_clients_auth() {
+        let mut f = fixture(|_| {});
+        f.node.core.set_role(Role::Leader { epoch: 1 });
+        let session = (2i64 << 56) | 7;
+        let mut body = bytes::BytesMut::new();
+        bytes::BufMut::put_i32(&mut body, 4000);
+        f.node
+            .step(Input::Forwarded {
+                req: ForwardedRequest {
+                    session_id: session,
+                    cxid: 0,
+                    op_code: op::CREATE_SESSION,
+                    body: body.freeze(),
+                },
+                auth: vec![],
+            })
+            .expect("forwarded");
+        f.node
+            .step(Input::Committed((1i64 << 32) | 1))
+            .expect("commit");
+        // A create with an ACL only alice may read: the auth ids come from the learner.
+        let create = CreateRequest {
+            path: "/secret".into(),
+            data: Data::new(b"x".to_vec()),
+            acl: vec![Acl {
+                perms: crate::proto::perms::ALL,
+                id: Id {
+                    scheme: "auth".into(),
+                    id: String::new(),
+                },
+            }],
+            flags: 0,
+        };
+        let mut b = bytes::BytesMut::new();
+        crate::jute::Record::write(&create, &mut b);
+        let alice = Id {
+            scheme: "digest".into(),
+            id: "alice:xyz".into(),
+        };
+        f.node
+            .step(Input::Forwarded {
+                req: ForwardedRequest {
+                    session_id: session,
+                    cxid: 1,
+                    op_code: op::CREATE,
+                    body: b.freeze(),
+                },
+                auth: vec![alice.clone()],
+            })
+            .expect("forwarded");
+        let written = f.settle();
+        let t = written.last().expect("create txn");
+        assert_eq!(t.header.client_id, session);
+        assert_eq!(t.header.cxid, 1);
+        f.node
+            .step(Input::Committed(t.header.zxid))
+            .expect("commit");
+        let tree = f.node.shared.tree.read();
+        let acl = tree.acl("/secret").expect("created");
+        assert_eq!(acl[0].id, alice);
+    }
+
+    #[test]
+    fn a_learner_forwards_writes_and_answers_when_the_leaders_txn_is_applied() {
+        let mut f = learner();
+        let (conn, session) = learner_session(&mut f);
+        f.create(conn, 5, "/a", create_mode::PERSISTENT);
+        f.settle();
+        assert!(replies(&f.frames(conn)).is_empty());
+        let p = f.node.to_leader.pop().expect("create forwarded");
+        let req = ForwardedRequest::decode(&p.data_bytes()).expect("decodes");
+        assert_eq!(
+            (req.session_id, req.cxid, req.op_code),
+            (session, 5, op::CREATE)
+        );
+        let auth = p.auth.expect("auth ids");
+        assert_eq!(auth[0].scheme, "ip");
+        // A read behind the write waits for it.
+        f.node
+            .send(
+                conn,
+                6,
+                op::EXISTS,
+                Request::Exists(PathWatchRequest {
+                    path: "/a".into(),
+                    watch: false,
+                }),
+            )
+            .expect("send");
+        assert!(
+            replies(&f.frames(conn)).is_empty(),
+            "read overtook the write"
+        );
+        let z = f.node.core.last_applied() + 1;
+        let txn = Txn {
+            header: crate::jute::txn::TxnHeader {
+                client_id: session,
+                cxid: 5,
+                zxid: z,
+                time: 1,
+                txn_type: op::CREATE,
+            },
+            body: TxnBody::Create(crate::jute::txn::CreateTxn {
+                path: "/a".into(),
+                data: Data::new(b"x".to_vec()),
+                acl: crate::tree::acl::open_acl_unsafe(),
+                ephemeral: false,
+                parent_cversion: 1,
+            }),
+            digest: None,
+        };
+        propose_commit(&mut f, txn);
+        assert_eq!(replies(&f.frames(conn)), vec![(5, z, 0), (6, z, 0)]);
+        // The touched session is reported once on the next PING reply.
+        let touched = f.node.core.take_touches();
+        assert_eq!(touched, vec![(session, 2000)]);
+        assert!(f.node.core.take_touches().is_empty());
+    }
+
+    #[test]
+    fn a_learner_forwards_sync_and_answers_on_sync_from_the_leader() {
+        let mut f = learner();
+        let (conn, _) = learner_session(&mut f);
+        f.node
+            .send(
+                conn,
+                9,
+                op::SYNC,
+                Request::Sync(PathRequest { path: "/".into() }),
+            )
+            .expect("send");
+        let p = f.node.to_leader.pop().expect("sync forwarded");
+        assert_eq!(
+            ForwardedRequest::decode(&p.data_bytes())
+                .expect("decodes")
+                .op_code,
+            op::SYNC
+        );
+        assert!(replies(&f.frames(conn)).is_empty());
+        f.node.step(Input::SyncDone).expect("sync done");
+        assert_eq!(replies(&f.frames(conn)).len(), 1);
+    }
+
+    #[test]
+    fn a_learner_asks_the_leader_before_a_session_re_attaches() {
+        let mut f = learner();
+        let (_conn, session) = learner_session(&mut f);
+        let conn2 = f
+            .node
+            .connect(ConnectRequest {
+                time_out: 2000,
+                session_id: session,
+                passwd: crate::session::session_password(session).to_vec().into(),
+                ..ConnectRequest::default()
+            })
+            .expect("connect");
+        assert!(f.frames(conn2).is_empty());
+        let p = f.node.to_leader.pop().expect("revalidate");
+        assert_eq!(p.kind, kind::REVALIDATE);
+        assert_eq!(
+            packet::decode_revalidate_request(&p.data_bytes()),
+            Ok((session, 2000))
+        );
+        f.node
+            .step(Input::Revalidated {
+                session_id: session,
+                valid: true,
+            })
+            .expect("revalidated");
+        let frames = f.frames(conn2);
+        assert!(
+            matches!(frames.first(), Some(Frame::Connect(r)) if r.session_id == session),
+            "{frames:?}"
+        );
+    }
+
+    #[test]
+    fn a_learner_never_expires_sessions() {
+        let mut f = learner();
+        let (_conn, _session) = learner_session(&mut f);
+        f.at(1_000_000, 1_800_000_000_000);
+        f.settle();
+        assert!(f.node.to_leader.is_empty());
+        assert_eq!(
+            f.node.core.in_flight(),
+            0,
+            "a learner prepped a closeSession"
+        );
+    }
+}

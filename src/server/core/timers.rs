@@ -40,6 +40,10 @@ impl Timers {
 
 impl Core {
     pub(super) fn tick(&mut self) {
+        // A learner's sessions are expired by the leader, its containers reaped there.
+        if !self.role.preps() {
+            return;
+        }
         self.expire_sessions();
         self.reap_containers();
     }

@@ -90,6 +90,7 @@ impl Core {
             last_zxid: self.last_applied,
             node_count: self.shared.tree.read().node_count(),
             connections: self.conns.len(),
+            mode: self.role.mode(),
         }
     }
 

@@ -1,0 +1,413 @@
+//! The core's part in an ensemble: what changes when this member is the leader or a
+//! learner (follower / observer) instead of a standalone server.
+//!
+//! Leader: txns are committed by the quorum (`Input::Committed`), not by the local log;
+//! learners' forwarded requests are prepped like local ones (with the client's auth ids
+//! as the learner sent them) and answered by the learner; learners' PINGs keep their
+//! sessions alive; this member alone expires sessions and reaps containers.
+//! Learner: writes and syncs are forwarded to the leader and answered when the leader's
+//! txn for them (same session and cxid) is applied here, or when SYNC arrives; txns come
+//! from the leader (`Input::Proposal`) with their exact log bytes; new sessions are
+//! created by the leader's createSession txn and re-attaches revalidated by the leader;
+//! sessions touched here are reported on the next PING reply.
+//! Must never: do I/O or talk to peers itself (packets for the leader are actions), or
+//! expire a session or reap a container on a learner.
+
+use super::pipeline::{Origin, PendingConnect};
+use super::{ConnId, Core, InboundRequest, Queued};
+use crate::jute::Record;
+use crate::jute::records::*;
+use crate::proto::{self, Request, Response};
+use crate::txn::{RequestCtx, Txn, TxnBody, prep};
+use crate::zab::packet::{self, ForwardedRequest, QuorumPacket};
+use bytes::{BufMut, Bytes, BytesMut};
+use std::collections::{HashMap, VecDeque};
+
+/// This member's part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// No ensemble: what is logged is committed.
+    Standalone,
+    /// Proposes txns of `epoch`; commits when the quorum says so.
+    Leader { epoch: u32 },
+    /// Votes on the leader's txns (`observer`: only learns them).
+    Learner { observer: bool },
+}
+
+impl Role {
+    /// This member decides commits by its own log alone.
+    pub fn commits_on_log(self) -> bool {
+        matches!(self, Role::Standalone)
+    }
+    /// This member preps txns (and so expires sessions and reaps containers).
+    pub fn preps(self) -> bool {
+        !matches!(self, Role::Learner { .. })
+    }
+    /// `srvr`'s `Mode:`.
+    pub fn mode(self) -> &'static str {
+        match self {
+            Role::Standalone => "standalone",
+            Role::Leader { .. } => "leader",
+            Role::Learner { observer: false } => "follower",
+            Role::Learner { observer: true } => "observer",
+        }
+    }
+}
+
+/// What a learner's core waits on the leader for.
+#[derive(Default)]
+pub(super) struct RemoteState {
+    /// Handshakes waiting for their createSession txn or REVALIDATE answer, by session.
+    connects: HashMap<i64, (ConnId, Box<PendingConnect>)>,
+    /// Forwarded syncs in the order they were sent: (connection, xid, path).
+    syncs: VecDeque<(ConnId, i32, String)>,
+    /// Sessions touched since the last PING reply, with their timeouts.
+    touched: HashMap<i64, i32>,
+}
+
+/// Most handshakes a learner keeps waiting on the leader at once (each is a client
+/// connection the leader has not answered for yet).
+const MAX_PENDING_CONNECTS: usize = 100_000;
+
+impl Core {
+    /// Become `role`. Called once, before the first input. A leader's first zxid is
+    /// `(epoch << 32) | 1`.
+    pub fn set_role(&mut self, role: Role) {
+        if let Role::Leader { epoch } = role {
+            let start = crate::zab::zxid::make(epoch as i64, 0);
+            assert!(
+                start >= self.last_prepped,
+                "leading epoch {epoch} below the last zxid 0x{:x}",
+                self.last_prepped
+            );
+            self.last_prepped = start;
+        }
+        self.role = role;
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Learner: the sessions touched since the last call, for the PING reply.
+    pub fn take_touches(&mut self) -> Vec<(i64, i32)> {
+        self.remote.touched.drain().collect()
+    }
+
+    /// Leader: a learner asks whether `session_id` is alive (REVALIDATE); touching it if
+    /// so, as Java's `touchSession`.
+    pub fn revalidate(&mut self, session_id: i64) -> bool {
+        self.sessions.touch(session_id, self.now.mono_ms)
+    }
+
+    /// Keep a session alive (and on a learner, remember it for the next PING reply).
+    pub(super) fn touch_session(&mut self, session_id: i64, timeout: i32) -> bool {
+        if matches!(self.role, Role::Learner { .. }) {
+            self.remote.touched.insert(session_id, timeout);
+        }
+        self.sessions.touch(session_id, self.now.mono_ms)
+    }
+
+    fn is_learner(&self) -> bool {
+        matches!(self.role, Role::Learner { .. })
+    }
+
+    /// Learner: send a client's write or sync to the leader and queue its answer.
+    /// Returns `false` (nothing done) when this member is not a learner.
+    pub(super) fn forward(&mut self, conn: ConnId, r: &InboundRequest) -> bool {
+        if !self.is_learner() {
+            return false;
+        }
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return true;
+        };
+        let auth = c.link.auth();
+        c.queue.push_back(Queued::Forwarded {
+            xid: r.xid,
+            op_code: r.op_code,
+            received_ms: r.received_ms,
+        });
+        let req = ForwardedRequest {
+            session_id: c.session_id,
+            cxid: r.xid,
+            op_code: r.op_code,
+            body: r.body.clone(),
+        };
+        if let Request::Sync(p) = &r.req {
+            self.remote.syncs.push_back((conn, r.xid, p.path.clone()));
+        }
+        self.actions.to_leader.push(QuorumPacket {
+            kind: packet::kind::REQUEST,
+            zxid: -1,
+            data: Some(req.encode()),
+            auth: Some(auth.to_vec()),
+        });
+        true
+    }
+
+    /// Learner: a new session. Its id is made here (with this member's id in the top
+    /// byte); the leader's createSession txn finishes the handshake.
+    pub(super) fn forward_create_session(
+        &mut self,
+        conn: ConnId,
+        session_id: i64,
+        timeout: i32,
+        pending: Box<PendingConnect>,
+    ) {
+        if self.remote.connects.len() >= MAX_PENDING_CONNECTS {
+            tracing::warn!("too many handshakes waiting on the leader; dropping a client");
+            pending.outbox.close();
+            let _ = pending.reply.send(false);
+            return;
+        }
+        self.remote.connects.insert(session_id, (conn, pending));
+        let mut body = BytesMut::with_capacity(4);
+        body.put_i32(timeout);
+        let req = ForwardedRequest {
+            session_id,
+            cxid: 0,
+            op_code: proto::op::CREATE_SESSION,
+            body: body.freeze(),
+        };
+        self.actions.to_leader.push(QuorumPacket::with_data(
+            packet::kind::REQUEST,
+            -1,
+            req.encode(),
+        ));
+    }
+
+    /// Learner: a client re-attaches here; the leader says whether the session lives.
+    pub(super) fn forward_revalidate(
+        &mut self,
+        conn: ConnId,
+        session_id: i64,
+        timeout: i32,
+        pending: Box<PendingConnect>,
+    ) {
+        if let Some((_, old)) = self.remote.connects.remove(&session_id) {
+            old.outbox.close();
+            let _ = old.reply.send(false);
+        }
+        self.remote.connects.insert(session_id, (conn, pending));
+        self.actions.to_leader.push(QuorumPacket::with_data(
+            packet::kind::REVALIDATE,
+            -1,
+            packet::encode_revalidate_request(session_id, timeout),
+        ));
+    }
+
+    /// Learner: the leader's verdict on a re-attach.
+    pub(super) fn revalidated(&mut self, session_id: i64, valid: bool) {
+        let Some((conn, pending)) = self.remote.connects.remove(&session_id) else {
+            return;
+        };
+        if valid {
+            let timeout = pending.conn.timeout_ms;
+            self.finish_connect(conn, pending);
+            self.touch_session(session_id, timeout);
+        } else {
+            tracing::info!("invalid session 0x{session_id:x}, probably expired");
+            let PendingConnect {
+                response,
+                reply,
+                outbox,
+                ..
+            } = *pending;
+            let refused = ConnectResponse {
+                protocol_version: 0,
+                time_out: 0,
+                session_id: 0,
+                passwd: vec![0u8; 16].into(),
+                read_only: response.read_only,
+            };
+            outbox.push_with(&mut self.actions.flush, |b| {
+                super::encode_frame(b, |b| refused.write(b))
+            });
+            outbox.close_after_flush();
+            let _ = reply.send(false);
+        }
+    }
+
+    /// Learner: a txn from the leader, to log and (once committed) apply.
+    pub(super) fn proposal(&mut self, txn: Txn, entry: Bytes) {
+        let z = txn.header.zxid;
+        assert!(
+            z > self.last_prepped,
+            "leader proposed 0x{z:x} after 0x{:x}",
+            self.last_prepped
+        );
+        self.last_prepped = z;
+        self.submit_entry(txn, entry, Origin::Remote);
+    }
+
+    /// Learner: the leader answered our oldest forwarded sync.
+    pub(super) fn sync_done(&mut self) {
+        let Some((conn, xid, path)) = self.remote.syncs.pop_front() else {
+            tracing::warn!("SYNC from the leader with no sync pending");
+            return;
+        };
+        let resp = Response::Sync(SyncResponse { path });
+        let last = self.last_applied;
+        self.reply(conn, xid, last, 0, &resp);
+        self.forwarded_done(conn, xid);
+    }
+
+    /// Learner: after applying a txn from the leader, answer the client (or handshake)
+    /// of this member that asked for it. Returns whether it closed its own session.
+    pub(super) fn answer_remote(&mut self, txn: &Txn, applied: &super::apply::Applied) -> bool {
+        let session = txn.header.client_id;
+        if matches!(txn.body, TxnBody::CreateSession(_))
+            && let Some((conn, pending)) = self.remote.connects.remove(&session)
+        {
+            let timeout = pending.conn.timeout_ms;
+            self.finish_connect(conn, pending);
+            self.touch_session(session, timeout);
+            return false;
+        }
+        let Some(&conn) = self.session_conn.get(&session) else {
+            // A session closed by this txn is already out of session_conn: its
+            // connection is `applied.closed_conn`.
+            return match applied.closed_conn {
+                Some(conn) => self.answer_forwarded(conn, txn, applied),
+                None => false,
+            };
+        };
+        self.answer_forwarded(conn, txn, applied)
+    }
+
+    fn answer_forwarded(
+        &mut self,
+        conn: ConnId,
+        txn: &Txn,
+        applied: &super::apply::Applied,
+    ) -> bool {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return false;
+        };
+        let Some(&Queued::Forwarded {
+            xid,
+            op_code,
+            received_ms,
+        }) = c.queue.front()
+        else {
+            return false;
+        };
+        if xid != txn.header.cxid {
+            return false;
+        }
+        let z = txn.header.zxid;
+        c.last_zxid = z;
+        let (e, resp) = prep::write_reply(op_code, &applied.outcome.result);
+        self.reply(conn, xid, z, e, &resp);
+        self.stats
+            .record_latency(self.now.mono_ms.saturating_sub(received_ms).max(0) as u64);
+        self.forwarded_done(conn, xid);
+        applied.closed_conn == Some(conn)
+    }
+
+    /// A forwarded request of `conn` was answered: run what queued behind it.
+    fn forwarded_done(&mut self, conn: ConnId, xid: i32) {
+        if let Some(c) = self.conns.get(&conn) {
+            debug_assert!(
+                matches!(c.queue.front(), Some(Queued::Forwarded { xid: x, .. }) if *x == xid),
+                "forwarded answer out of order"
+            );
+        }
+        self.write_done(conn, 0);
+    }
+
+    /// Leader: a learner's client request, prepped as if it were local.
+    pub(super) fn forwarded(&mut self, req: ForwardedRequest, auth: Vec<Id>) {
+        if !matches!(self.role, Role::Leader { .. }) {
+            tracing::warn!("a forwarded request reached a member that is not leading");
+            return;
+        }
+        let zxid_now = self.last_prepped;
+        let session_id = req.session_id;
+        let txn = match req.op_code {
+            proto::op::CREATE_SESSION => {
+                let Some(timeout) = req
+                    .body
+                    .get(..4)
+                    .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+                else {
+                    tracing::warn!("forwarded createSession without a timeout");
+                    return;
+                };
+                let zxid = self.next_zxid();
+                let s = &self.settings;
+                let timeout = crate::session::negotiate_timeout(
+                    timeout,
+                    s.min_session_timeout,
+                    s.max_session_timeout,
+                );
+                prep::prep_create_session(
+                    &self.shared.tree.read(),
+                    &mut self.pending,
+                    session_id,
+                    req.cxid,
+                    timeout,
+                    zxid,
+                    self.now.wall_ms,
+                    &self.settings.prep,
+                )
+            }
+            op => {
+                let mut r = crate::jute::Reader::new(req.body.clone());
+                let decoded = match proto::decode_request(op, &mut r) {
+                    Ok(d) => d,
+                    Err(_) => Request::Undecodable(op),
+                };
+                if !self.sessions.touch(session_id, self.now.mono_ms)
+                    && !matches!(decoded, Request::CloseSession)
+                {
+                    tracing::debug!(
+                        "dropping a forwarded request of session 0x{session_id:x}, which is not live"
+                    );
+                    return;
+                }
+                if !decoded.is_write() {
+                    tracing::warn!("learner forwarded a non-write request (opcode {op}); ignored");
+                    return;
+                }
+                if matches!(decoded, Request::CloseSession) {
+                    self.sessions.set_closing(session_id);
+                }
+                let ctx = RequestCtx {
+                    session_id,
+                    cxid: req.cxid,
+                    auth: auth.into(),
+                };
+                let zxid = self.next_zxid();
+                prep::prep(
+                    &self.shared.tree.read(),
+                    &mut self.pending,
+                    &ctx,
+                    &decoded,
+                    zxid,
+                    self.now.wall_ms,
+                    &self.settings.prep,
+                )
+            }
+        };
+        debug_assert!(txn.header.zxid > zxid_now);
+        self.submit(txn, Origin::Internal);
+    }
+
+    /// Put a handshake's connection in place and send its ConnectResponse.
+    pub(super) fn finish_connect(&mut self, conn: ConnId, pending: Box<PendingConnect>) {
+        let PendingConnect {
+            conn: c,
+            response,
+            reply,
+            outbox,
+        } = *pending;
+        outbox.push_with(&mut self.actions.flush, |b| {
+            super::encode_frame(b, |b| response.write(b))
+        });
+        self.session_conn.insert(response.session_id, conn);
+        self.conns.insert(conn, c);
+        self.stats.packets_sent += 1;
+        let _ = reply.send(true);
+    }
+}
