@@ -32,7 +32,9 @@ pub fn now() -> Now {
     }
 }
 
-struct Shell {
+/// Carries out a core's actions: log batches to the log thread (in order, never
+/// waiting), snapshot threads, outbox flushes. The ensemble's role loops use it too.
+pub struct CoreShell {
     settings: Arc<Settings>,
     shared: Arc<Shared>,
     persister: Persister,
@@ -41,15 +43,39 @@ struct Shell {
     snapshot_done: mpsc::UnboundedSender<()>,
 }
 
-impl Shell {
-    fn carry_out(&mut self, actions: Actions) {
+impl CoreShell {
+    pub fn new(
+        settings: Arc<Settings>,
+        shared: Arc<Shared>,
+        persister: Persister,
+        snapshot_done: mpsc::UnboundedSender<()>,
+    ) -> CoreShell {
+        CoreShell {
+            settings,
+            shared,
+            persister,
+            waiting: VecDeque::new(),
+            snapshot_done,
+        }
+    }
+
+    /// Do what the core asked. `on_persist` sees each log batch before it goes to the
+    /// log (a leader proposes its entries). Returns the packets a learner's core has for
+    /// its leader.
+    pub fn carry_out(
+        &mut self,
+        actions: Actions,
+        mut on_persist: impl FnMut(&PersistBatch),
+    ) -> Vec<crate::zab::packet::QuorumPacket> {
         let Actions {
             mut flush,
             persist,
             snapshot,
             to_leader,
         } = actions;
-        debug_assert!(to_leader.is_empty(), "a standalone core has no leader");
+        for b in &persist {
+            on_persist(b);
+        }
         self.waiting.extend(persist);
         self.hand_to_log();
         if let Some(order) = snapshot {
@@ -66,9 +92,15 @@ impl Shell {
             }
         }
         flush.flush();
+        to_leader
     }
 
-    fn hand_to_log(&mut self) {
+    /// Batches still waiting for room in the log thread's queue.
+    pub fn backlog(&self) -> usize {
+        self.waiting.len()
+    }
+
+    pub fn hand_to_log(&mut self) {
         while let Some(b) = self.waiting.pop_front() {
             match self.persister.try_submit(b) {
                 Ok(()) => {}
@@ -84,6 +116,12 @@ impl Shell {
             }
         }
     }
+
+    /// The log thread's handle (to stop it), once nothing waits for it here.
+    pub fn into_persister(self) -> Persister {
+        debug_assert!(self.waiting.is_empty());
+        self.persister
+    }
 }
 
 /// Run the core until the input channel closes or `shutdown` fires.
@@ -96,17 +134,11 @@ pub async fn run(
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let (snapshot_done, mut snapshot_done_rx) = mpsc::unbounded_channel();
-    let mut shell = Shell {
-        shared: core.shared(),
-        settings,
-        persister,
-        waiting: VecDeque::new(),
-        snapshot_done,
-    };
+    let mut shell = CoreShell::new(settings, core.shared(), persister, snapshot_done);
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut batch = Vec::with_capacity(INPUTS_PER_ITERATION);
-    shell.carry_out(core.take_actions());
+    carry_out(&mut shell, &mut core);
     loop {
         tokio::select! {
             biased;
@@ -123,7 +155,7 @@ pub async fn run(
             _ = ticker.tick() => core.step(Input::Tick, now()),
             _ = shutdown.changed() => break,
         }
-        shell.carry_out(core.take_actions());
+        carry_out(&mut shell, &mut core);
     }
     // Let what was handed to the disk finish, so writes durable on disk are answered;
     // nothing new is accepted.
@@ -132,8 +164,13 @@ pub async fn run(
             Ok(Some(z)) => core.step(Input::Logged(z), now()),
             _ => break,
         }
-        shell.carry_out(core.take_actions());
+        carry_out(&mut shell, &mut core);
     }
     core.close_all();
-    shell.carry_out(core.take_actions());
+    carry_out(&mut shell, &mut core);
+}
+
+fn carry_out(shell: &mut CoreShell, core: &mut Core) {
+    let to_leader = shell.carry_out(core.take_actions(), |_| {});
+    debug_assert!(to_leader.is_empty(), "a standalone core has no leader");
 }

@@ -10,6 +10,7 @@ pub mod core_loop;
 pub mod local_read;
 pub mod outbox;
 pub mod persister;
+pub mod quorum;
 pub mod settings;
 pub mod shared;
 pub mod snapshotter;

@@ -89,6 +89,11 @@ impl Core {
         self.role
     }
 
+    /// Live sessions (id, timeout): what a role hands to the next.
+    pub fn sessions(&self) -> Vec<(i64, i32)> {
+        self.sessions.all()
+    }
+
     /// Learner: the sessions touched since the last call, for the PING reply.
     pub fn take_touches(&mut self) -> Vec<(i64, i32)> {
         self.remote.touched.drain().collect()

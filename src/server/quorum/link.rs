@@ -1,0 +1,179 @@
+//! One quorum-port connection (leader ↔ learner) as two tasks: a reader that turns bytes
+//! into QuorumPackets (and, on a learner, the SNAP stream that follows a SNAP packet into
+//! a decoded tree), and a writer that sends packets and raw stream bytes in order,
+//! flushing once per burst.
+//!
+//! Owns: the socket halves, framing, read/write buffering, and the bounds on both.
+//! Must never: interpret a packet (the leader and learner state machines do), or block
+//! the task that owns the protocol (the queues are bounded and the owner is told when the
+//! link is gone).
+
+use crate::zab::packet::{self, PacketError, QuorumPacket};
+use crate::zab::snap::{Progress, SnapDecoder, SnapState};
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::mpsc;
+
+/// Packets queued to a peer before its writer applies back-pressure.
+pub const OUT_QUEUE: usize = 8192;
+/// Packets read ahead of the protocol task.
+pub const IN_QUEUE: usize = 4096;
+
+/// Something that arrived on the link.
+#[derive(Debug)]
+pub enum Inbound {
+    Packet(QuorumPacket),
+    /// The SNAP stream after a SNAP packet, decoded (learners only).
+    Snapshot(Box<SnapState>),
+    /// The link is gone (EOF, error, malformed bytes); nothing more will arrive.
+    Closed(String),
+}
+
+/// Something to send.
+pub enum Outbound {
+    Packet(QuorumPacket),
+    /// Bytes written as they are (a SNAP stream's body).
+    Raw(Bytes),
+}
+
+/// How the reader treats a SNAP packet.
+#[derive(Clone, Copy)]
+pub struct ReadMode {
+    /// A learner's reader: decode the stream after SNAP (`ext`: extended types).
+    pub snapshot_follows_snap: bool,
+    pub ext_types: bool,
+    /// Bound on a packet's data buffer and a snapshot field.
+    pub max_field: usize,
+}
+
+/// Both directions of a connection. Dropping `out` ends the writer (after what was
+/// queued); the reader ends with the socket.
+pub struct Link {
+    pub out: mpsc::Sender<Outbound>,
+    pub inbound: mpsc::Receiver<Inbound>,
+    pub peer: std::net::SocketAddr,
+}
+
+impl Link {
+    /// Split `stream` into its reader and writer tasks.
+    pub fn spawn(stream: TcpStream, mode: ReadMode) -> std::io::Result<Link> {
+        let peer = stream.peer_addr()?;
+        let _ = stream.set_nodelay(true);
+        let (rd, wr) = stream.into_split();
+        let (in_tx, inbound) = mpsc::channel(IN_QUEUE);
+        let (out, out_rx) = mpsc::channel(OUT_QUEUE);
+        tokio::spawn(read_loop(rd, in_tx, mode));
+        tokio::spawn(write_loop(wr, out_rx));
+        Ok(Link { out, inbound, peer })
+    }
+
+    /// Queue a packet; `false` when the link is gone or the peer is OUT_QUEUE packets
+    /// behind (the caller drops such a peer, as Java drops a learner that stops reading).
+    pub fn send(&self, p: QuorumPacket) -> bool {
+        self.out.try_send(Outbound::Packet(p)).is_ok()
+    }
+}
+
+async fn read_loop(mut rd: OwnedReadHalf, tx: mpsc::Sender<Inbound>, mode: ReadMode) {
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut snap: Option<(SnapDecoder, i64)> = None;
+    let reason = loop {
+        // Everything complete in the buffer first.
+        loop {
+            if let Some((dec, zxid)) = snap.as_mut() {
+                if buf.is_empty() {
+                    break;
+                }
+                match dec.feed(&buf) {
+                    Ok(Progress::NeedMore) => {
+                        buf.clear();
+                        break;
+                    }
+                    Ok(Progress::Done { consumed }) => {
+                        let _ = buf.split_to(consumed);
+                        let zxid = *zxid;
+                        let Some((dec, _)) = snap.take() else {
+                            break;
+                        };
+                        match dec.finish(zxid) {
+                            Ok(state) => {
+                                if tx.send(Inbound::Snapshot(Box::new(state))).await.is_err() {
+                                    return;
+                                }
+                            }
+                            Err(e) => {
+                                let _ = tx
+                                    .send(Inbound::Closed(format!("bad snapshot stream: {e}")))
+                                    .await;
+                                return;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx
+                            .send(Inbound::Closed(format!("bad snapshot stream: {e}")))
+                            .await;
+                        return;
+                    }
+                }
+                continue;
+            }
+            match QuorumPacket::decode_from(&mut buf, mode.max_field) {
+                Ok(Some(p)) => {
+                    if mode.snapshot_follows_snap && p.kind == packet::kind::SNAP {
+                        snap = Some((SnapDecoder::new(mode.ext_types, mode.max_field), p.zxid));
+                    }
+                    if tx.send(Inbound::Packet(p)).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(
+                    e @ (PacketError::NegativeLength { .. }
+                    | PacketError::TooLarge { .. }
+                    | PacketError::Malformed(_)),
+                ) => {
+                    let _ = tx.send(Inbound::Closed(e.to_string())).await;
+                    return;
+                }
+            }
+        }
+        if buf.capacity() - buf.len() < 16 * 1024 {
+            buf.reserve(64 * 1024);
+        }
+        match rd.read_buf(&mut buf).await {
+            Ok(0) => break "the peer closed the connection".to_string(),
+            Ok(_) => {}
+            Err(e) => break format!("read failed: {e}"),
+        }
+    };
+    let _ = tx.send(Inbound::Closed(reason)).await;
+}
+
+async fn write_loop(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Outbound>) {
+    let mut w = BufWriter::with_capacity(64 * 1024, wr);
+    let mut scratch = BytesMut::with_capacity(64 * 1024);
+    let mut batch = Vec::with_capacity(256);
+    while rx.recv_many(&mut batch, 256).await > 0 {
+        for o in batch.drain(..) {
+            let res = match o {
+                Outbound::Packet(p) => {
+                    scratch.clear();
+                    p.encode(&mut scratch);
+                    w.write_all(&scratch).await
+                }
+                Outbound::Raw(b) => w.write_all(&b).await,
+            };
+            if res.is_err() {
+                return;
+            }
+        }
+        if w.flush().await.is_err() {
+            return;
+        }
+    }
+    let _ = w.flush().await;
+    let _ = w.into_inner().shutdown().await;
+}

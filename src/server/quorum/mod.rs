@@ -1,0 +1,210 @@
+//! The quorum peer: a member of an ensemble, as Java's `QuorumPeer.run` — elect, then
+//! lead or follow until that fails, then elect again — around the one data tree the
+//! member keeps for its whole life.
+//!
+//! Owns: the role loop, the state carried from one role to the next (tree, sessions,
+//! epochs, the last zxid), bringing the tree up to the log when a role ends (Java's
+//! `fastForwardDataBase`), and turning clients away while no role serves them.
+//! Must never: hold protocol logic (election is `zab::election` driven by
+//! `server::election`; leading and following are `zab::leader` / `zab::learner` driven
+//! by `lead` / `follow`), or serve a client while this member is not in a quorum.
+
+pub mod link;
+
+use crate::server::core::{Core, Input, Now, Recovered};
+use crate::server::persister::Persister;
+use crate::server::settings::Settings;
+use crate::server::shared::Shared;
+use crate::server::startup;
+use crate::storage;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// What a member carries from one role to the next.
+pub struct PeerState {
+    pub settings: Arc<Settings>,
+    pub shared: Arc<Shared>,
+    /// Live sessions (id, timeout) as of `last_zxid`.
+    pub sessions: Vec<(i64, i32)>,
+    /// The tree's last applied zxid.
+    pub last_zxid: i64,
+    pub accepted_epoch: i64,
+    pub current_epoch: i64,
+    /// Client connections' inputs; while no role serves, handshakes are turned away.
+    pub clients: mpsc::Receiver<Input>,
+}
+
+impl PeerState {
+    /// `<dataDir>/version-2`, where the epoch files and snapshots live.
+    pub fn snap_dir(&self) -> Option<PathBuf> {
+        self.settings
+            .data_dir
+            .as_ref()
+            .map(|d| storage::version_dir(d))
+    }
+
+    /// `<dataLogDir>/version-2`.
+    pub fn log_dir(&self) -> Option<PathBuf> {
+        self.settings
+            .data_log_dir
+            .as_ref()
+            .or(self.settings.data_dir.as_ref())
+            .map(|d| storage::version_dir(d))
+    }
+
+    pub fn write_accepted_epoch(&mut self, e: i64) -> std::io::Result<()> {
+        if let Some(dir) = self.snap_dir() {
+            storage::epoch::write_epoch(&dir, storage::epoch::ACCEPTED_EPOCH, e)?;
+        }
+        self.accepted_epoch = e;
+        Ok(())
+    }
+
+    pub fn write_current_epoch(&mut self, e: i64) -> std::io::Result<()> {
+        if let Some(dir) = self.snap_dir() {
+            storage::epoch::write_epoch(&dir, storage::epoch::CURRENT_EPOCH, e)?;
+        }
+        self.current_epoch = e;
+        Ok(())
+    }
+
+    /// A core over the member's tree for one role.
+    pub fn new_core(&self, slow_fsyncs: Arc<std::sync::atomic::AtomicU64>, now: Now) -> Core {
+        Core::new(
+            self.settings.clone(),
+            self.shared.clone(),
+            Recovered {
+                sessions: self.sessions.clone(),
+                last_zxid: self.last_zxid,
+                snapshot_needed: false,
+            },
+            now,
+            slow_fsyncs,
+        )
+    }
+
+    /// A role ended: its core hands back the sessions and last zxid, its connections
+    /// are closed, and the tree catches up with what the log holds beyond what was
+    /// applied (txns logged but never committed are part of this member's history: the
+    /// next election counts them, and a new leader either commits them or truncates
+    /// them), as Java's `ZooKeeperServer.shutdown` fast-forwards the database.
+    pub fn end_role(&mut self, core: Option<Core>) -> Result<(), String> {
+        if let Some(mut core) = core {
+            core.close_all();
+            let _ = core.take_actions().flush.flush();
+            self.sessions = core.sessions();
+            self.last_zxid = core.last_applied();
+        }
+        *self.shared.watches.lock() = crate::watch::WatchManager::new();
+        self.fast_forward()
+    }
+
+    /// Apply logged txns beyond `last_zxid` to the tree.
+    pub fn fast_forward(&mut self) -> Result<(), String> {
+        let Some(dir) = self.log_dir() else {
+            return Ok(());
+        };
+        let iter =
+            storage::logs::TxnLogIter::open(&dir, self.last_zxid + 1).map_err(|e| e.to_string())?;
+        let mut tree = std::mem::take(&mut *self.shared.tree.write());
+        let mut replay = startup::Replay::new(
+            std::mem::take(&mut tree),
+            std::mem::take(&mut self.sessions),
+            self.last_zxid,
+        );
+        let mut err = None;
+        for e in iter {
+            match e {
+                Ok(entry) => {
+                    if let Err(e) = replay.entry(entry.data) {
+                        err = Some(e);
+                        break;
+                    }
+                }
+                Err(e) => {
+                    err = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        let replayed = replay.replayed;
+        let (tree, sessions, last) = replay.finish();
+        *self.shared.tree.write() = tree;
+        self.shared
+            .last_applied
+            .store(last, std::sync::atomic::Ordering::Release);
+        self.sessions = sessions;
+        if replayed > 0 {
+            tracing::info!(
+                "brought the tree from 0x{:x} to 0x{last:x} ({replayed} logged txns)",
+                self.last_zxid
+            );
+        }
+        self.last_zxid = last;
+        match err {
+            Some(e) => Err(format!("cannot fast-forward the tree from the log: {e}")),
+            None => Ok(()),
+        }
+    }
+
+    /// Replace the tree (a SNAP from the leader, or a reload after TRUNC).
+    pub fn install_tree(
+        &mut self,
+        mut tree: crate::tree::DataTree,
+        sessions: Vec<(i64, i32)>,
+        zxid: i64,
+    ) {
+        tree.set_last_processed_zxid(zxid);
+        *self.shared.tree.write() = tree;
+        *self.shared.watches.lock() = crate::watch::WatchManager::new();
+        self.shared
+            .last_applied
+            .store(zxid, std::sync::atomic::Ordering::Release);
+        self.sessions = sessions;
+        self.last_zxid = zxid;
+    }
+
+    /// The last zxid in this member's history: the tree (fast-forwarded through the log).
+    pub fn last_logged_zxid(&self) -> i64 {
+        self.last_zxid
+    }
+}
+
+/// Answer a client input that arrived while no role serves clients: handshakes are
+/// refused (Java accepts the socket and drops it until it serves), four-letter words
+/// that need the core get nothing (the connection reports "not currently serving").
+pub fn turn_away(input: Input) {
+    match input {
+        Input::Connect { outbox, reply, .. } => {
+            outbox.close();
+            let _ = reply.send(false);
+        }
+        Input::FourLetter { reply, .. } => drop(reply),
+        _ => {}
+    }
+}
+
+/// Stop a role's log thread once what it was given is durable; the last zxid it made
+/// durable, if any.
+pub async fn stop_persister(p: Persister, durable: &mut mpsc::Receiver<i64>) -> Option<i64> {
+    drop(p);
+    let mut last = None;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(30), durable.recv()).await {
+            Ok(Some(z)) => last = Some(z),
+            Ok(None) => return last,
+            Err(_) => {
+                tracing::error!("the transaction log thread did not finish within 30 s");
+                return last;
+            }
+        }
+    }
+}
+
+/// Start a role's log thread.
+pub fn start_persister(settings: &Settings) -> std::io::Result<(Persister, mpsc::Receiver<i64>)> {
+    let log = startup::open_log(settings)?;
+    Persister::start(log, Duration::from_millis(settings.fsync_warn_ms))
+}
