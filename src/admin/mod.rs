@@ -58,6 +58,10 @@ pub fn query_for(word: FourLetterWord) -> Option<Query> {
 /// called at most once, with `query_for(word)`; it yields `None` when the core is gone,
 /// and so does this (the caller then closes without a reply). File-system and /proc reads
 /// run in `spawn_blocking` on the caller's runtime.
+/// What Java prints for a word that needs the server while none serves
+/// (`NettyServerCnxn`/`NIOServerCnxn` `ZK_NOT_SERVING`).
+pub const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests\n";
+
 pub async fn reply<F, Fut>(
     word: FourLetterWord,
     asking: SocketAddr,
@@ -70,7 +74,10 @@ where
 {
     use FourLetterWord as W;
     if let Some(q) = query_for(word) {
-        let answer = ask_core(q).await?;
+        let Some(answer) = ask_core(q).await else {
+            // No server behind the port right now (an ensemble member between roles).
+            return Some(NOT_SERVING.into());
+        };
         let fds = match answer {
             Answer::Monitor(_) => blocking(host::fd_counts).await?,
             _ => (0, 0),

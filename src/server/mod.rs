@@ -34,8 +34,8 @@ pub const EXIT_CORE_FAILED: i32 = 70;
 /// A running server (for tests and `main`).
 pub struct ServerHandle {
     pub local_addr: std::net::SocketAddr,
-    shutdown: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
+    pub(crate) shutdown: tokio::sync::watch::Sender<bool>,
+    pub(crate) task: tokio::task::JoinHandle<()>,
 }
 
 impl ServerHandle {
@@ -95,7 +95,7 @@ pub async fn start(settings: Settings) -> std::io::Result<ServerHandle> {
     })
 }
 
-async fn accept_loop(
+pub(crate) async fn accept_loop(
     listener: TcpListener,
     settings: Arc<Settings>,
     shared: Arc<Shared>,
