@@ -13,7 +13,8 @@ mod host;
 pub mod query;
 
 pub use query::{
-    Answer, ConfView, ConnView, DumpView, MonitorView, Query, ServerSummary, Stats, WatchTotals,
+    Answer, ConfView, ConnView, DumpView, LeaderStatus, MonitorView, Query, QuorumStatus,
+    ServerSummary, Stats, WatchTotals,
 };
 
 use crate::config::fourlw::FourLetterWord;
@@ -265,8 +266,27 @@ fn render_mntr(out: &mut String, m: &MonitorView, (open_fds, max_fds): (u64, u64
         "fsync_threshold_exceed_count",
         m.fsync_threshold_exceed_count.to_string(),
     );
-    kv("last_proposal_size", "-1".into());
+    let (last, min, max) = m
+        .quorum
+        .as_ref()
+        .and_then(|q| q.leader.as_ref())
+        .map_or((-1, -1, -1), |l| l.proposal_sizes);
+    kv("last_proposal_size", last.to_string());
     kv("outstanding_tls_handshake", "0".into());
+    if let Some(q) = &m.quorum {
+        kv("peer_state", q.peer_state.clone());
+        kv("quorum_size", q.quorum_size.to_string());
+        if let Some(l) = &q.leader {
+            kv("learners", l.learners.to_string());
+            kv("synced_followers", l.synced_followers.to_string());
+            kv("synced_non_voting_followers", "0".into());
+            kv("synced_observers", l.synced_observers.to_string());
+            kv("pending_syncs", l.pending_syncs.to_string());
+            kv("leader_uptime", l.leader_uptime_ms.to_string());
+            kv("max_proposal_size", max.to_string());
+            kv("min_proposal_size", min.to_string());
+        }
+    }
 }
 
 fn data_dir_line(d: &Option<std::path::PathBuf>) -> String {

@@ -118,6 +118,30 @@ pub struct MonitorView {
     pub global_sessions: usize,
     /// fsyncs slower than fsync.warningthresholdms.
     pub fsync_threshold_exceed_count: u64,
+    /// The ensemble keys (none standalone).
+    pub quorum: Option<QuorumStatus>,
+}
+
+/// What mntr prints about the ensemble (`QuorumPeer`/`Leader` metrics).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QuorumStatus {
+    /// `leading - broadcast`, `following - broadcast`, `observing - broadcast`.
+    pub peer_state: String,
+    /// Voting members in the configuration.
+    pub quorum_size: usize,
+    pub leader: Option<LeaderStatus>,
+}
+
+/// The leader's own mntr keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LeaderStatus {
+    pub learners: usize,
+    pub synced_followers: usize,
+    pub synced_observers: usize,
+    pub pending_syncs: usize,
+    pub leader_uptime_ms: u64,
+    /// (last, min, max) proposal sizes in bytes, -1 before the first.
+    pub proposal_sizes: (i64, i64, i64),
 }
 
 /// A question for the core: one per word that needs the core's state.

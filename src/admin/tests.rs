@@ -99,8 +99,14 @@ fn srvr_and_mntr_count_the_asking_connection() {
         approximate_data_size: 44,
         global_sessions: 2,
         fsync_threshold_exceed_count: 0,
+        quorum: None,
     };
-    let text = render(&Answer::Monitor(m), &asking(), (12, 1024));
+    let text = render(&Answer::Monitor(m.clone()), &asking(), (12, 1024));
+    assert!(
+        !text.contains("zk_peer_state"),
+        "standalone has no quorum keys: {text}"
+    );
+    assert!(text.contains("zk_server_state\tstandalone"), "{text}");
     for line in [
         "zk_num_alive_connections\t3",
         "zk_watch_count\t7",
@@ -110,6 +116,36 @@ fn srvr_and_mntr_count_the_asking_connection() {
     ] {
         assert!(text.lines().any(|l| l == line), "{line} in {text}");
     }
+    // A leader adds Java's quorum and leader keys.
+    let mut lead = m;
+    lead.summary.mode = "leader";
+    lead.quorum = Some(QuorumStatus {
+        peer_state: "leading - broadcast".into(),
+        quorum_size: 3,
+        leader: Some(LeaderStatus {
+            learners: 2,
+            synced_followers: 2,
+            synced_observers: 0,
+            pending_syncs: 1,
+            leader_uptime_ms: 99,
+            proposal_sizes: (10, 5, 20),
+        }),
+    });
+    let text = render(&Answer::Monitor(lead), &asking(), (12, 1024));
+    for line in [
+        "zk_server_state\tleader",
+        "zk_peer_state\tleading - broadcast",
+        "zk_quorum_size\t3",
+        "zk_learners\t2",
+        "zk_synced_followers\t2",
+        "zk_pending_syncs\t1",
+        "zk_last_proposal_size\t10",
+        "zk_min_proposal_size\t5",
+        "zk_max_proposal_size\t20",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in {text}");
+    }
+    assert!(text.contains("Mode: leader") || !text.contains("Mode:"));
 }
 
 #[test]
@@ -172,7 +208,8 @@ async fn local_words_never_ask_the_core() {
     }
 }
 
-/// A word that needs the core gets exactly its query's answer rendered; no core, no reply.
+/// A word that needs the core gets exactly its query's answer rendered; with no core
+/// behind the port (an ensemble member between roles), Java's "not serving" line.
 #[tokio::test]
 async fn core_words_render_the_answer() {
     let conf = conf_in(std::path::Path::new("/nonexistent"));
@@ -186,5 +223,5 @@ async fn core_words_render_the_answer() {
         Some(" /127.0.0.1:4242[0](queued=0,recved=1,sent=0)\n\n")
     );
     let gone = reply(FourLetterWord::Srvr, peer(1), &conf, |_| async { None }).await;
-    assert_eq!(gone, None);
+    assert_eq!(gone.as_deref(), Some(crate::admin::NOT_SERVING));
 }

@@ -85,6 +85,11 @@ impl Core {
         self.role = role;
     }
 
+    /// The ensemble state mntr reports (the role's shell keeps it current).
+    pub fn set_quorum_status(&mut self, s: crate::admin::QuorumStatus) {
+        self.quorum_status = Some(s);
+    }
+
     pub fn role(&self) -> Role {
         self.role
     }

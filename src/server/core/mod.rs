@@ -222,6 +222,8 @@ pub struct Core {
     /// Learner: what waits on the leader (handshakes, syncs) and the sessions touched
     /// since the last PING reply.
     remote: ensemble::RemoteState,
+    /// What mntr reports about the ensemble, kept current by the role's shell.
+    quorum_status: Option<crate::admin::QuorumStatus>,
 }
 
 impl Core {
@@ -262,6 +264,7 @@ impl Core {
             to_persist_zxids: Vec::new(),
             role: Role::Standalone,
             remote: ensemble::RemoteState::default(),
+            quorum_status: None,
             shared,
             settings,
         };

@@ -66,6 +66,7 @@ impl Core {
                     approximate_data_size,
                     global_sessions: self.sessions.len(),
                     fsync_threshold_exceed_count: self.slow_fsyncs.load(Ordering::Relaxed),
+                    quorum: self.quorum_status.clone(),
                 })
             }
             Query::Digest => Answer::Digest {
