@@ -7,6 +7,8 @@
 //! Must never: do I/O (no files, sockets, clocks, threads or sleeps). Callers hand bytes
 //! in and carry bytes out; everything here is deterministic and unit-testable.
 
+#[cfg(test)]
+mod capture_tests;
 pub mod committed;
 pub mod packet;
 pub mod snap;
