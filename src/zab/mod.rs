@@ -10,6 +10,7 @@
 #[cfg(test)]
 mod capture_tests;
 pub mod committed;
+pub mod learner;
 pub mod packet;
 pub mod snap;
 pub mod zxid;
