@@ -33,13 +33,27 @@ struct Replay {
     gave_up: Option<GiveUpReason>,
     /// Every action, in order (Send as its kind), for order checks.
     trace: Vec<String>,
+    /// The simulated disk: highest zxid logged, highest reported durable, a snapshot
+    /// asked for and not yet reported.
+    max_logged: i64,
+    durable: i64,
+    snapshot_pending: Option<i64>,
+    newleader_acked: bool,
+    /// Durability is reported only when the Java learner's ACK shows up in the capture.
+    lagging_disk: bool,
 }
 
 /// Drive a learner with the leader's side of a recorded connection; the shell is
-/// simulated: a disk that is durable at the end of each batch of actions, the SNAP body
-/// read off the stream with `SnapDecoder`, requests / revalidations / ping touches taken
-/// from what the Java learner sent at the same point.
+/// simulated: a disk that is durable at the end of each batch of actions (or, with
+/// `lagging_disk`, only when the Java learner's ACK appears in the capture), the SNAP
+/// body read off the stream with `SnapDecoder`, requests / revalidations / ping touches
+/// taken from what the Java learner sent at the same point. Every ACK the learner sends
+/// is checked against what the disk had reported durable at that moment.
 fn replay(version: &str, rec: &Recording) -> Replay {
+    replay_with(version, rec, false)
+}
+
+fn replay_with(version: &str, rec: &Recording, lagging_disk: bool) -> Replay {
     let name = format!("{version} {}", rec.name);
     let expected = packets(&decode_stream(&name, &rec.stream(TO_ACCEPTOR)));
     let info = &expected[0];
@@ -64,6 +78,9 @@ fn replay(version: &str, rec: &Recording) -> Replay {
     let mut out = Replay {
         observer,
         expected: expected.clone(),
+        max_logged: i64::MIN,
+        durable: i64::MIN,
+        lagging_disk,
         ..Replay::default()
     };
     l.start();
@@ -113,6 +130,18 @@ fn replay(version: &str, rec: &Recording) -> Replay {
                                     .unwrap();
                             l.revalidate(s, t).unwrap();
                         }
+                        // The Java learner's disk got there: so did ours.
+                        kind::ACK if lagging_disk => {
+                            let z = if zxid::is_epoch_start(p.zxid) {
+                                out.max_logged
+                            } else {
+                                p.zxid
+                            };
+                            if z > out.durable {
+                                out.durable = z;
+                                l.logged(z);
+                            }
+                        }
                         _ => {}
                     }
                     drain(&mut l, &mut out, &mut touches, &mut snap);
@@ -140,6 +169,16 @@ fn drain(
         for a in acts {
             match a {
                 LearnerAction::Send(p) => {
+                    if p.kind == kind::ACK && zxid::is_epoch_start(p.zxid) {
+                        if !out.newleader_acked {
+                            // NEWLEADER's ACK: everything logged so far is durable.
+                            assert!(out.max_logged <= out.durable, "ACK {:x}", p.zxid);
+                            assert_eq!(out.snapshot_pending, None);
+                            out.newleader_acked = true;
+                        }
+                    } else if p.kind == kind::ACK {
+                        assert!(p.zxid <= out.durable, "ACK {:x} before durable", p.zxid);
+                    }
                     out.trace.push(format!("send {}", kind::name(p.kind)));
                     out.sent.push(p);
                     continue;
@@ -165,6 +204,7 @@ fn drain(
                     let txn = crate::txn::codec::decode_txn(entry).unwrap();
                     assert_eq!(txn.header.zxid, zxid);
                     out.logs.push(zxid);
+                    out.max_logged = out.max_logged.max(zxid);
                     durable = Some(zxid);
                 }
                 LearnerAction::Commit { zxid, txn } => {
@@ -173,6 +213,7 @@ fn drain(
                 }
                 LearnerAction::TakeSnapshot { zxid } => {
                     out.snapshots_taken.push(zxid);
+                    out.snapshot_pending = Some(zxid);
                     snapshot = Some(zxid);
                 }
                 LearnerAction::StartServing { epoch } => out.serving = Some(epoch),
@@ -185,9 +226,11 @@ fn drain(
             }
         }
         if let Some(z) = snapshot {
+            out.snapshot_pending = None;
             l.snapshot_taken(z);
         }
-        if let Some(z) = durable {
+        if let Some(z) = durable.filter(|_| !out.lagging_disk) {
+            out.durable = out.durable.max(z);
             l.logged(z);
         }
     }
@@ -235,14 +278,17 @@ fn find<'a>(recs: &'a [Recording], name: &str) -> &'a Recording {
 #[test]
 fn replays_every_recorded_connection_and_sends_what_java_3_9_sends() {
     for v in VERSIONS {
-        for rec in recordings(v) {
-            let r = replay(v, &rec);
+        for (rec, lagging) in recordings(v)
+            .into_iter()
+            .flat_map(|r| [(r.clone(), false), (r, true)])
+        {
+            let r = replay_with(v, &rec, lagging);
             let want = as_39(v, &rec, &r.expected);
             for (i, (got, want)) in r.sent.iter().zip(&want).enumerate() {
                 assert_eq!(
                     got,
                     want,
-                    "{v} {}: packet {i} differs; trace ends {:?}",
+                    "{v} {} (lagging disk {lagging}): packet {i} differs; trace ends {:?}",
                     rec.name,
                     &r.trace[r.trace.len().saturating_sub(30)..]
                 );
