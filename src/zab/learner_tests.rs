@@ -979,3 +979,71 @@ fn bounded_pending() {
         Some(GiveUpReason::TooManyPending(3))
     );
 }
+
+#[test]
+fn observer_diff_sync_logs_what_is_committed_and_drops_the_rest_at_uptodate() {
+    let mut l = diffing(true);
+    l.on_packet(3, proposal(E1 | 6));
+    l.on_packet(3, QuorumPacket::new(kind::COMMIT, E1 | 6));
+    // A live INFORM while syncing: committed already.
+    l.on_packet(
+        3,
+        QuorumPacket::with_data(kind::INFORM, E1 | 7, txn_entry(E1 | 7)),
+    );
+    // A proposal never committed before UPTODATE.
+    l.on_packet(3, proposal(E1 | 8));
+    assert!(l.take_actions().is_empty());
+    l.on_packet(4, QuorumPacket::new(kind::NEWLEADER, 2 << 32));
+    let a = l.take_actions();
+    let logged: Vec<i64> = a
+        .iter()
+        .filter_map(|a| match a {
+            LearnerAction::Log { zxid, .. } => Some(*zxid),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        logged,
+        vec![E1 | 6, E1 | 7],
+        "an observer logs on commit only"
+    );
+    assert!(sends(&a).is_empty());
+    l.logged(E1 | 7);
+    let a = l.take_actions();
+    assert_eq!(a[0], LearnerAction::PersistCurrentEpoch(2));
+    assert_eq!(sends(&a), vec![(kind::ACK, 2 << 32)]);
+    l.on_packet(5, QuorumPacket::new(kind::UPTODATE, -1));
+    let a = l.take_actions();
+    assert_eq!(sends(&a), vec![(kind::ACK, 2 << 32)]);
+    assert_eq!(
+        l.pending_len(),
+        0,
+        "Java's observer drops unmatched sync proposals"
+    );
+    assert!(l.is_serving());
+}
+
+#[test]
+fn trunc_sync_truncates_then_snapshots_at_the_trunc_zxid() {
+    let mut l = learner(false);
+    l.take_actions();
+    l.on_packet(
+        1,
+        QuorumPacket::with_data(kind::LEADERINFO, 2 << 32, encode_i32(PROTOCOL_VERSION)),
+    );
+    l.on_packet(2, QuorumPacket::new(kind::TRUNC, E1 | 4));
+    l.on_packet(2, QuorumPacket::new(kind::NEWLEADER, 2 << 32));
+    let a = l.take_actions();
+    assert_eq!(a[0], LearnerAction::PersistAcceptedEpoch(2));
+    assert_eq!(a[2], LearnerAction::Truncate { zxid: E1 | 4 });
+    assert_eq!(a[3], LearnerAction::TakeSnapshot { zxid: E1 | 4 });
+    assert_eq!(a.len(), 4);
+    l.snapshot_taken(E1 | 4);
+    assert_eq!(
+        l.take_actions(),
+        vec![
+            LearnerAction::PersistCurrentEpoch(2),
+            LearnerAction::Send(QuorumPacket::new(kind::ACK, 2 << 32))
+        ]
+    );
+}
