@@ -364,6 +364,10 @@ impl Learner {
     pub fn sync_mode(&self) -> SyncMode {
         self.mode
     }
+    /// Where the learner is, for logs and diagnostics.
+    pub fn phase_name(&self) -> &'static str {
+        self.phase.name()
+    }
     /// Proposals received and not yet committed.
     pub fn pending_len(&self) -> usize {
         self.pending.len()

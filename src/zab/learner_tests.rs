@@ -1047,3 +1047,45 @@ fn trunc_sync_truncates_then_snapshots_at_the_trunc_zxid() {
         ]
     );
 }
+
+#[test]
+fn bounded_revalidations_and_held_packets() {
+    let mut cfg = LearnerConfig::new(2, false, 1000, 10, 5, 0);
+    cfg.max_revalidations = 2;
+    cfg.max_pending = 2;
+    let mut l = Learner::new(cfg.clone(), 0, 1, 1, E1 | 5);
+    l.start();
+    l.on_packet(
+        1,
+        QuorumPacket::with_data(kind::LEADERINFO, E1, encode_i32(PROTOCOL_VERSION)),
+    );
+    l.on_packet(2, QuorumPacket::new(kind::DIFF, E1 | 5));
+    l.on_packet(3, QuorumPacket::new(kind::NEWLEADER, E1));
+    l.on_packet(4, QuorumPacket::new(kind::UPTODATE, -1));
+    assert!(l.is_serving(), "{}", l.phase_name());
+    l.revalidate(1, 10).unwrap();
+    l.revalidate(2, 10).unwrap();
+    l.revalidate(2, 10).unwrap(); // asking again for the same session is fine
+    assert_eq!(
+        l.revalidate(3, 10),
+        Err(LearnerError::TooManyRevalidations(2))
+    );
+
+    // Packets held while NEWLEADER's ACK waits for the disk are bounded too.
+    let mut l = Learner::new(cfg, 0, 1, 1, E1 | 5);
+    l.start();
+    l.on_packet(
+        1,
+        QuorumPacket::with_data(kind::LEADERINFO, E1, encode_i32(PROTOCOL_VERSION)),
+    );
+    l.on_packet(2, QuorumPacket::new(kind::DIFF, E1 | 5));
+    l.on_packet(3, proposal(E1 | 6));
+    l.on_packet(3, QuorumPacket::new(kind::NEWLEADER, E1));
+    for _ in 0..3 {
+        l.on_packet(4, QuorumPacket::new(kind::PING, E1));
+    }
+    assert_eq!(
+        gave_up(&l.take_actions()),
+        Some(GiveUpReason::TooManyPending(2))
+    );
+}
