@@ -2,12 +2,16 @@
 //! Leader/Learner protocol speaks them).
 //!
 //! Owns: the pure pieces a ZAB member needs — zxid arithmetic, the in-memory ring of
-//! committed proposals a leader syncs learners from, and the SNAP stream's encoding and
-//! decoding — each driven by its caller with bytes and values.
+//! committed proposals a leader syncs learners from, the SNAP stream's encoding and
+//! decoding, the quorum packets, and the learner's (follower/observer) protocol state
+//! machine — each driven by its caller with bytes and values.
 //! Must never: do I/O (no files, sockets, clocks, threads or sleeps). Callers hand bytes
 //! in and carry bytes out; everything here is deterministic and unit-testable.
 
+#[cfg(test)]
+mod capture_tests;
 pub mod committed;
+pub mod learner;
 pub mod packet;
 pub mod snap;
 pub mod zxid;
