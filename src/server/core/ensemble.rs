@@ -238,16 +238,31 @@ impl Core {
         }
     }
 
-    /// Learner: a txn from the leader, to log and (once committed) apply.
-    pub(super) fn proposal(&mut self, txn: Txn, entry: Bytes) {
-        let z = txn.header.zxid;
+    /// Learner: log an entry the leader sent (its txn is applied when committed).
+    pub(super) fn log_entry(&mut self, zxid: i64, entry: Bytes) {
         assert!(
-            z > self.last_prepped,
-            "leader proposed 0x{z:x} after 0x{:x}",
+            zxid > self.last_prepped,
+            "leader's entry 0x{zxid:x} logged after 0x{:x}",
             self.last_prepped
         );
-        self.last_prepped = z;
-        self.submit_entry(txn, entry, Origin::Remote);
+        self.last_prepped = zxid;
+        self.persist_entry(zxid, entry);
+    }
+
+    /// Learner: the leader committed `txn`: apply it now and answer who asked here.
+    pub(super) fn apply_remote(&mut self, txn: Txn) {
+        let applied = self.apply(&txn);
+        self.committed = self.committed.max(txn.header.zxid);
+        self.answer_origin(
+            super::pipeline::InFlight {
+                txn,
+                origin: Origin::Remote,
+            },
+            applied,
+        );
+        if self.snapshots.due {
+            self.start_snapshot();
+        }
     }
 
     /// Learner: the leader answered our oldest forwarded sync.

@@ -111,11 +111,11 @@ pub enum Input {
     },
     /// Leader: sessions a learner's clients kept alive (its PING reply).
     TouchSessions(Vec<(i64, i32)>),
-    /// Learner: a txn the leader proposed (or informed), with its exact log-entry bytes.
-    Proposal {
-        txn: crate::txn::Txn,
-        entry: bytes::Bytes,
-    },
+    /// Learner: log this entry (a txn the leader proposed or informed, its exact bytes).
+    Log { zxid: i64, entry: bytes::Bytes },
+    /// Learner: the leader committed this txn: apply it (in zxid order) and answer this
+    /// member's client that asked for it, if any.
+    Apply(Box<crate::txn::Txn>),
     /// Learner: the leader answered the oldest sync this member forwarded (SYNC).
     SyncDone,
     /// Learner: the leader's verdict on a session a client re-attached here with.
@@ -320,7 +320,8 @@ impl Core {
                     self.sessions.touch(id, self.now.mono_ms);
                 }
             }
-            Input::Proposal { txn, entry } => self.proposal(txn, entry),
+            Input::Log { zxid, entry } => self.log_entry(zxid, entry),
+            Input::Apply(txn) => self.apply_remote(*txn),
             Input::SyncDone => self.sync_done(),
             Input::Revalidated { session_id, valid } => self.revalidated(session_id, valid),
         }

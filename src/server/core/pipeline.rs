@@ -64,11 +64,16 @@ impl Core {
         self.submit_entry(txn, entry, origin);
     }
 
-    /// Queue a txn whose log entry is already encoded (a learner logs the leader's bytes).
-    pub(super) fn submit_entry(&mut self, txn: Txn, entry: bytes::Bytes, origin: Origin) {
-        self.to_persist.push(entry);
-        self.to_persist_zxids.push(txn.header.zxid);
+    /// Queue a txn whose log entry is already encoded.
+    fn submit_entry(&mut self, txn: Txn, entry: bytes::Bytes, origin: Origin) {
+        self.persist_entry(txn.header.zxid, entry);
         self.in_flight.push_back(InFlight { txn, origin });
+    }
+
+    /// Hand an entry to the log (a learner logs the leader's bytes this way alone).
+    pub(super) fn persist_entry(&mut self, zxid: i64, entry: bytes::Bytes) {
+        self.to_persist.push(entry);
+        self.to_persist_zxids.push(zxid);
         self.snapshots.txns_since += 1;
         if self.snapshots.txns_since >= self.snapshots.threshold {
             // As SyncRequestProcessor: roll the log after this txn, then snapshot.
