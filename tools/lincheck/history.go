@@ -33,6 +33,8 @@ type historyFile struct {
 	// absent (null).
 	Initial map[string]*string `json:"initial"`
 	Ops     []json.RawMessage  `json:"ops"`
+	// Anything the recorder wants to keep with the history (seed, events); not checked.
+	Meta json.RawMessage `json:"meta"`
 }
 
 // Value of a register: absent, or present with a string.
