@@ -144,6 +144,14 @@ func TestUnknownWriteCannotTakeEffectBeforeItsCall(t *testing.T) {
 	}
 }
 
+func TestMetaIsIgnored(t *testing.T) {
+	h := `{"meta": {"seed": 3, "events": [{"label": "kill", "ns": 5}]}, "initial": {"/a": "x"},
+	       "ops": [{"client": 0, "op": "read", "key": "/a", "value": "x", "call_ns": 1, "return_ns": 2, "ok": true}]}`
+	if code, out := runOn(t, []byte(h)); code != exitLinearizable {
+		t.Fatalf("exit %d, want 0: %s", code, out)
+	}
+}
+
 func TestBadInput(t *testing.T) {
 	cases := map[string]string{
 		"not json":       `{"ops": [`,
