@@ -308,7 +308,10 @@ def test_kill9_leader_under_load(ensemble_factory, tmp_path):
     lin_history.assert_linearizable(path)
 
 
-def test_partitioned_leader_steps_down_and_rejoins(ensemble_factory):
+@pytest.mark.parametrize("mode", [netproxy.BLACKHOLE, netproxy.DROP])
+def test_partitioned_leader_steps_down_and_rejoins(ensemble_factory, mode):
+    """blackhole: the links go silent (the members find out by timeouts); drop: every
+    connection between the sides is closed at once and new ones are refused."""
     from kazoo.handlers.threading import KazooTimeoutError
     ens = ensemble_factory(["zk", "zk", "zk"])
     old = ens.leader()
@@ -318,7 +321,7 @@ def test_partitioned_leader_steps_down_and_rejoins(ensemble_factory):
         c.create(root, b"before")
 
     t0 = time.monotonic()
-    ens.partition([old], others)
+    ens.partition([old], others, mode=mode)
     new = ens.leader(exclude=[old], timeout=30)
     assert new in others
     # the isolated member gives up leading within syncLimit ticks and cannot win an
@@ -345,4 +348,4 @@ def test_partitioned_leader_steps_down_and_rejoins(ensemble_factory):
         oc.sync(root)
         assert oc.get(root)[0] == b"during"
         assert oc.get_children(root) == ["child"]
-    print(f"isolated leader stepped down and a new one was elected in {stepped_down:.1f}s")
+    print(f"{mode}: isolated leader stepped down and a new one was elected in {stepped_down:.1f}s")
