@@ -17,6 +17,13 @@ A link is in one of three states:
   drop       like a rebooted switch that sends resets: existing connections are closed
              and new ones are closed as soon as they are accepted.
 
+A proxy listens even while its target does not (member not started yet, or killed): an
+accepted connection retries the target for connect_retry_s before it is closed, as the
+member's own connect would have been refused and retried. (Without that, a Java learner
+that reaches its new leader's proxy a moment before the leader listens takes the
+accepted-then-closed connection for a broken leader and restarts the election, which
+cost 5-15 s per election.)
+
 Everything listens on 127.0.0.1, ports come from zkraw.free_port (the suite's machine-wide
 reservation) and are released by close(). Threads are daemons; close() ends them.
 """

@@ -8,8 +8,9 @@ members exist, and is the template for the mixed-ensemble tests.
     with a planted stale read, and with a planted lost write;
   - kill -9 of the leader under load: a new leader, the history stays linearizable, the
     killed member rejoins;
-  - the leader cut off from both followers: they elect a new leader, the isolated one
-    stops serving and takes no writes; after the heal it rejoins and has the writes;
+  - the leader cut off from both followers (proxy blackhole, and drop): they elect a new
+    leader, the isolated one stops serving and takes no sessions; after the heal it
+    rejoins and has the writes; the history recorded throughout is linearizable;
   - replace(): a follower swapped for the "ferro" kind on the same dataDir (here
     tools/zk-as-ferro.sh, i.e. Java again) rejoins with the data.
 
@@ -309,9 +310,12 @@ def test_kill9_leader_under_load(ensemble_factory, tmp_path):
 
 
 @pytest.mark.parametrize("mode", [netproxy.BLACKHOLE, netproxy.DROP])
-def test_partitioned_leader_steps_down_and_rejoins(ensemble_factory, mode):
+def test_partitioned_leader_steps_down_and_rejoins(ensemble_factory, mode, tmp_path):
     """blackhole: the links go silent (the members find out by timeouts); drop: every
-    connection between the sides is closed at once and new ones are refused."""
+    connection between the sides is closed at once and new ones are refused. The
+    recorder's clients (some on the old leader) run throughout: the history must be
+    linearizable."""
+    from kazoo.client import KazooClient
     from kazoo.handlers.threading import KazooTimeoutError
     ens = ensemble_factory(["zk", "zk", "zk"])
     old = ens.leader()
@@ -319,33 +323,48 @@ def test_partitioned_leader_steps_down_and_rejoins(ensemble_factory, mode):
     root = unique_root("partition")
     with kazoo(ens.connect_string()) as c:
         c.create(root, b"before")
+    rec = lin_history.Recorder(ens.connect_string(), unique_root("lin_part"), keys=3, clients=4, seed=31,
+                               think_s=0.02)
+    rec.setup()
+    rec.start(max_ops=4000, max_seconds=90)
+    try:
+        assert rec.wait_ops(60, timeout=30), f"no load before the partition: {rec.count} ops"
 
-    t0 = time.monotonic()
-    ens.partition([old], others, mode=mode)
-    new = ens.leader(exclude=[old], timeout=30)
-    assert new in others
-    # the isolated member gives up leading within syncLimit ticks and cannot win an
-    # election alone: not serving
-    ens.wait_modes({old: None}, timeout=30)
-    assert "not currently serving" in old.srvr()
-    stepped_down = time.monotonic() - t0
+        t0 = time.monotonic()
+        rec.event(f"partition {mode}: [{old.sid}] | {[m.sid for m in others]}")
+        ens.partition([old], others, mode=mode)
+        new = ens.leader(exclude=[old], timeout=30)
+        assert new in others
+        rec.event(f"new leader {new.sid}")
+        # the isolated member gives up leading within syncLimit ticks and cannot win an
+        # election alone: not serving
+        ens.wait_modes({old: None}, timeout=30)
+        assert "not currently serving" in old.srvr()
+        stepped_down = time.monotonic() - t0
 
-    with kazoo(ens.connect_string(others)) as c:
-        c.set(root, b"during")
-        c.create(f"{root}/child", b"x")
-    # nobody can write on the isolated member: it does not even take sessions
-    from kazoo.client import KazooClient
-    lonely = KazooClient(hosts=old.hostport, timeout=4)
-    with pytest.raises(KazooTimeoutError):
-        lonely.start(timeout=4)
-    lonely.stop()
-    lonely.close()
+        with kazoo(ens.connect_string(others)) as c:
+            c.set(root, b"during")
+            c.create(f"{root}/child", b"x")
+        # nobody can write on the isolated member: it does not even take sessions
+        lonely = KazooClient(hosts=old.hostport, timeout=4)
+        with pytest.raises(KazooTimeoutError):
+            lonely.start(timeout=3)
+        lonely.stop()
+        lonely.close()
+        assert rec.wait_ops(40, timeout=30, since_ns=time.monotonic_ns()), "no progress on the majority side"
 
-    ens.heal()
-    assert ens.wait_serving(old, timeout=60) == "follower"
-    assert ens.leader() is new
-    with kazoo(old.hostport) as oc:
-        oc.sync(root)
-        assert oc.get(root)[0] == b"during"
-        assert oc.get_children(root) == ["child"]
-    print(f"{mode}: isolated leader stepped down and a new one was elected in {stepped_down:.1f}s")
+        rec.event("heal")
+        ens.heal()
+        assert ens.wait_serving(old, timeout=60) == "follower"
+        assert ens.leader() is new
+        with kazoo(old.hostport) as oc:
+            oc.sync(root)
+            assert oc.get(root)[0] == b"during"
+            assert oc.get_children(root) == ["child"]
+        assert rec.wait_ops(40, timeout=30, since_ns=time.monotonic_ns()), "no progress after the heal"
+    finally:
+        rec.stop()
+    path = rec.write(tmp_path / f"partition-{mode}.json")
+    print(f"{mode}: isolated leader stepped down and a new one was elected in {stepped_down:.1f}s; "
+          + lin_history.summary(rec.history()))
+    lin_history.assert_linearizable(path)
