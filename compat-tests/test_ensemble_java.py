@@ -16,6 +16,13 @@ members exist, and is the template for the mixed-ensemble tests.
 
 All tests run in one xdist group ("ensemble"): an ensemble is 3-4 JVMs, and two at once
 on the 2-core machine would only make each other's timeouts flaky.
+
+The same scenarios run on other compositions with ENSEMBLE_KINDS (default "zk,zk,zk";
+";" between compositions, the observer is of the first member's kind), e.g.
+    ENSEMBLE_KINDS="ferro,zk,zk;ferro,ferro,ferro" pytest compat-tests/test_ensemble_java.py
+    FERROKEEPER_BIN=compat-tests/tools/zk-as-ferro.sh ENSEMBLE_KINDS=ferro,zk,ferro ...  # self-test
+In a composition without "ferro", replace() swaps to tools/zk-as-ferro.sh (Java again);
+with one, to the real FERROKEEPER_BIN.
 """
 
 import contextlib
@@ -30,16 +37,39 @@ import pytest
 import conftest
 import lin_history
 import netproxy
-from ensemble import Ensemble, ensemble_factory  # noqa: F401  (a fixture)
+from ensemble import KINDS, Ensemble, ensemble_factory  # noqa: F401  (a fixture)
 
-pytestmark = [
-    pytest.mark.xdist_group("ensemble"),
-    pytest.mark.skipif("zk" not in conftest.selected_kinds(),
-                       reason="all-Java ensemble tests run with the zk side (COMPAT_SERVERS)"),
-]
+pytestmark = pytest.mark.xdist_group("ensemble")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ZK_AS_FERRO = os.path.join(HERE, "tools", "zk-as-ferro.sh")
+
+
+def _compositions():
+    out = []
+    for part in os.environ.get("ENSEMBLE_KINDS", "zk,zk,zk").split(";"):
+        kinds = tuple(k.strip() for k in part.split(",") if k.strip())
+        if len(kinds) != 3 or any(k not in KINDS for k in kinds):
+            raise pytest.UsageError(f"ENSEMBLE_KINDS: {part!r} is not 3 of {KINDS} separated by commas")
+        out.append(kinds)
+    return out
+
+
+COMPOSITIONS = _compositions()
+
+
+@pytest.fixture(scope="module", params=COMPOSITIONS, ids=["-".join(c) for c in COMPOSITIONS])
+def kinds(request):
+    """The member kinds of the ensembles (ENSEMBLE_KINDS); skipped when COMPAT_SERVERS
+    leaves out one of them."""
+    missing = set(request.param) - set(conftest.selected_kinds())
+    if missing:
+        pytest.skip(f"COMPAT_SERVERS leaves out {sorted(missing)}")
+    return list(request.param)
+
+
+def other_kind(kind):
+    return "ferro" if kind == "zk" else "zk"
 
 
 @contextlib.contextmanager
@@ -66,8 +96,9 @@ def unique_root(name):
 # --- the shared ensemble (tests that leave it as they found it) ----------------------------
 
 @pytest.fixture(scope="module")
-def shared(request):
-    ens = Ensemble(["zk", "zk", "zk"], observers=["zk"], ferro_bin=ZK_AS_FERRO)
+def shared(request, kinds):
+    """3 voters + 1 observer."""
+    ens = Ensemble(kinds, observers=[kinds[0]], ferro_bin=None if "ferro" in kinds else ZK_AS_FERRO)
     print(f"ensemble: {ens.dir} members {ens.members}")
     failed_before = request.session.testsfailed
     try:
@@ -253,24 +284,26 @@ def test_checker_catches_planted_lost_write(clean_history, tmp_path):
 
 
 def test_replace_follower_with_other_kind(shared):
-    """replace() on the same dataDir/myid/ports; the "ferro" kind here is
-    tools/zk-as-ferro.sh (Java with ferrokeeper's command line), so this proves the
-    harness, not ferrokeeper."""
+    """replace() on the same dataDir/myid/ports; in an all-Java composition the "ferro"
+    kind is tools/zk-as-ferro.sh (Java with ferrokeeper's command line), so that proves
+    the harness, not ferrokeeper."""
     root = unique_root("replace")
     leader = shared.leader()
     follower = next(m for m in shared.voters if m is not leader)
     port = follower.client_port
+    was = follower.kind
     with kazoo(shared.connect_string()) as c:
         c.create(root, b"before")
-        shared.replace(follower, "ferro")
-        assert follower.kind == "ferro" and follower.client_port == port
-        assert follower.proc.args[0] == ZK_AS_FERRO
+        shared.replace(follower, other_kind(was))
+        assert follower.kind == other_kind(was) and follower.client_port == port
+        if shared.ferro_bin == ZK_AS_FERRO and follower.kind == "ferro":
+            assert follower.proc.args[0] == ZK_AS_FERRO
         assert shared.wait_serving(follower) in ("follower", "leader")
         c.set(root, b"while-ferro")
     with kazoo(follower.hostport) as fc:
         fc.sync(root)
         assert fc.get(root)[0] == b"while-ferro"
-    shared.replace(follower, "zk")
+    shared.replace(follower, was)
     assert shared.wait_serving(follower) in ("follower", "leader")
     with kazoo(follower.hostport) as fc:
         fc.sync(root)
@@ -280,8 +313,8 @@ def test_replace_follower_with_other_kind(shared):
 
 # --- faults (each on its own ensemble) ----------------------------------------------------------
 
-def test_kill9_leader_under_load(ensemble_factory, tmp_path):
-    ens = ensemble_factory(["zk", "zk", "zk"])
+def test_kill9_leader_under_load(ensemble_factory, kinds, tmp_path):
+    ens = ensemble_factory(kinds)
     old = ens.leader()
     # paced (think_s) so that the op budget outlasts the test's phases; stop() ends it
     rec = lin_history.Recorder(ens.connect_string(), unique_root("lin_kill"), keys=3, clients=4, seed=23,
@@ -310,14 +343,14 @@ def test_kill9_leader_under_load(ensemble_factory, tmp_path):
 
 
 @pytest.mark.parametrize("mode", [netproxy.BLACKHOLE, netproxy.DROP])
-def test_partitioned_leader_steps_down_and_rejoins(ensemble_factory, mode, tmp_path):
+def test_partitioned_leader_steps_down_and_rejoins(ensemble_factory, kinds, mode, tmp_path):
     """blackhole: the links go silent (the members find out by timeouts); drop: every
     connection between the sides is closed at once and new ones are refused. The
     recorder's clients (some on the old leader) run throughout: the history must be
     linearizable."""
     from kazoo.client import KazooClient
     from kazoo.handlers.threading import KazooTimeoutError
-    ens = ensemble_factory(["zk", "zk", "zk"])
+    ens = ensemble_factory(kinds)
     old = ens.leader()
     others = [m for m in ens.members if m is not old]
     root = unique_root("partition")
