@@ -103,6 +103,10 @@ def shared(request, kinds):
     failed_before = request.session.testsfailed
     try:
         ens.start(timeout=90)
+    except BaseException:
+        ens.close(keep=True)  # its logs say why
+        raise
+    try:
         yield ens
     finally:
         ens.close(keep=request.session.testsfailed > failed_before or bool(os.environ.get("ENSEMBLE_KEEP")))
