@@ -7,7 +7,18 @@
 #   python3-pytest-xdist       runs the compat suite's test files in parallel workers (-n)
 #   libcurator-*-java          Apache Curator 5.4 for the Java client tests
 #   default-jdk-headless       java + javac (skipped when a javac is already on the machine)
+#   golang-go                  Go, only when no `go` is on the machine (/usr/local/go counts)
+#
+# Then builds target/lincheck (tools/lincheck, the porcupine linearizability checker the
+# ensemble tests use) when it is missing or older than its sources; its one module comes
+# from the Go module proxy (GOPROXY) the first time.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian's golang-go installs to /usr/bin; an upstream Go tarball to /usr/local/go.
+if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then
+  PATH="$PATH:/usr/local/go/bin"
+fi
 
 PKGS=(
   zookeeper
@@ -25,6 +36,9 @@ PKGS=(
 if ! command -v javac >/dev/null 2>&1 || ! command -v java >/dev/null 2>&1; then
   PKGS+=(default-jdk-headless)
 fi
+if ! command -v go >/dev/null 2>&1; then
+  PKGS+=(golang-go)
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -34,25 +48,40 @@ for p in "${PKGS[@]}"; do
   fi
 done
 
+install_packages() {
+  echo "install-deps: installing ${missing[*]}"
+  local sudo=()
+  if [[ $(id -u) -ne 0 ]]; then
+    sudo=(sudo)
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update
+  "${sudo[@]}" apt-get install -y "${missing[@]}"
+
+  # Sanity: the bits the tests rely on.
+  for f in /usr/share/java/zookeeper.jar /usr/share/java/zookeeper-jute.jar /usr/share/java/slf4j-simple.jar \
+           /usr/share/java/curator-framework.jar /usr/share/zookeeper/bin/zkCli.sh /usr/lib/zookeeper/bin/cli_mt; do
+    [[ -e "$f" ]] || { echo "install-deps: expected $f after install" >&2; exit 1; }
+  done
+  /usr/bin/python3 -c 'import kazoo, pytest, xdist' || { echo "install-deps: kazoo/pytest/xdist not importable by /usr/bin/python3" >&2; exit 1; }
+}
+
+# target/lincheck, rebuilt only when a source is newer than the binary.
+build_lincheck() {
+  local out=target/lincheck
+  if [[ -x "$out" ]] && [[ -z $(find tools/lincheck -newer "$out" \( -name '*.go' -o -name go.mod -o -name go.sum \) -print -quit) ]]; then
+    echo "install-deps: $out up to date"
+    return
+  fi
+  mkdir -p target
+  (cd tools/lincheck && go build -o "../../$out" .)
+  echo "install-deps: built $out"
+}
+
 if [[ ${#missing[@]} -eq 0 ]]; then
   echo "install-deps: all packages present"
-  exit 0
-fi
-
-echo "install-deps: installing ${missing[*]}"
-if [[ $(id -u) -ne 0 ]]; then
-  SUDO=sudo
 else
-  SUDO=
+  install_packages
 fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update
-$SUDO apt-get install -y "${missing[@]}"
-
-# Sanity: the bits the tests rely on.
-for f in /usr/share/java/zookeeper.jar /usr/share/java/zookeeper-jute.jar /usr/share/java/slf4j-simple.jar \
-         /usr/share/java/curator-framework.jar /usr/share/zookeeper/bin/zkCli.sh /usr/lib/zookeeper/bin/cli_mt; do
-  [[ -e "$f" ]] || { echo "install-deps: expected $f after install" >&2; exit 1; }
-done
-/usr/bin/python3 -c 'import kazoo, pytest, xdist' || { echo "install-deps: kazoo/pytest/xdist not importable by /usr/bin/python3" >&2; exit 1; }
+build_lincheck
 echo "install-deps: done"

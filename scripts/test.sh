@@ -12,11 +12,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
+if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then
+  PATH="$PATH:/usr/local/go/bin"
+fi
 
 cargo build --release
 # The README's run command (`cargo run --release`) must pick the server binary.
 cargo run --release --quiet -- --version
 cargo test --release
+# The linearizability checker the ensemble tests use (built by install-deps.sh).
+(cd tools/lincheck && go test ./...)
 
 export FERROKEEPER_BIN="${FERROKEEPER_BIN:-$PWD/target/release/ferrokeeper}"
 # Test files run in parallel (pytest-xdist), a file's tests together on one worker with that
