@@ -9,6 +9,7 @@
 //! `server::election`; leading and following are `zab::leader` / `zab::learner` driven
 //! by `lead` / `follow`), or serve a client while this member is not in a quorum.
 
+pub mod follow;
 pub mod link;
 
 use crate::server::core::{Core, Input, Now, Recovered};
@@ -22,8 +23,63 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
+/// The ensemble part of the configuration, as one member sees it.
+#[derive(Debug, Clone)]
+pub struct QuorumSettings {
+    pub my_sid: i64,
+    /// Every `server.N` (voters and observers), this member included.
+    pub servers: Vec<crate::config::QuorumServer>,
+    pub observer: bool,
+    pub tick_ms: i64,
+    pub init_limit: i64,
+    pub sync_limit: i64,
+    /// `QuorumVerifier.toString()`: what notifications and NEWLEADER carry.
+    pub config_text: bytes::Bytes,
+    pub config_version: i64,
+    pub listen_on_all_ips: bool,
+    pub cnx_timeout_ms: u64,
+}
+
+impl QuorumSettings {
+    pub fn from_config(c: &crate::config::Config) -> Result<QuorumSettings, String> {
+        let my_sid = c
+            .server_id
+            .ok_or("a quorum member needs <dataDir>/myid".to_string())?;
+        let me = c
+            .servers
+            .get(&my_sid)
+            .ok_or(format!("myid {my_sid} has no server.{my_sid} line"))?;
+        Ok(QuorumSettings {
+            my_sid,
+            servers: c.servers.values().cloned().collect(),
+            observer: me.peer_type == crate::config::PeerType::Observer,
+            tick_ms: c.tick_time as i64,
+            init_limit: c.init_limit as i64,
+            sync_limit: c.sync_limit as i64,
+            config_text: bytes::Bytes::from(c.quorum_config_string()),
+            config_version: c.config_version.unwrap_or(0),
+            listen_on_all_ips: c.quorum_listen_on_all_ips,
+            cnx_timeout_ms: 5000,
+        })
+    }
+
+    pub fn server(&self, sid: i64) -> Option<&crate::config::QuorumServer> {
+        self.servers.iter().find(|s| s.id == sid)
+    }
+
+    /// Voting members' ids.
+    pub fn voters(&self) -> Vec<i64> {
+        self.servers
+            .iter()
+            .filter(|s| s.peer_type == crate::config::PeerType::Participant)
+            .map(|s| s.id)
+            .collect()
+    }
+}
+
 /// What a member carries from one role to the next.
 pub struct PeerState {
+    pub quorum: Arc<QuorumSettings>,
     pub settings: Arc<Settings>,
     pub shared: Arc<Shared>,
     /// Live sessions (id, timeout) as of `last_zxid`.

@@ -1,0 +1,346 @@
+//! Following (or observing) a leader: Java's `Follower.followLeader` / `Observer.
+//! observeLeader` as a tokio loop around the pure `zab::learner::Learner` and a core in
+//! the learner role.
+//!
+//! Owns: connecting to the leader's quorum port (a few tries, as `Learner.connectToLeader`),
+//! carrying out the learner's actions in order (epoch files, log, commits, snapshot
+//! install and TRUNC, PING replies), feeding the core the leader's txns, and serving
+//! clients from the moment the learner is up to date.
+//! Must never: decide protocol questions (the learner does), or serve a client before
+//! UPTODATE.
+
+use super::link::{Inbound, Link, ReadMode};
+use super::{PeerState, start_persister, stop_persister, turn_away};
+use crate::server::core::{Core, Input, Role};
+use crate::server::core_loop::{CoreShell, now};
+use crate::zab::learner::{Learner, LearnerAction, LearnerConfig, ping_reply_packet};
+use crate::zab::packet::{self, ForwardedRequest};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+/// How the learner reaches its leader.
+pub struct LeaderAddr {
+    pub sid: i64,
+    pub addr: String,
+}
+
+const TICK: Duration = Duration::from_millis(50);
+
+/// Connect as Java does: up to 5 attempts a second apart, within initLimit ticks.
+async fn connect(leader: &LeaderAddr, st: &PeerState) -> Result<TcpStream, String> {
+    let budget = Duration::from_millis(
+        (st.quorum.tick_ms.max(1) as u64).saturating_mul(st.quorum.init_limit.max(1) as u64),
+    );
+    let started = tokio::time::Instant::now();
+    let mut last = String::new();
+    for attempt in 0..5 {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        let left = budget.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            break;
+        }
+        match tokio::time::timeout(left, TcpStream::connect(&leader.addr)).await {
+            Ok(Ok(s)) => return Ok(s),
+            Ok(Err(e)) => last = e.to_string(),
+            Err(_) => last = "timed out".into(),
+        }
+        tracing::warn!(
+            "cannot reach leader {} at {} (attempt {}): {last}",
+            leader.sid,
+            leader.addr,
+            attempt + 1
+        );
+    }
+    Err(format!(
+        "could not connect to leader {} at {}: {last}",
+        leader.sid, leader.addr
+    ))
+}
+
+/// Follow `leader` until the link fails or the learner gives up; the reason.
+pub async fn follow(
+    st: &mut PeerState,
+    leader: &LeaderAddr,
+    observer: bool,
+    announce_epoch: &dyn Fn(i64),
+) -> String {
+    let stream = match connect(leader, st).await {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
+    let mode = ReadMode {
+        snapshot_follows_snap: true,
+        ext_types: st.settings.prep.extended_types_enabled,
+        max_field: st.settings.jute_limits().field(),
+    };
+    let mut link = match Link::spawn(stream, mode) {
+        Ok(l) => l,
+        Err(e) => return format!("leader link: {e}"),
+    };
+    tracing::info!(
+        "{} leader {} at {}",
+        if observer { "observing" } else { "following" },
+        leader.sid,
+        link.peer
+    );
+    let (persister, mut durable) = match start_persister(&st.settings) {
+        Ok(p) => p,
+        Err(e) => return format!("cannot open the transaction log: {e}"),
+    };
+    let (snap_tx, mut snap_rx) = mpsc::unbounded_channel();
+    let mut shell = Some(CoreShell::new(
+        st.settings.clone(),
+        st.shared.clone(),
+        persister,
+        snap_tx.clone(),
+    ));
+    let t = now();
+    let mut core = Some(learner_core(st, &shell, observer, t));
+    let q = st.quorum.clone();
+    let cfg = LearnerConfig::new(
+        q.my_sid,
+        observer,
+        q.tick_ms,
+        q.init_limit,
+        q.sync_limit,
+        q.config_version,
+    );
+    let mut learner = Learner::new(
+        cfg,
+        t.mono_ms,
+        st.accepted_epoch,
+        st.current_epoch,
+        st.last_logged_zxid(),
+    );
+    learner.start();
+    let mut serving = false;
+    let mut pending_actions: Vec<LearnerAction> = Vec::new();
+    let mut ticker = tokio::time::interval(TICK);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut batch = Vec::with_capacity(256);
+    let reason = 'run: loop {
+        let t = now();
+        tokio::select! {
+            biased;
+            Some(z) = durable.recv() => {
+                if let Some(c) = core.as_mut() { c.step(Input::Logged(z), t); }
+                learner.logged(z);
+            }
+            Some(()) = snap_rx.recv() => {
+                if let Some(c) = core.as_mut() { c.step(Input::SnapshotDone, t); }
+            }
+            msg = link.inbound.recv() => match msg {
+                Some(Inbound::Packet(p)) => learner.on_packet(t.mono_ms, p),
+                Some(Inbound::Snapshot(s)) => {
+                    let zxid = s.tree.last_processed_zxid();
+                    st.install_tree(s.tree, s.sessions, zxid);
+                    // A new core over the new tree (nothing was served yet).
+                    core = Some(learner_core(st, &shell, observer, t));
+                    learner.snapshot_loaded(zxid);
+                }
+                Some(Inbound::Closed(r)) => break 'run format!("leader link: {r}"),
+                None => break 'run "the leader link is gone".to_string(),
+            },
+            n = st.clients.recv_many(&mut batch, 256) => {
+                if n == 0 { break 'run "shutting down".to_string(); }
+                for input in batch.drain(..) {
+                    match core.as_mut() {
+                        Some(c) if serving => c.step(input, t),
+                        _ => turn_away(input),
+                    }
+                }
+            }
+            _ = ticker.tick() => {
+                learner.tick(t.mono_ms);
+                if let Some(c) = core.as_mut() { c.step(Input::Tick, t); }
+            }
+        }
+        // The learner's actions, in order (those left over from the last round first).
+        let mut actions = std::mem::take(&mut pending_actions);
+        actions.extend(learner.take_actions());
+        for a in actions {
+            match a {
+                LearnerAction::Send(p) => {
+                    if !link.send(p) {
+                        break 'run "the leader link is full or gone".to_string();
+                    }
+                }
+                LearnerAction::PersistAcceptedEpoch(e) => {
+                    if let Err(err) = st.write_accepted_epoch(e) {
+                        break 'run format!("cannot write acceptedEpoch: {err}");
+                    }
+                }
+                LearnerAction::PersistCurrentEpoch(e) => {
+                    if let Err(err) = st.write_current_epoch(e) {
+                        break 'run format!("cannot write currentEpoch: {err}");
+                    }
+                    announce_epoch(e);
+                }
+                LearnerAction::ReadSnapshot { .. } => {}
+                LearnerAction::Truncate { zxid } => {
+                    if let Err(e) = truncate(
+                        st,
+                        &mut shell,
+                        &mut core,
+                        &mut durable,
+                        &snap_tx,
+                        zxid,
+                        observer,
+                    )
+                    .await
+                    {
+                        break 'run e;
+                    }
+                }
+                LearnerAction::Log { zxid, entry } => {
+                    if let Some(c) = core.as_mut() {
+                        c.step(Input::Log { zxid, entry }, t);
+                    }
+                }
+                LearnerAction::Commit { txn, .. } => {
+                    if let Some(c) = core.as_mut() {
+                        c.step(Input::Apply(txn), t);
+                    }
+                }
+                LearnerAction::TakeSnapshot { zxid } => {
+                    if let Err(e) = snapshot_now(st, core.as_ref(), zxid) {
+                        break 'run format!("cannot write the sync snapshot: {e}");
+                    }
+                    learner.snapshot_taken(zxid);
+                }
+                LearnerAction::StartServing { epoch } => {
+                    tracing::info!(
+                        "up to date with leader {} in epoch {epoch}; serving",
+                        leader.sid
+                    );
+                    serving = true;
+                }
+                LearnerAction::PingReply { zxid } => {
+                    let touches = core.as_mut().map(|c| c.take_touches()).unwrap_or_default();
+                    if !link.send(ping_reply_packet(zxid, &touches)) {
+                        break 'run "the leader link is full or gone".to_string();
+                    }
+                }
+                LearnerAction::SyncDone => {
+                    if let Some(c) = core.as_mut() {
+                        c.step(Input::SyncDone, t);
+                    }
+                }
+                LearnerAction::Revalidated { session, valid } => {
+                    if let Some(c) = core.as_mut() {
+                        c.step(
+                            Input::Revalidated {
+                                session_id: session,
+                                valid,
+                            },
+                            t,
+                        );
+                    }
+                }
+                LearnerAction::GiveUp(r) => break 'run r.to_string(),
+            }
+        }
+        if let (Some(c), Some(sh)) = (core.as_mut(), shell.as_mut()) {
+            // The core's requests for the leader go through the learner (it counts
+            // pending syncs and revalidations).
+            for p in sh.carry_out(c.take_actions(), |_| {}) {
+                let sent = match p.kind {
+                    packet::kind::REVALIDATE => packet::decode_revalidate_request(&p.data_bytes())
+                        .map_err(|e| e.to_string())
+                        .and_then(|(s, to)| learner.revalidate(s, to).map_err(|e| e.to_string())),
+                    _ => ForwardedRequest::decode(&p.data_bytes())
+                        .map_err(|e| e.to_string())
+                        .and_then(|r| {
+                            learner
+                                .forward_request(&r, p.auth.clone())
+                                .map_err(|e| e.to_string())
+                        }),
+                };
+                if let Err(e) = sent {
+                    tracing::warn!("cannot forward to the leader: {e}");
+                }
+            }
+            for a in learner.take_actions() {
+                match a {
+                    LearnerAction::Send(p) => {
+                        if !link.send(p) {
+                            break 'run "the leader link is full or gone".to_string();
+                        }
+                    }
+                    other => pending_actions.push(other),
+                }
+            }
+        }
+    };
+    tracing::warn!("stopped following leader {}: {reason}", leader.sid);
+    if let Some(sh) = shell.take() {
+        stop_persister(sh.into_persister(), &mut durable).await;
+    }
+    if let Err(e) = st.end_role(core.take()) {
+        tracing::error!("{e}");
+    }
+    reason
+}
+
+fn learner_core(
+    st: &PeerState,
+    shell: &Option<CoreShell>,
+    observer: bool,
+    t: crate::server::core::Now,
+) -> Core {
+    let _ = shell;
+    let mut c = st.new_core(Default::default(), t);
+    c.set_role(Role::Learner { observer });
+    c
+}
+
+/// Write `snapshot.<zxid>` of the tree now (the learner waits for it before ACKing
+/// NEWLEADER, as Java takes it synchronously).
+fn snapshot_now(st: &PeerState, core: Option<&Core>, zxid: i64) -> std::io::Result<()> {
+    let Some(dir) = st.snap_dir() else {
+        return Ok(());
+    };
+    let sessions = core
+        .map(|c| c.sessions())
+        .unwrap_or_else(|| st.sessions.clone());
+    let tree = st.shared.tree.read();
+    crate::server::startup::write_snapshot(&dir, &tree, &sessions, zxid)
+}
+
+/// TRUNC: stop the log thread, cut the log after `zxid`, reload the tree from disk, and
+/// go on with a new core and log thread.
+async fn truncate(
+    st: &mut PeerState,
+    shell: &mut Option<CoreShell>,
+    core: &mut Option<Core>,
+    durable: &mut mpsc::Receiver<i64>,
+    snap_tx: &mpsc::UnboundedSender<()>,
+    zxid: i64,
+    observer: bool,
+) -> Result<(), String> {
+    if let Some(sh) = shell.take() {
+        stop_persister(sh.into_persister(), durable).await;
+    }
+    core.take();
+    if let Some(dir) = st.log_dir() {
+        crate::storage::truncate::truncate_log(&dir, zxid)
+            .map_err(|e| format!("cannot truncate the log to 0x{zxid:x}: {e}"))?;
+    }
+    let (tree, rec) = crate::server::startup::recover(&st.settings)
+        .map_err(|e| format!("cannot reload after truncating to 0x{zxid:x}: {e}"))?;
+    st.install_tree(tree, rec.sessions, rec.last_zxid);
+    let (persister, d) =
+        start_persister(&st.settings).map_err(|e| format!("cannot reopen the log: {e}"))?;
+    *durable = d;
+    *shell = Some(CoreShell::new(
+        st.settings.clone(),
+        st.shared.clone(),
+        persister,
+        snap_tx.clone(),
+    ));
+    *core = Some(learner_core(st, shell, observer, now()));
+    Ok(())
+}
