@@ -8,5 +8,6 @@
 //! in and carry bytes out; everything here is deterministic and unit-testable.
 
 pub mod committed;
+pub mod election;
 pub mod snap;
 pub mod zxid;
