@@ -85,6 +85,17 @@ pub struct Timing {
     pub finalize_wait_ms: i64,
 }
 
+impl Timing {
+    /// The `zookeeper.fastleader.*` properties of a parsed zoo.cfg.
+    pub fn from_config(cfg: &Config) -> Timing {
+        Timing {
+            min_notification_interval_ms: i64::from(cfg.fle_min_notification_interval_ms.max(1)),
+            max_notification_interval_ms: i64::from(cfg.fle_max_notification_interval_ms.max(1)),
+            finalize_wait_ms: FINALIZE_WAIT_MS,
+        }
+    }
+}
+
 impl Default for Timing {
     fn default() -> Self {
         Timing {
