@@ -30,7 +30,7 @@ mod tests;
 
 pub use wire::{InitialForm, InitialMessage, Notification, PeerState, WireError};
 
-use crate::config::{Config, PeerType};
+use crate::config::{Config, PeerType, QuorumServer};
 use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -48,6 +48,21 @@ pub const PENDING_CAPACITY: usize = 100;
 /// no trailing newline.
 pub fn config_bytes(cfg: &Config) -> Bytes {
     Bytes::from(cfg.quorum_config_string())
+}
+
+/// The same text from a member list (sorted by sid) and a config version.
+pub fn config_bytes_for<'a>(
+    servers: impl IntoIterator<Item = &'a QuorumServer>,
+    version: i64,
+) -> Bytes {
+    let mut servers: Vec<&QuorumServer> = servers.into_iter().collect();
+    servers.sort_by_key(|s| s.id);
+    let mut lines: Vec<String> = servers
+        .iter()
+        .map(|s| format!("server.{}={}", s.id, s.to_config_string()))
+        .collect();
+    lines.push(format!("version={version:x}"));
+    Bytes::from(lines.join("\n"))
 }
 
 /// A vote: who should lead, with that candidate's zxid and epoch, and the round it is

@@ -267,6 +267,10 @@ fn config_bytes_match_the_capture_layout() {
     )
     .unwrap();
     assert_eq!(
+        config_bytes(&cfg),
+        config_bytes_for(cfg.servers.values(), 0)
+    );
+    assert_eq!(
         &config_bytes(&cfg)[..],
         b"server.1=127.0.0.1:26011:26021:participant\nserver.2=127.0.0.1:26112:26212:participant\n\
           server.3=127.0.0.1:26113:26213:participant\nserver.4=127.0.0.1:26114:26214:observer\nversion=0"
