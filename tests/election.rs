@@ -7,10 +7,12 @@ use bytes::Bytes;
 use common::java::{self, JavaZk, Member};
 use ferrokeeper::config::{PeerAddr, PeerType, QuorumServer};
 use ferrokeeper::server::election::{Election, ElectionConfig};
-use ferrokeeper::zab::election::{Decision, PeerState, Timing, config_bytes_for};
+use ferrokeeper::zab::election::{
+    Decision, InitialForm, InitialMessage, Notification, PeerState, Timing, config_bytes_for,
+};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
 
 const ROUND_LIMIT: Duration = Duration::from_secs(20);
 
@@ -209,6 +211,7 @@ async fn three_members_reelect_after_the_leader_stops_and_it_rejoins() {
     let e3 = start(3, &all).await;
     let d = look(&e3, 0, 0).await;
     assert_eq!((d.state, d.vote.id), (PeerState::Following, 2));
+    assert_eq!(d.vote.election_epoch, 2, "joined the survivors' round 2");
     for e in [e1, e2, e3] {
         e.shutdown().await;
     }
@@ -280,6 +283,158 @@ async fn garbage_on_the_election_port_closes_only_that_connection() {
     for e in [e1, e2, e3] {
         e.shutdown().await;
     }
+}
+
+/// Read one i32-framed notification (bounded wait).
+async fn read_notification(s: &mut TcpStream) -> Notification {
+    let mut len = [0u8; 4];
+    tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut len))
+        .await
+        .expect("a frame in time")
+        .expect("frame length");
+    let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
+    tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut body))
+        .await
+        .expect("a frame in time")
+        .expect("frame body");
+    Notification::decode(&body).expect("a valid notification")
+}
+
+async fn read_initial(s: &mut TcpStream) -> InitialMessage {
+    let mut b = vec![0u8; 20];
+    tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut b))
+        .await
+        .expect("initial message in time")
+        .expect("initial message header");
+    let len = i32::from_be_bytes([b[16], b[17], b[18], b[19]]) as usize;
+    let mut addr = vec![0u8; len];
+    s.read_exact(&mut addr)
+        .await
+        .expect("initial message address");
+    b.extend_from_slice(&addr);
+    let (m, used) = InitialMessage::decode(&b)
+        .expect("valid")
+        .expect("complete");
+    assert_eq!(used, b.len());
+    m
+}
+
+async fn accept(l: &TcpListener) -> TcpStream {
+    tokio::time::timeout(Duration::from_secs(10), l.accept())
+        .await
+        .expect("a connection in time")
+        .expect("accept")
+        .0
+}
+
+async fn expect_eof(s: &mut TcpStream) {
+    let mut b = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut b))
+        .await
+        .expect("closed in time")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "expected the peer to close");
+}
+
+fn hello(sid: i64, port: u16) -> Vec<u8> {
+    InitialMessage::encode(sid, &[format!("127.0.0.1:{port}")], false)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wire_rules_against_fake_peers() {
+    // We are 2; 1 and 3 are raw sockets on their configured election ports. No
+    // re-broadcast timeouts in the window, so every message seen is one the rules imply.
+    let all = java::members(3);
+    let fake1 = TcpListener::bind(("127.0.0.1", all[0].election_port))
+        .await
+        .unwrap();
+    let fake3 = TcpListener::bind(("127.0.0.1", all[2].election_port))
+        .await
+        .unwrap();
+    let mut cfg = election_config(2, &all);
+    cfg.timing.min_notification_interval_ms = 60_000;
+    let ours = Election::start(cfg).await.unwrap();
+    let our_port = all[1].election_port;
+    let (d, _conns) = {
+        let look = ours.look_for_leader(0, 0);
+        let fake = async {
+            let want = |n: &Notification| {
+                assert_eq!(
+                    (
+                        n.state,
+                        n.leader,
+                        n.zxid,
+                        n.election_epoch,
+                        n.peer_epoch,
+                        n.version
+                    ),
+                    (PeerState::Looking, 2, 0, 1, 0, 2)
+                );
+            };
+            // To the smaller sid 1 we dial and keep the connection: initial message, vote.
+            let mut c1 = accept(&fake1).await;
+            let m = read_initial(&mut c1).await;
+            assert_eq!((m.form, m.sid), (InitialForm::V1, 2));
+            assert_eq!(m.addrs, vec![format!("127.0.0.1:{our_port}")]);
+            want(&read_notification(&mut c1).await);
+            // To the larger sid 3 we only say who we are and close.
+            let mut c3 = accept(&fake3).await;
+            assert_eq!(read_initial(&mut c3).await.sid, 2);
+            expect_eof(&mut c3).await;
+            // 3 dials back: that connection survives and carries the queued vote.
+            let mut d3 = TcpStream::connect(("127.0.0.1", our_port)).await.unwrap();
+            d3.write_all(&hello(3, all[2].election_port)).await.unwrap();
+            want(&read_notification(&mut d3).await);
+            // 1 dials us (a smaller sid): we close it, drop our connection to 1, dial back,
+            // and the new connection starts with the last message sent to 1 again.
+            let mut d1 = TcpStream::connect(("127.0.0.1", our_port)).await.unwrap();
+            d1.write_all(&hello(1, all[0].election_port)).await.unwrap();
+            expect_eof(&mut d1).await;
+            expect_eof(&mut c1).await;
+            let mut c1b = accept(&fake1).await;
+            assert_eq!(read_initial(&mut c1b).await.sid, 2);
+            want(&read_notification(&mut c1b).await);
+            // A frame over 512 KiB closes that connection only.
+            d3.write_all(&(512 * 1024 + 1i32).to_be_bytes())
+                .await
+                .unwrap();
+            expect_eof(&mut d3).await;
+            // 3 reconnects (its last message re-sent again) and says it LEADS; 1 says it
+            // FOLLOWS 3: a quorum backs 3 and 3 leads, so we follow without finalizeWait.
+            let mut d3 = TcpStream::connect(("127.0.0.1", our_port)).await.unwrap();
+            d3.write_all(&hello(3, all[2].election_port)).await.unwrap();
+            want(&read_notification(&mut d3).await); // last message re-sent
+            let cfgb = ours_cfg_bytes(&all);
+            for (s, state) in [
+                (&mut d3, PeerState::Leading),
+                (&mut c1b, PeerState::Following),
+            ] {
+                let n = Notification::new(state, 3, 0, 1, 1, cfgb.clone());
+                s.write_all(&n.encode_framed()).await.unwrap();
+            }
+            (d3, c1b)
+        };
+        tokio::pin!(look);
+        tokio::time::timeout(Duration::from_secs(30), async {
+            let conns = tokio::select! {
+                d = &mut look => panic!("decided before the fake peers voted: {d:?}"),
+                c = fake => c,
+            };
+            (look.await, conns)
+        })
+        .await
+        .expect("done in time")
+    };
+    let d = d.expect("election running");
+    assert_eq!(
+        (d.state, d.vote.id, d.vote.peer_epoch),
+        (PeerState::Following, 3, 1)
+    );
+    ours.shutdown().await;
+}
+
+fn ours_cfg_bytes(all: &[Member]) -> Bytes {
+    config_bytes_for(&all.iter().map(quorum_server).collect::<Vec<_>>(), 0)
 }
 
 // ---- mixed with real Java 3.8 ----

@@ -125,7 +125,17 @@ impl JavaZk {
         std::fs::write(&cfg_path, cfg).expect("zoo.cfg");
         let log = std::fs::File::create(dir.path().join("zk.log")).expect("log file");
         let err = log.try_clone().expect("log file");
-        let child = Command::new("java")
+        let mut cmd = Command::new("java");
+        // If this test process dies without dropping the handle, the JVM dies with it.
+        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = cmd
             .args([
                 "-Xmx192m",
                 "-XX:+UseSerialGC",
