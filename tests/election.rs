@@ -534,8 +534,10 @@ async fn with_java_1_and_2_we_lead_as_3() {
     // The Java members decided to follow 3 (their log says so) before failing to reach
     // a quorum port nobody listens on.
     let end = Instant::now() + Duration::from_secs(20);
-    let following =
-        |z: &JavaZk| std::fs::read_to_string(z.log_path()).is_ok_and(|t| t.contains("FOLLOWING"));
+    let following = |z: &JavaZk| {
+        std::fs::read_to_string(z.log_path())
+            .is_ok_and(|t| t.contains("Peer state changed: following"))
+    };
     while !(following(&z1) && following(&z2)) && Instant::now() < end {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -546,4 +548,52 @@ async fn with_java_1_and_2_we_lead_as_3() {
     );
     ours.shutdown().await;
     drop((z1, z2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn java_1_joins_our_established_pair_from_our_answers() {
+    java::require_java();
+    let all = java::members(3);
+    let (e2, e3) = (start(2, &all).await, start(3, &all).await);
+    let ds = look_all(&[&e2, &e3], &[0, 0], 0).await;
+    assert_elected(&ds, &[2, 3], 3);
+    e2.set_current_epoch(1);
+    e3.set_current_epoch(1);
+    let mut feed = e3.notifications();
+    let z1 = JavaZk::start(&all[0], &all, "");
+    // Java 1 looks (its own vote first), gets our FOLLOWING/LEADING answers and follows 3
+    // (then fails to reach a quorum port nobody listens on, and looks again).
+    let end = Instant::now() + Duration::from_secs(40);
+    let mut looked = false;
+    while !looked && Instant::now() < end {
+        if let Ok(Ok((1, n))) = tokio::time::timeout(Duration::from_secs(1), feed.recv()).await {
+            looked = n.state == PeerState::Looking;
+        }
+    }
+    assert!(
+        looked,
+        "no LOOKING notification from Java 1\n{}",
+        show_logs(&[&z1])
+    );
+    let following = || {
+        std::fs::read_to_string(z1.log_path())
+            .is_ok_and(|t| t.contains("Peer state changed: following"))
+    };
+    while !following() && Instant::now() < end {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        following(),
+        "Java 1 never followed 3\n{}",
+        show_logs(&[&z1])
+    );
+    let log = std::fs::read_to_string(z1.log_path()).unwrap_or_default();
+    assert!(
+        log.contains("n.sid:3, n.state:LEADING, n.leader:3, n.round:0x1, n.peerEpoch:0x1"),
+        "{}",
+        show_logs(&[&z1])
+    );
+    drop(z1);
+    e2.shutdown().await;
+    e3.shutdown().await;
 }
