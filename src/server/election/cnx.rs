@@ -32,6 +32,9 @@ use tokio_util::sync::CancellationToken;
 pub const RECV_CAPACITY: usize = 100;
 /// Concurrent incoming handshakes (`quorum.cnxn.threads.size` default).
 const HANDSHAKE_LIMIT: usize = 20;
+/// Peers outside the configured view we keep state for at once (Java accepts any sid:
+/// a member with a newer config may know more servers than we do).
+const MAX_UNKNOWN_PEERS: usize = 16;
 
 /// A member's election address(es) as configured: `(host, port)`.
 pub type Addrs = Vec<(String, u16)>;
@@ -135,6 +138,10 @@ impl Manager {
     pub fn to_send(self: &Arc<Self>, sid: i64, payload: Bytes) {
         let wake = {
             let mut peers = self.peers.lock();
+            if !self.view.contains_key(&sid) && !peers.contains_key(&sid) {
+                tracing::debug!("not sending to {sid}: unknown and not connected");
+                return;
+            }
             let p = peers.entry(sid).or_default();
             p.queue = Some(payload);
             p.wake.clone()
@@ -157,27 +164,37 @@ impl Manager {
         if self.cancel.is_cancelled() {
             return;
         }
-        let Some(addrs) = addrs.or_else(|| self.view.get(&sid).cloned()) else {
-            tracing::warn!("Invalid server id: {sid} ");
-            return;
-        };
         {
             let mut peers = self.peers.lock();
             let p = peers.entry(sid).or_default();
             if p.conn.is_some() || p.dialing {
                 return;
             }
+            if addrs.is_none() && !self.view.contains_key(&sid) {
+                tracing::warn!("Invalid server id: {sid} ");
+                return;
+            }
             p.dialing = true;
+            if !self.view.contains_key(&sid) && self.unknown_peers(&peers) > MAX_UNKNOWN_PEERS {
+                tracing::warn!("too many unknown election peers, not dialing {sid}");
+                peers.remove(&sid);
+                return;
+            }
         }
+        let Some(addrs) = addrs.or_else(|| self.view.get(&sid).cloned()) else {
+            return;
+        };
         let me = self.clone();
         tokio::spawn(async move {
             tokio::select! {
                 _ = me.cancel.cancelled() => {}
                 _ = me.clone().initiate(sid, addrs) => {}
             }
-            if let Some(p) = me.peers.lock().get_mut(&sid) {
+            let mut peers = me.peers.lock();
+            if let Some(p) = peers.get_mut(&sid) {
                 p.dialing = false;
             }
+            me.forget_if_unknown(&mut peers, sid);
         });
     }
 
@@ -235,6 +252,15 @@ impl Manager {
         let cancel = self.cancel.child_token();
         let wake = {
             let mut peers = self.peers.lock();
+            if !self.view.contains_key(&sid)
+                && !peers.contains_key(&sid)
+                && self.unknown_peers(&peers) >= MAX_UNKNOWN_PEERS
+            {
+                tracing::warn!(
+                    "too many unknown election peers, closing the connection from {sid}"
+                );
+                return;
+            }
             let p = peers.entry(sid).or_default();
             if let Some(old) = p.conn.take() {
                 tracing::debug!("replacing the connection to {sid}");
@@ -284,13 +310,31 @@ impl Manager {
         {
             c.cancel.cancel();
         }
+        self.forget_if_unknown(&mut peers, sid);
+    }
+
+    fn unknown_peers(&self, peers: &HashMap<i64, Peer>) -> usize {
+        peers.keys().filter(|s| !self.view.contains_key(s)).count()
+    }
+
+    /// Drop the state of a peer outside the view once it is neither connected nor dialed.
+    fn forget_if_unknown(&self, peers: &mut HashMap<i64, Peer>, sid: i64) {
+        if !self.view.contains_key(&sid)
+            && peers
+                .get(&sid)
+                .is_some_and(|p| p.conn.is_none() && !p.dialing)
+        {
+            peers.remove(&sid);
+        }
     }
 
     /// Drop whatever connection to `sid` is up (`SendWorker.finish`).
     fn finish_any(&self, sid: i64) {
-        if let Some(c) = self.peers.lock().get_mut(&sid).and_then(|p| p.conn.take()) {
+        let mut peers = self.peers.lock();
+        if let Some(c) = peers.get_mut(&sid).and_then(|p| p.conn.take()) {
             c.cancel.cancel();
         }
+        self.forget_if_unknown(&mut peers, sid);
     }
 
     /// `SendWorker.run`.
