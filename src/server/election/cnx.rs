@@ -551,3 +551,29 @@ pub async fn bind(host: &str, port: u16) -> std::io::Result<TcpListener> {
         )
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn receive_queue_keeps_the_newest_hundred() {
+        let q = RecvQueue::new();
+        for i in 0..150u8 {
+            q.push(i64::from(i), Bytes::from(vec![i]));
+        }
+        for i in 50..150u8 {
+            let (sid, b) = q.pop().await;
+            assert_eq!((sid, &b[..]), (i64::from(i), &[i][..]));
+        }
+        assert!(q.q.lock().is_empty());
+    }
+
+    #[test]
+    fn addresses_print_like_java() {
+        assert_eq!(format_addr("127.0.0.1", 3888), "127.0.0.1:3888");
+        assert_eq!(format_addr("::1", 3888), "[::1]:3888");
+        assert!(is_wildcard("0.0.0.0") && is_wildcard("::"));
+        assert!(!is_wildcard("127.0.0.1") && !is_wildcard("zk1"));
+    }
+}

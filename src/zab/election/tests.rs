@@ -848,3 +848,61 @@ fn kill_and_reelect_in_the_model() {
     assert_eq!((d.state, d.vote.id), (Following, 4));
     assert_eq!(t, t0, "joined from the answers, no finalizeWait");
 }
+
+proptest::proptest! {
+    #[test]
+    fn decoders_never_panic_on_arbitrary_bytes(b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..120)) {
+        let _ = Notification::decode(&b);
+        let _ = InitialMessage::decode(&b);
+        let _ = decode_frame(&b);
+        // With a plausible header in front, too.
+        let mut v1 = PROTOCOL_VERSION_V1.to_be_bytes().to_vec();
+        v1.extend_from_slice(&b);
+        let _ = InitialMessage::decode(&v1);
+        let mut n = 2i32.to_be_bytes().to_vec();
+        n.extend_from_slice(&[0; 32]);
+        n.extend_from_slice(&b);
+        let _ = Notification::decode(&n);
+    }
+
+    #[test]
+    fn notifications_round_trip(
+        state in 0i32..4,
+        leader in proptest::prelude::any::<i64>(),
+        zxid in proptest::prelude::any::<i64>(),
+        ee in proptest::prelude::any::<i64>(),
+        pe in proptest::prelude::any::<i64>(),
+        cfg in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+    ) {
+        let st = PeerState::from_code(state).unwrap();
+        let n = Notification::new(st, leader, zxid, ee, pe, Bytes::from(cfg));
+        let framed = n.encode_framed();
+        let (payload, used) = decode_frame(&framed).unwrap().unwrap();
+        proptest::prop_assert_eq!(used, framed.len());
+        proptest::prop_assert_eq!(Notification::decode(payload).unwrap(), n);
+    }
+}
+
+#[test]
+fn recorded_vote_equality_is_javas() {
+    let v = |id, zxid, ee, pe| Vote {
+        id,
+        zxid,
+        election_epoch: ee,
+        peer_epoch: pe,
+    };
+    let r = |vote, state, version| Recorded {
+        vote,
+        state,
+        version,
+    };
+    // A LOOKING side compares all four numbers.
+    assert!(r(v(3, 1, 2, 3), Looking, 0).same_as(&r(v(3, 1, 2, 3), Following, 2)));
+    assert!(!r(v(3, 1, 2, 3), Looking, 0).same_as(&r(v(3, 1, 2, 4), Following, 2)));
+    // Out of election, same version class: leader and peer epoch only.
+    assert!(r(v(3, 1, 2, 3), Following, 2).same_as(&r(v(3, 9, 7, 3), Leading, 2)));
+    assert!(!r(v(3, 1, 2, 3), Following, 2).same_as(&r(v(3, 1, 2, 4), Leading, 2)));
+    // Mixed versions: leader only.
+    assert!(r(v(3, 1, 2, 3), Following, 0).same_as(&r(v(3, 9, 7, 8), Leading, 2)));
+    assert!(!r(v(3, 1, 2, 3), Following, 0).same_as(&r(v(2, 1, 2, 3), Leading, 2)));
+}
