@@ -597,3 +597,48 @@ async fn java_1_joins_our_established_pair_from_our_answers() {
     e2.shutdown().await;
     e3.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_java_the_leader_is_killed_and_we_reelect_java_2() {
+    java::require_java();
+    let all = java::members(3);
+    let z2 = JavaZk::start(&all[1], &all, "");
+    let mut z3 = JavaZk::start(&all[2], &all, "");
+    let leader = tokio::task::block_in_place(|| z3.wait_mode("leader", Duration::from_secs(60)));
+    assert!(leader, "Java 3 never led\n{}", show_logs(&[&z2, &z3]));
+    let ours = start(1, &all).await;
+    let d = look(&ours, 0, 0).await;
+    assert_eq!((d.state, d.vote.id), (PeerState::Following, 3), "{d:?}");
+
+    // kill -9 the leader; Java 2 goes LOOKING at once, and so do we (as a follower that
+    // lost its leader would): round 2, and 2 wins.
+    z3.kill();
+    let t = Instant::now();
+    let d = tokio::time::timeout(Duration::from_secs(30), ours.look_for_leader(0, 0))
+        .await
+        .unwrap_or_else(|_| panic!("no decision in 30 s\n{}", show_logs(&[&z2])))
+        .expect("election running");
+    assert_eq!(
+        (d.state, d.vote.id),
+        (PeerState::Following, 2),
+        "{d:?}\n{}",
+        show_logs(&[&z2])
+    );
+    assert_eq!(d.vote.election_epoch, 2, "{d:?}");
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        t.elapsed()
+    );
+    let end = Instant::now() + Duration::from_secs(20);
+    let leading = || {
+        std::fs::read_to_string(z2.log_path())
+            .is_ok_and(|t| t.contains("Peer state changed: leading"))
+    };
+    while !leading() && Instant::now() < end {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(leading(), "Java 2 never led\n{}", show_logs(&[&z2]));
+    ours.shutdown().await;
+    drop(z2);
+}

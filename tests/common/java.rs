@@ -123,41 +123,20 @@ impl JavaZk {
         cfg.push_str(extra);
         let cfg_path = dir.path().join("zoo.cfg");
         std::fs::write(&cfg_path, cfg).expect("zoo.cfg");
-        let log = std::fs::File::create(dir.path().join("zk.log")).expect("log file");
-        let err = log.try_clone().expect("log file");
-        let mut cmd = Command::new("java");
-        // If this test process dies without dropping the handle, the JVM dies with it.
-        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
-        unsafe {
-            use std::os::unix::process::CommandExt;
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        let child = cmd
-            .args([
-                "-Xmx192m",
-                "-XX:+UseSerialGC",
-                "-XX:TieredStopAtLevel=1",
-                "-Dorg.slf4j.simpleLogger.defaultLogLevel=info",
-                "-Dorg.slf4j.simpleLogger.showDateTime=true",
-                "-cp",
-                &JARS.join(":"),
-                "org.apache.zookeeper.server.quorum.QuorumPeerMain",
-            ])
-            .arg(&cfg_path)
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(err)
-            .spawn()
-            .expect("spawn java");
+        let child = spawn(dir.path());
         JavaZk {
             sid: me.sid,
             client_port: me.client_port,
             dir,
             child: Some(child),
         }
+    }
+
+    /// kill -9 and start again on the same data directory and zoo.cfg (the log is
+    /// appended to).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = Some(spawn(self.dir.path()));
     }
 
     pub fn log_path(&self) -> PathBuf {
@@ -213,4 +192,40 @@ impl Drop for JavaZk {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Run `QuorumPeerMain <dir>/zoo.cfg`, output appended to `<dir>/zk.log`.
+fn spawn(dir: &Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("zk.log"))
+        .expect("log file");
+    let err = log.try_clone().expect("log file");
+    let mut cmd = Command::new("java");
+    // If this test process dies without dropping the handle, the JVM dies with it.
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    cmd.args([
+        "-Xmx192m",
+        "-XX:+UseSerialGC",
+        "-XX:TieredStopAtLevel=1",
+        "-Dorg.slf4j.simpleLogger.defaultLogLevel=info",
+        "-Dorg.slf4j.simpleLogger.showDateTime=true",
+        "-cp",
+        &JARS.join(":"),
+        "org.apache.zookeeper.server.quorum.QuorumPeerMain",
+    ])
+    .arg(dir.join("zoo.cfg"))
+    .stdin(Stdio::null())
+    .stdout(log)
+    .stderr(err)
+    .spawn()
+    .expect("spawn java")
 }
