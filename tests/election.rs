@@ -117,10 +117,16 @@ async fn three_members_elect_the_highest_sid() {
         start(2, &all).await,
         start(3, &all).await,
     ];
+    assert_eq!(es[0].status().state, PeerState::Looking);
     let ds = look_all(&[&es[0], &es[1], &es[2]], &[0, 0, 0], 0).await;
     assert_elected(&ds, &[1, 2, 3], 3);
-    for d in &ds {
+    for (e, d) in es.iter().zip(&ds) {
         assert_eq!(d.vote.election_epoch, 1);
+        let st = e.status();
+        assert_eq!(
+            (st.state, st.current_vote, st.logical_clock),
+            (d.state, Some(d.vote), 1)
+        );
     }
     for e in es {
         e.shutdown().await;

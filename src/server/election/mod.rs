@@ -13,7 +13,9 @@
 pub mod cnx;
 
 use crate::config::{Config, PeerType, QuorumServer};
-use crate::zab::election::{Action, Decision, FastLeaderElection, Notification, PeerState, Timing};
+use crate::zab::election::{
+    Action, Decision, FastLeaderElection, Notification, PeerState, Timing, Vote,
+};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -70,6 +72,16 @@ enum Command {
     },
 }
 
+/// What the election looks like from outside (for 4lw/admin and tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ElectionStatus {
+    /// LOOKING while a round runs (and before the first), else the last decision's state.
+    pub state: PeerState,
+    /// The vote answered to LOOKING peers (Java's `currentVote`).
+    pub current_vote: Option<Vote>,
+    pub logical_clock: i64,
+}
+
 /// Capacity of the notification feed ([`Election::notifications`]).
 const FEED_CAPACITY: usize = 256;
 
@@ -79,6 +91,7 @@ pub struct Election {
     cmd: mpsc::Sender<Command>,
     epoch: watch::Sender<Option<i64>>,
     feed: broadcast::Sender<(i64, Notification)>,
+    status: watch::Receiver<ElectionStatus>,
     cancel: CancellationToken,
     local_addrs: Vec<SocketAddr>,
     tasks: Vec<JoinHandle<()>>,
@@ -176,18 +189,21 @@ impl Election {
         let (cmd_tx, cmd_rx) = mpsc::channel(4);
         let (epoch_tx, epoch_rx) = watch::channel(None);
         let (feed, _) = broadcast::channel(FEED_CAPACITY);
+        let (status_tx, status) = watch::channel(status_of(&fle));
         tasks.push(tokio::spawn(drive(
             fle,
             manager.clone(),
             cmd_rx,
             epoch_rx,
             feed.clone(),
+            status_tx,
             cancel.clone(),
         )));
         Ok(Election {
             cmd: cmd_tx,
             epoch: epoch_tx,
             feed,
+            status,
             cancel,
             local_addrs,
             tasks,
@@ -222,6 +238,11 @@ impl Election {
     /// LOOKING peers from now on.
     pub fn set_current_epoch(&self, epoch: i64) {
         self.epoch.send_replace(Some(epoch));
+    }
+
+    /// The current state, vote and round.
+    pub fn status(&self) -> ElectionStatus {
+        *self.status.borrow()
     }
 
     /// The bound election address(es).
@@ -295,6 +316,7 @@ async fn drive(
     mut cmd: mpsc::Receiver<Command>,
     mut epoch: watch::Receiver<Option<i64>>,
     feed: broadcast::Sender<(i64, Notification)>,
+    status: watch::Sender<ElectionStatus>,
     cancel: CancellationToken,
 ) {
     let base = Instant::now();
@@ -334,6 +356,13 @@ async fn drive(
             },
             _ = sleep_until_opt(wake_at), if wake_at.is_some() => fle.on_timer(now()),
         }
+        // Status first, so a caller woken by a decision already sees it there.
+        let now_status = status_of(&fle);
+        status.send_if_modified(|s| {
+            let changed = *s != now_status;
+            *s = now_status;
+            changed
+        });
         for a in fle.take_actions() {
             match a {
                 Action::Send { to, n } => manager.to_send(to, Bytes::from(n.encode())),
@@ -366,5 +395,13 @@ async fn sleep_until_opt(at: Option<Instant>) {
     match at {
         Some(t) => tokio::time::sleep_until(t).await,
         None => std::future::pending().await,
+    }
+}
+
+fn status_of(fle: &FastLeaderElection) -> ElectionStatus {
+    ElectionStatus {
+        state: fle.state(),
+        current_vote: fle.current_vote(),
+        logical_clock: fle.logical_clock(),
     }
 }
