@@ -648,3 +648,29 @@ async fn with_java_the_leader_is_killed_and_we_reelect_java_2() {
     ours.shutdown().await;
     drop(z2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_election_port_bind_is_retried_as_configured() {
+    let all = java::members(3);
+    let taken = std::net::TcpListener::bind(("127.0.0.1", all[0].election_port)).unwrap();
+    // One attempt: fails at once.
+    let mut cfg = election_config(1, &all);
+    cfg.bind_retry = 1;
+    let t = Instant::now();
+    assert!(Election::start(cfg).await.is_err());
+    assert!(t.elapsed() < Duration::from_millis(900));
+    // Three attempts 1 s apart: the port frees up after the first.
+    let mut cfg = election_config(1, &all);
+    cfg.bind_retry = 3;
+    let freer = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        drop(taken);
+    });
+    let e = tokio::time::timeout(Duration::from_secs(10), Election::start(cfg))
+        .await
+        .expect("bound in time")
+        .expect("bound on a retry");
+    assert_eq!(e.local_addrs()[0].port(), all[0].election_port);
+    freer.await.unwrap();
+    e.shutdown().await;
+}
