@@ -23,9 +23,8 @@ pub fn require_java() {
     for j in JARS {
         assert!(
             Path::new(j).is_file(),
-            "Apache ZooKeeper jar {j} is missing: install the Debian packages \
-             (apt-get install zookeeper libslf4j-java default-jre-headless) to run the \
-             mixed-ensemble tests"
+            "Apache ZooKeeper jar {j} is missing: run `bash scripts/install-deps.sh` (Debian \
+             packages zookeeper, libslf4j-java, a JRE) to run the mixed-ensemble tests"
         );
     }
     let ok = Command::new("java")
@@ -36,8 +35,8 @@ pub fn require_java() {
         .is_ok_and(|s| s.success());
     assert!(
         ok,
-        "`java` is not runnable: install a JRE (apt-get install default-jre-headless) to run \
-         the mixed-ensemble tests"
+        "`java` is not runnable: run `bash scripts/install-deps.sh` (it installs a JDK) to \
+         run the mixed-ensemble tests"
     );
 }
 
