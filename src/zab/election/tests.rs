@@ -906,3 +906,72 @@ fn recorded_vote_equality_is_javas() {
     assert!(r(v(3, 1, 2, 3), Following, 0).same_as(&r(v(3, 9, 7, 8), Leading, 2)));
     assert!(!r(v(3, 1, 2, 3), Following, 0).same_as(&r(v(2, 1, 2, 3), Leading, 2)));
 }
+
+impl Net {
+    /// Deliver in an order chosen by `picks` (indices into what is in flight), then run
+    /// timers as `run` does.
+    fn run_shuffled(&mut self, until: i64, picks: &[usize]) {
+        let mut k = 0;
+        loop {
+            while !self.wire.is_empty() {
+                let i = picks.get(k).copied().unwrap_or(0) % self.wire.len();
+                k += 1;
+                let Some((from, to, n)) = self.wire.remove(i) else {
+                    break;
+                };
+                let now = self.now;
+                if let Some(node) = self.nodes.get_mut(&to) {
+                    node.on_notification(now, from, n);
+                }
+                self.collect(to);
+            }
+            let next = self
+                .nodes
+                .iter()
+                .filter_map(|(s, f)| f.next_deadline().map(|d| (d, *s)))
+                .min();
+            match next {
+                Some((d, sid)) if d <= until => {
+                    self.now = self.now.max(d);
+                    let now = self.now;
+                    if let Some(node) = self.nodes.get_mut(&sid) {
+                        node.on_timer(now);
+                    }
+                    self.collect(sid);
+                }
+                _ => break,
+            }
+        }
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn any_delivery_order_elects_the_best_vote(
+        n in 3usize..7,
+        zxids in proptest::collection::vec(0i64..3, 7),
+        picks in proptest::collection::vec(0usize..1000, 0..400),
+    ) {
+        let voters: Vec<i64> = (1..=n as i64).collect();
+        let mut net = Net::new(&voters, &[]);
+        for (i, &s) in voters.iter().enumerate() {
+            net.start(s, zxids[i], 1);
+        }
+        net.run_shuffled(10_000, &picks);
+        // Everyone saw every vote before any finalizeWait ended: unanimous on the best.
+        let best = voters
+            .iter()
+            .map(|&s| (zxids[(s - 1) as usize], s))
+            .max()
+            .map(|(_, s)| s)
+            .unwrap();
+        for &s in &voters {
+            let d = net.decisions.get(&s).map(|x| x.1);
+            proptest::prop_assert!(d.is_some(), "sid {} undecided", s);
+            let d = d.unwrap();
+            proptest::prop_assert_eq!(d.vote.id, best);
+            let want = if s == best { Leading } else { Following };
+            proptest::prop_assert_eq!(d.state, want);
+        }
+    }
+}
