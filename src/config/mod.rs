@@ -188,6 +188,15 @@ pub struct Config {
     pub multi_address_reachability_check_timeout_ms: i32,
     /// `quorum.cnxn.threads.size` (20).
     pub quorum_cnxn_threads_size: i32,
+    /// `zookeeper.cnxTimeout`: election-port connect timeout in ms (5000).
+    pub cnx_timeout_ms: i32,
+    /// `zookeeper.electionPortBindRetry`: election-port bind attempts, 0 = forever (3;
+    /// negative values fall back to 3).
+    pub election_port_bind_retry: i32,
+    /// `zookeeper.fastleader.minNotificationInterval` ms (200).
+    pub fle_min_notification_interval_ms: i32,
+    /// `zookeeper.fastleader.maxNotificationInterval` ms (60000).
+    pub fle_max_notification_interval_ms: i32,
     /// `sslQuorum` (false; unsupported, warned if true).
     pub ssl_quorum: bool,
     /// `portUnification` (false; unsupported, warned if true).
@@ -297,6 +306,10 @@ impl Config {
             multi_address_reachability_check_enabled: true,
             multi_address_reachability_check_timeout_ms: 1000,
             quorum_cnxn_threads_size: 20,
+            cnx_timeout_ms: 0,
+            election_port_bind_retry: 0,
+            fle_min_notification_interval_ms: 0,
+            fle_max_notification_interval_ms: 0,
             ssl_quorum: false,
             port_unification: false,
             ssl_quorum_reload_cert_files: false,

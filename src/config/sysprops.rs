@@ -64,6 +64,8 @@ pub(super) const KNOWN_PROPERTIES: &[&str] = &[
     "forceSnapshotSync",
     "cnxTimeout",
     "electionPortBindRetry",
+    "fastleader.minNotificationInterval",
+    "fastleader.maxNotificationInterval",
     "tcpKeepAlive",
     "clientTcpKeepAlive",
     "flushDelay",
@@ -247,6 +249,22 @@ impl Config {
         } else {
             cnxns
         };
+
+        self.cnx_timeout_ms = self.prop_i32("zookeeper.cnxTimeout", 5000);
+        let retry = self.prop_i32("zookeeper.electionPortBindRetry", 3);
+        self.election_port_bind_retry = if retry < 0 {
+            self.warn(format!(
+                "zookeeper.electionPortBindRetry contains invalid value: {retry}(must be >= 0). \
+                 Use default value of 3 instead."
+            ));
+            3
+        } else {
+            retry
+        };
+        self.fle_min_notification_interval_ms =
+            self.prop_i32("zookeeper.fastleader.minNotificationInterval", 200);
+        self.fle_max_notification_interval_ms =
+            self.prop_i32("zookeeper.fastleader.maxNotificationInterval", 60000);
 
         self.admin = AdminConfig {
             enable_server: self.prop_bool("zookeeper.admin.enableServer", true),

@@ -734,3 +734,29 @@ fn read_myid_forms() {
     std::fs::write(dir.path().join("myid"), " 3").unwrap();
     assert!(read_myid(dir.path()).is_err());
 }
+
+#[test]
+fn election_transport_properties() {
+    let c = Config::parse_str("dataDir=/d").unwrap();
+    assert_eq!(c.cnx_timeout_ms, 5000);
+    assert_eq!(c.election_port_bind_retry, 3);
+    assert_eq!(c.fle_min_notification_interval_ms, 200);
+    assert_eq!(c.fle_max_notification_interval_ms, 60000);
+    let c = Config::parse_str_with_props(
+        "dataDir=/d\ncnxTimeout=1500\nfastleader.maxNotificationInterval=3000",
+        [("zookeeper.electionPortBindRetry", "0")],
+    )
+    .unwrap();
+    assert_eq!(c.cnx_timeout_ms, 1500);
+    assert_eq!(c.election_port_bind_retry, 0);
+    assert_eq!(c.fle_max_notification_interval_ms, 3000);
+    assert!(!c.warnings.iter().any(|w| w.contains("cnxTimeout")));
+    let c = Config::parse_str_with_props("dataDir=/d", [("zookeeper.electionPortBindRetry", "-2")])
+        .unwrap();
+    assert_eq!(c.election_port_bind_retry, 3);
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("electionPortBindRetry"))
+    );
+}

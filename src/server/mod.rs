@@ -7,6 +7,7 @@ pub mod clock;
 pub mod conn;
 pub mod core;
 pub mod core_loop;
+pub mod election;
 pub mod local_read;
 pub mod outbox;
 pub mod persister;

@@ -11,6 +11,7 @@
 #[cfg(test)]
 mod capture_tests;
 pub mod committed;
+pub mod election;
 pub mod learner;
 pub mod packet;
 pub mod snap;

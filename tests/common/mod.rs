@@ -1,7 +1,9 @@
 //! Shared by the integration tests: an in-process server on a free loopback port and a
-//! connected `zookeeper-client` session.
+//! connected `zookeeper-client` session; [`java`] runs real Apache ZooKeeper members.
 
 #![allow(dead_code)] // not every test binary uses every helper
+
+pub mod java;
 
 use ferrokeeper::server::{self, ServerHandle, settings::Settings};
 use std::time::Duration;
