@@ -10,4 +10,5 @@
 pub mod committed;
 pub mod packet;
 pub mod snap;
+pub mod sync_plan;
 pub mod zxid;
