@@ -8,6 +8,7 @@
 //! in and carry bytes out; everything here is deterministic and unit-testable.
 
 pub mod committed;
+pub mod leader;
 pub mod packet;
 pub mod snap;
 pub mod sync_plan;
