@@ -537,22 +537,21 @@ impl Leader {
         if self.phase != Phase::Broadcast || now < self.next_round {
             return;
         }
-        let half = (self.cfg.tick_time_ms / 2).max(1);
-        while now >= self.next_round {
-            self.next_round = self.next_round.saturating_add(half);
-            if !self.tick_skip {
-                self.tick += 1;
-                let synced = self.synced_voters();
-                if !self.has_quorum(&synced) {
-                    let msg = format!(
-                        "Not sufficient followers synced, only synced with sids: [ {} ]",
-                        sids(&synced)
-                    );
-                    return self.stop(msg);
-                }
+        // One round per call, the next half a tick after it, as Java's loop waits
+        // tickTime/2 from each iteration: a late call never counts several ticks.
+        self.next_round = now.saturating_add((self.cfg.tick_time_ms / 2).max(1));
+        if !self.tick_skip {
+            self.tick += 1;
+            let synced = self.synced_voters();
+            if !self.has_quorum(&synced) {
+                let msg = format!(
+                    "Not sufficient followers synced, only synced with sids: [ {} ]",
+                    sids(&synced)
+                );
+                return self.stop(msg);
             }
-            self.tick_skip = !self.tick_skip;
         }
+        self.tick_skip = !self.tick_skip;
         self.ping_all();
     }
 

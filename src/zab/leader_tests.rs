@@ -407,10 +407,9 @@ fn silent_learner_dropped_after_sync_limit_and_leader_gives_up() {
 }
 
 #[test]
-fn give_up_when_connected_learners_stop_acking_within_ticks() {
-    // Learners stay connected (read timeouts disabled by pinging only on the leader's
-    // side) but their tickOfNextAckDeadline expires: use a learner that only sends a
-    // packet once and compare with Java's tick-based synced().
+fn everyone_silent_after_uptodate_gives_up_within_six_ticks() {
+    // Nobody talks after the UPTODATE ACKs at 50: both read timeouts fire 5 s later and
+    // the full-tick check that follows finds only me synced.
     let mut l = established(3, &[1, 2, 3], &[(1, 1, false), (2, 2, false)]);
     let views = l.learners();
     assert!(
@@ -419,8 +418,6 @@ fn give_up_when_connected_learners_stop_acking_within_ticks() {
             .all(|v| v.synced && v.stage == LearnerStage::Serving)
     );
     assert!(views.iter().all(|v| v.sync_mode == Some(SyncMode::Diff)));
-    // Ticks pass with nobody talking; the read timeouts close both at 5050, and the
-    // full-tick check at 5040 + ... gives up.
     let mut t = 100;
     let mut out = Vec::new();
     while !l.is_stopped() {
@@ -1245,4 +1242,85 @@ fn replay_s07_diff_with_seven_pairs() {
             .iter()
             .any(|v| v.sid == Some(2) && v.stage == LearnerStage::Serving)
     );
+}
+
+#[test]
+fn s09_trunc_and_s09b_snap_through_the_leader() {
+    // S09: member 2 leads epoch 2 after member 3 (old leader) logged 0x10000027f alone.
+    let mut ring = CommittedLog::new(500);
+    for c in (0x27e - 499)..=0x27e {
+        ring.add(make(1, c), entry(make(1, c))).unwrap();
+    }
+    let mut l = Leader::new(cfg(2, &[1, 2, 3]), 0, 1, 1, make(1, 0x27e), ring);
+    l.learner_connected(1, lid(19)).unwrap();
+    l.on_packet(2, lid(19), info(1, 1, false));
+    l.on_packet(3, lid(19), ackepoch(1, make(1, 0x27e)));
+    l.on_packet(4, lid(19), ack(make(2, 0)));
+    let a = l.take_actions();
+    assert_eq!(
+        no_pings(kz(&a, lid(19))),
+        vec![
+            (kind::LEADERINFO, make(2, 0)),
+            (kind::DIFF, make(1, 0x27e)),
+            (kind::NEWLEADER, make(2, 0)),
+            (kind::UPTODATE, -1)
+        ]
+    );
+    assert_eq!(l.last_processed_zxid(), make(2, 0));
+    // The old leader rejoins at 0x10000027f: TRUNC to 0x10000027e, nothing else.
+    l.learner_connected(10, lid(22)).unwrap();
+    l.on_packet(11, lid(22), info(3, 1, false));
+    l.on_packet(12, lid(22), ackepoch(1, make(1, 0x27f)));
+    l.on_packet(13, lid(22), ack(make(2, 0)));
+    assert_eq!(
+        kz(&l.take_actions(), lid(22)),
+        vec![
+            (kind::LEADERINFO, make(2, 0)),
+            (kind::TRUNC, make(1, 0x27e)),
+            (kind::NEWLEADER, make(2, 0)),
+            (kind::UPTODATE, -1)
+        ]
+    );
+    // S09b: the same, but the leader committed txns of its epoch first → SNAP.
+    for c in 1..=4 {
+        let z = make(2, c);
+        l.proposed(z, entry(z)).unwrap();
+        l.logged(z);
+        l.on_packet(20, lid(19), ack(z));
+    }
+    l.take_actions();
+    l.learner_connected(30, lid(27)).unwrap();
+    l.on_packet(31, lid(27), info(3, 1, false));
+    l.on_packet(32, lid(27), ackepoch(1, make(1, 0x27f)));
+    let a = l.take_actions();
+    assert!(a.contains(&LeaderAction::SendSnapshot {
+        lid: lid(27),
+        zxid: make(2, 4)
+    }));
+    assert_eq!(
+        kz(&a, lid(27)),
+        vec![
+            (kind::LEADERINFO, make(2, 0)),
+            (kind::NEWLEADER, make(2, 0))
+        ]
+    );
+}
+
+#[test]
+fn a_late_tick_counts_one_tick_like_javas_loop() {
+    let mut l = established(3, &[1, 2, 3], &[(1, 1, false), (2, 2, false)]);
+    for n in [1, 2] {
+        l.on_packet(
+            4000,
+            lid(n),
+            QuorumPacket::with_data(kind::PING, make(1, 0), Bytes::new()),
+        );
+    }
+    // The shell calls tick 4 s late: one round (pings), not eight.
+    l.tick(4000);
+    let a = l.take_actions();
+    assert_eq!(kz(&a, lid(1)), vec![(kind::PING, make(1, 0))]);
+    assert_eq!(gave_up(&a), None);
+    assert_eq!(l.next_deadline(), Some(4500));
+    assert!(l.learners().iter().all(|v| v.synced));
 }
