@@ -1324,3 +1324,81 @@ fn a_late_tick_counts_one_tick_like_javas_loop() {
     assert_eq!(l.next_deadline(), Some(4500));
     assert!(l.learners().iter().all(|v| v.synced));
 }
+
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Propose,
+        Logged(u8),
+        Ack(u8, u8),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            Just(Op::Propose),
+            (0u8..12).prop_map(Op::Logged),
+            (1u8..=4, 0u8..12).prop_map(|(s, k)| Op::Ack(s, k)),
+        ]
+    }
+
+    proptest! {
+        /// Five voters (me = 5, followers 1..=4 on lids 1..=4): whatever the order of
+        /// proposals, own-log watermarks and (duplicate, late, future) ACKs, commits come
+        /// in zxid order, each with a quorum of distinct voters' ACKs, and once everyone
+        /// has acked everything, everything is committed.
+        #[test]
+        fn commits_follow_quorums_in_order(ops in proptest::collection::vec(op(), 1..120)) {
+            let learners: Vec<(u64, i64, bool)> = (1..=4).map(|n| (n, n as i64, false)).collect();
+            let mut l = established(5, &[1, 2, 3, 4, 5], &learners);
+            let mut acks: BTreeMap<i64, BTreeSet<i64>> = BTreeMap::new();
+            let mut proposed = 0i64;
+            let mut committed = 0i64;
+            let check = |l: &mut Leader, acks: &BTreeMap<i64, BTreeSet<i64>>, committed: &mut i64| {
+                for a in l.take_actions() {
+                    if let LeaderAction::Commit(z) = a {
+                        prop_assert_eq!(z, make(1, *committed + 1));
+                        prop_assert!(acks.get(&z).map_or(0, |s| s.len()) >= 3, "{z:x} without quorum");
+                        *committed += 1;
+                    }
+                }
+                Ok(())
+            };
+            for op in ops {
+                match op {
+                    Op::Propose => {
+                        proposed += 1;
+                        l.proposed(make(1, proposed), entry(proposed)).unwrap();
+                    }
+                    Op::Logged(k) => {
+                        let through = (k as i64).min(proposed);
+                        for c in 1..=through {
+                            acks.entry(make(1, c)).or_default().insert(5);
+                        }
+                        l.logged(make(1, through));
+                    }
+                    Op::Ack(s, k) => {
+                        let z = make(1, k as i64);
+                        if (k as i64) >= 1 && (k as i64) <= proposed {
+                            acks.entry(z).or_default().insert(s as i64);
+                        }
+                        l.on_packet(300, lid(s as u64), ack(z));
+                    }
+                }
+                check(&mut l, &acks, &mut committed)?;
+            }
+            l.logged(make(1, proposed));
+            for s in 1..=4u64 {
+                for c in 1..=proposed {
+                    acks.entry(make(1, c)).or_default().insert(s as i64);
+                    l.on_packet(301, lid(s), ack(make(1, c)));
+                }
+            }
+            check(&mut l, &acks, &mut committed)?;
+            prop_assert_eq!(committed, proposed);
+            prop_assert_eq!(l.outstanding_proposals(), 0);
+        }
+    }
+}
