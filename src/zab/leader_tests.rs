@@ -1402,3 +1402,199 @@ mod prop {
         }
     }
 }
+
+// ---- byte-level: the captured packets in, the captured bytes out ---------------------
+
+fn vectors() -> BTreeMap<String, Vec<u8>> {
+    include_str!("../../testdata/quorum-captures/leader-vectors-3.8.0.txt")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (name, hex) = l.split_once(' ').unwrap();
+            let bytes = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                .collect();
+            (name.to_string(), bytes)
+        })
+        .collect()
+}
+
+fn vpkt(v: &BTreeMap<String, Vec<u8>>, name: &str) -> QuorumPacket {
+    let mut b = bytes::BytesMut::from(&v[name][..]);
+    let p = QuorumPacket::decode_from(&mut b, 1 << 20).unwrap().unwrap();
+    assert!(b.is_empty(), "{name}: trailing bytes");
+    p
+}
+
+/// The bytes of every packet sent to `to`, in order.
+fn wire(acts: &[LeaderAction], to: LearnerId) -> Vec<Vec<u8>> {
+    acts.iter()
+        .filter_map(|a| match a {
+            LeaderAction::Send(l, p) if *l == to => Some(p.to_bytes().to_vec()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn captured_vectors_in_captured_bytes_out() {
+    let v = vectors();
+    let c5 = lid(5);
+    let mut l = Leader::new(cfg(3, &[1, 2, 3]), 0, 0, 0, 0, CommittedLog::new(500));
+    l.learner_connected(1, c5).unwrap();
+    l.on_packet(2, c5, vpkt(&v, "S01-FOLLOWERINFO"));
+    let a = l.take_actions();
+    assert_eq!(a[0], LeaderAction::PersistAcceptedEpoch(1));
+    assert_eq!(wire(&a, c5), vec![v["S01-LEADERINFO"].clone()]);
+    l.on_packet(3, c5, vpkt(&v, "S01-ACKEPOCH-epoch"));
+    assert_eq!(
+        wire(&l.take_actions(), c5),
+        vec![v["S01-DIFF"].clone(), v["S01-NEWLEADER"].clone()]
+    );
+    l.on_packet(4, c5, vpkt(&v, "S01-ACK-epoch-start"));
+    assert_eq!(wire(&l.take_actions(), c5), vec![v["S01-UPTODATE"].clone()]);
+    l.on_packet(5, c5, vpkt(&v, "S01-ACK-epoch-start"));
+    l.tick(504);
+    assert_eq!(
+        wire(&l.take_actions(), c5),
+        vec![v["S01-PING-leader->learner"].clone()]
+    );
+    l.on_packet(505, c5, vpkt(&v, "S01-PING-learner-empty"));
+    assert!(l.take_actions().is_empty());
+
+    // Broadcast with the captured createSession entry.
+    let prop = vpkt(&v, "S02-PROPOSAL-createSession");
+    l.proposed(prop.zxid, prop.data.clone().unwrap()).unwrap();
+    assert_eq!(
+        wire(&l.take_actions(), c5),
+        vec![v["S02-PROPOSAL-createSession"].clone()]
+    );
+    l.logged(prop.zxid);
+    l.on_packet(510, c5, vpkt(&v, "S02-ACK-txn"));
+    let a = l.take_actions();
+    assert_eq!(wire(&a, c5), vec![v["S02-COMMIT"].clone()]);
+    assert!(a.contains(&LeaderAction::Commit(make(1, 1))));
+
+    // Forwarded requests: createSession (authinfo null), create (two ids), sync.
+    l.on_packet(520, c5, vpkt(&v, "S03-REQUEST-createSession"));
+    let a = l.take_actions();
+    let [
+        LeaderAction::Request {
+            lid: rl,
+            sid: 1,
+            req,
+            auth,
+        },
+    ] = &a[..]
+    else {
+        panic!("{a:?}")
+    };
+    assert_eq!(*rl, c5);
+    assert_eq!(
+        (req.session_id, req.cxid, req.op_code),
+        (0x10000a367d10000, 0, -10)
+    );
+    assert_eq!(&req.body[..], &[0, 0, 0x27, 0x10]);
+    assert!(auth.is_empty());
+    l.on_packet(521, c5, vpkt(&v, "S03-REQUEST-create"));
+    let a = l.take_actions();
+    let [LeaderAction::Request { req, auth, .. }] = &a[..] else {
+        panic!("{a:?}")
+    };
+    assert_eq!((req.cxid, req.op_code), (1, 1));
+    assert_eq!(auth.len(), 2);
+    assert_eq!(
+        (auth[0].scheme.as_str(), auth[1].id.as_str()),
+        ("digest", "127.0.0.1")
+    );
+    l.on_packet(522, c5, vpkt(&v, "S03-REQUEST-sync"));
+    assert_eq!(wire(&l.take_actions(), c5), vec![v["S03-SYNC"].clone()]);
+
+    // PING touches and REVALIDATE.
+    l.on_packet(530, c5, vpkt(&v, "S04-PING-learner-touches"));
+    assert_eq!(
+        l.take_actions(),
+        vec![LeaderAction::Touch(vec![(0x10000a367d10001, 10000)])]
+    );
+    l.on_packet(531, c5, vpkt(&v, "S05-REVALIDATE-to-leader"));
+    assert_eq!(
+        l.take_actions(),
+        vec![LeaderAction::Revalidate {
+            lid: c5,
+            session_id: 0x10000a367d10002,
+            timeout: 20000
+        }]
+    );
+    l.revalidated(c5, 0x10000a367d10002, true);
+    assert_eq!(
+        wire(&l.take_actions(), c5),
+        vec![v["S05-REVALIDATE-to-learner"].clone()]
+    );
+
+    // An observer: OBSERVERINFO in, SNAP (written by the shell) and INFORMs out.
+    let c38 = lid(38);
+    l.learner_connected(540, c38).unwrap();
+    l.on_packet(541, c38, vpkt(&v, "S11-OBSERVERINFO"));
+    l.on_packet(542, c38, vpkt(&v, "S01-ACKEPOCH-epoch"));
+    let a = l.take_actions();
+    assert!(a.contains(&LeaderAction::SendSnapshot {
+        lid: c38,
+        zxid: make(1, 1)
+    }));
+    l.on_packet(543, c38, vpkt(&v, "S01-ACK-epoch-start"));
+    l.take_actions();
+    let inform = vpkt(&v, "S11-INFORM-createSession");
+    l.proposed(make(1, 2), inform.data.clone().unwrap())
+        .unwrap();
+    l.logged(make(1, 2));
+    l.on_packet(550, c5, ack(make(1, 2)));
+    let got = l
+        .take_actions()
+        .into_iter()
+        .find_map(|a| match a {
+            LeaderAction::Send(x, p) if x == c38 => Some(p),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        got,
+        QuorumPacket {
+            zxid: make(1, 2),
+            ..inform
+        }
+    );
+    // The SNAP header the shell writes for SendSnapshot.
+    assert_eq!(
+        QuorumPacket::new(kind::SNAP, make(1, 0x27d))
+            .to_bytes()
+            .to_vec(),
+        v["S08-SNAP"]
+    );
+
+    // S06's ACKEPOCH -1 and S09's TRUNC: an old leader at 0x10000027f.
+    let mut ring = CommittedLog::new(500);
+    ring.add(make(1, 0x27e), Bytes::new()).unwrap();
+    let mut l = Leader::new(cfg(2, &[1, 2, 3]), 0, 1, 1, make(1, 0x27e), ring);
+    // (During discovery it would be refused as ahead of me; it rejoins once established.)
+    l.learner_connected(1, lid(19)).unwrap();
+    l.on_packet(2, lid(19), info(1, 1, false));
+    l.on_packet(3, lid(19), ackepoch(1, make(1, 0x27e)));
+    l.on_packet(4, lid(19), ack(make(2, 0)));
+    assert!(l.is_established());
+    l.learner_connected(5, lid(22)).unwrap();
+    l.on_packet(6, lid(22), info(3, 1, false));
+    l.on_packet(7, lid(22), ackepoch(1, make(1, 0x27f)));
+    let a = l.take_actions();
+    assert_eq!(wire(&a, lid(22))[1], v["S09-TRUNC"]);
+    let mut l = Leader::new(cfg(3, &[1, 2, 3]), 0, 0, 0, 0, CommittedLog::new(500));
+    l.learner_connected(1, lid(10)).unwrap();
+    l.on_packet(2, lid(10), vpkt(&v, "S01-FOLLOWERINFO"));
+    l.on_packet(3, lid(10), vpkt(&v, "S06-ACKEPOCH--1"));
+    // -1 does not count toward the ACKEPOCH quorum: no sync yet.
+    assert!(
+        !l.take_actions()
+            .iter()
+            .any(|a| matches!(a, LeaderAction::PersistCurrentEpoch(_)))
+    );
+}
