@@ -24,6 +24,31 @@
 //! * `proposed` zxids come in order, each the next counter of the epoch; `logged(z)`
 //!   says the leader's own log is durable through `z` (its ACK for everything ≤ z).
 //!
+//! Where this differs from Java, on purpose:
+//! * (Not a deviation, but a contract:) a learner's `sync` REQUEST is handed to the core
+//!   like any other, and the core calls [`Leader::process_sync`] when it reaches the
+//!   point where Java's ProposalRequestProcessor calls `processSync`, i.e. after every
+//!   earlier request of that learner has been proposed. Answering on receipt instead
+//!   could put SYNC ahead of the PROPOSAL/COMMIT of the same session's earlier write,
+//!   which wedges that session in a Java learner's CommitProcessor.
+//! * A committed proposal enters the ring when the leader decides the commit (Java: when
+//!   FinalRequestProcessor applies it); with the contract above they coincide, so the
+//!   `toBeApplied` forwarding in `startForwarding` has nothing to forward.
+//! * Commits proceed from the oldest outstanding proposal while each has a quorum (Java
+//!   only re-checks the next one after a reconfig; it relies on in-order ACKs).
+//! * Packets a learner sends between its NEWLEADER ACK and UPTODATE are held (bounded)
+//!   and handled after UPTODATE, where Java leaves them unread in the socket.
+//! * Java's socket read timeouts are kept per learner as "silent for initLimit ticks
+//!   while its handshake packet is due, syncLimit ticks once it follows"; the lead
+//!   loop's tick-counted `synced()` check is kept as Java has it (one round per `tick`
+//!   call, so a late call never counts several ticks).
+//! * `proposed` takes no time; the syncLimit check of a learner's oldest unacked
+//!   proposal uses the `now` of the latest call.
+//! * Not built: pre-3.4 learners (protocol < 0x10000, closed), reconfig
+//!   (COMMITANDACTIVATE / INFORMANDACTIVATE, designated leader), the quorum oracle,
+//!   `maxTimeToWaitForEpoch`, learner sync throttles, ObserverMaster, and the txn-log
+//!   DIFF (see `sync_plan`). On `GiveUp` the learners are closed first.
+//!
 //! Bounds: learners (`max_learners`), outstanding proposals (`max_outstanding`, the core
 //! must throttle on `LeaderError::Full`), pending syncs (`max_pending_syncs`), packets
 //! a learner sends before its UPTODATE (`max_deferred`), the committed ring (its own
@@ -118,7 +143,8 @@ pub enum LeaderAction {
     },
     /// Apply this committed txn (zxid order, each exactly once).
     Commit(i64),
-    /// A learner forwarded a client request (never a sync, which the leader answers).
+    /// A learner forwarded a client request. For a `sync` (op 9) the core answers by
+    /// calling `Leader::process_sync` once its earlier requests are proposed.
     Request {
         lid: LearnerId,
         sid: i64,
@@ -442,7 +468,9 @@ impl Leader {
         }
     }
 
-    /// The core proposes the next txn (`entry` = the PROPOSAL data).
+    /// The core proposes the next txn (`entry` = the PROPOSAL data): PROPOSAL to every
+    /// participant past `startForwarding`. `zxid` must be the next counter of the epoch;
+    /// a counter of 0xffffffff gives up (Java's rollover re-election).
     pub fn proposed(&mut self, zxid: i64, entry: Bytes) -> Result<(), LeaderError> {
         match self.phase {
             Phase::Stopped => return Err(LeaderError::Stopped),
@@ -992,7 +1020,6 @@ impl Leader {
                 Err(e) => self.close(lid, e.to_string()),
             },
             kind::REQUEST => match ForwardedRequest::decode(&qp.data_bytes()) {
-                Ok(req) if req.op_code == OP_SYNC => self.process_sync(lid),
                 Ok(req) => self.actions.push(LeaderAction::Request {
                     lid,
                     sid,
@@ -1068,8 +1095,13 @@ impl Leader {
         }
     }
 
-    /// `processSync`: SYNC now, or once the last proposal outstanding now commits.
-    fn process_sync(&mut self, lid: LearnerId) {
+    /// Java's `processSync` for a learner's `sync` REQUEST (op [`OP_SYNC`]), called by the
+    /// core in its request order: SYNC (zxid 0) now if nothing is outstanding, else once
+    /// the last proposal outstanding now commits. A gone learner is ignored.
+    pub fn process_sync(&mut self, lid: LearnerId) {
+        if self.phase == Phase::Stopped || !self.learners.contains_key(&lid) {
+            return;
+        }
         if self.outstanding.is_empty() {
             return self.send(lid, QuorumPacket::new(kind::SYNC, 0));
         }

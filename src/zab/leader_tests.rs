@@ -655,8 +655,14 @@ fn pending_syncs_wait_for_the_last_outstanding_proposal() {
         body: Bytes::from_static(b"\0\0\0\x04/cap"),
     };
     let sync_pkt = || QuorumPacket::with_data(kind::REQUEST, -1, sync.encode());
-    // Nothing outstanding: SYNC at once, no zxid consumed, not handed to the core.
+    // Handed to the core like any request; the core calls process_sync in its order.
     l.on_packet(200, lid(1), sync_pkt());
+    assert!(matches!(
+        &l.take_actions()[..],
+        [LeaderAction::Request { lid: x, sid: 1, req, .. }] if *x == lid(1) && req.op_code == OP_SYNC
+    ));
+    // Nothing outstanding: SYNC at once, no zxid consumed.
+    l.process_sync(lid(1));
     assert_eq!(
         l.take_actions(),
         vec![LeaderAction::Send(lid(1), QuorumPacket::new(kind::SYNC, 0))]
@@ -666,6 +672,10 @@ fn pending_syncs_wait_for_the_last_outstanding_proposal() {
     l.take_actions();
     l.on_packet(201, lid(1), sync_pkt());
     l.on_packet(201, lid(2), sync_pkt());
+    l.take_actions();
+    l.process_sync(lid(1));
+    l.process_sync(lid(2));
+    l.process_sync(lid(77)); // gone: ignored
     assert!(l.take_actions().is_empty());
     assert_eq!(l.pending_syncs(), 1);
     l.proposed(make(1, 3), entry(3)).unwrap();
@@ -1509,6 +1519,11 @@ fn captured_vectors_in_captured_bytes_out() {
         ("digest", "127.0.0.1")
     );
     l.on_packet(522, c5, vpkt(&v, "S03-REQUEST-sync"));
+    let a = l.take_actions();
+    assert!(
+        matches!(&a[..], [LeaderAction::Request { req, .. }] if req.op_code == OP_SYNC && &req.body[..] == b"\0\0\0\x04/cap")
+    );
+    l.process_sync(c5);
     assert_eq!(wire(&l.take_actions(), c5), vec![v["S03-SYNC"].clone()]);
 
     // PING touches and REVALIDATE.
