@@ -1140,30 +1140,32 @@ fn compare(lines: &[Line], me: i64, sent: &BTreeMap<u64, Vec<QuorumPacket>>) -> 
     n
 }
 
-fn s01() -> Vec<Line> {
-    parse(include_str!(
-        "../../testdata/quorum-captures/leader-3.8.0-s01.txt"
-    ))
+/// One version's transcripts (PING-free comparison; conn ids differ per version).
+struct Capture {
+    version: &'static str,
+    s01: &'static str,
+    s02: &'static str,
+    s07: &'static str,
 }
 
-/// Leader 3 as in the 3.8.0 ensemble: fresh, learners 1 and 2 (s01).
-fn s01_leader(sent: &mut BTreeMap<u64, Vec<QuorumPacket>>) -> (Leader, i64) {
-    let lines = s01();
-    let mut l = Leader::new(cfg(3, &[1, 2, 3]), 900, 0, 0, 0, CommittedLog::new(500));
-    replay(&mut l, &lines, 0, 3, sent);
-    (l, lines.last().unwrap().t)
-}
+const CAPTURES: [Capture; 2] = [
+    Capture {
+        version: "3.8.0",
+        s01: include_str!("../../testdata/quorum-captures/leader-3.8.0-s01.txt"),
+        s02: include_str!("../../testdata/quorum-captures/leader-3.8.0-s02.txt"),
+        s07: include_str!("../../testdata/quorum-captures/leader-3.8.0-s07.txt"),
+    },
+    Capture {
+        version: "3.9.5",
+        s01: include_str!("../../testdata/quorum-captures/leader-3.9.5-s01.txt"),
+        s02: include_str!("../../testdata/quorum-captures/leader-3.9.5-s02.txt"),
+        s07: include_str!("../../testdata/quorum-captures/leader-3.9.5-s07.txt"),
+    },
+];
 
-#[test]
-fn replay_s01_fresh_start() {
-    let mut sent = BTreeMap::new();
-    let (l, _) = s01_leader(&mut sent);
-    let lines = s01();
-    assert_eq!(compare(&lines, 3, &sent), 8);
-    assert!(l.is_established());
-    // NEWLEADER data is the config text the capture shows.
-    let nl = sent[&5].iter().find(|p| p.kind == kind::NEWLEADER).unwrap();
-    let shown = lines
+/// The config text a NEWLEADER line shows (`\\n` in the transcript is a newline).
+fn shown_config(lines: &[Line]) -> String {
+    let rest = lines
         .iter()
         .find_map(|ln| match &ln.ev {
             Ev::Pkt {
@@ -1174,84 +1176,150 @@ fn replay_s01_fresh_start() {
             _ => None,
         })
         .unwrap();
-    let shown = shown.split('\'').nth(1).unwrap().replace("\\\\n", "\n");
-    assert_eq!(nl.data.as_deref(), Some(shown.as_bytes()));
-    // PINGs: every tickTime/2, zxid 0x100000000, as many as the capture's (±1).
-    let want = lines
+    rest.split('\'').nth(1).unwrap().replace("\\\\n", "\n")
+}
+
+/// The connection on which learner `sid` sent its FOLLOWERINFO.
+fn conn_of(lines: &[Line], sid: i64) -> u64 {
+    lines
         .iter()
-        .filter(|ln| {
-            ln.from == 3
-                && ln.conn == 5
+        .find(|ln| {
+            ln.from == sid
                 && matches!(
                     ln.ev,
                     Ev::Pkt {
-                        kind: kind::PING,
+                        kind: kind::FOLLOWERINFO,
                         ..
                     }
                 )
         })
-        .count() as i64;
-    let got = sent[&5].iter().filter(|p| p.kind == kind::PING).count() as i64;
-    assert!((got - want).abs() <= 1, "{got} vs {want}");
-    assert!(
-        sent[&5]
+        .unwrap()
+        .conn
+}
+
+/// Leader 3 of the captured ensemble, fresh, learners 1 and 2 joining (S01).
+fn s01_leader(c: &Capture, sent: &mut BTreeMap<u64, Vec<QuorumPacket>>) -> (Leader, i64) {
+    let lines = parse(c.s01);
+    let mut conf = cfg(3, &[1, 2, 3]);
+    conf.config_text = Bytes::from(shown_config(&lines));
+    let start = lines[0].t - 100;
+    let mut l = Leader::new(conf, start, 0, 0, 0, CommittedLog::new(500));
+    replay(&mut l, &lines, 0, 3, sent);
+    (l, lines.last().unwrap().t)
+}
+
+#[test]
+fn replay_s01_fresh_start() {
+    for c in &CAPTURES {
+        let mut sent = BTreeMap::new();
+        let (l, _) = s01_leader(c, &mut sent);
+        let lines = parse(c.s01);
+        assert_eq!(compare(&lines, 3, &sent), 8, "{}", c.version);
+        assert!(l.is_established());
+        let c1 = conn_of(&lines, 1);
+        // NEWLEADER data is the config text (3.8.0: our constant, char for char).
+        let nl = sent[&c1]
             .iter()
-            .filter(|p| p.kind == kind::PING)
-            .all(|p| p.zxid == make(1, 0) && p.data.is_none())
-    );
+            .find(|p| p.kind == kind::NEWLEADER)
+            .unwrap();
+        assert_eq!(nl.data.as_deref(), Some(shown_config(&lines).as_bytes()));
+        if c.version == "3.8.0" {
+            assert_eq!(shown_config(&lines), CFG4);
+        }
+        // PINGs: every tickTime/2, zxid 0x100000000, as many as the capture's (±1).
+        let want = lines
+            .iter()
+            .filter(|ln| {
+                ln.from == 3
+                    && ln.conn == c1
+                    && matches!(
+                        ln.ev,
+                        Ev::Pkt {
+                            kind: kind::PING,
+                            ..
+                        }
+                    )
+            })
+            .count() as i64;
+        let pings: Vec<&QuorumPacket> = sent[&c1].iter().filter(|p| p.kind == kind::PING).collect();
+        let got = pings.len() as i64;
+        assert!((got - want).abs() <= 1, "{}: {got} vs {want}", c.version);
+        assert!(
+            pings
+                .iter()
+                .all(|p| p.zxid == make(1, 0) && p.data.is_none())
+        );
+    }
 }
 
 #[test]
 fn replay_s02_broadcast_on_the_leader() {
-    let mut sent = BTreeMap::new();
-    let (mut l, end) = s01_leader(&mut sent);
-    let lines = parse(include_str!(
-        "../../testdata/quorum-captures/leader-3.8.0-s02.txt"
-    ));
-    let mut sent = BTreeMap::new();
-    replay(&mut l, &lines, end + 100, 3, &mut sent);
-    let n = compare(&lines, 3, &sent);
-    assert!(n >= 30, "{n}");
-    assert_eq!(l.outstanding_proposals(), 0);
-    assert_eq!(l.last_committed(), l.last_proposed());
+    for c in &CAPTURES {
+        let mut sent = BTreeMap::new();
+        let (mut l, end) = s01_leader(c, &mut sent);
+        let lines = parse(c.s02);
+        let mut sent = BTreeMap::new();
+        replay(&mut l, &lines, end + 100, 3, &mut sent);
+        let n = compare(&lines, 3, &sent);
+        assert!(n >= 30, "{}: {n}", c.version);
+        assert_eq!(l.outstanding_proposals(), 0);
+        assert_eq!(l.last_committed(), l.last_proposed());
+    }
 }
 
 #[test]
 fn replay_s07_diff_with_seven_pairs() {
-    let mut sent = BTreeMap::new();
-    let (mut l, end) = s01_leader(&mut sent);
-    // s02..s06 in short: txns 0x1..0x1b committed by all, then follower 2 (c0006) leaves.
-    let t = end + 100;
-    for c in 1..=0x1b {
-        let z = make(1, c);
-        l.proposed(z, entry(z)).unwrap();
-        l.logged(z);
-        l.on_packet(t, lid(5), ack(z));
-        l.on_packet(t, lid(6), ack(z));
-    }
-    l.learner_gone(lid(6));
-    l.take_actions();
-    let lines = parse(include_str!(
-        "../../testdata/quorum-captures/leader-3.8.0-s07.txt"
-    ));
-    let mut sent = BTreeMap::new();
-    replay(&mut l, &lines, end + 200, 3, &mut sent);
-    compare(&lines, 3, &sent);
-    // c0014 is the rejoined follower 2: DIFF 0x100000022 + 7 pairs with the bytes the
-    // leader proposed.
-    let got = no_pings(sent[&14].iter().map(|p| (p.kind, p.zxid)).collect());
-    assert_eq!(got[1], (kind::DIFF, make(1, 0x22)));
-    assert_eq!(got.len(), 1 + 1 + 14 + 2);
-    for p in sent[&14].iter().filter(|p| p.kind == kind::PROPOSAL) {
-        assert_eq!(p.data.as_ref(), Some(&entry(p.zxid)));
-    }
-    // Its 3.8-style ACKs for the DIFF proposals were ignored.
-    assert_eq!(l.outstanding_proposals(), 0);
-    assert!(
-        l.learners()
+    for c in &CAPTURES {
+        let mut sent = BTreeMap::new();
+        let (mut l, end) = s01_leader(c, &mut sent);
+        let s01 = parse(c.s01);
+        let (c1, c2) = (conn_of(&s01, 1), conn_of(&s01, 2));
+        // S02..S06 in short: txns 0x1..0x1b committed by all, then follower 2 leaves.
+        let t = end + 100;
+        for n in 1..=0x1b {
+            let z = make(1, n);
+            l.proposed(z, entry(z)).unwrap();
+            l.logged(z);
+            l.on_packet(t, LearnerId(c1), ack(z));
+            l.on_packet(t, LearnerId(c2), ack(z));
+        }
+        l.learner_gone(LearnerId(c2));
+        l.take_actions();
+        let lines = parse(c.s07);
+        let mut sent = BTreeMap::new();
+        replay(&mut l, &lines, end + 200, 3, &mut sent);
+        compare(&lines, 3, &sent);
+        // The rejoined follower 2: DIFF 0x100000022 + 7 pairs with the bytes the leader
+        // proposed.
+        let rejoin = lines
             .iter()
-            .any(|v| v.sid == Some(2) && v.stage == LearnerStage::Serving)
-    );
+            .filter(|ln| {
+                ln.from == 2
+                    && matches!(
+                        ln.ev,
+                        Ev::Pkt {
+                            kind: kind::FOLLOWERINFO,
+                            ..
+                        }
+                    )
+            })
+            .map(|ln| ln.conn)
+            .next_back()
+            .unwrap();
+        let got = no_pings(sent[&rejoin].iter().map(|p| (p.kind, p.zxid)).collect());
+        assert_eq!(got[1], (kind::DIFF, make(1, 0x22)), "{}", c.version);
+        assert_eq!(got.len(), 1 + 1 + 14 + 2);
+        for p in sent[&rejoin].iter().filter(|p| p.kind == kind::PROPOSAL) {
+            assert_eq!(p.data.as_ref(), Some(&entry(p.zxid)));
+        }
+        // 3.8 learners' ACKs for the DIFF proposals were ignored (3.9.5 sends none).
+        assert_eq!(l.outstanding_proposals(), 0);
+        assert!(
+            l.learners()
+                .iter()
+                .any(|v| v.sid == Some(2) && v.stage == LearnerStage::Serving)
+        );
+    }
 }
 
 #[test]
