@@ -1010,7 +1010,7 @@ fn parse(text: &str) -> Vec<Line> {
     let mut out = Vec::new();
     for raw in text.lines() {
         let w: Vec<&str> = raw.split_whitespace().collect();
-        if w.len() < 5 || w[2] != "Q" || raw.contains("DROPPED") {
+        if w.len() < 5 || w[2] != "Q" || raw.contains("DROPPED") || w[4] == "SNAP-BODY" {
             continue;
         }
         let t = w[0].trim_start_matches('+').parse::<f64>().unwrap() as i64;
@@ -1062,6 +1062,59 @@ fn learner_packet(kind_: i32, zxid: i64, rest: &str) -> QuorumPacket {
             QuorumPacket::with_data(kind::ACKEPOCH, zxid, packet::encode_i32(e))
         }
         kind::ACK => ack(zxid),
+        kind::REQUEST => {
+            use bytes::BufMut;
+            let mut body = bytes::BytesMut::new();
+            let ustr = |b: &mut bytes::BytesMut, v: &str| {
+                b.put_i32(v.len() as i32);
+                b.put_slice(v.as_bytes());
+            };
+            let op = match field(rest, "type=") {
+                "createSession" => {
+                    body.put_i32(field(rest, "timeOut=").parse().unwrap());
+                    -10
+                }
+                "closeSession" => -11,
+                "sync" => {
+                    ustr(&mut body, field(rest, "path="));
+                    OP_SYNC
+                }
+                "delete" => {
+                    ustr(&mut body, field(rest, "path="));
+                    body.put_i32(field(rest, "version=").parse().unwrap());
+                    2
+                }
+                "setData" => {
+                    ustr(&mut body, field(rest, "path="));
+                    ustr(&mut body, field(rest, "data=").trim_matches('\''));
+                    body.put_i32(field(rest, "version=").parse().unwrap());
+                    5
+                }
+                t => panic!("no replay for request {t}"),
+            };
+            let req = ForwardedRequest {
+                session_id: parse_zxid(field(rest, "session=")),
+                cxid: parse_zxid(field(rest, "cxid=")) as i32,
+                op_code: op,
+                body: body.freeze(),
+            };
+            let mut qp = QuorumPacket::with_data(kind::REQUEST, zxid, req.encode());
+            if let Some((_, ids)) = rest.split_once("authinfo=[") {
+                let ids = ids.split_once(']').unwrap().0;
+                qp.auth = Some(
+                    ids.split(',')
+                        .map(|i| {
+                            let (scheme, id) = i.split_once(':').unwrap();
+                            Id {
+                                scheme: scheme.into(),
+                                id: id.into(),
+                            }
+                        })
+                        .collect(),
+                );
+            }
+            qp
+        }
         kind::PING => {
             let mut t = Vec::new();
             if rest.contains("touches=[") {
@@ -1087,9 +1140,34 @@ fn replay(
     me: i64,
     sent: &mut BTreeMap<u64, Vec<QuorumPacket>>,
 ) {
+    // Transcripts after S01 omit PINGs: stand in for the learners' replies.
+    let auto_pong = !lines.iter().any(|ln| {
+        matches!(
+            ln.ev,
+            Ev::Pkt {
+                kind: kind::PING,
+                ..
+            }
+        )
+    });
     for ln in lines {
         let now = offset + ln.t;
         l.tick(now);
+        if auto_pong {
+            for a in l.take_actions() {
+                match a {
+                    LeaderAction::Send(c, p) if p.kind == kind::PING => {
+                        l.on_packet(
+                            now,
+                            c,
+                            QuorumPacket::with_data(kind::PING, p.zxid, Bytes::new()),
+                        );
+                    }
+                    LeaderAction::GiveUp(_) | LeaderAction::Close(..) => panic!("{a:?} at {now}"),
+                    _ => {}
+                }
+            }
+        }
         let id = LearnerId(ln.conn);
         match &ln.ev {
             Ev::Open if ln.to == me => l.learner_connected(now, id).unwrap(),
@@ -1098,7 +1176,7 @@ fn replay(
                 kind: k,
                 zxid,
                 rest,
-            } if ln.from != me => l.on_packet(now, id, learner_packet(*k, *zxid, rest)),
+            } if ln.to == me => l.on_packet(now, id, learner_packet(*k, *zxid, rest)),
             Ev::Pkt { kind: k, zxid, .. }
                 if ln.from == me && *k == kind::PROPOSAL && *zxid > l.last_proposed() =>
             {
@@ -1107,10 +1185,29 @@ fn replay(
             }
             _ => {}
         }
+        // The shell and core: SNAP header for SendSnapshot, syncs answered in order.
+        let mut syncs = Vec::new();
         for a in l.take_actions() {
-            assert!(!matches!(a, LeaderAction::GiveUp(_)), "{a:?} at {now}");
-            if let LeaderAction::Send(LearnerId(c), p) = a {
-                sent.entry(c).or_default().push(p);
+            match a {
+                LeaderAction::GiveUp(_) => panic!("{a:?} at {now}"),
+                LeaderAction::Send(LearnerId(c), p) => sent.entry(c).or_default().push(p),
+                LeaderAction::SendSnapshot {
+                    lid: LearnerId(c),
+                    zxid,
+                } => sent
+                    .entry(c)
+                    .or_default()
+                    .push(QuorumPacket::new(kind::SNAP, zxid)),
+                LeaderAction::Request { lid, req, .. } if req.op_code == OP_SYNC => syncs.push(lid),
+                _ => {}
+            }
+        }
+        for lid in syncs {
+            l.process_sync(lid);
+            for a in l.take_actions() {
+                if let LeaderAction::Send(LearnerId(c), p) = a {
+                    sent.entry(c).or_default().push(p);
+                }
             }
         }
     }
@@ -1146,6 +1243,8 @@ struct Capture {
     s01: &'static str,
     s02: &'static str,
     s07: &'static str,
+    s10: &'static str,
+    s11: &'static str,
 }
 
 const CAPTURES: [Capture; 2] = [
@@ -1154,12 +1253,16 @@ const CAPTURES: [Capture; 2] = [
         s01: include_str!("../../testdata/quorum-captures/leader-3.8.0-s01.txt"),
         s02: include_str!("../../testdata/quorum-captures/leader-3.8.0-s02.txt"),
         s07: include_str!("../../testdata/quorum-captures/leader-3.8.0-s07.txt"),
+        s10: include_str!("../../testdata/quorum-captures/leader-3.8.0-s10.txt"),
+        s11: include_str!("../../testdata/quorum-captures/leader-3.8.0-s11.txt"),
     },
     Capture {
         version: "3.9.5",
         s01: include_str!("../../testdata/quorum-captures/leader-3.9.5-s01.txt"),
         s02: include_str!("../../testdata/quorum-captures/leader-3.9.5-s02.txt"),
         s07: include_str!("../../testdata/quorum-captures/leader-3.9.5-s07.txt"),
+        s10: include_str!("../../testdata/quorum-captures/leader-3.9.5-s10.txt"),
+        s11: include_str!("../../testdata/quorum-captures/leader-3.9.5-s11.txt"),
     },
 ];
 
@@ -1680,4 +1783,56 @@ fn captured_vectors_in_captured_bytes_out() {
             .iter()
             .any(|a| matches!(a, LeaderAction::PersistCurrentEpoch(_)))
     );
+}
+
+#[test]
+fn replay_s10_new_leader_and_s11_observer() {
+    for c in &CAPTURES {
+        // S10: member 2 leads epoch 4 after the leader of epoch 3 was killed at
+        // 0x300000006; follower 1 joins at once, the killed member 3 later.
+        let lines = parse(c.s10);
+        let mut ring = CommittedLog::new(500);
+        for n in 1..=6 {
+            ring.add(make(3, n), entry(make(3, n))).unwrap();
+        }
+        let start = lines
+            .iter()
+            .find(|ln| ln.to == 2 && matches!(ln.ev, Ev::Open))
+            .unwrap()
+            .t
+            - 10;
+        let mut conf = cfg(2, &[1, 2, 3]);
+        conf.config_text = Bytes::from(shown_config(&lines));
+        let mut l = Leader::new(conf, start, 3, 3, make(3, 6), ring);
+        let mut sent = BTreeMap::new();
+        replay(&mut l, &lines, 0, 2, &mut sent);
+        assert_eq!(compare(&lines, 2, &sent), 8, "{}", c.version);
+        assert_eq!(l.epoch(), Some(4));
+        // S11: observer 4 from zero gets SNAP at 0x400000000, then INFORMs after each
+        // COMMIT; its REQUESTs reach the core and its sync is answered.
+        let end = lines.last().unwrap().t;
+        let s11 = parse(c.s11);
+        let mut sent = BTreeMap::new();
+        replay(&mut l, &s11, end + 100, 2, &mut sent);
+        let n = compare(&s11, 2, &sent);
+        assert!(n >= 40, "{}: {n}", c.version);
+        let obs = s11
+            .iter()
+            .find(|ln| {
+                matches!(
+                    ln.ev,
+                    Ev::Pkt {
+                        kind: kind::OBSERVERINFO,
+                        ..
+                    }
+                )
+            })
+            .unwrap()
+            .conn;
+        let got = no_pings(sent[&obs].iter().map(|p| (p.kind, p.zxid)).collect());
+        assert_eq!(got[1], (kind::SNAP, make(4, 0)));
+        assert!(got.iter().any(|&(k, _)| k == kind::SYNC));
+        assert_eq!(l.synced_observers(), 1);
+        assert_eq!(l.synced_followers(), 2);
+    }
 }
