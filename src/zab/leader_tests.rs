@@ -1062,6 +1062,14 @@ fn learner_packet(kind_: i32, zxid: i64, rest: &str) -> QuorumPacket {
             QuorumPacket::with_data(kind::ACKEPOCH, zxid, packet::encode_i32(e))
         }
         kind::ACK => ack(zxid),
+        kind::REVALIDATE => QuorumPacket::with_data(
+            kind::REVALIDATE,
+            zxid,
+            packet::encode_revalidate_request(
+                parse_zxid(field(rest, "sessionId=")),
+                field(rest, "timeout=").parse().unwrap(),
+            ),
+        ),
         kind::REQUEST => {
             use bytes::BufMut;
             let mut body = bytes::BytesMut::new();
@@ -1090,6 +1098,9 @@ fn learner_packet(kind_: i32, zxid: i64, rest: &str) -> QuorumPacket {
                     body.put_i32(field(rest, "version=").parse().unwrap());
                     5
                 }
+                // The leader never reads these bodies: opaque stand-ins.
+                "create" => 1,
+                "multi" => 14,
                 t => panic!("no replay for request {t}"),
             };
             let req = ForwardedRequest {
@@ -1139,7 +1150,8 @@ fn replay(
     offset: i64,
     me: i64,
     sent: &mut BTreeMap<u64, Vec<QuorumPacket>>,
-) {
+) -> usize {
+    let mut touched = 0;
     // Transcripts after S01 omit PINGs: stand in for the learners' replies.
     let auto_pong = !lines.iter().any(|ln| {
         matches!(
@@ -1187,6 +1199,7 @@ fn replay(
         }
         // The shell and core: SNAP header for SendSnapshot, syncs answered in order.
         let mut syncs = Vec::new();
+        let mut revalidations = Vec::new();
         for a in l.take_actions() {
             match a {
                 LeaderAction::GiveUp(_) => panic!("{a:?} at {now}"),
@@ -1199,18 +1212,26 @@ fn replay(
                     .or_default()
                     .push(QuorumPacket::new(kind::SNAP, zxid)),
                 LeaderAction::Request { lid, req, .. } if req.op_code == OP_SYNC => syncs.push(lid),
+                LeaderAction::Revalidate {
+                    lid, session_id, ..
+                } => revalidations.push((lid, session_id)),
+                LeaderAction::Touch(t) => touched += t.len(),
                 _ => {}
             }
         }
+        for (lid, session) in revalidations {
+            l.revalidated(lid, session, true);
+        }
         for lid in syncs {
             l.process_sync(lid);
-            for a in l.take_actions() {
-                if let LeaderAction::Send(LearnerId(c), p) = a {
-                    sent.entry(c).or_default().push(p);
-                }
+        }
+        for a in l.take_actions() {
+            if let LeaderAction::Send(LearnerId(c), p) = a {
+                sent.entry(c).or_default().push(p);
             }
         }
     }
+    touched
 }
 
 /// The transcript's leader→learner packets per connection (PINGs aside) against what
@@ -1243,6 +1264,8 @@ struct Capture {
     s01: &'static str,
     s02: &'static str,
     s07: &'static str,
+    /// S03..S06, between S02 and S07 in the same ensemble.
+    s03_06: [&'static str; 4],
     s10: &'static str,
     s11: &'static str,
 }
@@ -1253,6 +1276,12 @@ const CAPTURES: [Capture; 2] = [
         s01: include_str!("../../testdata/quorum-captures/leader-3.8.0-s01.txt"),
         s02: include_str!("../../testdata/quorum-captures/leader-3.8.0-s02.txt"),
         s07: include_str!("../../testdata/quorum-captures/leader-3.8.0-s07.txt"),
+        s03_06: [
+            include_str!("../../testdata/quorum-captures/leader-3.8.0-s03.txt"),
+            include_str!("../../testdata/quorum-captures/leader-3.8.0-s04.txt"),
+            include_str!("../../testdata/quorum-captures/leader-3.8.0-s05.txt"),
+            include_str!("../../testdata/quorum-captures/leader-3.8.0-s06.txt"),
+        ],
         s10: include_str!("../../testdata/quorum-captures/leader-3.8.0-s10.txt"),
         s11: include_str!("../../testdata/quorum-captures/leader-3.8.0-s11.txt"),
     },
@@ -1261,6 +1290,12 @@ const CAPTURES: [Capture; 2] = [
         s01: include_str!("../../testdata/quorum-captures/leader-3.9.5-s01.txt"),
         s02: include_str!("../../testdata/quorum-captures/leader-3.9.5-s02.txt"),
         s07: include_str!("../../testdata/quorum-captures/leader-3.9.5-s07.txt"),
+        s03_06: [
+            include_str!("../../testdata/quorum-captures/leader-3.9.5-s03.txt"),
+            include_str!("../../testdata/quorum-captures/leader-3.9.5-s04.txt"),
+            include_str!("../../testdata/quorum-captures/leader-3.9.5-s05.txt"),
+            include_str!("../../testdata/quorum-captures/leader-3.9.5-s06.txt"),
+        ],
         s10: include_str!("../../testdata/quorum-captures/leader-3.9.5-s10.txt"),
         s11: include_str!("../../testdata/quorum-captures/leader-3.9.5-s11.txt"),
     },
@@ -1834,5 +1869,38 @@ fn replay_s10_new_leader_and_s11_observer() {
         assert!(got.iter().any(|&(k, _)| k == kind::SYNC));
         assert_eq!(l.synced_observers(), 1);
         assert_eq!(l.synced_followers(), 2);
+    }
+}
+
+#[test]
+fn replay_s01_through_s07_in_one_leader() {
+    for c in &CAPTURES {
+        let mut sent = BTreeMap::new();
+        let (mut l, mut end) = s01_leader(c, &mut sent);
+        let mut touched = 0;
+        let mut touches_shown = 0;
+        for (i, text) in [c.s02]
+            .into_iter()
+            .chain(c.s03_06)
+            .chain([c.s07])
+            .enumerate()
+        {
+            let lines = parse(text);
+            let mut sent = BTreeMap::new();
+            touched += replay(&mut l, &lines, end + 100, 3, &mut sent);
+            compare(&lines, 3, &sent);
+            touches_shown += text
+                .split("touches=[")
+                .skip(1)
+                .map(|t| t.split(']').next().unwrap().split(',').count())
+                .sum::<usize>();
+            end += 100 + lines.last().unwrap().t;
+            assert!(l.is_established(), "{} step {i}", c.version);
+        }
+        // Every touch a learner's PING reported reached the core (one session each).
+        assert!(touches_shown > 0);
+        assert_eq!(touched, touches_shown, "{}", c.version);
+        assert_eq!(l.outstanding_proposals(), 0);
+        assert_eq!(l.committed_log().max_zxid(), Some(make(1, 0x22)));
     }
 }
