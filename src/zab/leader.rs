@@ -255,7 +255,7 @@ impl SyncLimitCheck {
     fn check(&self, now: i64, sync_ms: i64) -> bool {
         match self.current {
             None => true,
-            Some((_, t)) => now - t < sync_ms,
+            Some((_, t)) => now.saturating_sub(t) < sync_ms,
         }
     }
 }
@@ -556,7 +556,7 @@ impl Leader {
         let timed_out: Vec<LearnerId> = self
             .learners
             .iter()
-            .filter(|(_, l)| matches!(l.read_since, Some(t) if now - t >= l.read_limit_ms))
+            .filter(|(_, l)| matches!(l.read_since, Some(t) if now.saturating_sub(t) >= l.read_limit_ms))
             .map(|(&lid, _)| lid)
             .collect();
         for lid in timed_out {
@@ -793,7 +793,7 @@ impl Leader {
         let (sid, version) = match &qp.data {
             None => {
                 let s = self.next_anon_sid;
-                self.next_anon_sid -= 1;
+                self.next_anon_sid = self.next_anon_sid.saturating_sub(1);
                 (s, 0)
             }
             Some(d) => match LearnerInfo::decode(d) {

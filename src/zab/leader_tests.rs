@@ -1560,7 +1560,76 @@ mod prop {
         ]
     }
 
+    fn junk() -> impl Strategy<Value = (u8, QuorumPacket)> {
+        (
+            1u8..=3,
+            0i32..22,
+            prop_oneof![
+                Just(0i64),
+                Just(-1i64),
+                Just(make(1, 0)),
+                Just(make(1, 1)),
+                any::<i64>()
+            ],
+            proptest::option::of(proptest::collection::vec(any::<u8>(), 0..40)),
+        )
+            .prop_map(|(who, k, zxid, data)| {
+                (
+                    who,
+                    QuorumPacket {
+                        kind: k,
+                        zxid,
+                        data: data.map(Bytes::from),
+                        auth: None,
+                    },
+                )
+            })
+    }
+
     proptest! {
+        /// Whatever learners send, in whatever stage, the leader never panics, keeps
+        /// its commit order and never sends to a learner it closed.
+        #[test]
+        fn peer_junk_never_panics(
+            pkts in proptest::collection::vec(junk(), 1..80),
+            good_first in any::<bool>(),
+        ) {
+            let mut l = Leader::new(cfg(3, &[1, 2, 3]), 0, 0, 0, 0, CommittedLog::new(500));
+            for n in 1..=3u64 {
+                l.learner_connected(1, lid(n)).unwrap();
+            }
+            if good_first {
+                l.on_packet(2, lid(1), info(1, 0, false));
+                l.on_packet(3, lid(1), ackepoch(0, 0));
+                l.on_packet(4, lid(1), ack(make(1, 0)));
+            }
+            let mut closed = BTreeSet::new();
+            let mut last_commit = 0;
+            for (i, (who, p)) in pkts.into_iter().enumerate() {
+                let now = 10 + i as i64 * 300;
+                l.on_packet(now, lid(who as u64), p);
+                if l.is_established() && i % 3 == 0 {
+                    let z = l.last_proposed() + 1;
+                    let _ = l.proposed(z, entry(z));
+                    l.logged(z);
+                }
+                l.tick(now);
+                for a in l.take_actions() {
+                    match a {
+                        LeaderAction::Close(c, _) => { closed.insert(c); }
+                        LeaderAction::Send(c, _) | LeaderAction::SendSnapshot { lid: c, .. } => {
+                            prop_assert!(!closed.contains(&c), "sent to closed {c:?}");
+                        }
+                        LeaderAction::Commit(z) => {
+                            prop_assert!(z > last_commit);
+                            last_commit = z;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+
         /// Five voters (me = 5, followers 1..=4 on lids 1..=4): whatever the order of
         /// proposals, own-log watermarks and (duplicate, late, future) ACKs, commits come
         /// in zxid order, each with a quorum of distinct voters' ACKs, and once everyone
