@@ -647,9 +647,10 @@ impl Leader {
             })
             .collect()
     }
-    /// Forwarding participants that vote (mntr `synced_followers`).
+    /// Forwarding participants, voting or not (mntr `synced_followers`, Java's
+    /// `getForwardingFollowers().size()`).
     pub fn synced_followers(&self) -> usize {
-        self.forwarding(|l, v| l.is_participant() && v)
+        self.forwarding(|l, _| l.is_participant())
     }
     /// Forwarding participants that are not voters (`synced_non_voting_followers`).
     pub fn synced_non_voting_followers(&self) -> usize {

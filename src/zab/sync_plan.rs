@@ -34,7 +34,7 @@ pub enum SyncPlan {
 /// A plan and the zxid the learner has once it is applied (Java's `currentZxid`, the
 /// argument to `startForwarding`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sync {
+pub struct SyncChoice {
     pub plan: SyncPlan,
     pub synced_to: i64,
 }
@@ -47,8 +47,8 @@ pub fn plan_sync(
     last_processed_zxid: i64,
     log: &CommittedLog,
     force_snap: bool,
-) -> Sync {
-    let snap = Sync {
+) -> SyncChoice {
+    let snap = SyncChoice {
         plan: SyncPlan::Snap {
             zxid: last_processed_zxid,
         },
@@ -63,7 +63,7 @@ pub fn plan_sync(
     if force_snap {
         snap
     } else if last_processed_zxid == peer_last_zxid {
-        Sync {
+        SyncChoice {
             plan: SyncPlan::Diff {
                 zxid: peer_last_zxid,
                 proposals: Vec::new(),
@@ -71,7 +71,7 @@ pub fn plan_sync(
             synced_to: peer_last_zxid,
         }
     } else if peer_last_zxid > max && !peer_new_epoch {
-        Sync {
+        SyncChoice {
             plan: SyncPlan::Trunc { zxid: max },
             synced_to: max,
         }
@@ -86,7 +86,7 @@ pub fn plan_sync(
 
 /// `queueCommittedProposals` over the ring for a peer within [min, max]; `None` where
 /// Java falls back to a SNAP (a TRUNC would cross an epoch).
-fn queue_committed(peer: i64, max: i64, log: &CommittedLog) -> Option<Sync> {
+fn queue_committed(peer: i64, max: i64, log: &CommittedLog) -> Option<SyncChoice> {
     let peer_new_epoch = is_epoch_start(peer);
     let mut op: Option<SyncPlan> = None;
     let mut proposals = Vec::new();
@@ -138,7 +138,7 @@ fn queue_committed(peer: i64, max: i64, log: &CommittedLog) -> Option<Sync> {
         },
         _ => return None,
     };
-    Some(Sync {
+    Some(SyncChoice {
         plan,
         synced_to: queued,
     })
@@ -162,7 +162,7 @@ mod tests {
         (lo..=hi).map(|c| make(epoch, c)).collect()
     }
 
-    fn diff_zxids(s: &Sync) -> (i64, Vec<i64>) {
+    fn diff_zxids(s: &SyncChoice) -> (i64, Vec<i64>) {
         match &s.plan {
             SyncPlan::Diff { zxid, proposals } => {
                 (*zxid, proposals.iter().map(|p| p.zxid).collect())
