@@ -981,9 +981,15 @@ struct Line {
 
 #[derive(Debug, Clone)]
 enum Ev {
+    /// "... N lines elided (bulk writes ...)": proposals the transcript leaves out.
+    Elided,
     Open,
     Gone,
-    Pkt { kind: i32, zxid: i64, rest: String },
+    Pkt {
+        kind: i32,
+        zxid: i64,
+        rest: String,
+    },
 }
 
 fn kind_of(name: &str) -> i32 {
@@ -1009,6 +1015,17 @@ fn field<'a>(rest: &'a str, key: &str) -> &'a str {
 fn parse(text: &str) -> Vec<Line> {
     let mut out = Vec::new();
     for raw in text.lines() {
+        if raw.contains("lines elided") {
+            let t = out.last().map_or(0, |l: &Line| l.t);
+            out.push(Line {
+                t,
+                conn: 0,
+                from: 0,
+                to: 0,
+                ev: Ev::Elided,
+            });
+            continue;
+        }
         let w: Vec<&str> = raw.split_whitespace().collect();
         if w.len() < 5 || w[2] != "Q" || raw.contains("DROPPED") || w[4] == "SNAP-BODY" {
             continue;
@@ -1162,7 +1179,7 @@ fn replay(
             }
         )
     });
-    for ln in lines {
+    for (i, ln) in lines.iter().enumerate() {
         let now = offset + ln.t;
         l.tick(now);
         if auto_pong {
@@ -1182,6 +1199,43 @@ fn replay(
         }
         let id = LearnerId(ln.conn);
         match &ln.ev {
+            Ev::Elided => {
+                // Propose, log and have every serving voter ACK the left-out txns, up to
+                // the next proposal the transcript shows.
+                let next = lines[i..]
+                    .iter()
+                    .find_map(|x| match x.ev {
+                        Ev::Pkt {
+                            kind: kind::PROPOSAL,
+                            zxid,
+                            ..
+                        } => Some(zxid),
+                        _ => None,
+                    })
+                    .unwrap();
+                let voters: Vec<LearnerId> = l
+                    .learners()
+                    .iter()
+                    .filter(|v| {
+                        v.stage == LearnerStage::Serving && v.kind == LearnerKind::Participant
+                    })
+                    .map(|v| v.lid)
+                    .collect();
+                // (their ACKs of the proposals shown before the cut are left out too)
+                for z in l.last_committed() + 1..=l.last_proposed() {
+                    for &v in &voters {
+                        l.on_packet(now, v, ack(z));
+                    }
+                }
+                while l.last_proposed() + 1 < next {
+                    let z = l.last_proposed() + 1;
+                    l.proposed(z, entry(z)).unwrap();
+                    l.logged(z);
+                    for &v in &voters {
+                        l.on_packet(now, v, ack(z));
+                    }
+                }
+            }
             Ev::Open if ln.to == me => l.learner_connected(now, id).unwrap(),
             Ev::Gone if ln.to == me => l.learner_gone(id),
             Ev::Pkt {
@@ -1266,6 +1320,7 @@ struct Capture {
     s07: &'static str,
     /// S03..S06, between S02 and S07 in the same ensemble.
     s03_06: [&'static str; 4],
+    s08: &'static str,
     s10: &'static str,
     s11: &'static str,
 }
@@ -1282,6 +1337,7 @@ const CAPTURES: [Capture; 2] = [
             include_str!("../../testdata/quorum-captures/leader-3.8.0-s05.txt"),
             include_str!("../../testdata/quorum-captures/leader-3.8.0-s06.txt"),
         ],
+        s08: include_str!("../../testdata/quorum-captures/leader-3.8.0-s08.txt"),
         s10: include_str!("../../testdata/quorum-captures/leader-3.8.0-s10.txt"),
         s11: include_str!("../../testdata/quorum-captures/leader-3.8.0-s11.txt"),
     },
@@ -1296,6 +1352,7 @@ const CAPTURES: [Capture; 2] = [
             include_str!("../../testdata/quorum-captures/leader-3.9.5-s05.txt"),
             include_str!("../../testdata/quorum-captures/leader-3.9.5-s06.txt"),
         ],
+        s08: include_str!("../../testdata/quorum-captures/leader-3.9.5-s08.txt"),
         s10: include_str!("../../testdata/quorum-captures/leader-3.9.5-s10.txt"),
         s11: include_str!("../../testdata/quorum-captures/leader-3.9.5-s11.txt"),
     },
@@ -1966,10 +2023,45 @@ fn replay_s01_through_s07_in_one_leader() {
             end += 100 + lines.last().unwrap().t;
             assert!(l.is_established(), "{} step {i}", c.version);
         }
+        // S08: follower 2 comes back 603 txns behind (the bulk elided in the transcript):
+        // more than the 500-entry ring holds → SNAP at 0x10000027d. Only the rejoining
+        // connection is compared (the elided bulk went to the others).
+        let lines = parse(c.s08);
+        let mut sent = BTreeMap::new();
+        replay(&mut l, &lines, end + 100, 3, &mut sent);
+        let rejoin = lines
+            .iter()
+            .filter(|ln| {
+                matches!(
+                    ln.ev,
+                    Ev::Pkt {
+                        kind: kind::FOLLOWERINFO,
+                        ..
+                    }
+                )
+            })
+            .map(|ln| ln.conn)
+            .next_back()
+            .unwrap();
+        let want: Vec<(i32, i64)> = lines
+            .iter()
+            .filter_map(|ln| match ln.ev {
+                Ev::Pkt { kind: k, zxid, .. }
+                    if ln.conn == rejoin && ln.from == 3 && k != kind::PING =>
+                {
+                    Some((k, zxid))
+                }
+                _ => None,
+            })
+            .collect();
+        let got = no_pings(sent[&rejoin].iter().map(|p| (p.kind, p.zxid)).collect());
+        assert_eq!(got, want, "{}", c.version);
+        assert_eq!(got[1], (kind::SNAP, make(1, 0x27d)));
+        assert_eq!(l.committed_log().len(), 500);
         // Every touch a learner's PING reported reached the core (one session each).
         assert!(touches_shown > 0);
         assert_eq!(touched, touches_shown, "{}", c.version);
         assert_eq!(l.outstanding_proposals(), 0);
-        assert_eq!(l.committed_log().max_zxid(), Some(make(1, 0x22)));
+        assert_eq!(l.committed_log().max_zxid(), Some(make(1, 0x27d)));
     }
 }
