@@ -1321,6 +1321,7 @@ struct Capture {
     /// S03..S06, between S02 and S07 in the same ensemble.
     s03_06: [&'static str; 4],
     s08: &'static str,
+    s09: &'static str,
     s10: &'static str,
     s11: &'static str,
 }
@@ -1338,6 +1339,7 @@ const CAPTURES: [Capture; 2] = [
             include_str!("../../testdata/quorum-captures/leader-3.8.0-s06.txt"),
         ],
         s08: include_str!("../../testdata/quorum-captures/leader-3.8.0-s08.txt"),
+        s09: include_str!("../../testdata/quorum-captures/leader-3.8.0-s09.txt"),
         s10: include_str!("../../testdata/quorum-captures/leader-3.8.0-s10.txt"),
         s11: include_str!("../../testdata/quorum-captures/leader-3.8.0-s11.txt"),
     },
@@ -1353,6 +1355,7 @@ const CAPTURES: [Capture; 2] = [
             include_str!("../../testdata/quorum-captures/leader-3.9.5-s06.txt"),
         ],
         s08: include_str!("../../testdata/quorum-captures/leader-3.9.5-s08.txt"),
+        s09: include_str!("../../testdata/quorum-captures/leader-3.9.5-s09.txt"),
         s10: include_str!("../../testdata/quorum-captures/leader-3.9.5-s10.txt"),
         s11: include_str!("../../testdata/quorum-captures/leader-3.9.5-s11.txt"),
     },
@@ -1999,7 +2002,7 @@ fn replay_s10_new_leader_and_s11_observer() {
 }
 
 #[test]
-fn replay_s01_through_s07_in_one_leader() {
+fn replay_s01_through_s09_in_one_leader() {
     for c in &CAPTURES {
         let mut sent = BTreeMap::new();
         let (mut l, mut end) = s01_leader(c, &mut sent);
@@ -2063,5 +2066,60 @@ fn replay_s01_through_s07_in_one_leader() {
         assert_eq!(touched, touches_shown, "{}", c.version);
         assert_eq!(l.outstanding_proposals(), 0);
         assert_eq!(l.committed_log().max_zxid(), Some(make(1, 0x27d)));
+
+        // S09, the leader's side: the proxy cuts it off from both followers (the first
+        // DROPPED line), it logs 0x10000027f alone, and must give up ~5.5 s later.
+        end += 100 + lines.last().unwrap().t;
+        let off = end + 100;
+        let cut = c
+            .s09
+            .lines()
+            .find(|l| l.contains("DROPPED"))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|t| t.trim_start_matches('+').parse::<f64>().ok())
+            .unwrap() as i64;
+        let before: Vec<Line> = parse(c.s09).into_iter().filter(|ln| ln.t < cut).collect();
+        let mut sent = BTreeMap::new();
+        replay(&mut l, &before, off, 3, &mut sent);
+        compare(&before, 3, &sent);
+        let mut t = off + before.last().unwrap().t;
+        while t < off + cut {
+            t += 50;
+            l.tick(t);
+            for a in l.take_actions() {
+                if let LeaderAction::Send(x, p) = a
+                    && p.kind == kind::PING
+                {
+                    l.on_packet(
+                        t,
+                        x,
+                        QuorumPacket::with_data(kind::PING, p.zxid, Bytes::new()),
+                    );
+                }
+            }
+        }
+        l.proposed(make(1, 0x27f), entry(make(1, 0x27f))).unwrap();
+        l.logged(make(1, 0x27f));
+        let mut closes = 0;
+        let gave = loop {
+            t += 50;
+            l.tick(t);
+            let a = l.take_actions();
+            closes += a
+                .iter()
+                .filter(|x| matches!(x, LeaderAction::Close(_, r) if r == "read timed out"))
+                .count();
+            if let Some(r) = gave_up(&a) {
+                break (t - (off + cut), r);
+            }
+            assert!(t < off + cut + 20_000);
+        };
+        assert_eq!(closes, 2, "{}", c.version);
+        assert!((4500..=6000).contains(&gave.0), "{}: {}", c.version, gave.0);
+        assert_eq!(
+            gave.1,
+            "Not sufficient followers synced, only synced with sids: [ 3 ]"
+        );
+        assert_eq!(l.last_committed(), make(1, 0x27e));
     }
 }
