@@ -12,7 +12,9 @@
 mod capture_tests;
 pub mod committed;
 pub mod election;
+pub mod leader;
 pub mod learner;
 pub mod packet;
 pub mod snap;
+pub mod sync_plan;
 pub mod zxid;
