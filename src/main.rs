@@ -175,10 +175,7 @@ fn main() -> ExitCode {
     for w in &cfg.warnings {
         tracing::warn!("{w}");
     }
-    if let Err(why) = refuse_quorum_member(&cfg) {
-        eprintln!("ferrokeeper: refusing to start: {why}");
-        return ExitCode::from(2);
-    }
+    let quorum_member = runs_as_quorum_member(&cfg);
     let settings = match Settings::from_config(&cfg) {
         Ok(s) => s,
         Err(e) => {
@@ -197,10 +194,15 @@ fn main() -> ExitCode {
         }
     };
     rt.block_on(async move {
-        let handle = match server::start(settings).await {
+        let started = if quorum_member {
+            server::quorum::peer::start(settings, &cfg).await
+        } else {
+            server::start(settings).await
+        };
+        let handle = match started {
             Ok(h) => h,
             Err(e) => {
-                eprintln!("ferrokeeper: cannot bind client port: {e}");
+                eprintln!("ferrokeeper: cannot start: {e}");
                 return ExitCode::from(1);
             }
         };
@@ -212,47 +214,13 @@ fn main() -> ExitCode {
     })
 }
 
-/// The start decision: `Err(why)` for a configuration Java would run as a quorum member
-/// (`QuorumPeerConfig.isDistributed()`: a `server.N` list exists and either
-/// `standaloneEnabled=false` or it has more than one voting member — observers do not
-/// vote). ferrokeeper has no ZAB yet, and serving such a node standalone would accept
-/// writes the rest of the ensemble never sees (split brain). A single participant line
-/// with standaloneEnabled=true runs standalone, as Java's QuorumPeerMain does.
-fn refuse_quorum_member(cfg: &Config) -> Result<(), String> {
-    if !cfg.is_distributed() {
-        return Ok(());
-    }
-    let voters: Vec<String> = cfg.voting_members().map(|s| s.id.to_string()).collect();
-    let observers = cfg.observers().count();
-    let me = cfg.server_id.map_or_else(
-        || "this server (no myid)".to_string(),
-        |id| format!("server {id}"),
-    );
-    let why = if voters.len() > 1 {
-        format!(
-            "{} voting members (server.{})",
-            voters.len(),
-            voters.join(", server.")
-        )
-    } else {
-        format!(
-            "standaloneEnabled=false with {} voting member (server.{})",
-            voters.len(),
-            voters.join(", server.")
-        )
-    };
-    Err(format!(
-        "the configuration describes a quorum ensemble ({why}{}), in which Apache ZooKeeper \
-         would run {me} as a quorum peer; ferrokeeper does not implement the quorum protocol \
-         (ZAB) yet and will not serve a quorum member standalone (its writes would split the \
-         ensemble's brain). Run it with a standalone zoo.cfg (no server.N lines, or a single \
-         one with standaloneEnabled=true).",
-        if observers > 0 {
-            format!(", {observers} observers")
-        } else {
-            String::new()
-        }
-    ))
+/// The start decision, as Java's `QuorumPeerMain`: a quorum member when
+/// `QuorumPeerConfig.isDistributed()` (a `server.N` list and either
+/// `standaloneEnabled=false` or more than one voting member — observers do not vote);
+/// otherwise standalone. A quorum member never serves clients on its own: only once
+/// it leads or follows in a quorum.
+fn runs_as_quorum_member(cfg: &Config) -> bool {
+    cfg.is_distributed()
 }
 
 async fn wait_for_signal() {
@@ -284,41 +252,31 @@ mod tests {
     }
 
     #[test]
-    fn quorum_configs_refuse_to_start_standalone_ones_run() {
-        // three participants, myid 2: a quorum member in Java → refused, saying why
+    fn quorum_configs_run_as_members_standalone_ones_standalone() {
         let three = "server.1=127.0.0.1:2888:3888\nserver.2=127.0.0.1:2889:3889\n\
                      server.3=127.0.0.1:2890:3890\n";
-        let why = refuse_quorum_member(&cfg(three, Some(2))).unwrap_err();
-        assert!(why.contains("3 voting members"), "{why}");
-        assert!(why.contains("server 2"), "{why}");
-        assert!(why.contains("quorum"), "{why}");
+        assert!(runs_as_quorum_member(&cfg(three, Some(2))));
         // one participant with standaloneEnabled=true (the default): standalone, as Java
         let one = "server.1=127.0.0.1:2888:3888\n";
-        assert_eq!(refuse_quorum_member(&cfg(one, None)), Ok(()));
-        assert_eq!(refuse_quorum_member(&cfg(one, Some(1))), Ok(()));
+        assert!(!runs_as_quorum_member(&cfg(one, None)));
+        assert!(!runs_as_quorum_member(&cfg(one, Some(1))));
         // one participant with standaloneEnabled=false: a one-voter quorum in Java
-        let why = refuse_quorum_member(&cfg(&format!("{one}standaloneEnabled=false\n"), Some(1)))
-            .unwrap_err();
-        assert!(why.contains("standaloneEnabled=false"), "{why}");
+        assert!(runs_as_quorum_member(&cfg(
+            &format!("{one}standaloneEnabled=false\n"),
+            Some(1)
+        )));
         // no server lines: standalone
-        assert_eq!(refuse_quorum_member(&cfg("", None)), Ok(()));
-        // one participant + two observers: observers do not vote, so the voter count is 1.
-        // With standaloneEnabled=true Java rejects the file itself ...
+        assert!(!runs_as_quorum_member(&cfg("", None)));
+        // one participant + two observers: with standaloneEnabled=true Java rejects the
+        // file itself; with it false, observer 2 is a quorum member
         let obs = "server.1=127.0.0.1:2888:3888\nserver.2=127.0.0.1:2889:3889:observer\n\
                    server.3=127.0.0.1:2890:3890:observer\n";
         let err = Config::parse_str(&format!("{BASE}{obs}")).unwrap_err();
         assert!(err.to_string().contains("Observers w/o quorum"), "{err}");
-        // ... and the decision alone does not count them as voters
-        let mut c = cfg("", None);
-        c.servers = Config::parse_str(&format!("{BASE}{obs}standaloneEnabled=false\n"))
-            .unwrap()
-            .servers;
-        assert_eq!(c.voting_members().count(), 1);
-        assert_eq!(refuse_quorum_member(&c), Ok(()));
-        // with standaloneEnabled=false it is a quorum member (myid 2 is an observer)
-        let why = refuse_quorum_member(&cfg(&format!("{obs}standaloneEnabled=false\n"), Some(2)))
-            .unwrap_err();
-        assert!(why.contains("2 observers"), "{why}");
+        assert!(runs_as_quorum_member(&cfg(
+            &format!("{obs}standaloneEnabled=false\n"),
+            Some(2)
+        )));
     }
 
     /// The option index names the option we mean: before anything sets it, it holds

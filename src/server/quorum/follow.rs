@@ -65,7 +65,7 @@ pub async fn follow(
     st: &mut PeerState,
     leader: &LeaderAddr,
     observer: bool,
-    announce_epoch: &dyn Fn(i64),
+    announce_epoch: &(dyn Fn(i64) + Sync),
 ) -> String {
     let stream = match connect(leader, st).await {
         Ok(s) => s,

@@ -10,6 +10,8 @@
 //! by `lead` / `follow`), or serve a client while this member is not in a quorum.
 
 pub mod follow;
+pub mod lead;
+pub mod peer;
 pub mod link;
 
 use crate::server::core::{Core, Input, Now, Recovered};

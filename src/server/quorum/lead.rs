@@ -1,0 +1,296 @@
+//! Leading: Java's `Leader.lead` as a tokio loop around the pure `zab::leader::Leader`,
+//! the learners' quorum-port connections, and a core in the leader role once a quorum
+//! has synced.
+//!
+//! Owns: the quorum-port listener for the leadership, one link per learner, carrying
+//! out the leader's actions in order (epoch files, packets, SNAP streams of the tree as
+//! it is at that step, commits into the core, learners' requests, touches and
+//! revalidations), proposing what the core logs, and serving clients from the moment
+//! the leadership is established.
+//! Must never: decide protocol questions (the leader does), or serve a client before a
+//! quorum acknowledged NEWLEADER.
+
+use super::link::{Inbound, Link, ReadMode};
+use super::{PeerState, start_persister, stop_persister, turn_away};
+use crate::server::core::{Core, Input, Role};
+use crate::server::core_loop::{CoreShell, now};
+use crate::zab::committed::CommittedLog;
+use crate::zab::leader::{Leader, LeaderAction, LeaderConfig, LearnerId};
+use crate::zab::packet::{self, QuorumPacket};
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+const TICK: Duration = Duration::from_millis(50);
+/// Learner packets queued for the leader loop.
+const INBOUND: usize = 8192;
+
+/// Lead until the leader gives up (or the member shuts down); the reason.
+pub async fn lead(st: &mut PeerState, announce_epoch: &(dyn Fn(i64) + Sync)) -> String {
+    let q = st.quorum.clone();
+    let Some(me) = q.server(q.my_sid) else {
+        return "no server line for this member".into();
+    };
+    let Some(addr) = me.addrs.first() else {
+        return "no quorum address for this member".into();
+    };
+    let bind = if q.listen_on_all_ips {
+        format!("0.0.0.0:{}", addr.quorum_port)
+    } else {
+        addr.quorum().to_string()
+    };
+    let listener = match bind_retry(&bind).await {
+        Ok(l) => l,
+        Err(e) => return format!("cannot listen on the quorum port {bind}: {e}"),
+    };
+    tracing::info!("leading; learners connect to {bind}");
+    let (persister, mut durable) = match start_persister(&st.settings) {
+        Ok(p) => p,
+        Err(e) => return format!("cannot open the transaction log: {e}"),
+    };
+    let (snap_tx, mut snap_rx) = mpsc::unbounded_channel();
+    let mut shell = CoreShell::new(
+        st.settings.clone(),
+        st.shared.clone(),
+        persister,
+        snap_tx,
+    );
+    let t = now();
+    let mut cfg = LeaderConfig::new(
+        q.my_sid,
+        q.voters().into_iter().collect(),
+        q.tick_ms,
+        q.init_limit,
+        q.sync_limit,
+        q.config_text.clone(),
+    );
+    cfg.config_version = q.config_version;
+    let mut leader = Leader::new(
+        cfg,
+        t.mono_ms,
+        st.accepted_epoch,
+        st.current_epoch,
+        st.last_logged_zxid(),
+        CommittedLog::new(crate::zab::committed::commit_log_count(None)),
+    );
+    let mut links: HashMap<LearnerId, mpsc::Sender<super::link::Outbound>> = HashMap::new();
+    let (in_tx, mut in_rx) = mpsc::channel::<(LearnerId, Inbound)>(INBOUND);
+    let mut next_lid: u64 = 1;
+    let mut core: Option<Core> = None;
+    let mut ticker = tokio::time::interval(TICK);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut batch = Vec::with_capacity(256);
+    let mode = ReadMode {
+        snapshot_follows_snap: false,
+        ext_types: st.settings.prep.extended_types_enabled,
+        max_field: st.settings.jute_limits().field(),
+    };
+    let reason = 'run: loop {
+        let t = now();
+        tokio::select! {
+            biased;
+            Some(z) = durable.recv() => {
+                if let Some(c) = core.as_mut() { c.step(Input::Logged(z), t); }
+                leader.logged(z);
+                shell.hand_to_log();
+            }
+            Some(()) = snap_rx.recv() => {
+                if let Some(c) = core.as_mut() { c.step(Input::SnapshotDone, t); }
+            }
+            Some((lid, msg)) = in_rx.recv() => match msg {
+                Inbound::Packet(p) => leader.on_packet(t.mono_ms, lid, p),
+                Inbound::Closed(r) => {
+                    tracing::info!("learner link {} closed: {r}", lid.0);
+                    links.remove(&lid);
+                    leader.learner_gone(lid);
+                }
+                Inbound::Snapshot(_) => {
+                    links.remove(&lid);
+                    leader.learner_gone(lid);
+                }
+            },
+            a = listener.accept() => {
+                if let Ok((stream, peer)) = a {
+                    match Link::spawn(stream, mode) {
+                        Ok(link) => {
+                            let lid = LearnerId(next_lid);
+                            next_lid += 1;
+                            tracing::info!("learner connection {} from {peer}", lid.0);
+                            let Link { out, mut inbound, .. } = link;
+                            links.insert(lid, out);
+                            let tx = in_tx.clone();
+                            tokio::spawn(async move {
+                                while let Some(m) = inbound.recv().await {
+                                    let closed = matches!(m, Inbound::Closed(_));
+                                    if tx.send((lid, m)).await.is_err() || closed {
+                                        return;
+                                    }
+                                }
+                                let _ = tx.send((lid, Inbound::Closed("reader ended".into()))).await;
+                            });
+                            if let Err(e) = leader.learner_connected(t.mono_ms, lid) {
+                                tracing::warn!("refusing learner connection {}: {e}", lid.0);
+                                links.remove(&lid);
+                            }
+                        }
+                        Err(e) => tracing::warn!("learner connection from {peer}: {e}"),
+                    }
+                }
+            }
+            n = st.clients.recv_many(&mut batch, 256) => {
+                if n == 0 { break 'run "shutting down".to_string(); }
+                for input in batch.drain(..) {
+                    match core.as_mut() {
+                        Some(c) => c.step(input, t),
+                        None => turn_away(input),
+                    }
+                }
+            }
+            _ = ticker.tick() => {
+                leader.tick(t.mono_ms);
+                if let Some(c) = core.as_mut() { c.step(Input::Tick, t); }
+            }
+        }
+        // The core's proposals go to the leader before its actions are read.
+        loop {
+            if let Some(c) = core.as_mut() {
+                let mut refused = None;
+                let to_leader = shell.carry_out(c.take_actions(), |b| {
+                    for (z, e) in b.zxids.iter().zip(&b.entries) {
+                        if let Err(err) = leader.proposed(*z, e.clone())
+                            && refused.is_none()
+                        {
+                            refused = Some(format!("cannot propose 0x{z:x}: {err}"));
+                        }
+                    }
+                });
+                debug_assert!(to_leader.is_empty());
+                if let Some(r) = refused {
+                    break 'run r;
+                }
+            }
+            let actions = leader.take_actions();
+            if actions.is_empty() {
+                break;
+            }
+            for a in actions {
+                match a {
+                    LeaderAction::PersistAcceptedEpoch(e) => {
+                        if let Err(err) = st.write_accepted_epoch(e) {
+                            break 'run format!("cannot write acceptedEpoch: {err}");
+                        }
+                    }
+                    LeaderAction::PersistCurrentEpoch(e) => {
+                        if let Err(err) = st.write_current_epoch(e) {
+                            break 'run format!("cannot write currentEpoch: {err}");
+                        }
+                        announce_epoch(e);
+                    }
+                    LeaderAction::Send(lid, p) => send(&mut links, &mut leader, lid, p),
+                    LeaderAction::SendSnapshot { lid, zxid } => {
+                        send_snapshot(st, core.as_ref(), &mut links, &mut leader, lid, zxid)
+                    }
+                    LeaderAction::Close(lid, why) => {
+                        tracing::info!("dropping learner link {}: {why}", lid.0);
+                        links.remove(&lid);
+                    }
+                    LeaderAction::Established { epoch } => {
+                        tracing::info!("a quorum synced; leading epoch {epoch}, serving");
+                        let mut c = st.new_core(Default::default(), t);
+                        announce_epoch(epoch);
+                        c.set_role(Role::Leader { epoch: epoch as u32 });
+                        core = Some(c);
+                    }
+                    LeaderAction::Commit(z) => {
+                        if let Some(c) = core.as_mut() {
+                            c.step(Input::Committed(z), t);
+                        }
+                    }
+                    LeaderAction::Request { req, auth, .. } => {
+                        if let Some(c) = core.as_mut() {
+                            c.step(Input::Forwarded { req, auth }, t);
+                        }
+                    }
+                    LeaderAction::Touch(v) => {
+                        if let Some(c) = core.as_mut() {
+                            c.step(Input::TouchSessions(v), t);
+                        }
+                    }
+                    LeaderAction::Revalidate {
+                        lid, session_id, ..
+                    } => {
+                        let valid = core.as_mut().is_some_and(|c| c.revalidate(session_id));
+                        leader.revalidated(lid, session_id, valid);
+                    }
+                    LeaderAction::GiveUp(r) => break 'run r,
+                }
+            }
+        }
+    };
+    tracing::warn!("stopped leading: {reason}");
+    drop(links);
+    stop_persister(shell.into_persister(), &mut durable).await;
+    if let Err(e) = st.end_role(core.take()) {
+        tracing::error!("{e}");
+    }
+    reason
+}
+
+fn send(
+    links: &mut HashMap<LearnerId, mpsc::Sender<super::link::Outbound>>,
+    leader: &mut Leader,
+    lid: LearnerId,
+    p: QuorumPacket,
+) {
+    let Some(out) = links.get(&lid) else {
+        return;
+    };
+    if out.try_send(super::link::Outbound::Packet(p)).is_err() {
+        tracing::warn!("learner link {} is too far behind or gone; dropping it", lid.0);
+        links.remove(&lid);
+        leader.learner_gone(lid);
+    }
+}
+
+/// SNAP(zxid) and the tree as it is now (this loop is the only writer), chunked.
+fn send_snapshot(
+    st: &PeerState,
+    core: Option<&Core>,
+    links: &mut HashMap<LearnerId, mpsc::Sender<super::link::Outbound>>,
+    leader: &mut Leader,
+    lid: LearnerId,
+    zxid: i64,
+) {
+    send(links, leader, lid, QuorumPacket::new(packet::kind::SNAP, zxid));
+    let sessions = core.map(|c| c.sessions()).unwrap_or_else(|| st.sessions.clone());
+    // Encoded whole at this step, so it is exactly the tree at `zxid` and everything
+    // queued for the learner after it follows it on the wire. (Java streams it from the
+    // live tree instead; a 1M-node tree costs ~100 MB here for the time it is sent.)
+    let body = {
+        let tree = st.shared.tree.read();
+        crate::zab::snap::encode(&tree, &sessions)
+    };
+    let Some(out) = links.get(&lid) else {
+        return;
+    };
+    if out.try_send(super::link::Outbound::Raw(body)).is_err() {
+        tracing::warn!("learner link {} is too far behind or gone; dropping it", lid.0);
+        links.remove(&lid);
+        leader.learner_gone(lid);
+    }
+}
+
+async fn bind_retry(addr: &str) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for _ in 0..10 {
+        match TcpListener::bind(addr).await {
+            Ok(l) => return Ok(l),
+            Err(e) => {
+                last = Some(e);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("bind failed")))
+}

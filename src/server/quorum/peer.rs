@@ -1,0 +1,125 @@
+//! Starting a quorum member and its role loop (Java's `QuorumPeer.run`): LOOKING →
+//! LEADING / FOLLOWING / OBSERVING → LOOKING ..., with the election always running
+//! beside it to answer peers.
+
+use super::{PeerState, QuorumSettings, follow, lead, turn_away};
+use crate::server::core::{CORE_QUEUE, Input};
+use crate::server::election::{Election, ElectionConfig};
+use crate::server::settings::Settings;
+use crate::server::shared::Shared;
+use crate::server::{ServerHandle, accept_loop, startup};
+use crate::storage;
+use crate::zab::election::wire::PeerState as Vote;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+/// Recover, bind the client port, start the election, and run the member.
+pub async fn start(settings: Settings, cfg: &crate::config::Config) -> std::io::Result<ServerHandle> {
+    let quorum = QuorumSettings::from_config(cfg).map_err(std::io::Error::other)?;
+    let election_cfg = ElectionConfig::from_config(cfg)
+        .ok_or_else(|| std::io::Error::other("a quorum member needs <dataDir>/myid"))?;
+    let settings = Arc::new(settings);
+    let quorum = Arc::new(quorum);
+    let (tree, recovered) = startup::recover(&settings)?;
+    let last_zxid = recovered.last_zxid;
+    let epochs = match settings.data_dir.as_ref() {
+        Some(d) => storage::epoch::load_epochs(&storage::version_dir(d), last_zxid)?,
+        None => storage::epoch::Epochs {
+            accepted: 0,
+            current: 0,
+        },
+    };
+    let election = Election::start(election_cfg).await?;
+    let listener = TcpListener::bind(settings.client_addr).await?;
+    let local_addr = listener.local_addr()?;
+    let (core_tx, core_rx) = mpsc::channel::<Input>(CORE_QUEUE);
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let shared = Arc::new(Shared::new(
+        tree,
+        last_zxid,
+        settings.global_outstanding_limit,
+    ));
+    let st = PeerState {
+        quorum,
+        settings: settings.clone(),
+        shared: shared.clone(),
+        sessions: recovered.sessions,
+        last_zxid,
+        accepted_epoch: epochs.accepted,
+        current_epoch: epochs.current,
+        clients: core_rx,
+    };
+    let peer_task = tokio::spawn(run(st, election, shutdown_rx.clone()));
+    let task = tokio::spawn(accept_loop(
+        listener,
+        settings,
+        shared,
+        core_tx,
+        shutdown_rx,
+        peer_task,
+    ));
+    Ok(ServerHandle {
+        local_addr,
+        shutdown: shutdown_tx,
+        task,
+    })
+}
+
+async fn run(
+    mut st: PeerState,
+    election: Election,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut batch = Vec::with_capacity(256);
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        tracing::info!(
+            "LOOKING (last zxid 0x{:x}, epoch {})",
+            st.last_logged_zxid(),
+            st.current_epoch
+        );
+        let decided = {
+            let look = election.look_for_leader(st.last_logged_zxid(), st.current_epoch);
+            tokio::pin!(look);
+            loop {
+                tokio::select! {
+                    d = &mut look => break d,
+                    n = st.clients.recv_many(&mut batch, 256) => {
+                        if n == 0 { break None; }
+                        batch.drain(..).for_each(turn_away);
+                    }
+                    _ = shutdown.changed() => break None,
+                }
+            }
+        };
+        let Some(d) = decided else {
+            break;
+        };
+        let reason = match d.state {
+            Vote::Leading => lead::lead(&mut st, &|e| election.set_current_epoch(e)).await,
+            Vote::Following | Vote::Observing => {
+                let Some(addr) = st
+                    .quorum
+                    .server(d.vote.id)
+                    .and_then(|s| s.addrs.first())
+                    .map(|a| a.quorum().to_string())
+                else {
+                    tracing::warn!("elected leader {} is not in the configuration", d.vote.id);
+                    continue;
+                };
+                let leader = follow::LeaderAddr {
+                    sid: d.vote.id,
+                    addr,
+                };
+                let observer = st.quorum.observer;
+                follow::follow(&mut st, &leader, observer, &|e| election.set_current_epoch(e)).await
+            }
+            Vote::Looking => continue,
+        };
+        tracing::info!("role ended: {reason}");
+    }
+    election.shutdown().await;
+}
