@@ -341,7 +341,6 @@ pub struct Leader {
     tick: i64,
     tick_skip: bool,
     next_round: i64,
-    next_anon_sid: i64,
     actions: Vec<LeaderAction>,
 }
 
@@ -380,7 +379,6 @@ impl Leader {
             tick: 0,
             tick_skip: true,
             next_round: i64::MAX,
-            next_anon_sid: -1,
             actions: Vec::new(),
         };
         l.epoch_to_propose(me, my_accepted_epoch);
@@ -791,12 +789,10 @@ impl Leader {
                 return self.close(lid, msg);
             }
         };
+        // Null data is a pre-3.4 learner (Java numbers it with a negative sid and skips
+        // LEADERINFO/ACKEPOCH): not supported, like protocol versions below 0x10000.
         let (sid, version) = match &qp.data {
-            None => {
-                let s = self.next_anon_sid;
-                self.next_anon_sid = self.next_anon_sid.saturating_sub(1);
-                (s, 0)
-            }
+            None => (-1, 0),
             Some(d) => match LearnerInfo::decode(d) {
                 Ok(info) => {
                     if d.len() >= 20 && info.config_version > self.cfg.config_version {
@@ -812,7 +808,6 @@ impl Leader {
             },
         };
         if version < PROTOCOL_VERSION {
-            // Pre-3.4 learners skip LEADERINFO/ACKEPOCH; not supported.
             return self.close(
                 lid,
                 format!("learner protocol version 0x{version:x} not supported"),

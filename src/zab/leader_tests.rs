@@ -1179,24 +1179,34 @@ fn replay(
             }
         )
     });
+    let mut clock = offset + lines.first().map_or(0, |ln| ln.t);
     for (i, ln) in lines.iter().enumerate() {
         let now = offset + ln.t;
-        l.tick(now);
-        if auto_pong {
+        // Time passes between lines too: the leader PINGs and (standing in for them) the
+        // learners answer, as often as every 250 ms.
+        while auto_pong && clock < now {
+            clock = (clock + 250).min(now);
+            l.tick(clock);
             for a in l.take_actions() {
                 match a {
-                    LeaderAction::Send(c, p) if p.kind == kind::PING => {
-                        l.on_packet(
-                            now,
-                            c,
-                            QuorumPacket::with_data(kind::PING, p.zxid, Bytes::new()),
-                        );
+                    // (A Java learner ignores PINGs until its UPTODATE.)
+                    LeaderAction::Send(c, p)
+                        if p.kind == kind::PING
+                            && l.learners()
+                                .iter()
+                                .any(|v| v.lid == c && v.stage == LearnerStage::Serving) =>
+                    {
+                        let pong = QuorumPacket::with_data(kind::PING, p.zxid, Bytes::new());
+                        l.on_packet(clock, c, pong);
                     }
-                    LeaderAction::GiveUp(_) | LeaderAction::Close(..) => panic!("{a:?} at {now}"),
+                    LeaderAction::GiveUp(_) | LeaderAction::Close(..) => {
+                        panic!("{a:?} at {clock}")
+                    }
                     _ => {}
                 }
             }
         }
+        l.tick(now);
         let id = LearnerId(ln.conn);
         match &ln.ev {
             Ev::Elided => {
@@ -1242,7 +1252,9 @@ fn replay(
                 kind: k,
                 zxid,
                 rest,
-            } if ln.to == me => l.on_packet(now, id, learner_packet(*k, *zxid, rest)),
+            } if ln.to == me && l.learners().iter().any(|v| v.lid == id) => {
+                l.on_packet(now, id, learner_packet(*k, *zxid, rest))
+            }
             Ev::Pkt { kind: k, zxid, .. }
                 if ln.from == me && *k == kind::PROPOSAL && *zxid > l.last_proposed() =>
             {
@@ -1290,12 +1302,41 @@ fn replay(
 
 /// The transcript's leader→learner packets per connection (PINGs aside) against what
 /// the leader sent.
+/// Only connections on which `me` is the leader count (in S09b member 3 follows, then
+/// leads): those with a leader-only packet from `me` or a learner-only one to it.
 fn compare(lines: &[Line], me: i64, sent: &BTreeMap<u64, Vec<QuorumPacket>>) -> usize {
+    use kind::*;
+    let leads = |ln: &Line| match ln.ev {
+        Ev::Pkt { kind: k, .. } if ln.from == me => matches!(
+            k,
+            LEADERINFO
+                | DIFF
+                | TRUNC
+                | SNAP
+                | NEWLEADER
+                | UPTODATE
+                | PROPOSAL
+                | COMMIT
+                | INFORM
+                | SYNC
+        ),
+        Ev::Pkt { kind: k, .. } if ln.to == me => {
+            matches!(k, FOLLOWERINFO | OBSERVERINFO | ACKEPOCH | ACK | REQUEST)
+        }
+        _ => false,
+    };
+    let owned: BTreeSet<u64> = lines
+        .iter()
+        .filter(|ln| leads(ln))
+        .map(|ln| ln.conn)
+        .chain(sent.keys().copied())
+        .collect();
     let mut want: BTreeMap<u64, Vec<(i32, i64)>> = BTreeMap::new();
     for ln in lines {
         if let Ev::Pkt { kind: k, zxid, .. } = &ln.ev
             && ln.from == me
             && *k != kind::PING
+            && owned.contains(&ln.conn)
         {
             want.entry(ln.conn).or_default().push((*k, *zxid));
         }
@@ -1322,6 +1363,7 @@ struct Capture {
     s03_06: [&'static str; 4],
     s08: &'static str,
     s09: &'static str,
+    s09b: &'static str,
     s10: &'static str,
     s11: &'static str,
 }
@@ -1340,6 +1382,7 @@ const CAPTURES: [Capture; 2] = [
         ],
         s08: include_str!("../../testdata/quorum-captures/leader-3.8.0-s08.txt"),
         s09: include_str!("../../testdata/quorum-captures/leader-3.8.0-s09.txt"),
+        s09b: include_str!("../../testdata/quorum-captures/leader-3.8.0-s09b.txt"),
         s10: include_str!("../../testdata/quorum-captures/leader-3.8.0-s10.txt"),
         s11: include_str!("../../testdata/quorum-captures/leader-3.8.0-s11.txt"),
     },
@@ -1356,6 +1399,7 @@ const CAPTURES: [Capture; 2] = [
         ],
         s08: include_str!("../../testdata/quorum-captures/leader-3.9.5-s08.txt"),
         s09: include_str!("../../testdata/quorum-captures/leader-3.9.5-s09.txt"),
+        s09b: include_str!("../../testdata/quorum-captures/leader-3.9.5-s09b.txt"),
         s10: include_str!("../../testdata/quorum-captures/leader-3.9.5-s10.txt"),
         s11: include_str!("../../testdata/quorum-captures/leader-3.9.5-s11.txt"),
     },
@@ -2121,5 +2165,71 @@ fn replay_s01_through_s09_in_one_leader() {
             "Not sufficient followers synced, only synced with sids: [ 3 ]"
         );
         assert_eq!(l.last_committed(), make(1, 0x27e));
+    }
+}
+
+/// A leader starting at the first connection to it in `text`.
+fn new_leader_for(
+    text: &str,
+    me: i64,
+    accepted: i64,
+    current: i64,
+    last: i64,
+    ring: CommittedLog,
+) -> (Leader, Vec<Line>) {
+    let lines = parse(text);
+    let start = lines
+        .iter()
+        .find(|ln| ln.to == me && matches!(ln.ev, Ev::Open))
+        .unwrap()
+        .t
+        - 10;
+    let mut conf = cfg(me, &[1, 2, 3]);
+    conf.config_text = Bytes::from(shown_config(&lines));
+    (
+        Leader::new(conf, start, accepted, current, last, ring),
+        lines,
+    )
+}
+
+#[test]
+fn replay_s09_and_s09b_new_leaders() {
+    for c in &CAPTURES {
+        // S09: member 2 leads epoch 2 from 0x10000027e; follower 1 gets the empty DIFF,
+        // the old leader 3 (at 0x10000027f) TRUNC 0x10000027e; then epoch-2 txns.
+        let mut ring = CommittedLog::new(500);
+        for n in (0x27e - 499)..=0x27e {
+            ring.add(make(1, n), entry(make(1, n))).unwrap();
+        }
+        let (mut l, lines) = new_leader_for(c.s09, 2, 1, 1, make(1, 0x27e), ring);
+        let mut sent = BTreeMap::new();
+        replay(&mut l, &lines, 0, 2, &mut sent);
+        let n = compare(&lines, 2, &sent);
+        assert!(n >= 12, "{}: {n}", c.version);
+        assert!(
+            sent.values()
+                .flatten()
+                .any(|p| p.kind == kind::TRUNC && p.zxid == make(1, 0x27e))
+        );
+        assert_eq!(l.epoch(), Some(2));
+
+        // S09b: member 3 (a follower of epoch 2 at 0x200000003) leads epoch 3; follower 1
+        // gets the empty DIFF; after 4 txns of epoch 3 the old leader 2 (at 0x200000004)
+        // gets SNAP 0x300000004, not a TRUNC across the epoch.
+        let mut ring = CommittedLog::new(500);
+        for n in 1..=3 {
+            ring.add(make(2, n), entry(make(2, n))).unwrap();
+        }
+        let (mut l, lines) = new_leader_for(c.s09b, 3, 2, 2, make(2, 3), ring);
+        let mut sent = BTreeMap::new();
+        replay(&mut l, &lines, 0, 3, &mut sent);
+        let n = compare(&lines, 3, &sent);
+        assert!(n >= 16, "{}: {n}", c.version);
+        assert!(
+            sent.values()
+                .flatten()
+                .any(|p| p.kind == kind::SNAP && p.zxid == make(3, 4))
+        );
+        assert_eq!(l.epoch(), Some(3));
     }
 }
