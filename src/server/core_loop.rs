@@ -41,9 +41,16 @@ pub struct CoreShell {
     /// Batches the log thread had no room for yet, in order.
     waiting: VecDeque<PersistBatch>,
     snapshot_done: mpsc::UnboundedSender<()>,
+    /// A leader's core's syncs from the last `carry_out` (`take_syncs`).
+    leader_syncs: Vec<u64>,
 }
 
 impl CoreShell {
+    /// Learners' syncs the last `carry_out` brought, in order.
+    pub fn take_syncs(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.leader_syncs)
+    }
+
     pub fn new(
         settings: Arc<Settings>,
         shared: Arc<Shared>,
@@ -56,6 +63,7 @@ impl CoreShell {
             persister,
             waiting: VecDeque::new(),
             snapshot_done,
+            leader_syncs: Vec::new(),
         }
     }
 
@@ -72,7 +80,10 @@ impl CoreShell {
             persist,
             snapshot,
             to_leader,
+            syncs,
         } = actions;
+        debug_assert!(syncs.is_empty() || self.leader_syncs.is_empty());
+        self.leader_syncs = syncs;
         for b in &persist {
             on_persist(b);
         }

@@ -7,7 +7,8 @@
 //! sessions alive; this member alone expires sessions and reaps containers.
 //! Learner: writes and syncs are forwarded to the leader and answered when the leader's
 //! txn for them (same session and cxid) is applied here, or when SYNC arrives; txns come
-//! from the leader (`Input::Proposal`) with their exact log bytes; new sessions are
+//! from the leader (`Input::Log`, then `Input::Apply` once committed) with their
+//! exact log bytes; new sessions are
 //! created by the leader's createSession txn and re-attaches revalidated by the leader;
 //! sessions touched here are reported on the next PING reply.
 //! Must never: do I/O or talk to peers itself (packets for the leader are actions), or
@@ -342,9 +343,14 @@ impl Core {
     }
 
     /// Leader: a learner's client request, prepped as if it were local.
-    pub(super) fn forwarded(&mut self, req: ForwardedRequest, auth: Vec<Id>) {
+    pub(super) fn forwarded(&mut self, learner: u64, req: ForwardedRequest, auth: Vec<Id>) {
         if !matches!(self.role, Role::Leader { .. }) {
             tracing::warn!("a forwarded request reached a member that is not leading");
+            return;
+        }
+        if req.op_code == proto::op::SYNC {
+            // No txn: the leader answers once what was proposed before it commits.
+            self.actions.syncs.push(learner);
             return;
         }
         let zxid_now = self.last_prepped;

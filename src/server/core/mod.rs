@@ -104,8 +104,10 @@ pub enum Input {
     /// The snapshot ordered last (`Actions::snapshot`) is finished or abandoned.
     SnapshotDone,
     /// Leader: a learner forwarded a client's request (REQUEST), with the auth ids of the
-    /// client's connection there.
+    /// client's connection there. `learner` is the shell's handle for that learner
+    /// (a sync is handed back with it, in request order).
     Forwarded {
+        learner: u64,
         req: crate::zab::packet::ForwardedRequest,
         auth: Vec<Id>,
     },
@@ -147,6 +149,10 @@ pub struct Actions {
     pub snapshot: Option<SnapshotOrder>,
     /// Learner: packets for the leader (forwarded REQUESTs, REVALIDATEs), in order.
     pub to_leader: Vec<crate::zab::packet::QuorumPacket>,
+    /// Leader: learners' syncs that reached the proposal stage, in order, each after the
+    /// proposals in `persist` handed out before it (the leader answers SYNC once those
+    /// commit).
+    pub syncs: Vec<u64>,
 }
 
 /// What a connection is waiting on, in request order.
@@ -314,7 +320,7 @@ impl Core {
             Input::Committed(zxid) => self.commit_through(zxid),
             Input::Tick => self.tick(),
             Input::SnapshotDone => self.snapshot_done(),
-            Input::Forwarded { req, auth } => self.forwarded(req, auth),
+            Input::Forwarded { learner, req, auth } => self.forwarded(learner, req, auth),
             Input::TouchSessions(touches) => {
                 for (id, _timeout) in touches {
                     self.sessions.touch(id, self.now.mono_ms);

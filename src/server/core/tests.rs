@@ -316,12 +316,10 @@ mod roles {
     }
 
     fn propose_commit(f: &mut Fixture, txn: Txn) {
-        let z = txn.header.zxid;
+        let zxid = txn.header.zxid;
         let entry = crate::txn::codec::encode_entry(&txn);
-        f.node
-            .step(Input::Proposal { txn, entry })
-            .expect("proposal");
-        f.node.step(Input::Committed(z)).expect("commit");
+        f.node.step(Input::Log { zxid, entry }).expect("log");
+        f.node.step(Input::Apply(Box::new(txn))).expect("apply");
     }
 
     #[test]
@@ -374,6 +372,7 @@ mod roles {
         bytes::BufMut::put_i32(&mut body, 4000);
         f.node
             .step(Input::Forwarded {
+                learner: 1,
                 req: ForwardedRequest {
                     session_id: session,
                     cxid: 0,
@@ -407,6 +406,7 @@ mod roles {
         };
         f.node
             .step(Input::Forwarded {
+                learner: 1,
                 req: ForwardedRequest {
                     session_id: session,
                     cxid: 1,

@@ -27,7 +27,8 @@ pub struct LeaderAddr {
 
 const TICK: Duration = Duration::from_millis(50);
 
-/// Connect as Java does: up to 5 attempts a second apart, within initLimit ticks.
+/// Connect as Java does: up to 5 attempts 100 ms apart (`leaderConnectDelayDuringRetryMs`),
+/// within initLimit ticks.
 async fn connect(leader: &LeaderAddr, st: &PeerState) -> Result<TcpStream, String> {
     let budget = Duration::from_millis(
         (st.quorum.tick_ms.max(1) as u64).saturating_mul(st.quorum.init_limit.max(1) as u64),
@@ -36,7 +37,7 @@ async fn connect(leader: &LeaderAddr, st: &PeerState) -> Result<TcpStream, Strin
     let mut last = String::new();
     for attempt in 0..5 {
         if attempt > 0 {
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let left = budget.saturating_sub(started.elapsed());
         if left.is_zero() {

@@ -50,12 +50,7 @@ pub async fn lead(st: &mut PeerState, announce_epoch: &(dyn Fn(i64) + Sync)) -> 
         Err(e) => return format!("cannot open the transaction log: {e}"),
     };
     let (snap_tx, mut snap_rx) = mpsc::unbounded_channel();
-    let mut shell = CoreShell::new(
-        st.settings.clone(),
-        st.shared.clone(),
-        persister,
-        snap_tx,
-    );
+    let mut shell = CoreShell::new(st.settings.clone(), st.shared.clone(), persister, snap_tx);
     let t = now();
     let mut cfg = LeaderConfig::new(
         q.my_sid,
@@ -169,6 +164,9 @@ pub async fn lead(st: &mut PeerState, announce_epoch: &(dyn Fn(i64) + Sync)) -> 
                 if let Some(r) = refused {
                     break 'run r;
                 }
+                for lid in shell.take_syncs() {
+                    leader.process_sync(LearnerId(lid));
+                }
             }
             let actions = leader.take_actions();
             if actions.is_empty() {
@@ -199,7 +197,9 @@ pub async fn lead(st: &mut PeerState, announce_epoch: &(dyn Fn(i64) + Sync)) -> 
                         tracing::info!("a quorum synced; leading epoch {epoch}, serving");
                         let mut c = st.new_core(Default::default(), t);
                         announce_epoch(epoch);
-                        c.set_role(Role::Leader { epoch: epoch as u32 });
+                        c.set_role(Role::Leader {
+                            epoch: epoch as u32,
+                        });
                         core = Some(c);
                     }
                     LeaderAction::Commit(z) => {
@@ -207,9 +207,16 @@ pub async fn lead(st: &mut PeerState, announce_epoch: &(dyn Fn(i64) + Sync)) -> 
                             c.step(Input::Committed(z), t);
                         }
                     }
-                    LeaderAction::Request { req, auth, .. } => {
+                    LeaderAction::Request { lid, req, auth, .. } => {
                         if let Some(c) = core.as_mut() {
-                            c.step(Input::Forwarded { req, auth }, t);
+                            c.step(
+                                Input::Forwarded {
+                                    learner: lid.0,
+                                    req,
+                                    auth,
+                                },
+                                t,
+                            );
                         }
                     }
                     LeaderAction::Touch(v) => {
@@ -247,7 +254,10 @@ fn send(
         return;
     };
     if out.try_send(super::link::Outbound::Packet(p)).is_err() {
-        tracing::warn!("learner link {} is too far behind or gone; dropping it", lid.0);
+        tracing::warn!(
+            "learner link {} is too far behind or gone; dropping it",
+            lid.0
+        );
         links.remove(&lid);
         leader.learner_gone(lid);
     }
@@ -262,8 +272,15 @@ fn send_snapshot(
     lid: LearnerId,
     zxid: i64,
 ) {
-    send(links, leader, lid, QuorumPacket::new(packet::kind::SNAP, zxid));
-    let sessions = core.map(|c| c.sessions()).unwrap_or_else(|| st.sessions.clone());
+    send(
+        links,
+        leader,
+        lid,
+        QuorumPacket::new(packet::kind::SNAP, zxid),
+    );
+    let sessions = core
+        .map(|c| c.sessions())
+        .unwrap_or_else(|| st.sessions.clone());
     // Encoded whole at this step, so it is exactly the tree at `zxid` and everything
     // queued for the learner after it follows it on the wire. (Java streams it from the
     // live tree instead; a 1M-node tree costs ~100 MB here for the time it is sent.)
@@ -275,7 +292,10 @@ fn send_snapshot(
         return;
     };
     if out.try_send(super::link::Outbound::Raw(body)).is_err() {
-        tracing::warn!("learner link {} is too far behind or gone; dropping it", lid.0);
+        tracing::warn!(
+            "learner link {} is too far behind or gone; dropping it",
+            lid.0
+        );
         links.remove(&lid);
         leader.learner_gone(lid);
     }

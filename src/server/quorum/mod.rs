@@ -11,8 +11,8 @@
 
 pub mod follow;
 pub mod lead;
-pub mod peer;
 pub mod link;
+pub mod peer;
 
 use crate::server::core::{Core, Input, Now, Recovered};
 use crate::server::persister::Persister;
@@ -151,7 +151,7 @@ impl PeerState {
     pub fn end_role(&mut self, core: Option<Core>) -> Result<(), String> {
         if let Some(mut core) = core {
             core.close_all();
-            let _ = core.take_actions().flush.flush();
+            core.take_actions().flush.flush();
             self.sessions = core.sessions();
             self.last_zxid = core.last_applied();
         }

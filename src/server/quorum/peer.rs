@@ -15,7 +15,10 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 /// Recover, bind the client port, start the election, and run the member.
-pub async fn start(settings: Settings, cfg: &crate::config::Config) -> std::io::Result<ServerHandle> {
+pub async fn start(
+    settings: Settings,
+    cfg: &crate::config::Config,
+) -> std::io::Result<ServerHandle> {
     let quorum = QuorumSettings::from_config(cfg).map_err(std::io::Error::other)?;
     let election_cfg = ElectionConfig::from_config(cfg)
         .ok_or_else(|| std::io::Error::other("a quorum member needs <dataDir>/myid"))?;
@@ -115,7 +118,10 @@ async fn run(
                     addr,
                 };
                 let observer = st.quorum.observer;
-                follow::follow(&mut st, &leader, observer, &|e| election.set_current_epoch(e)).await
+                follow::follow(&mut st, &leader, observer, &|e| {
+                    election.set_current_epoch(e)
+                })
+                .await
             }
             Vote::Looking => continue,
         };
