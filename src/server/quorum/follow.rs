@@ -10,11 +10,10 @@
 //! UPTODATE.
 
 use super::link::{Inbound, Link, ReadMode};
-use super::{PeerState, start_persister, stop_persister, turn_away};
+use super::{PeerState, glue, start_persister, stop_persister, turn_away};
 use crate::server::core::{Core, Input, Role};
 use crate::server::core_loop::{CoreShell, now};
 use crate::zab::learner::{Learner, LearnerAction, LearnerConfig, ping_reply_packet};
-use crate::zab::packet::{self, ForwardedRequest};
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -163,6 +162,15 @@ pub async fn follow(
         let mut actions = std::mem::take(&mut pending_actions);
         actions.extend(learner.take_actions());
         for a in actions {
+            let a = match glue::learner_action_input(a) {
+                Ok(input) => {
+                    if let Some(c) = core.as_mut() {
+                        c.step(input, t);
+                    }
+                    continue;
+                }
+                Err(a) => a,
+            };
             match a {
                 LearnerAction::Send(p) => {
                     if !link.send(p) {
@@ -196,16 +204,6 @@ pub async fn follow(
                         break 'run e;
                     }
                 }
-                LearnerAction::Log { zxid, entry } => {
-                    if let Some(c) = core.as_mut() {
-                        c.step(Input::Log { zxid, entry }, t);
-                    }
-                }
-                LearnerAction::Commit { txn, .. } => {
-                    if let Some(c) = core.as_mut() {
-                        c.step(Input::Apply(txn), t);
-                    }
-                }
                 LearnerAction::TakeSnapshot { zxid } => {
                     if let Err(e) = snapshot_now(st, core.as_ref(), zxid) {
                         break 'run format!("cannot write the sync snapshot: {e}");
@@ -213,6 +211,18 @@ pub async fn follow(
                     learner.snapshot_taken(zxid);
                 }
                 LearnerAction::StartServing { epoch } => {
+                    if let Some(c) = core.as_mut() {
+                        c.set_quorum_status(crate::admin::QuorumStatus {
+                            peer_state: if observer {
+                                "observing - broadcast"
+                            } else {
+                                "following - broadcast"
+                            }
+                            .into(),
+                            quorum_size: q.voters().len(),
+                            leader: None,
+                        });
+                    }
                     tracing::info!(
                         "up to date with leader {} in epoch {epoch}; serving",
                         leader.sid
@@ -225,42 +235,19 @@ pub async fn follow(
                         break 'run "the leader link is full or gone".to_string();
                     }
                 }
-                LearnerAction::SyncDone => {
-                    if let Some(c) = core.as_mut() {
-                        c.step(Input::SyncDone, t);
-                    }
-                }
-                LearnerAction::Revalidated { session, valid } => {
-                    if let Some(c) = core.as_mut() {
-                        c.step(
-                            Input::Revalidated {
-                                session_id: session,
-                                valid,
-                            },
-                            t,
-                        );
-                    }
-                }
                 LearnerAction::GiveUp(r) => break 'run r.to_string(),
+                // The core's (handled above).
+                LearnerAction::Log { .. }
+                | LearnerAction::Commit { .. }
+                | LearnerAction::SyncDone
+                | LearnerAction::Revalidated { .. } => {}
             }
         }
         if let (Some(c), Some(sh)) = (core.as_mut(), shell.as_mut()) {
             // The core's requests for the leader go through the learner (it counts
             // pending syncs and revalidations).
             for p in sh.carry_out(c.take_actions(), |_| {}) {
-                let sent = match p.kind {
-                    packet::kind::REVALIDATE => packet::decode_revalidate_request(&p.data_bytes())
-                        .map_err(|e| e.to_string())
-                        .and_then(|(s, to)| learner.revalidate(s, to).map_err(|e| e.to_string())),
-                    _ => ForwardedRequest::decode(&p.data_bytes())
-                        .map_err(|e| e.to_string())
-                        .and_then(|r| {
-                            learner
-                                .forward_request(&r, p.auth.clone())
-                                .map_err(|e| e.to_string())
-                        }),
-                };
-                if let Err(e) = sent {
+                if let Err(e) = glue::core_packet_to_learner(&mut learner, p) {
                     tracing::warn!("cannot forward to the leader: {e}");
                 }
             }
