@@ -26,17 +26,22 @@ pub struct LeaderAddr {
 
 const TICK: Duration = Duration::from_millis(50);
 
-/// Connect as Java does: up to 5 attempts 100 ms apart (`leaderConnectDelayDuringRetryMs`),
-/// within initLimit ticks.
+/// Connect within initLimit ticks, as Java's `connectToLeader`. Java makes 5 attempts
+/// 100 ms apart (`leaderConnectDelayDuringRetryMs`); the new leader usually binds its
+/// quorum port a moment after its followers decided, so that first 100 ms wait was most
+/// of a failover. Here the waits start at 5 ms and double (5, 10, 20, ... capped at
+/// 500 ms) until the budget is spent: the same patience, found sooner.
 async fn connect(leader: &LeaderAddr, st: &PeerState) -> Result<TcpStream, String> {
     let budget = Duration::from_millis(
         (st.quorum.tick_ms.max(1) as u64).saturating_mul(st.quorum.init_limit.max(1) as u64),
     );
     let started = tokio::time::Instant::now();
     let mut last = String::new();
-    for attempt in 0..5 {
+    let mut wait = Duration::from_millis(5);
+    for attempt in 0u32.. {
         if attempt > 0 {
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_millis(500));
         }
         let left = budget.saturating_sub(started.elapsed());
         if left.is_zero() {
@@ -47,15 +52,17 @@ async fn connect(leader: &LeaderAddr, st: &PeerState) -> Result<TcpStream, Strin
             Ok(Err(e)) => last = e.to_string(),
             Err(_) => last = "timed out".into(),
         }
-        tracing::warn!(
-            "cannot reach leader {} at {} (attempt {}): {last}",
-            leader.sid,
-            leader.addr,
-            attempt + 1
-        );
+        if attempt >= 3 {
+            tracing::warn!(
+                "cannot reach leader {} at {} (attempt {}): {last}",
+                leader.sid,
+                leader.addr,
+                attempt + 1
+            );
+        }
     }
     Err(format!(
-        "could not connect to leader {} at {}: {last}",
+        "could not connect to leader {} at {} within initLimit: {last}",
         leader.sid, leader.addr
     ))
 }
