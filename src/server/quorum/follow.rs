@@ -148,6 +148,7 @@ pub async fn follow(
                     core = Some(learner_core(st, &shell, observer, t));
                     learner.snapshot_loaded(zxid);
                 }
+                Some(Inbound::SnapshotProgress) => learner.heard_from_leader(t.mono_ms),
                 Some(Inbound::Closed(r)) => break 'run format!("leader link: {r}"),
                 None => break 'run "the leader link is gone".to_string(),
             },

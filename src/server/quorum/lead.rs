@@ -101,6 +101,7 @@ pub async fn lead(st: &mut PeerState, announce_epoch: &(dyn Fn(i64) + Sync)) -> 
                     links.remove(&lid);
                     leader.learner_gone(lid);
                 }
+                Inbound::SnapshotProgress => {}
                 Inbound::Snapshot(_) => {
                     links.remove(&lid);
                     leader.learner_gone(lid);
