@@ -41,16 +41,9 @@ pub struct CoreShell {
     /// Batches the log thread had no room for yet, in order.
     waiting: VecDeque<PersistBatch>,
     snapshot_done: mpsc::UnboundedSender<()>,
-    /// A leader's core's syncs from the last `carry_out` (`take_syncs`).
-    leader_syncs: Vec<u64>,
 }
 
 impl CoreShell {
-    /// Learners' syncs the last `carry_out` brought, in order.
-    pub fn take_syncs(&mut self) -> Vec<u64> {
-        std::mem::take(&mut self.leader_syncs)
-    }
-
     pub fn new(
         settings: Arc<Settings>,
         shared: Arc<Shared>,
@@ -63,7 +56,6 @@ impl CoreShell {
             persister,
             waiting: VecDeque::new(),
             snapshot_done,
-            leader_syncs: Vec::new(),
         }
     }
 
@@ -82,8 +74,10 @@ impl CoreShell {
             to_leader,
             syncs,
         } = actions;
-        debug_assert!(syncs.is_empty() || self.leader_syncs.is_empty());
-        self.leader_syncs = syncs;
+        debug_assert!(
+            syncs.is_empty(),
+            "a leader's syncs are taken out before carry_out"
+        );
         for b in &persist {
             on_persist(b);
         }

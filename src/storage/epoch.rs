@@ -111,7 +111,10 @@ pub struct Epochs {
 /// * `currentEpoch` missing → the epoch of `last_zxid`, written (an upgrade from a
 ///   version without the file).
 /// * `currentEpoch` older than that epoch → if `currentEpoch.tmp` exists (a crash during
-///   the write) its value is taken and written; otherwise an error.
+///   the write) its value is taken and written; otherwise, if `acceptedEpoch` is not older
+///   than the last zxid's epoch (a learner's sync cut short before it wrote
+///   currentEpoch), it is kept with a warning (Java refuses to start); otherwise an
+///   error.
 /// * `acceptedEpoch` missing → the epoch of `last_zxid`, written.
 /// * `acceptedEpoch` < `currentEpoch` → an error.
 pub fn load_epochs(dir: &Path, last_zxid: i64) -> io::Result<Epochs> {
@@ -126,22 +129,6 @@ pub fn load_epochs(dir: &Path, last_zxid: i64) -> io::Result<Epochs> {
             epoch_of_zxid
         }
     };
-    if epoch_of_zxid > current {
-        let tmp = format!("{CURRENT_EPOCH}{TMP_EXTENSION}");
-        match read_epoch(dir, &tmp)? {
-            Some(v) => {
-                tracing::info!("{tmp} found. Setting current epoch to {v}.");
-                write_epoch(dir, CURRENT_EPOCH, v)?;
-                current = v;
-            }
-            None => {
-                return Err(invalid(format!(
-                    "The current epoch, {}, is older than the last zxid, {last_zxid}",
-                    crate::zab::zxid::to_hex(current)
-                )));
-            }
-        }
-    }
     let accepted = match read_epoch(dir, ACCEPTED_EPOCH)? {
         Some(v) => v,
         None => {
@@ -152,6 +139,38 @@ pub fn load_epochs(dir: &Path, last_zxid: i64) -> io::Result<Epochs> {
             epoch_of_zxid
         }
     };
+    if epoch_of_zxid > current {
+        let tmp = format!("{CURRENT_EPOCH}{TMP_EXTENSION}");
+        match read_epoch(dir, &tmp)? {
+            Some(v) => {
+                tracing::info!("{tmp} found. Setting current epoch to {v}.");
+                write_epoch(dir, CURRENT_EPOCH, v)?;
+                current = v;
+            }
+            None if epoch_of_zxid <= accepted => {
+                // A learner stopped between making the new epoch's sync txns durable and
+                // writing currentEpoch (which it writes only after them, ZOOKEEPER-4643):
+                // the state a live learner is in just before its NEWLEADER ACK. Java
+                // refuses to start here; keeping the older currentEpoch is safe (votes
+                // rank it below members that finished that sync) and the next sync
+                // writes the new one.
+                tracing::warn!(
+                    "The current epoch, {}, is older than the last zxid, {}, but not than \
+                     the accepted epoch {}: a sync was cut short before currentEpoch was \
+                     written; starting with current epoch {current}",
+                    crate::zab::zxid::to_hex(current),
+                    crate::zab::zxid::to_hex(last_zxid),
+                    crate::zab::zxid::to_hex(accepted)
+                );
+            }
+            None => {
+                return Err(invalid(format!(
+                    "The current epoch, {}, is older than the last zxid, {last_zxid}",
+                    crate::zab::zxid::to_hex(current)
+                )));
+            }
+        }
+    }
     if accepted < current {
         return Err(invalid(format!(
             "The accepted epoch, {} is less than the current epoch, {}",

@@ -130,7 +130,18 @@ fn missing_files_are_derived_from_the_last_zxid_and_written() {
 fn stale_current_epoch_uses_the_tmp_file_or_fails() {
     let d = dir();
     put(d.path(), CURRENT_EPOCH, b"2");
+    // A sync cut short before currentEpoch was written (the log has epoch 3, accepted 3):
+    // start with the older current epoch (Java refuses; see load_epochs).
     put(d.path(), ACCEPTED_EPOCH, b"3");
+    assert_eq!(
+        load_epochs(d.path(), make(3, 1)).unwrap(),
+        Epochs {
+            accepted: 3,
+            current: 2
+        }
+    );
+    // The log ahead of the accepted epoch too: something is wrong; refuse as Java.
+    put(d.path(), ACCEPTED_EPOCH, b"2");
     let e = load_epochs(d.path(), make(3, 1)).unwrap_err();
     assert_eq!(
         e.to_string(),
@@ -140,6 +151,7 @@ fn stale_current_epoch_uses_the_tmp_file_or_fails() {
         )
     );
     // A write interrupted after the tmp file was synced: its value is taken.
+    put(d.path(), ACCEPTED_EPOCH, b"3");
     put(d.path(), "currentEpoch.tmp", b"3");
     assert_eq!(
         load_epochs(d.path(), make(3, 1)).unwrap(),

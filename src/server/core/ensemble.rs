@@ -350,7 +350,7 @@ impl Core {
         }
         if req.op_code == proto::op::SYNC {
             // No txn: the leader answers once what was proposed before it commits.
-            self.actions.syncs.push(learner);
+            self.actions.syncs.push((learner, self.last_prepped));
             return;
         }
         let zxid_now = self.last_prepped;

@@ -149,10 +149,11 @@ pub struct Actions {
     pub snapshot: Option<SnapshotOrder>,
     /// Learner: packets for the leader (forwarded REQUESTs, REVALIDATEs), in order.
     pub to_leader: Vec<crate::zab::packet::QuorumPacket>,
-    /// Leader: learners' syncs that reached the proposal stage, in order, each after the
-    /// proposals in `persist` handed out before it (the leader answers SYNC once those
-    /// commit).
-    pub syncs: Vec<u64>,
+    /// Leader: learners' syncs that reached the proposal stage, in order: (learner,
+    /// the last zxid handed out before it). The shell hands each to the leader after
+    /// proposing that zxid and before proposing the next (the leader answers SYNC once
+    /// everything proposed before it commits).
+    pub syncs: Vec<(u64, i64)>,
 }
 
 /// What a connection is waiting on, in request order.

@@ -41,6 +41,10 @@ impl Core {
                 self.reply(conn, r.xid, 0, 0, &Response::SaslNull);
             }
             ref req if req.is_write() => self.write(conn, r),
+            // A learner forwards a sync at receipt, like a write, so the leader sees this
+            // session's writes and syncs in request order (and orders the sync after
+            // every proposal before it).
+            Request::Sync(_) if !self.role().preps() => self.write(conn, r),
             _ => self.enqueue_or_execute(conn, r),
         }
     }
@@ -86,9 +90,6 @@ impl Core {
 
     /// Run a non-write request now (its connection has no write pending before it).
     pub(super) fn execute(&mut self, conn: ConnId, r: InboundRequest) {
-        if matches!(r.req, Request::Sync(_)) && self.forward(conn, &r) {
-            return;
-        }
         let InboundRequest {
             xid,
             op_code: _,

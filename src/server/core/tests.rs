@@ -555,4 +555,92 @@ mod roles {
             "a learner prepped a closeSession"
         );
     }
+
+    #[test]
+    fn a_learner_forwards_syncs_and_writes_in_request_order() {
+        // Found by the ensemble simulator: a sync queued behind a pending write while a
+        // later write went out at once, so the leader saw write-before-sync.
+        let mut f = learner();
+        let (conn, _) = learner_session(&mut f);
+        f.create(conn, 1, "/a", create_mode::PERSISTENT);
+        f.node
+            .send(
+                conn,
+                2,
+                op::SYNC,
+                Request::Sync(PathRequest { path: "/".into() }),
+            )
+            .expect("send");
+        f.create(conn, 3, "/b", create_mode::PERSISTENT);
+        let order: Vec<(i32, i32)> = f
+            .node
+            .to_leader
+            .drain(..)
+            .map(|p| {
+                let r = ForwardedRequest::decode(&p.data_bytes()).expect("decodes");
+                (r.cxid, r.op_code)
+            })
+            .collect();
+        assert_eq!(order, vec![(1, op::CREATE), (2, op::SYNC), (3, op::CREATE)]);
+    }
+
+    #[test]
+    fn a_leader_places_each_sync_after_what_was_proposed_before_it() {
+        let mut f = fixture(|_| {});
+        f.node.core.set_role(Role::Leader { epoch: 1 });
+        let session = (2i64 << 56) | 7;
+        let mut body = bytes::BytesMut::new();
+        bytes::BufMut::put_i32(&mut body, 4000);
+        let fwd = |cxid: i32, op_code: i32, body: bytes::Bytes| Input::Forwarded {
+            learner: 9,
+            req: ForwardedRequest {
+                session_id: session,
+                cxid,
+                op_code,
+                body,
+            },
+            auth: vec![],
+        };
+        f.node
+            .step(fwd(0, op::CREATE_SESSION, body.freeze()))
+            .expect("session");
+        f.node
+            .step(Input::Committed((1i64 << 32) | 1))
+            .expect("commit");
+        f.node.core.take_actions();
+        let mut sync = bytes::BytesMut::new();
+        crate::jute::Record::write(&PathRequest { path: "/".into() }, &mut sync);
+        let sync = sync.freeze();
+        // A sync with nothing proposed since the session: placed after it.
+        f.node.core.step(fwd(1, op::SYNC, sync.clone()), f.node.now);
+        let mut create = bytes::BytesMut::new();
+        crate::jute::Record::write(
+            &CreateRequest {
+                path: "/a".into(),
+                data: Data::new(b"x".to_vec()),
+                acl: crate::tree::acl::open_acl_unsafe(),
+                flags: 0,
+            },
+            &mut create,
+        );
+        f.node
+            .core
+            .step(fwd(2, op::CREATE, create.freeze()), f.node.now);
+        f.node.core.step(fwd(3, op::SYNC, sync), f.node.now);
+        let actions = f.node.core.take_actions();
+        let session_zxid = (1i64 << 32) | 1;
+        assert_eq!(
+            actions.syncs,
+            vec![(9, session_zxid), (9, session_zxid + 1)],
+            "the first sync before the create, the second after it"
+        );
+        assert_eq!(
+            actions
+                .persist
+                .iter()
+                .flat_map(|b| b.zxids.clone())
+                .collect::<Vec<_>>(),
+            vec![session_zxid + 1]
+        );
+    }
 }

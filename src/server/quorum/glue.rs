@@ -60,10 +60,33 @@ pub fn leader_action_input(a: LeaderAction) -> Result<Input, LeaderAction> {
     }
 }
 
-/// Propose a leader core's log batch (the entries are the PROPOSAL data).
-pub fn propose_batch(leader: &mut Leader, b: &PersistBatch) -> Result<(), (i64, LeaderError)> {
+/// Propose a leader core's log batch (the entries are the PROPOSAL data), handing the
+/// learners' syncs to the leader in their place among the proposals: a sync taken
+/// after zxid `z` goes in once `z` is proposed and before anything later. `syncs` keeps
+/// those whose place is after this batch.
+pub fn propose_batch(
+    leader: &mut Leader,
+    b: &PersistBatch,
+    syncs: &mut std::collections::VecDeque<(u64, i64)>,
+) -> Result<(), (i64, LeaderError)> {
     for (z, e) in b.zxids.iter().zip(&b.entries) {
+        hand_syncs_before(leader, syncs, *z);
         leader.proposed(*z, e.clone()).map_err(|err| (*z, err))?;
     }
     Ok(())
+}
+
+/// Hand the leader every sync taken before zxid `next` was handed out.
+pub fn hand_syncs_before(
+    leader: &mut Leader,
+    syncs: &mut std::collections::VecDeque<(u64, i64)>,
+    next: i64,
+) {
+    while let Some(&(lid, after)) = syncs.front() {
+        if after >= next {
+            break;
+        }
+        syncs.pop_front();
+        leader.process_sync(crate::zab::leader::LearnerId(lid));
+    }
 }

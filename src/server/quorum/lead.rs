@@ -159,12 +159,15 @@ pub async fn lead(st: &mut PeerState, announce_epoch: &(dyn Fn(i64) + Sync)) -> 
         loop {
             if let Some(c) = core.as_mut() {
                 let mut refused = None;
-                let to_leader = shell.carry_out(c.take_actions(), |b| {
+                let mut actions = c.take_actions();
+                let mut syncs: std::collections::VecDeque<(u64, i64)> =
+                    std::mem::take(&mut actions.syncs).into();
+                let to_leader = shell.carry_out(actions, |b| {
                     for e in &b.entries {
                         proposal_sizes.record(e.len() as i64);
                     }
                     if refused.is_none()
-                        && let Err((z, err)) = glue::propose_batch(&mut leader, b)
+                        && let Err((z, err)) = glue::propose_batch(&mut leader, b, &mut syncs)
                     {
                         refused = Some(format!("cannot propose 0x{z:x}: {err}"));
                     }
@@ -173,9 +176,7 @@ pub async fn lead(st: &mut PeerState, announce_epoch: &(dyn Fn(i64) + Sync)) -> 
                 if let Some(r) = refused {
                     break 'run r;
                 }
-                for lid in shell.take_syncs() {
-                    leader.process_sync(LearnerId(lid));
-                }
+                glue::hand_syncs_before(&mut leader, &mut syncs, i64::MAX);
             }
             let actions = leader.take_actions();
             if actions.is_empty() {
