@@ -245,6 +245,27 @@ async fn three_members_elect_replicate_and_survive_the_leaders_kill() {
     c.sync("/").await.expect("sync");
     assert!(c.check_stat("/after").await.expect("stat").is_some());
     drop(c1);
+    // SIGTERM stops a member that has clients (it used to wait for them to go).
+    let held = client(&e.addr(follower)).await;
+    let m = &mut e.members[(follower - 1) as usize];
+    let pid = m.child.as_ref().expect("running").id();
+    let _ = Command::new("kill").arg(pid.to_string()).status();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let exited = loop {
+        if let Some(st) = m.child.as_mut().and_then(|c| c.try_wait().ok()).flatten() {
+            break Some(st);
+        }
+        if Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        exited.is_some_and(|s| s.success()),
+        "SIGTERM did not stop it: {exited:?}"
+    );
+    m.child = None;
+    drop(held);
 }
 
 #[test]

@@ -73,6 +73,7 @@ pub async fn follow(
     leader: &LeaderAddr,
     observer: bool,
     announce_epoch: &(dyn Fn(i64) + Sync),
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> String {
     let stream = match connect(leader, st).await {
         Ok(s) => s,
@@ -163,6 +164,7 @@ pub async fn follow(
                     }
                 }
             }
+            _ = shutdown.changed() => break 'run "shutting down".to_string(),
             _ = ticker.tick() => {
                 learner.tick(t.mono_ms);
                 if let Some(c) = core.as_mut() { c.step(Input::Tick, t); }

@@ -26,7 +26,11 @@ const TICK: Duration = Duration::from_millis(50);
 const INBOUND: usize = 8192;
 
 /// Lead until the leader gives up (or the member shuts down); the reason.
-pub async fn lead(st: &mut PeerState, announce_epoch: &(dyn Fn(i64) + Sync)) -> String {
+pub async fn lead(
+    st: &mut PeerState,
+    announce_epoch: &(dyn Fn(i64) + Sync),
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> String {
     let q = st.quorum.clone();
     let Some(me) = q.server(q.my_sid) else {
         return "no server line for this member".into();
@@ -147,6 +151,7 @@ pub async fn lead(st: &mut PeerState, announce_epoch: &(dyn Fn(i64) + Sync)) -> 
                     }
                 }
             }
+            _ = shutdown.changed() => break 'run "shutting down".to_string(),
             _ = ticker.tick() => {
                 leader.tick(t.mono_ms);
                 if let Some(c) = core.as_mut() {

@@ -249,6 +249,9 @@ impl PeerState {
     ) {
         tree.set_last_processed_zxid(zxid);
         *self.shared.tree.write() = tree;
+        // As Java's learner after a snapshot (ZOOKEEPER-2819): the config node holds this
+        // member's own view, not the leader's.
+        self.set_config_node();
         *self.shared.watches.lock() = crate::watch::WatchManager::new();
         self.shared
             .last_applied
@@ -295,6 +298,16 @@ impl PeerState {
         if self.committed.add(zxid, entry).is_err() {
             self.committed.clear();
         }
+    }
+
+    /// `/zookeeper/config` = this member's QuorumVerifier text, as Java's
+    /// `initConfigInZKDatabase` writes it (version -1, mzxid = the config version).
+    pub fn set_config_node(&mut self) {
+        self.shared.tree.write().set_config_data(
+            self.quorum.config_text.clone(),
+            self.quorum.config_version,
+            crate::server::clock::wall_ms(),
+        );
     }
 
     /// The last zxid in this member's history: the tree (fast-forwarded through the log).

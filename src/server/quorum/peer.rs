@@ -55,6 +55,7 @@ pub async fn start(
         committed: crate::zab::committed::CommittedLog::new(1),
     };
     st.reload_committed();
+    st.set_config_node();
     let peer_task = tokio::spawn(run(st, election, shutdown_rx.clone()));
     let task = tokio::spawn(accept_loop(
         listener,
@@ -104,7 +105,14 @@ async fn run(
             break;
         };
         let reason = match d.state {
-            Vote::Leading => lead::lead(&mut st, &|e| election.set_current_epoch(e)).await,
+            Vote::Leading => {
+                lead::lead(
+                    &mut st,
+                    &|e| election.set_current_epoch(e),
+                    shutdown.clone(),
+                )
+                .await
+            }
             Vote::Following | Vote::Observing => {
                 let Some(addr) = st
                     .quorum
@@ -120,9 +128,13 @@ async fn run(
                     addr,
                 };
                 let observer = st.quorum.observer;
-                follow::follow(&mut st, &leader, observer, &|e| {
-                    election.set_current_epoch(e)
-                })
+                follow::follow(
+                    &mut st,
+                    &leader,
+                    observer,
+                    &|e| election.set_current_epoch(e),
+                    shutdown.clone(),
+                )
                 .await
             }
             Vote::Looking => continue,
