@@ -551,3 +551,79 @@ def test_rolling_replacement_under_load(ensemble_factory, tmp_path):
     assert not missing, f"{len(missing)} acknowledged creates lost, e.g. {missing[:5]}"
     print(f"creator: {len(creator.acked)} acked, {len(creator.unknown)} unknown, states "
           f"{[s for _, s in creator.states]}, session 0x{creator_session[0]:x}")
+
+
+# --- which sync a learner gets after a leader change, and far behind ------------------------
+
+CHANGE = [
+    (("zk", "ferro", "zk"), "ferro 2 leads after Java leader 3 is killed; Java 1 and 3 rejoin"),
+    (("ferro", "zk", "ferro"), "Java 2 leads after ferro leader 3 is killed; ferro 1 and 3 rejoin"),
+]
+
+
+@pytest.mark.parametrize("voters,what", CHANGE, ids=["-".join(v) for v, _ in CHANGE])
+def test_diff_after_leader_change(ensemble_factory, voters, what):
+    """Member 1 is killed and misses 5 txns; leader 3 is killed; 1 restarts and 1+2 elect
+    2 (the higher zxid). 2 committed those txns as a follower, so (as every Java member
+    keeps its last commitLogCount committed proposals in memory, whatever its role) it
+    syncs 1 with a DIFF of 5 txns, and 3 (restarted, at 2's last zxid of the old epoch)
+    with an empty DIFF. No SNAP is needed for either."""
+    ens = ensemble_factory(list(voters), tick_ms=500, start=False)
+    start_led_by(ens, 3)
+    one, two, three = ens.members
+    root = unique_root("change")
+    with kazoo(ens.connect_string()) as c:
+        c.create(root, b"r")
+    ens.kill9(one)
+    write_many(ens.connect_string([two, three]), f"{root}/missed", 5)
+    ens.kill9(three)
+    mark_1, mark_2 = log_mark(one), log_mark(two)
+    ens.start(one)
+    assert ens.leader(timeout=30) is two, ens.modes()
+    assert ens.wait_serving(one) == "follower"
+    mode_1 = sync_mode_seen_by(one, two, mark_1, mark_2)
+    mark_3, mark_2 = log_mark(three), log_mark(two)
+    ens.start(three)
+    assert ens.wait_serving(three) == "follower"
+    mode_3 = sync_mode_seen_by(three, two, mark_3, mark_2)
+    with kazoo(one.hostport) as c:
+        c.sync(root)
+        assert len(c.get_children(f"{root}/missed")) == 5
+    assert_trees_identical(ens)
+    print(f"{what}: member 1 (5 behind) synced by {mode_1}, member 3 (in step) by {mode_3}")
+    assert (mode_1, mode_3) == ("DIFF", "DIFF"), \
+        f"{what}: member 1 got {mode_1}, member 3 got {mode_3} (a Java leader: DIFF, DIFF)"
+
+
+FAR = [
+    (("ferro", "ferro", "zk"), "Java leader 3, ferro follower 1 600 txns behind"),
+    (("zk", "zk", "ferro"), "ferro leader 3, Java follower 1 600 txns behind"),
+]
+
+
+@pytest.mark.parametrize("voters,what", FAR, ids=["-".join(v) for v, _ in FAR])
+def test_far_behind_learner_gets_txnlog_diff(ensemble_factory, voters, what):
+    """At the default snapCount the leader has one txn-log file. A follower 600 txns
+    behind (below the 500 committed proposals in memory) is synced from the txn log by
+    Java: ZKDatabase.getProposalsFromTxnLog measures FileTxnIterator.getStorageSize(),
+    the files *after* the one it is reading (none here), against 0.33 x the snapshot
+    size, so the log qualifies ("Use txnlog and committedLog for peer sid: 1", then
+    "Sending DIFF"). A SNAP is not wrong, but it is not what Java does."""
+    ens = ensemble_factory(list(voters), tick_ms=500, start=False)
+    leader = start_led_by(ens, 3)
+    one = ens.members[0]
+    root = unique_root("far")
+    with kazoo(ens.connect_string()) as c:
+        c.create(root, b"r")
+    ens.kill9(one)
+    write_many(leader.hostport, f"{root}/w", 600)
+    mark_1, mark_l = log_mark(one), log_mark(leader)
+    ens.start(one)
+    assert ens.wait_serving(one) == "follower"
+    mode = sync_mode_seen_by(one, leader, mark_1, mark_l)
+    with kazoo(one.hostport) as c:
+        c.sync(root)
+        assert len(c.get_children(f"{root}/w")) == 600
+    assert_trees_identical(ens)
+    print(f"{what}: synced by {mode}")
+    assert mode == "DIFF", f"{what}: synced by {mode} (a Java leader: DIFF from its txn log)"
