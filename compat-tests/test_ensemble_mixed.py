@@ -125,6 +125,7 @@ def trees(ens, members=None):
         if not m.alive():
             continue
         with kazoo(m.hostport) as c:
+            c.add_auth("digest", "alice:secret")  # the ACL'd nodes of the tests are alice's
             c.sync("/")
             out[m.sid] = walk_tree(c)
     return out
@@ -438,7 +439,8 @@ KILL = [
 
 @pytest.mark.parametrize("voters,what", KILL, ids=["-".join(v) for v, _ in KILL])
 def test_kill9_leader_under_load(ensemble_factory, voters, what, tmp_path):
-    ens = ensemble_factory(list(voters), tick_ms=500, start=False)
+    # an observer of the killed leader's kind: it follows a leader of each kind in turn
+    ens = ensemble_factory(list(voters), observers=[voters[2]], tick_ms=500, start=False)
     old = start_led_by(ens, 3)
     rec = lin_history.Recorder(ens.connect_string(), unique_root("lin_kill"), keys=3, clients=4, seed=41,
                                think_s=0.02)
@@ -627,3 +629,167 @@ def test_far_behind_learner_gets_txnlog_diff(ensemble_factory, voters, what):
     assert_trees_identical(ens)
     print(f"{what}: synced by {mode}")
     assert mode == "DIFF", f"{what}: synced by {mode} (a Java leader: DIFF from its txn log)"
+
+
+# --- requests forwarded by a learner of the other kind ----------------------------------------
+
+OPS = [
+    (("ferro", "ferro", "zk"), "ferro", "Java leader; requests via ferro followers and a ferro observer"),
+    (("zk", "zk", "ferro"), "zk", "ferro leader; requests via Java followers and a Java observer"),
+]
+
+EXT_CFG = {"extendedTypesEnabled": "true", "znode.container.checkIntervalMs": 1000}
+EXT_JAVA = ["-Dznode.container.checkIntervalMs=1000"]
+
+
+@pytest.mark.parametrize("voters,observer,what", OPS, ids=["-".join(v) + "+obs-" + o for v, o, _ in OPS])
+def test_requests_through_learners_of_other_kind(ensemble_factory, voters, observer, what):
+    """What a learner forwards (REQUEST with the connection's auth ids) and what the
+    leader decides for it: digest ACLs, multi (and a failing one), sequential names,
+    failed ops (ErrorTxn), containers and TTL nodes reaped by the leader, a 500 KB
+    value, closeSession with ephemerals. The trees must be identical afterwards."""
+    from kazoo.exceptions import BadVersionError, NoAuthError, NodeExistsError, NoNodeError
+    from kazoo.security import make_digest_acl
+    ens = ensemble_factory(list(voters), observers=[observer], tick_ms=500, start=False,
+                           extra_cfg=EXT_CFG, java_flags=EXT_JAVA)
+    leader = start_led_by(ens, 3)
+    learners = [m for m in ens.members if m.kind != leader.kind]
+    assert len(learners) == 3
+    root = unique_root("ops")
+    with kazoo(leader.hostport) as c:
+        c.create(root, b"r")
+        c.create(f"{root}/seq", b"")
+
+    for i, m in enumerate(learners):
+        with kazoo(m.hostport) as c:
+            # digest ACL: the leader checks it with the auth ids the learner forwarded
+            c.add_auth("digest", "alice:secret")
+            acl = [make_digest_acl("alice", "secret", all=True)]
+            p = f"{root}/acl-{m.sid}"
+            c.create(p, b"secret", acl=acl)
+            c.set(p, b"secret2")
+            c.set_acls(p, acl + [make_digest_acl("bob", "pw", read=True)])
+            # multi, then a failing multi (rolled back, still a txn)
+            t = c.transaction()
+            t.create(f"{root}/m-{m.sid}", b"a")
+            t.set_data(f"{root}/acl-{m.sid}", b"in-multi")
+            t.check(f"{root}", 0)
+            assert all(not isinstance(r, Exception) for r in t.commit()), m
+            t = c.transaction()
+            t.create(f"{root}/m-{m.sid}-never", b"a")
+            t.check(f"{root}/m-{m.sid}", 99)
+            res = t.commit()
+            assert any(isinstance(r, BadVersionError) for r in res), (m, res)
+            # failing single ops
+            with pytest.raises(NodeExistsError):
+                c.create(f"{root}/m-{m.sid}", b"dup")
+            with pytest.raises(NoNodeError):
+                c.set(f"{root}/nope-{m.sid}", b"x")
+            with pytest.raises(BadVersionError):
+                c.delete(f"{root}/m-{m.sid}", version=7)
+            # sequential names, interleaved with the leader's
+            c.create(f"{root}/seq/s-", b"", sequence=True)
+            with kazoo(leader.hostport) as lc:
+                lc.create(f"{root}/seq/s-", b"", sequence=True)
+            c.create(f"{root}/seq/s-", b"", ephemeral=True, sequence=True)
+            # a big value
+            c.create(f"{root}/big-{m.sid}", b"x" * 500_000)
+            # an ephemeral that closeSession must remove
+            c.create(f"{root}/eph-{m.sid}", b"e", ephemeral=True)
+        # closed: its ephemerals are gone everywhere
+        for x in ens.members:
+            with kazoo(x.hostport) as xc:
+                xc.sync(root)
+                assert xc.exists(f"{root}/eph-{m.sid}") is None, (x, m)
+                with pytest.raises(NoAuthError):
+                    xc.get(f"{root}/acl-{m.sid}")
+        with kazoo(leader.hostport) as lc:
+            lc.add_auth("digest", "bob:pw")
+            assert lc.get(f"{root}/acl-{m.sid}")[0] == b"in-multi"
+
+    # containers and TTL nodes created through learners, reaped by the leader
+    raws = []
+    for m in learners:
+        r = zkraw.ZkRaw("127.0.0.1", m.client_port)
+        r.handshake(timeout_ms=10000)
+        raws.append(r)
+        assert r.create_container(f"{root}/cont-{m.sid}").err == 0
+        assert r.create(f"{root}/cont-{m.sid}/child", b"").err == 0
+        assert r.delete(f"{root}/cont-{m.sid}/child").err == 0
+        assert r.create_ttl(f"{root}/ttl-{m.sid}", b"t", ttl=500).err == 0
+    for r in raws:
+        r.close()
+
+    def reaped():
+        with kazoo(leader.hostport) as c:
+            c.sync(root)
+            kids = c.get_children(root)
+        return not any(k.startswith(("cont-", "ttl-")) for k in kids)
+
+    assert lin_history_wait(reaped, 30, interval=1.0), "containers / TTL nodes not reaped within 30 s"
+    got = assert_trees_identical(ens)
+    tree = next(iter(got.values()))
+    seqs = sorted(p for p in tree if p.startswith(f"{root}/seq/"))
+    assert len(seqs) == 6, seqs  # 3 persistent via learners + 3 via the leader (ephemerals closed)
+    print(f"{what}: {len(tree)} nodes identical on {len(got)} members")
+
+
+# --- session liveness and expiry across kinds ---------------------------------------------------
+
+@pytest.mark.parametrize("voters,observer,what", OPS, ids=["-".join(v) + "+obs-" + o for v, o, _ in OPS])
+def test_sessions_on_learners_of_other_kind(ensemble_factory, voters, observer, what):
+    """Sessions held on learners of the other kind than the leader: the learner reports
+    its clients' pings to the leader (PING replies), so an idle-but-pinging session with
+    a 2 s timeout lives well past 2 s; once its client vanishes (no closeSession) the
+    leader expires it and its ephemeral goes everywhere. A session re-attached with a
+    wrong password is refused."""
+    ens = ensemble_factory(list(voters), observers=[observer], tick_ms=500, start=False)
+    leader = start_led_by(ens, 3)
+    learners = [m for m in ens.members if m.kind != leader.kind]
+    root = unique_root("sess")
+    with kazoo(leader.hostport) as c:
+        c.create(root, b"r")
+    raws = {}
+    for m in learners:
+        r = zkraw.ZkRaw("127.0.0.1", m.client_port)
+        cr = r.handshake(timeout_ms=2000)
+        assert cr.timeOut == 2000, cr
+        # a session id starts with the sid of the member that created it
+        assert cr.sessionId >> 56 == m.sid, (m, hex(cr.sessionId))
+        assert r.create(f"{root}/eph-{m.sid}", b"e", flags=zkraw.Flags.EPHEMERAL).err == 0
+        raws[m.sid] = r
+    # 6 s of pings every 0.5 s: three times the timeout
+    end = time.monotonic() + 6
+    while time.monotonic() < end:
+        for r in raws.values():
+            assert r.ping().err == 0
+        time.sleep(0.5)
+    with kazoo(leader.hostport) as c:
+        c.sync(root)
+        alive = sorted(c.get_children(root))
+    assert alive == sorted(f"eph-{m.sid}" for m in learners), \
+        f"sessions expired although their clients pinged their learner: {alive}"
+    # wrong password: refused (the connection is closed or the session reported expired)
+    m0 = learners[0]
+    bad = zkraw.ZkRaw("127.0.0.1", learners[1].client_port)
+    try:
+        cr = bad.handshake(timeout_ms=2000, session_id=raws[m0.sid].session_id, passwd=b"\x01" * 16)
+        refused = cr.timeOut == 0 or cr.sessionId == 0
+    except zkraw.ConnectionClosed:
+        refused = True
+    bad.drop()
+    assert refused, cr
+    # the clients vanish: the leader expires them within timeout + a few ticks
+    t0 = time.monotonic()
+    for r in raws.values():
+        r.drop()
+
+    def gone():
+        with kazoo(leader.hostport) as c:
+            c.sync(root)
+            return c.get_children(root) == []
+
+    assert lin_history_wait(gone, 20, interval=0.5), "ephemerals of vanished sessions not removed"
+    took = time.monotonic() - t0
+    assert_trees_identical(ens)
+    print(f"{what}: sessions expired {took:.1f}s after their clients vanished")
