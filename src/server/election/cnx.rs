@@ -87,6 +87,9 @@ struct Peer {
     wake: Arc<Notify>,
     conn: Option<Conn>,
     dialing: bool,
+    /// A connection to this peer was up at some point (so its absence now means it was
+    /// lost, not that it never started).
+    was_connected: bool,
 }
 
 /// Shared by the listener, dialers, connection tasks and the driver.
@@ -156,6 +159,17 @@ impl Manager {
             .lock()
             .get(&sid)
             .is_some_and(|p| p.conn.is_some())
+    }
+
+    /// Peers whose connection was up once and is down now (see
+    /// `FastLeaderElection::set_lost`).
+    pub fn lost_peers(&self) -> std::collections::BTreeSet<i64> {
+        self.peers
+            .lock()
+            .iter()
+            .filter(|(_, p)| p.was_connected && p.conn.is_none())
+            .map(|(sid, _)| *sid)
+            .collect()
     }
 
     /// `connectOne`: dial `sid` unless connected or already dialing. `addrs` overrides the
@@ -270,6 +284,7 @@ impl Manager {
                 id,
                 cancel: cancel.clone(),
             });
+            p.was_connected = true;
             p.wake.clone()
         };
         tracing::info!("election connection to server {sid} up");

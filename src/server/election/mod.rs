@@ -346,6 +346,7 @@ async fn drive(
             (sid, bytes) = manager.recv.pop() => match Notification::decode(&bytes) {
                 Ok(n) => {
                     let _ = feed.send((sid, n.clone()));
+                    fle.set_lost(manager.lost_peers());
                     fle.on_notification(now(), sid, n);
                 }
                 Err(e) => tracing::warn!(

@@ -10,11 +10,10 @@
 //! UPTODATE.
 
 use super::link::{Inbound, Link, ReadMode};
-use super::{PeerState, start_persister, stop_persister, turn_away};
+use super::{PeerState, glue, start_persister, stop_persister, turn_away};
 use crate::server::core::{Core, Input, Role};
 use crate::server::core_loop::{CoreShell, now};
 use crate::zab::learner::{Learner, LearnerAction, LearnerConfig, ping_reply_packet};
-use crate::zab::packet::{self, ForwardedRequest};
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -27,17 +26,22 @@ pub struct LeaderAddr {
 
 const TICK: Duration = Duration::from_millis(50);
 
-/// Connect as Java does: up to 5 attempts 100 ms apart (`leaderConnectDelayDuringRetryMs`),
-/// within initLimit ticks.
+/// Connect within initLimit ticks, as Java's `connectToLeader`. Java makes 5 attempts
+/// 100 ms apart (`leaderConnectDelayDuringRetryMs`); the new leader usually binds its
+/// quorum port a moment after its followers decided, so that first 100 ms wait was most
+/// of a failover. Here the waits start at 5 ms and double (5, 10, 20, ... capped at
+/// 500 ms) until the budget is spent: the same patience, found sooner.
 async fn connect(leader: &LeaderAddr, st: &PeerState) -> Result<TcpStream, String> {
     let budget = Duration::from_millis(
         (st.quorum.tick_ms.max(1) as u64).saturating_mul(st.quorum.init_limit.max(1) as u64),
     );
     let started = tokio::time::Instant::now();
     let mut last = String::new();
-    for attempt in 0..5 {
+    let mut wait = Duration::from_millis(5);
+    for attempt in 0u32.. {
         if attempt > 0 {
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_millis(500));
         }
         let left = budget.saturating_sub(started.elapsed());
         if left.is_zero() {
@@ -48,15 +52,17 @@ async fn connect(leader: &LeaderAddr, st: &PeerState) -> Result<TcpStream, Strin
             Ok(Err(e)) => last = e.to_string(),
             Err(_) => last = "timed out".into(),
         }
-        tracing::warn!(
-            "cannot reach leader {} at {} (attempt {}): {last}",
-            leader.sid,
-            leader.addr,
-            attempt + 1
-        );
+        if attempt >= 3 {
+            tracing::warn!(
+                "cannot reach leader {} at {} (attempt {}): {last}",
+                leader.sid,
+                leader.addr,
+                attempt + 1
+            );
+        }
     }
     Err(format!(
-        "could not connect to leader {} at {}: {last}",
+        "could not connect to leader {} at {} within initLimit: {last}",
         leader.sid, leader.addr
     ))
 }
@@ -142,6 +148,7 @@ pub async fn follow(
                     core = Some(learner_core(st, &shell, observer, t));
                     learner.snapshot_loaded(zxid);
                 }
+                Some(Inbound::SnapshotProgress) => learner.heard_from_leader(t.mono_ms),
                 Some(Inbound::Closed(r)) => break 'run format!("leader link: {r}"),
                 None => break 'run "the leader link is gone".to_string(),
             },
@@ -163,6 +170,15 @@ pub async fn follow(
         let mut actions = std::mem::take(&mut pending_actions);
         actions.extend(learner.take_actions());
         for a in actions {
+            let a = match glue::learner_action_input(a) {
+                Ok(input) => {
+                    if let Some(c) = core.as_mut() {
+                        c.step(input, t);
+                    }
+                    continue;
+                }
+                Err(a) => a,
+            };
             match a {
                 LearnerAction::Send(p) => {
                     if !link.send(p) {
@@ -196,16 +212,6 @@ pub async fn follow(
                         break 'run e;
                     }
                 }
-                LearnerAction::Log { zxid, entry } => {
-                    if let Some(c) = core.as_mut() {
-                        c.step(Input::Log { zxid, entry }, t);
-                    }
-                }
-                LearnerAction::Commit { txn, .. } => {
-                    if let Some(c) = core.as_mut() {
-                        c.step(Input::Apply(txn), t);
-                    }
-                }
                 LearnerAction::TakeSnapshot { zxid } => {
                     if let Err(e) = snapshot_now(st, core.as_ref(), zxid) {
                         break 'run format!("cannot write the sync snapshot: {e}");
@@ -213,6 +219,18 @@ pub async fn follow(
                     learner.snapshot_taken(zxid);
                 }
                 LearnerAction::StartServing { epoch } => {
+                    if let Some(c) = core.as_mut() {
+                        c.set_quorum_status(crate::admin::QuorumStatus {
+                            peer_state: if observer {
+                                "observing - broadcast"
+                            } else {
+                                "following - broadcast"
+                            }
+                            .into(),
+                            quorum_size: q.voters().len(),
+                            leader: None,
+                        });
+                    }
                     tracing::info!(
                         "up to date with leader {} in epoch {epoch}; serving",
                         leader.sid
@@ -225,42 +243,19 @@ pub async fn follow(
                         break 'run "the leader link is full or gone".to_string();
                     }
                 }
-                LearnerAction::SyncDone => {
-                    if let Some(c) = core.as_mut() {
-                        c.step(Input::SyncDone, t);
-                    }
-                }
-                LearnerAction::Revalidated { session, valid } => {
-                    if let Some(c) = core.as_mut() {
-                        c.step(
-                            Input::Revalidated {
-                                session_id: session,
-                                valid,
-                            },
-                            t,
-                        );
-                    }
-                }
                 LearnerAction::GiveUp(r) => break 'run r.to_string(),
+                // The core's (handled above).
+                LearnerAction::Log { .. }
+                | LearnerAction::Commit { .. }
+                | LearnerAction::SyncDone
+                | LearnerAction::Revalidated { .. } => {}
             }
         }
         if let (Some(c), Some(sh)) = (core.as_mut(), shell.as_mut()) {
             // The core's requests for the leader go through the learner (it counts
             // pending syncs and revalidations).
             for p in sh.carry_out(c.take_actions(), |_| {}) {
-                let sent = match p.kind {
-                    packet::kind::REVALIDATE => packet::decode_revalidate_request(&p.data_bytes())
-                        .map_err(|e| e.to_string())
-                        .and_then(|(s, to)| learner.revalidate(s, to).map_err(|e| e.to_string())),
-                    _ => ForwardedRequest::decode(&p.data_bytes())
-                        .map_err(|e| e.to_string())
-                        .and_then(|r| {
-                            learner
-                                .forward_request(&r, p.auth.clone())
-                                .map_err(|e| e.to_string())
-                        }),
-                };
-                if let Err(e) = sent {
+                if let Err(e) = glue::core_packet_to_learner(&mut learner, p) {
                     tracing::warn!("cannot forward to the leader: {e}");
                 }
             }

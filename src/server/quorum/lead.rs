@@ -11,10 +11,9 @@
 //! quorum acknowledged NEWLEADER.
 
 use super::link::{Inbound, Link, ReadMode};
-use super::{PeerState, start_persister, stop_persister, turn_away};
+use super::{PeerState, glue, start_persister, stop_persister, turn_away};
 use crate::server::core::{Core, Input, Role};
 use crate::server::core_loop::{CoreShell, now};
-use crate::zab::committed::CommittedLog;
 use crate::zab::leader::{Leader, LeaderAction, LeaderConfig, LearnerId};
 use crate::zab::packet::{self, QuorumPacket};
 use std::collections::HashMap;
@@ -67,12 +66,14 @@ pub async fn lead(st: &mut PeerState, announce_epoch: &(dyn Fn(i64) + Sync)) -> 
         st.accepted_epoch,
         st.current_epoch,
         st.last_logged_zxid(),
-        CommittedLog::new(crate::zab::committed::commit_log_count(None)),
+        st.committed_log(),
     );
     let mut links: HashMap<LearnerId, mpsc::Sender<super::link::Outbound>> = HashMap::new();
     let (in_tx, mut in_rx) = mpsc::channel::<(LearnerId, Inbound)>(INBOUND);
     let mut next_lid: u64 = 1;
     let mut core: Option<Core> = None;
+    let mut established_ms = t.mono_ms;
+    let mut proposal_sizes = ProposalSizes::default();
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut batch = Vec::with_capacity(256);
@@ -100,6 +101,7 @@ pub async fn lead(st: &mut PeerState, announce_epoch: &(dyn Fn(i64) + Sync)) -> 
                     links.remove(&lid);
                     leader.learner_gone(lid);
                 }
+                Inbound::SnapshotProgress => {}
                 Inbound::Snapshot(_) => {
                     links.remove(&lid);
                     leader.learner_gone(lid);
@@ -144,7 +146,10 @@ pub async fn lead(st: &mut PeerState, announce_epoch: &(dyn Fn(i64) + Sync)) -> 
             }
             _ = ticker.tick() => {
                 leader.tick(t.mono_ms);
-                if let Some(c) = core.as_mut() { c.step(Input::Tick, t); }
+                if let Some(c) = core.as_mut() {
+                    c.set_quorum_status(status(&leader, q.voters().len(), t.mono_ms - established_ms, &proposal_sizes));
+                    c.step(Input::Tick, t);
+                }
             }
         }
         // The core's proposals go to the leader before its actions are read.
@@ -152,12 +157,13 @@ pub async fn lead(st: &mut PeerState, announce_epoch: &(dyn Fn(i64) + Sync)) -> 
             if let Some(c) = core.as_mut() {
                 let mut refused = None;
                 let to_leader = shell.carry_out(c.take_actions(), |b| {
-                    for (z, e) in b.zxids.iter().zip(&b.entries) {
-                        if let Err(err) = leader.proposed(*z, e.clone())
-                            && refused.is_none()
-                        {
-                            refused = Some(format!("cannot propose 0x{z:x}: {err}"));
-                        }
+                    for e in &b.entries {
+                        proposal_sizes.record(e.len() as i64);
+                    }
+                    if refused.is_none()
+                        && let Err((z, err)) = glue::propose_batch(&mut leader, b)
+                    {
+                        refused = Some(format!("cannot propose 0x{z:x}: {err}"));
                     }
                 });
                 debug_assert!(to_leader.is_empty());
@@ -173,6 +179,15 @@ pub async fn lead(st: &mut PeerState, announce_epoch: &(dyn Fn(i64) + Sync)) -> 
                 break;
             }
             for a in actions {
+                let a = match glue::leader_action_input(a) {
+                    Ok(input) => {
+                        if let Some(c) = core.as_mut() {
+                            c.step(input, t);
+                        }
+                        continue;
+                    }
+                    Err(a) => a,
+                };
                 match a {
                     LeaderAction::PersistAcceptedEpoch(e) => {
                         if let Err(err) = st.write_accepted_epoch(e) {
@@ -195,34 +210,13 @@ pub async fn lead(st: &mut PeerState, announce_epoch: &(dyn Fn(i64) + Sync)) -> 
                     }
                     LeaderAction::Established { epoch } => {
                         tracing::info!("a quorum synced; leading epoch {epoch}, serving");
+                        established_ms = t.mono_ms;
                         let mut c = st.new_core(Default::default(), t);
                         announce_epoch(epoch);
                         c.set_role(Role::Leader {
                             epoch: epoch as u32,
                         });
                         core = Some(c);
-                    }
-                    LeaderAction::Commit(z) => {
-                        if let Some(c) = core.as_mut() {
-                            c.step(Input::Committed(z), t);
-                        }
-                    }
-                    LeaderAction::Request { lid, req, auth, .. } => {
-                        if let Some(c) = core.as_mut() {
-                            c.step(
-                                Input::Forwarded {
-                                    learner: lid.0,
-                                    req,
-                                    auth,
-                                },
-                                t,
-                            );
-                        }
-                    }
-                    LeaderAction::Touch(v) => {
-                        if let Some(c) = core.as_mut() {
-                            c.step(Input::TouchSessions(v), t);
-                        }
                     }
                     LeaderAction::Revalidate {
                         lid, session_id, ..
@@ -231,6 +225,10 @@ pub async fn lead(st: &mut PeerState, announce_epoch: &(dyn Fn(i64) + Sync)) -> 
                         leader.revalidated(lid, session_id, valid);
                     }
                     LeaderAction::GiveUp(r) => break 'run r,
+                    // The core's (handled above).
+                    LeaderAction::Commit(_)
+                    | LeaderAction::Request { .. }
+                    | LeaderAction::Touch(_) => {}
                 }
             }
         }
@@ -313,4 +311,49 @@ async fn bind_retry(addr: &str) -> std::io::Result<TcpListener> {
         }
     }
     Err(last.unwrap_or_else(|| std::io::Error::other("bind failed")))
+}
+
+/// Last/min/max proposal sizes (mntr's `zk_*_proposal_size`).
+struct ProposalSizes {
+    last: i64,
+    min: i64,
+    max: i64,
+}
+
+impl Default for ProposalSizes {
+    fn default() -> Self {
+        ProposalSizes {
+            last: -1,
+            min: -1,
+            max: -1,
+        }
+    }
+}
+
+impl ProposalSizes {
+    fn record(&mut self, n: i64) {
+        self.last = n;
+        self.min = if self.min < 0 { n } else { self.min.min(n) };
+        self.max = self.max.max(n);
+    }
+}
+
+fn status(
+    leader: &Leader,
+    quorum_size: usize,
+    uptime_ms: i64,
+    sizes: &ProposalSizes,
+) -> crate::admin::QuorumStatus {
+    crate::admin::QuorumStatus {
+        peer_state: "leading - broadcast".into(),
+        quorum_size,
+        leader: Some(crate::admin::LeaderStatus {
+            learners: leader.learners().len(),
+            synced_followers: leader.synced_followers(),
+            synced_observers: leader.synced_observers(),
+            pending_syncs: leader.pending_syncs(),
+            leader_uptime_ms: uptime_ms.max(0) as u64,
+            proposal_sizes: (sizes.last, sizes.min, sizes.max),
+        }),
+    }
 }

@@ -27,6 +27,8 @@ pub enum Inbound {
     Packet(QuorumPacket),
     /// The SNAP stream after a SNAP packet, decoded (learners only).
     Snapshot(Box<SnapState>),
+    /// Another part of a SNAP stream arrived (the leader is not silent).
+    SnapshotProgress,
     /// The link is gone (EOF, error, malformed bytes); nothing more will arrive.
     Closed(String),
 }
@@ -89,6 +91,8 @@ async fn read_loop(mut rd: OwnedReadHalf, tx: mpsc::Sender<Inbound>, mode: ReadM
                 match dec.feed(&buf) {
                     Ok(Progress::NeedMore) => {
                         buf.clear();
+                        // Best effort: a full queue means the owner is busy anyway.
+                        let _ = tx.try_send(Inbound::SnapshotProgress);
                         break;
                     }
                     Ok(Progress::Done { consumed }) => {

@@ -10,6 +10,7 @@
 //! by `lead` / `follow`), or serve a client while this member is not in a quorum.
 
 pub mod follow;
+pub mod glue;
 pub mod lead;
 pub mod link;
 pub mod peer;
@@ -222,6 +223,42 @@ impl PeerState {
             .store(zxid, std::sync::atomic::Ordering::Release);
         self.sessions = sessions;
         self.last_zxid = zxid;
+    }
+
+    /// The committed-proposal ring a new leader syncs learners from: the newest
+    /// `zookeeper.commitLogCount` txns of the current epoch up to `last_zxid`, read back
+    /// from the log, as Java's `ZKDatabase` fills it while loading. (Older epochs are
+    /// not read: a learner that far behind gets SNAP.)
+    pub fn committed_log(&self) -> crate::zab::committed::CommittedLog {
+        use crate::zab::zxid;
+        let cap = crate::zab::committed::commit_log_count(None);
+        let mut log = crate::zab::committed::CommittedLog::new(cap);
+        let Some(dir) = self.log_dir() else {
+            return log;
+        };
+        let counter = zxid::counter_of(self.last_zxid);
+        if counter == 0 {
+            return log;
+        }
+        let from = zxid::make(
+            zxid::epoch_of(self.last_zxid),
+            (counter - cap as i64 + 1).max(1),
+        );
+        let Ok(iter) = storage::logs::TxnLogIter::open(&dir, from) else {
+            return log;
+        };
+        for e in iter {
+            match e {
+                Ok(e) if e.zxid <= self.last_zxid => {
+                    if log.add(e.zxid, e.data).is_err() {
+                        // A hole: start over from here (the ring must be contiguous).
+                        log.clear();
+                    }
+                }
+                _ => break,
+            }
+        }
+        log
     }
 
     /// The last zxid in this member's history: the tree (fast-forwarded through the log).

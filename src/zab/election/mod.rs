@@ -212,6 +212,8 @@ pub struct FastLeaderElection {
     /// My own notifications, delivered to myself.
     self_queue: VecDeque<Notification>,
     actions: Vec<Action>,
+    /// Voters whose election connection was up and is lost (see `set_lost`).
+    lost: std::collections::BTreeSet<i64>,
 }
 
 impl FastLeaderElection {
@@ -239,7 +241,27 @@ impl FastLeaderElection {
             pending: VecDeque::new(),
             self_queue: VecDeque::new(),
             actions: Vec::new(),
+            lost: Default::default(),
         }
+    }
+
+    /// The voters this member was connected to and lost (their process or host died, or
+    /// the network between us broke). When every other voter has voted for my proposal
+    /// in this round, the finalizeWait for a better vote is skipped: nobody left to hear
+    /// from could send one. (A deliberate difference from Java, which always waits
+    /// finalizeWait: it takes 200 ms off every failover. Safety does not rest on it — the
+    /// new leader still needs a quorum's epochs and refuses a follower ahead of it.)
+    pub fn set_lost(&mut self, lost: std::collections::BTreeSet<i64>) {
+        self.lost = lost;
+    }
+
+    /// Every voter not lost has a vote in `votes` equal to `mine`.
+    fn everyone_reachable_agrees(&self, votes: &BTreeMap<i64, Recorded>, mine: &Recorded) -> bool {
+        !self.lost.is_empty()
+            && self
+                .quorum
+                .voters()
+                .all(|v| self.lost.contains(&v) || votes.get(&v).is_some_and(|x| mine.same_as(x)))
     }
 
     /// Built from a parsed zoo.cfg (`server_id` must be set).
@@ -594,11 +616,37 @@ impl FastLeaderElection {
         };
         if r.finalizing {
             // The finalizeWait poll: a better vote reopens the round, anything else is
-            // dropped and the wait starts again.
+            // dropped and the wait starts again -- unless it completes the votes of
+            // every voter not lost (`set_lost`): then decide now.
             if better {
                 r.finalizing = false;
             } else {
                 r.deadline = now_ms + wait;
+                let agrees = n.state == PeerState::Looking
+                    && n.election_epoch == self.logicalclock
+                    && (n.leader, n.zxid, n.peer_epoch) == self.proposed
+                    && self.quorum.is_voter(from);
+                if agrees && !self.lost.is_empty() {
+                    let rec = Recorded {
+                        vote: Vote {
+                            id: n.leader,
+                            zxid: n.zxid,
+                            election_epoch: n.election_epoch,
+                            peer_epoch: n.peer_epoch,
+                        },
+                        state: PeerState::Looking,
+                        version: 0,
+                    };
+                    r.recvset.insert(from, rec);
+                    let mine = rec;
+                    let done = self
+                        .round
+                        .as_ref()
+                        .is_some_and(|r| self.everyone_reachable_agrees(&r.recvset, &mine));
+                    if done && let Some(r) = self.round.as_mut() {
+                        r.deadline = now_ms;
+                    }
+                }
                 return;
             }
         }
@@ -685,7 +733,11 @@ impl FastLeaderElection {
             return;
         };
         if self.has_quorum(&r.recvset, &mine) {
-            let wait = self.timing.finalize_wait_ms;
+            let wait = if self.everyone_reachable_agrees(&r.recvset, &mine) {
+                0
+            } else {
+                self.timing.finalize_wait_ms
+            };
             if let Some(r) = self.round.as_mut() {
                 r.finalizing = true;
                 r.deadline = now_ms + wait;

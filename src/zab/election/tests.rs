@@ -975,3 +975,48 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn a_lost_voter_is_not_waited_for_when_everyone_else_agrees() {
+    // S10 again, but member 2's connection to the killed leader 3 is known lost: once 1
+    // and 2 agree there is nobody left who could send a better vote, so no finalizeWait.
+    let z = 0x3_0000_0006;
+    let mut f2 = fle(2, &[1, 2, 3]);
+    f2.logicalclock = 3;
+    f2.set_lost([3].into_iter().collect());
+    f2.start_round(0, z, 3);
+    f2.take_actions();
+    f2.on_notification(3, 1, n(Looking, 1, z, 4, 3));
+    assert!(f2.take_actions().is_empty());
+    f2.on_notification(7, 1, n(Looking, 2, z, 4, 3));
+    assert_eq!(f2.next_deadline(), Some(7), "decides at once");
+    f2.on_timer(7);
+    let d = decided(&f2.take_actions()).expect("decided without finalizeWait");
+    assert_eq!((d.state, d.vote.id), (Leading, 2));
+
+    // Nobody lost (everyone alive, or never seen): Java's finalizeWait as before.
+    let mut f2 = fle(2, &[1, 2, 3]);
+    f2.logicalclock = 3;
+    f2.start_round(0, z, 3);
+    f2.take_actions();
+    f2.on_notification(7, 1, n(Looking, 2, z, 4, 3));
+    assert_eq!(f2.next_deadline(), Some(207));
+
+    // Lost 3, but 1 votes for someone else: a quorum (1, 2) does not exist for 2 yet, and
+    // once it does with 1's vote, still only the lost one is missing.
+    let mut f1 = fle(1, &[1, 2, 3, 4, 5]);
+    f1.set_lost([5].into_iter().collect());
+    f1.start_round(0, z, 3);
+    f1.take_actions();
+    for from in [2, 3, 4] {
+        f1.on_notification(1, from, n(Looking, 4, z, 1, 3));
+    }
+    // 1 adopted 4; votes from 1..4 agree, 5 is lost: decide now.
+    f1.on_notification(2, 1, n(Looking, 4, z, 1, 3));
+    f1.take_actions();
+    assert!(
+        f1.next_deadline().is_some_and(|d| d <= 2),
+        "{:?}",
+        f1.next_deadline()
+    );
+}
