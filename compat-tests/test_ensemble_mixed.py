@@ -375,8 +375,15 @@ TRUNC = [
 ]
 
 
+@pytest.mark.parametrize("cross_epoch", [False, True], ids=["same-epoch", "cross-epoch"])
 @pytest.mark.parametrize("voters,what", TRUNC, ids=["-".join(v) for v, _ in TRUNC])
-def test_trunc_of_old_leader(ensemble_factory, voters, what):
+def test_trunc_of_old_leader(ensemble_factory, voters, what, cross_epoch):
+    """same-epoch: the new leader commits nothing before the old one rejoins: TRUNC
+    (capture S09). cross-epoch: it commits a txn of its new epoch first: a TRUNC would
+    cross an epoch, so SNAP (S09b, "Cannot send TRUNC to peer ... different epoch").
+    Either way the never-committed txn is gone, also after the old leader restarts once
+    more from its own disk (TRUNC cut the log; after SNAP the divergent entry is below
+    the snapshot and never replayed)."""
     # a long session timeout: no session may expire (a closeSession in the new epoch
     # would turn the TRUNC into a SNAP, see S09b)
     ens = ensemble_factory(list(voters), tick_ms=500, extra_cfg={"maxSessionTimeout": 60000}, start=False)
@@ -403,6 +410,9 @@ def test_trunc_of_old_leader(ensemble_factory, voters, what):
     ens.kill9(old)
     raw.drop()
     assert last_logged_zxid(old) == lost_zxid
+    if cross_epoch:
+        with kazoo(new.hostport) as c:
+            c.create(f"{root}/new-epoch", b"n")
     ens.heal()
     mark_old, mark_new = log_mark(old), log_mark(new)
     ens.start(old)
@@ -412,12 +422,21 @@ def test_trunc_of_old_leader(ensemble_factory, voters, what):
         with kazoo(m.hostport) as c:
             c.sync(root)
             assert c.exists(f"{root}/lost") is None, f"{m!r} has the never-committed node"
-            assert sorted(c.get_children(root)) == ["c0", "c1", "c2"], m
+            assert sorted(c.get_children(root)) == ["c0", "c1", "c2"] + (["new-epoch"] if cross_epoch else []), m
     with kazoo(old.hostport) as c:
         c.create(f"{root}/after", b"a")
     assert_trees_identical(ens)
-    print(f"{what}: lost zxid 0x{lost_zxid:x}, sync seen as {mode}")
-    assert mode == "TRUNC", f"{what}: expected a TRUNC sync, the Java side logged {mode}"
+    # the old leader from its own disk again: the lost txn must not come back
+    ens.kill9(old)
+    ens.start(old)
+    assert ens.wait_serving(old) == "follower"
+    with kazoo(old.hostport) as c:
+        c.sync(root)
+        assert c.exists(f"{root}/lost") is None, "the never-committed node is back after a restart"
+    assert_trees_identical(ens)
+    want = "SNAP" if cross_epoch else "TRUNC"
+    print(f"{what} ({'cross' if cross_epoch else 'same'} epoch): lost zxid 0x{lost_zxid:x}, sync seen as {mode}")
+    assert mode == want, f"{what}: expected a {want} sync, the Java side logged {mode}"
 
 
 def lin_history_wait(pred, timeout, interval=0.05):
