@@ -812,3 +812,52 @@ def test_sessions_on_learners_of_other_kind(ensemble_factory, voters, observer, 
     took = time.monotonic() - t0
     assert_trees_identical(ens)
     print(f"{what}: sessions expired {took:.1f}s after their clients vanished")
+
+
+# --- a follower and an observer cut off from a leader of the other kind -------------------------
+
+CUT = [
+    (("ferro", "zk", "zk"), "ferro", "Java leader; ferro follower 1 and ferro observer 4 cut off"),
+    (("zk", "ferro", "ferro"), "zk", "ferro leader; Java follower 1 and Java observer 4 cut off"),
+]
+
+
+@pytest.mark.parametrize("mode", [netproxy.BLACKHOLE, netproxy.DROP])
+@pytest.mark.parametrize("voters,observer,what", CUT, ids=["-".join(v) + "+obs-" + o for v, o, _ in CUT])
+def test_learners_cut_off_and_healed(ensemble_factory, voters, observer, what, mode, tmp_path):
+    """The learners of the other kind lose the leader (syncLimit, or at once with drop):
+    they stop serving, the majority goes on, after the heal they sync back; the
+    recorder's history (clients on every member) is linearizable and the trees equal."""
+    ens = ensemble_factory(list(voters), observers=[observer], tick_ms=500, start=False)
+    leader = start_led_by(ens, 3)
+    cut = [ens.members[0], ens.members[3]]
+    rest = [m for m in ens.members if m not in cut]
+    rec = lin_history.Recorder(ens.connect_string(), unique_root("lin_cut"), keys=3, clients=4, seed=61,
+                               think_s=0.02)
+    rec.setup()
+    rec.start(max_ops=4000, max_seconds=80)
+    try:
+        assert rec.wait_ops(60, timeout=30), f"no load: {rec.count} ops"
+        rec.event(f"cut {[m.sid for m in cut]} from {[m.sid for m in rest]} ({mode})")
+        ens.partition(cut, rest, mode=mode)
+        ens.wait_modes({m: None for m in cut}, timeout=30)
+        assert ens.modes()[leader.sid] == "leader"
+        with kazoo(ens.connect_string(rest)) as c:
+            c.create(f"{rec.root}/during", b"d")
+        assert rec.wait_ops(40, timeout=30, since_ns=time.monotonic_ns()), "no progress on the majority side"
+        rec.event("heal")
+        ens.heal()
+        for m in cut:
+            assert ens.wait_serving(m, timeout=60) == ("observer" if m.observer else "follower")
+        assert ens.leader() is leader
+        for m in cut:
+            with kazoo(m.hostport) as c:
+                c.sync(rec.root)
+                assert c.exists(f"{rec.root}/during") is not None, m
+        assert rec.wait_ops(40, timeout=30, since_ns=time.monotonic_ns()), "no progress after the heal"
+    finally:
+        rec.stop()
+    path = rec.write(tmp_path / "cut.json")
+    print(f"{what} ({mode}): " + lin_history.summary(rec.history()))
+    lin_history.assert_linearizable(path)
+    assert_trees_identical(ens)
