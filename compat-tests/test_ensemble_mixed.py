@@ -268,8 +268,17 @@ def session_moves(ens, order, root):
         w = c.create(f"{root}/via{i}-{m.kind}{m.sid}", b"x")
         assert w.err == 0, (m, w)
         last = max(last, c.last_zxid)
+        if i == len(order) - 1:
+            # closed where it ended up: its ephemeral goes everywhere
+            assert c.call(zkraw.Op.CLOSE_SESSION, timeout=10).err == 0
         c.drop()
         seen.append((m.sid, m.kind))
+    for m in ens.members:
+        c = zkraw.ZkRaw("127.0.0.1", m.client_port)
+        c.handshake(timeout_ms=10000, last_zxid=last)
+        c.call(zkraw.Op.SYNC, zkraw.enc_path(root))
+        assert c.exists(f"{root}/eph").err == zkraw.Err.NONODE, f"{m!r} still has the closed session's ephemeral"
+        c.close()
     return sid, pw
 
 
@@ -334,6 +343,9 @@ def test_replication_sync_and_trees(ensemble_factory, voters, observer, what):
     mark_l, mark_f = log_mark(leader), log_mark(other)
     ens.kill9(other)
     write_many(ens.connect_string([leader]), f"{root}/snap", 600)
+    with kazoo(leader.hostport) as c:
+        # near jute.maxbuffer (1 MiB - 1): in a PROPOSAL to the others, then in the SNAP
+        c.create(f"{root}/huge", b"h" * 1_000_000)
     ens.start(other)
     assert ens.wait_serving(other) == "follower"
     snap_mode = sync_mode_seen_by(other, leader, mark_f, mark_l)
@@ -678,6 +690,23 @@ def test_requests_through_learners_of_other_kind(ensemble_factory, voters, obser
     with kazoo(leader.hostport) as c:
         c.create(root, b"r")
         c.create(f"{root}/seq", b"")
+
+    # watches on every member fire for writes forwarded by a learner of the other kind
+    watchers, fired = [], {}
+    for x in ens.members:
+        wc = kazoo_client(x.hostport)
+        watchers.append(wc)
+        wc.get(f"{root}/seq", watch=lambda ev, sid=x.sid: fired.setdefault(("data", sid), ev))
+        wc.get_children(f"{root}/seq", watch=lambda ev, sid=x.sid: fired.setdefault(("child", sid), ev))
+    with kazoo(learners[0].hostport) as c:
+        c.set(f"{root}/seq", b"watched")
+    with kazoo(learners[1].hostport) as c:
+        c.create(f"{root}/seq/w", b"")
+        c.delete(f"{root}/seq/w")
+    want = {(k, x.sid) for k in ("data", "child") for x in ens.members}
+    assert lin_history_wait(lambda: set(fired) >= want, 10), f"watches not fired: {sorted(want - set(fired))}"
+    for wc in watchers:
+        stop_client(wc)
 
     for i, m in enumerate(learners):
         with kazoo(m.hostport) as c:
