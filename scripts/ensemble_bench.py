@@ -12,7 +12,10 @@ Per ensemble:
     leader `set` run, divided by the writes;
   * failover: kill -9 the leader, time until another member says `Mode: leader`
     and until a client on the survivors gets its first write acknowledged; the
-    killed member restarts and rejoins between rounds (5 rounds, 2 with --quick).
+    killed member restarts and rejoins between rounds (5 rounds, 2 with --quick);
+  * catch-up by SNAP (--snap N): a follower is stopped, N znodes of 100 B are
+    created, the follower restarts; time from its start until it serves (zxid equal
+    to the leader's).
 Results: a table on stdout and DIR/results.json (default target/bench/ensemble-<time>).
 Every process is started by the harness (compat-tests/ensemble.py) and killed by PID.
 """
@@ -81,9 +84,35 @@ def failover_round(ens):
     return t_leader, t_write
 
 
+def zxid_of(m):
+    text = m.srvr() or ""
+    for line in text.splitlines():
+        if line.startswith("Zxid: "):
+            return int(line[6:], 16)
+    return None
+
+
+def snap_round(ens, n):
+    leader = ens.leader(timeout=30)
+    lagger = next(m for m in ens.voters if m is not leader)
+    ens.stop(lagger)
+    subprocess.run([BENCH, "--addr", leader.hostport, "--workload", "load", "--keys", str(n),
+                    "--value-size", "100", "--sessions", "16", "--depth", "64", "--root", "/snap"],
+                   capture_output=True, text=True, timeout=1800, check=True)
+    target = zxid_of(leader)
+    t0 = time.monotonic()
+    ens.start(lagger, wait=False)
+    deadline = t0 + 600
+    while time.monotonic() < deadline:
+        if lagger.mode() in ("follower", "leader") and zxid_of(lagger) == target:
+            return time.monotonic() - t0
+        time.sleep(0.02)
+    return None
+
+
 def run(kind, args):
     ens = ensemble.Ensemble([kind] * 3, proxy=False, tick_ms=500,
-                            java_flags=["-Xmx2g"], ferro_bin=os.environ.get("FERROKEEPER_BIN"))
+                            java_flags=["-Xmx2g", "-Dzookeeper.snapshotSizeFactor=-1"], ferro_bin=os.environ.get("FERROKEEPER_BIN"))
     try:
         ens.start()
         leader = ens.leader(timeout=30)
@@ -102,6 +131,8 @@ def run(kind, args):
         rounds = [failover_round(ens) for _ in range(args.rounds)]
         res["failover_leader_s"] = [r[0] for r in rounds]
         res["failover_write_s"] = [r[1] for r in rounds]
+        if args.snap:
+            res["snap_catchup_s"] = snap_round(ens, args.snap)
         return res
     finally:
         ens.close()
@@ -112,6 +143,7 @@ def main():
     p.add_argument("--quick", action="store_true")
     p.add_argument("--only", choices=["zk", "ferro"])
     p.add_argument("--out")
+    p.add_argument("--snap", type=int, default=0, help="znodes for the SNAP catch-up (0: skip)")
     args = p.parse_args()
     args.duration = 3 if args.quick else 10
     args.rounds = 2 if args.quick else 5
@@ -131,7 +163,8 @@ def main():
     for r in results:
         print(f"{r['kind']:6} {r['set_leader']['ops_per_s']:17.0f} "
               f"{r['set_follower']['ops_per_s']:19.0f} {r['cpu_us_per_write'] or 0:13.1f} "
-              f"{med(r['failover_leader_s']):19.0f} {med(r['failover_write_s']):15.0f}")
+              f"{med(r['failover_leader_s']):19.0f} {med(r['failover_write_s']):15.0f}"
+              + (f"  snap catch-up {r['snap_catchup_s']:.2f} s" if r.get("snap_catchup_s") else ""))
     print(f"results: {out}/results.json")
 
 

@@ -461,6 +461,7 @@ fn show_logs(zks: &[&JavaZk]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_java_2_and_3_we_follow_3() {
     java::require_java();
+    let _one = java::exclusive().await;
     let all = java::members(3);
     let z2 = JavaZk::start(&all[1], &all, "");
     let z3 = JavaZk::start(&all[2], &all, "");
@@ -504,6 +505,7 @@ async fn with_java_2_and_3_we_follow_3() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_java_1_and_2_we_lead_as_3() {
     java::require_java();
+    let _one = java::exclusive().await;
     let all = java::members(3);
     let ours = start(3, &all).await;
     let mut feed = ours.notifications();
@@ -565,6 +567,7 @@ async fn with_java_1_and_2_we_lead_as_3() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn java_1_joins_our_established_pair_from_our_answers() {
     java::require_java();
+    let _one = java::exclusive().await;
     let all = java::members(3);
     let (e2, e3) = (start(2, &all).await, start(3, &all).await);
     let ds = look_all(&[&e2, &e3], &[0, 0], 0).await;
@@ -613,6 +616,7 @@ async fn java_1_joins_our_established_pair_from_our_answers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_java_the_leader_is_killed_and_we_reelect_java_2() {
     java::require_java();
+    let _one = java::exclusive().await;
     let all = java::members(3);
     let z2 = JavaZk::start(&all[1], &all, "");
     let mut z3 = JavaZk::start(&all[2], &all, "");

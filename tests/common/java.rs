@@ -19,6 +19,15 @@ pub const JARS: &[&str] = &[
 ];
 
 /// Panics with instructions if `java` or the jars are missing.
+/// One Java ensemble at a time in a test binary: JVMs starting side by side on a 2-core
+/// machine stretch elections past the tests' deadlines.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Hold this for the whole of a test that starts Java members.
+pub async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().await
+}
+
 pub fn require_java() {
     for j in JARS {
         assert!(

@@ -170,6 +170,9 @@ pub async fn follow(
         let mut actions = std::mem::take(&mut pending_actions);
         actions.extend(learner.take_actions());
         for a in actions {
+            if let LearnerAction::Commit { zxid, txn } = &a {
+                st.committed_txn(*zxid, crate::txn::codec::encode_entry(txn));
+            }
             let a = match glue::learner_action_input(a) {
                 Ok(input) => {
                     if let Some(c) = core.as_mut() {
@@ -328,6 +331,7 @@ async fn truncate(
     let (tree, rec) = crate::server::startup::recover(&st.settings)
         .map_err(|e| format!("cannot reload after truncating to 0x{zxid:x}: {e}"))?;
     st.install_tree(tree, rec.sessions, rec.last_zxid);
+    st.reload_committed();
     let (persister, d) =
         start_persister(&st.settings).map_err(|e| format!("cannot reopen the log: {e}"))?;
     *durable = d;

@@ -66,7 +66,10 @@ pub async fn lead(st: &mut PeerState, announce_epoch: &(dyn Fn(i64) + Sync)) -> 
         st.accepted_epoch,
         st.current_epoch,
         st.last_logged_zxid(),
-        st.committed_log(),
+        std::mem::replace(
+            &mut st.committed,
+            crate::zab::committed::CommittedLog::new(1),
+        ),
     );
     let mut links: HashMap<LearnerId, mpsc::Sender<super::link::Outbound>> = HashMap::new();
     let (in_tx, mut in_rx) = mpsc::channel::<(LearnerId, Inbound)>(INBOUND);
@@ -234,6 +237,8 @@ pub async fn lead(st: &mut PeerState, announce_epoch: &(dyn Fn(i64) + Sync)) -> 
         }
     };
     tracing::warn!("stopped leading: {reason}");
+    // The ring goes on with this member (what it committed as leader included).
+    st.committed = leader.committed_log().clone();
     drop(links);
     stop_persister(shell.into_persister(), &mut durable).await;
     if let Err(e) = st.end_role(core.take()) {

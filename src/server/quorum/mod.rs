@@ -93,6 +93,11 @@ pub struct PeerState {
     pub current_epoch: i64,
     /// Client connections' inputs; while no role serves, handshakes are turned away.
     pub clients: mpsc::Receiver<Input>,
+    /// The newest committed proposals (`zookeeper.commitLogCount`), kept across roles
+    /// as Java's `ZKDatabase.committedLog`: filled from the log at start, by every txn
+    /// this member applies as leader or follower and by fast-forwarding; emptied by a
+    /// SNAP, refilled after TRUNC. A new leader syncs learners from it.
+    pub committed: crate::zab::committed::CommittedLog,
 }
 
 impl PeerState {
@@ -177,9 +182,13 @@ impl PeerState {
         for e in iter {
             match e {
                 Ok(entry) => {
-                    if let Err(e) = replay.entry(entry.data) {
+                    let (z, data) = (entry.zxid, entry.data);
+                    if let Err(e) = replay.entry(data.clone()) {
                         err = Some(e);
                         break;
+                    }
+                    if z > self.last_zxid && self.committed.add(z, data).is_err() {
+                        self.committed.clear();
                     }
                 }
                 Err(e) => {
@@ -223,42 +232,46 @@ impl PeerState {
             .store(zxid, std::sync::atomic::Ordering::Release);
         self.sessions = sessions;
         self.last_zxid = zxid;
+        // What the ring held is not this tree's history any more.
+        self.committed.clear();
     }
 
-    /// The committed-proposal ring a new leader syncs learners from: the newest
-    /// `zookeeper.commitLogCount` txns of the current epoch up to `last_zxid`, read back
-    /// from the log, as Java's `ZKDatabase` fills it while loading. (Older epochs are
-    /// not read: a learner that far behind gets SNAP.)
-    pub fn committed_log(&self) -> crate::zab::committed::CommittedLog {
-        use crate::zab::zxid;
+    /// Refill the committed ring from the log: the newest `commitLogCount` txns up to
+    /// `last_zxid`, read from the last two log files (each holds up to snapCount txns,
+    /// so that is plenty; a learner further behind gets SNAP).
+    pub fn reload_committed(&mut self) {
         let cap = crate::zab::committed::commit_log_count(None);
-        let mut log = crate::zab::committed::CommittedLog::new(cap);
+        self.committed = crate::zab::committed::CommittedLog::new(cap);
         let Some(dir) = self.log_dir() else {
-            return log;
+            return;
         };
-        let counter = zxid::counter_of(self.last_zxid);
-        if counter == 0 {
-            return log;
-        }
-        let from = zxid::make(
-            zxid::epoch_of(self.last_zxid),
-            (counter - cap as i64 + 1).max(1),
-        );
+        let files = storage::logs::log_files(&dir).unwrap_or_default();
+        let from = match files.len() {
+            0 => return,
+            1 => files[0].0,
+            n => files[n - 2].0,
+        };
         let Ok(iter) = storage::logs::TxnLogIter::open(&dir, from) else {
-            return log;
+            return;
         };
         for e in iter {
             match e {
                 Ok(e) if e.zxid <= self.last_zxid => {
-                    if log.add(e.zxid, e.data).is_err() {
-                        // A hole: start over from here (the ring must be contiguous).
-                        log.clear();
+                    if self.committed.add(e.zxid, e.data).is_err() {
+                        // A hole (a file purged in between): keep what follows it.
+                        self.committed.clear();
                     }
                 }
                 _ => break,
             }
         }
-        log
+    }
+
+    /// A txn this member applied (its entry bytes are the PROPOSAL data).
+    pub fn committed_txn(&mut self, zxid: i64, entry: bytes::Bytes) {
+        if self.committed.add(zxid, entry).is_err() {
+            self.committed.clear();
+        }
     }
 
     /// The last zxid in this member's history: the tree (fast-forwarded through the log).

@@ -43,7 +43,7 @@ pub async fn start(
         last_zxid,
         settings.global_outstanding_limit,
     ));
-    let st = PeerState {
+    let mut st = PeerState {
         quorum,
         settings: settings.clone(),
         shared: shared.clone(),
@@ -52,7 +52,9 @@ pub async fn start(
         accepted_epoch: epochs.accepted,
         current_epoch: epochs.current,
         clients: core_rx,
+        committed: crate::zab::committed::CommittedLog::new(1),
     };
+    st.reload_committed();
     let peer_task = tokio::spawn(run(st, election, shutdown_rx.clone()));
     let task = tokio::spawn(accept_loop(
         listener,
