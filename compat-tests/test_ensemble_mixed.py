@@ -25,6 +25,8 @@ leaders how they synced a learner ("Sending DIFF/SNAP/TRUNC"); the tests check t
 
 import os
 import re
+import signal
+import subprocess
 import threading
 import time
 import uuid
@@ -575,6 +577,9 @@ def test_rolling_replacement_under_load(ensemble_factory, tmp_path):
     path = rec.write(tmp_path / "rolling.json")
     print(lin_history.summary(rec.history()))
     lin_history.assert_linearizable(path)
+    # clients see at most a reconnect: no recorder session expired either
+    expired = [o for o in rec.history()["ops"] if "Expired" in (o.get("err") or "")]
+    assert not expired, f"{len(expired)} recorder ops saw an expired session, e.g. {expired[:3]}"
     lost = [s for s in creator.states if "LOST" in s[1]]
     assert not lost, f"the creator's session was lost: {creator.states}"
     assert creator.acked, "no create acknowledged"
@@ -890,3 +895,36 @@ def test_learners_cut_off_and_healed(ensemble_factory, voters, observer, what, m
     print(f"{what} ({mode}): " + lin_history.summary(rec.history()))
     lin_history.assert_linearizable(path)
     assert_trees_identical(ens)
+
+
+# --- SIGTERM with clients connected ------------------------------------------------------------
+
+def test_sigterm_stops_member_with_clients(ensemble_factory):
+    """A member with client sessions exits promptly on SIGTERM in any role (Java's
+    QuorumPeerMain has no shutdown hook: the JVM is gone at once). ensemble.stop() sends
+    SIGTERM and SIGKILLs after 10 s; the stop must not need that."""
+    ens = ensemble_factory(["ferro", "zk", "ferro"], tick_ms=500, start=False)
+    start_led_by(ens, 3)
+    took = {}
+    for m in (ens.members[1], ens.members[0], ens.members[2]):  # Java follower, ferro follower, ferro leader
+        role = m.mode()
+        clients = [kazoo_client(m.hostport) for _ in range(2)]
+        try:
+            clients[0].create(unique_root(f"term{m.sid}"), b"x")
+            t0 = time.monotonic()
+            m.proc.send_signal(signal.SIGTERM)
+            try:
+                m.proc.wait(timeout=10)
+                took[(m.sid, m.kind, role)] = round(time.monotonic() - t0, 2)
+            except subprocess.TimeoutExpired:
+                took[(m.sid, m.kind, role)] = None  # still running
+            ens.kill9(m)  # (reaps it, or ends it)
+        finally:
+            for c in clients:
+                stop_client(c)
+        if role != "leader":
+            ens.start(m)
+            ens.leader(timeout=30)
+    print(f"SIGTERM to exit, s (None = still running after 10 s): {took}")
+    slow = {k: v for k, v in took.items() if v is None or v > 5}
+    assert not slow, f"members that did not exit within 5 s of SIGTERM with clients connected: {slow}; all: {took}"
