@@ -267,3 +267,21 @@ fn a_lone_member_of_a_three_member_ensemble_never_serves() {
         e.logs()
     );
 }
+
+#[test]
+fn a_member_that_could_not_talk_to_the_others_refuses_to_start() {
+    let e = Ensemble::new(3);
+    let m = &e.members[0];
+    let mut cfg = std::fs::read_to_string(&m.cfg).expect("cfg");
+    cfg.push_str("sslQuorum=true\n");
+    std::fs::write(&m.cfg, cfg).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_ferrokeeper"))
+        .arg(&m.cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("sslQuorum"), "{err}");
+}

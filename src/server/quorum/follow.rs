@@ -125,6 +125,8 @@ pub async fn follow(
     learner.start();
     let mut serving = false;
     let mut pending_actions: Vec<LearnerAction> = Vec::new();
+    let mut logged_uncommitted: std::collections::VecDeque<(i64, bytes::Bytes)> =
+        std::collections::VecDeque::new();
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut batch = Vec::with_capacity(256);
@@ -170,8 +172,24 @@ pub async fn follow(
         let mut actions = std::mem::take(&mut pending_actions);
         actions.extend(learner.take_actions());
         for a in actions {
-            if let LearnerAction::Commit { zxid, txn } = &a {
-                st.committed_txn(*zxid, crate::txn::codec::encode_entry(txn));
+            match &a {
+                LearnerAction::Log { zxid, entry } => {
+                    // Kept until committed, for the committed ring (bounded by what the
+                    // learner holds uncommitted).
+                    logged_uncommitted.push_back((*zxid, entry.clone()));
+                }
+                LearnerAction::Commit { zxid, txn } => {
+                    while logged_uncommitted.front().is_some_and(|(z, _)| z < zxid) {
+                        logged_uncommitted.pop_front();
+                    }
+                    let entry = match logged_uncommitted.front() {
+                        Some((z, e)) if z == zxid => e.clone(),
+                        // Committed before it was logged (an observer, a SNAP sync).
+                        _ => crate::txn::codec::encode_entry(txn),
+                    };
+                    st.committed_txn(*zxid, entry);
+                }
+                _ => {}
             }
             let a = match glue::learner_action_input(a) {
                 Ok(input) => {

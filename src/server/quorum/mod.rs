@@ -45,6 +45,29 @@ pub struct QuorumSettings {
 
 impl QuorumSettings {
     pub fn from_config(c: &crate::config::Config) -> Result<QuorumSettings, String> {
+        // Members that cannot understand each other: refuse rather than join and fail.
+        if c.ssl_quorum {
+            return Err(
+                "sslQuorum=true: TLS between members is not supported yet, so this \
+                        member could not talk to the others; run the ensemble without it"
+                    .into(),
+            );
+        }
+        if c.quorum_sasl.enable_sasl
+            && (c.quorum_sasl.server_require_sasl || c.quorum_sasl.learner_require_sasl)
+        {
+            return Err(
+                "quorum.auth.*RequireSasl=true: SASL between members is not \
+                        supported yet, so the other members would refuse this one"
+                    .into(),
+            );
+        }
+        if c.local_sessions_enabled {
+            tracing::warn!(
+                "localSessionsEnabled=true: local sessions are not supported yet; every \
+                 session on this member is global (created through the leader)"
+            );
+        }
         let my_sid = c
             .server_id
             .ok_or("a quorum member needs <dataDir>/myid".to_string())?;
