@@ -2,28 +2,36 @@
 members in one ensemble, on the wire protocols Java speaks (FastLeaderElection,
 Leader/Learner ZAB).
 
-At a fresh start (every zxid 0) the highest sid wins the election, so the composition
-decides who leads: ["zk", "zk", "ferro"] has a ferrokeeper leader with Java followers,
-["ferro", "ferro", "zk"] a Java leader with ferrokeeper followers, and so on.
+At a fresh start (every zxid 0) the highest sid wins the election, provided it is in
+the election before the others decide: start_led_by(ens, 3) starts member 3 first.
+So the composition decides who leads: ["zk", "zk", "ferro"] has a ferrokeeper leader
+with Java followers, ["ferro", "ferro", "zk"] a Java leader with ferrokeeper followers.
 
   - replication, each direction (2+1 and 1+2 mixes, each with an observer of the other
     kind than the leader): writes through every member read back on every member after
-    sync(); a session moves between members of different kinds (same id, ephemerals
-    kept); DIFF (kill -9 a follower, a few writes, restart) and SNAP (kill -9, 600 writes
-    > commitLogCount 500, restart) of a learner of the other kind; the trees compared
-    member by member (data and Stat) at the end;
+    sync(); a session moves between members of different kinds (same id, ephemeral
+    kept, closed on the last); DIFF (kill -9 a follower, a few writes, restart) and SNAP
+    (kill -9, 600 writes > commitLogCount 500 with snapCount=100, restart) of a learner
+    of the other kind; the trees compared member by member (data and Stat) at the end;
   - TRUNC, each direction (capture S09's recipe): the leader is cut off (drop), a create
     is logged on it only, the others elect a leader of the other kind, the old leader is
-    killed, healed, restarted: the new leader truncates it;
-  - kill -9 of the leader of each kind under the lin_history recorder: linearizable;
-  - rolling replacement under load: Java -> ferrokeeper one member at a time, and back.
+    killed, healed, restarted: the new leader truncates it (or SNAPs it, when it has
+    committed in its new epoch first, S09b);
+  - which sync after a leader change (DIFF), and 600 txns behind at the default snapCount
+    (Java: DIFF from its txn log);
+  - requests and sessions through learners of the other kind (ACLs, multi, errors,
+    sequential, containers/TTL, watches; pings keep sessions, expiry, wrong password);
+  - kill -9 of the leader of each kind, and learners of the other kind cut off and
+    healed, under the lin_history recorder: linearizable;
+  - rolling replacement under load: Java -> ferrokeeper one member at a time, and back;
+  - SIGTERM stops a member that has clients.
 
 Java learners say in their log how they were synced ("Getting a diff from the leader",
 "Getting a snapshot from leader", "Truncating log to get in sync with the leader"), Java
-leaders how they synced a learner ("Sending DIFF/SNAP/TRUNC"); the tests check those.
+leaders how they synced a learner ("Sending DIFF", "Sending snapshot"; TRUNC only at
+DEBUG: inferred from "Synchronizing with Learner"); the tests check those.
 """
 
-import os
 import re
 import signal
 import subprocess
