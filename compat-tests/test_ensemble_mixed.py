@@ -936,3 +936,44 @@ def test_sigterm_stops_member_with_clients(ensemble_factory):
     print(f"SIGTERM to exit, s (None = still running after 10 s): {took}")
     slow = {k: v for k, v in took.items() if v is None or v > 5}
     assert not slow, f"members that did not exit within 5 s of SIGTERM with clients connected: {slow}; all: {took}"
+
+
+# --- /zookeeper/config ---------------------------------------------------------------------------
+
+def expected_config_text(m):
+    """QuorumVerifier.toString() of member m's zoo.cfg: its server.N lines as
+    host:quorumPort:electionPort:participant|observer, joined by newlines, then
+    "version=0" (static config, no reconfig)."""
+    lines = []
+    with open(m.cfg_path) as f:
+        for ln in f:
+            k, _, v = ln.strip().partition("=")
+            if k.startswith("server."):
+                addr = v.split(":observer")[0]
+                lines.append((int(k[7:]), f"{k}={addr}:{'observer' if v.endswith(':observer') else 'participant'}"))
+    return "\n".join(t for _, t in sorted(lines)) + "\nversion=0"
+
+
+def test_zookeeper_config_node_on_every_member(ensemble_factory):
+    """A Java quorum member puts its QuorumVerifier text in /zookeeper/config at start
+    (ZKDatabase.initConfigInZKDatabase: data = the text its notifications and NEWLEADER
+    carry, Stat version -1, mzxid 0, mtime = when it loaded it), reconfig enabled or
+    not; clients read it (getConfig, zkCli `config`, Curator's EnsembleTracker). Each
+    member's text names the proxy ports of its own links here, so each is checked
+    against its own zoo.cfg."""
+    ens = ensemble_factory(["zk", "ferro", "ferro"], observers=["ferro"], tick_ms=500, start=False)
+    start_led_by(ens, 3)
+    got = {}
+    for m in ens.members:
+        with kazoo(m.hostport) as c:
+            c.sync("/")
+            data, st = c.get("/zookeeper/config")
+            got[m.sid] = (m.kind, m.mode(), data.decode(), st.version, st.mzxid)
+    bad = {}
+    for m in ens.members:
+        kind, mode, text, version, mzxid = got[m.sid]
+        if (text, version, mzxid) != (expected_config_text(m), -1, 0):
+            bad[(m.sid, kind, mode)] = (text, version, mzxid)
+    assert got[1][2] == expected_config_text(ens.members[0]), got[1]  # the Java member: the reference
+    assert not bad, "/zookeeper/config is not the member's QuorumVerifier text (version -1, mzxid 0): " + \
+        "; ".join(f"{k}: data={v[0]!r} version={v[1]} mzxid={v[2]}" for k, v in bad.items())
