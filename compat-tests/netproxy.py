@@ -24,11 +24,21 @@ that reaches its new leader's proxy a moment before the leader listens takes the
 accepted-then-closed connection for a broken leader and restarts the election, which
 cost 5-15 s per election.)
 
+Election links rewrite the dialer's initial message (QuorumCnxManager's `i64 protocol
+version, i64 sid, i32 len, "host:port"`): the address a member names there is its own
+election port, and a peer with the larger sid closes that connection and dials back to
+exactly that address (Java's handleConnection → connectOne(sid, electionAddr), and
+ferrokeeper's likewise). Unrewritten, that dial-back would bypass the proxy, and a cut
+would leave an election connection up between the "separated" members. The proxy puts
+the port of the reverse link there instead (as tools/ensemble's capture proxy does:
+"EVENT rewrite" in the quorum captures).
+
 Everything listens on 127.0.0.1, ports come from zkraw.free_port (the suite's machine-wide
 reservation) and are released by close(). Threads are daemons; close() ends them.
 """
 
 import socket
+import struct
 import threading
 import time
 
@@ -104,6 +114,10 @@ class Link:
         self.forwarded_bytes = 0
         self.dropped_bytes = 0
         self._closed = False
+        # For election links: a callable giving the "host:port" to put in the dialer's
+        # initial message (the reverse link), or None to forward it untouched.
+        self.rewrite_initial = None
+        self.rewrites = 0
         self.port = zkraw.free_port(host)
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -173,7 +187,51 @@ class Link:
                 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             threading.Thread(target=conn.pump, args=(up, down), daemon=True,
                              name=f"proxy-{self.name}-up").start()
+            if self.rewrite_initial is not None and not self._rewrite_initial(conn, down, up):
+                self._forget(conn)
+                return
         conn.pump(down, conn.up)
+
+    def _rewrite_initial(self, conn, down, up):
+        """Read the dialer's initial message, put the reverse link's address in it and
+        forward it (with whatever followed it); False if the connection ended first."""
+        buf = b""
+        want = 20
+        try:
+            while len(buf) < want:
+                data = down.recv(BUF)
+                if not data:
+                    return False
+                buf += data
+                if len(buf) >= 8 and want == 20:
+                    (version,) = struct.unpack(">q", buf[:8])
+                    if version >= 0:
+                        want = 8  # pre-3.5: the sid only
+                        break
+                if want == 20 and len(buf) >= 20:
+                    (n,) = struct.unpack(">i", buf[16:20])
+                    if not 0 < n <= 8192:
+                        want = 0
+                        break
+                    want = 20 + n
+            out = buf
+            if want > 20:
+                addr = self.rewrite_initial()
+                if addr:
+                    a = addr.encode()
+                    out = buf[:16] + struct.pack(">i", len(a)) + a + buf[want:]
+                    self.rewrites += 1
+            with self.lock:
+                forward = self.state == UP and not conn.tainted
+                if not forward:
+                    conn.tainted = True
+                    self.dropped_bytes += len(buf)
+            if forward:
+                up.sendall(out)
+                self.forwarded_bytes += len(buf)
+            return True
+        except OSError:
+            return False
 
     def _forget(self, conn):
         with self.lock:
@@ -223,6 +281,11 @@ class NetProxy:
         if key in self.links:
             raise ValueError(f"link {key} exists")
         link = Link(f"{src}->{dst}/{kind}", target_port, connect_retry_s=connect_retry_s)
+        if kind == "election":
+            def reverse(src=src, dst=dst):
+                back = self.links.get((dst, src, "election"))
+                return f"{HOST}:{back.port}" if back is not None else None
+            link.rewrite_initial = reverse
         self.links[key] = link
         return link
 

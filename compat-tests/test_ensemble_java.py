@@ -217,6 +217,38 @@ def test_proxy_cut_and_heal():
         echo.close()
 
 
+def test_proxy_rewrites_election_initial_message():
+    """The dialer's own election address in its initial message becomes the reverse
+    link's port, so that a dial-back (larger sid to smaller) goes through the proxy too."""
+    import struct
+    echo = EchoServer()
+    proxy = netproxy.NetProxy()
+    try:
+        proxy.add(1, 2, "election", echo.port, connect_retry_s=1.0)
+        proxy.add(2, 1, "election", echo.port, connect_retry_s=1.0)
+        proxy.add(1, 2, "quorum", echo.port, connect_retry_s=1.0)
+        addr = b"127.0.0.1:1234"
+        msg = struct.pack(">qqi", -65536, 1, len(addr)) + addr + b"\x00\x00\x00\x04tail"
+        with socket.create_connection(("127.0.0.1", proxy.port(1, 2, "election")), timeout=5) as s:
+            s.sendall(msg)
+            want_addr = f"127.0.0.1:{proxy.port(2, 1, 'election')}".encode()
+            want = struct.pack(">qqi", -65536, 1, len(want_addr)) + want_addr + b"\x00\x00\x00\x04tail"
+            got = b""
+            s.settimeout(5)
+            while len(got) < len(want):
+                b = s.recv(4096)
+                if not b:
+                    break
+                got += b
+            assert got == want
+        # other links forward bytes untouched
+        with socket.create_connection(("127.0.0.1", proxy.port(1, 2, "quorum")), timeout=5) as s:
+            assert _roundtrip_on(s, msg, 2) is True
+    finally:
+        proxy.close()
+        echo.close()
+
+
 # --- the shared ensemble -----------------------------------------------------------------
 
 def test_starts_and_elects(shared):
