@@ -17,7 +17,10 @@
 //! seed.
 
 pub mod client;
+pub mod ensemble_run;
+pub mod member;
 pub mod model;
+pub mod net;
 pub mod node;
 pub mod rng;
 pub mod run;
