@@ -18,6 +18,22 @@
 //! `SIM_SEED=N cargo test --release --lib sim::ensemble_run::replay_seed -- --nocapture`
 //! replays one run (`SIM_TRACE=1` prints every step); `SIM_SEEDS` / `SIM_FIRST_SEED` set
 //! what `seeds` runs.
+//!
+//! KNOWN BUGS (production code, found here, not fixed yet; `SIM_KNOWN_BUGS=1,2` drives
+//! the listed ones and fails on them, by default the workload steps around them):
+//! 1. A learner answers a write sent after a sync before the sync (per-session FIFO):
+//!    `core::requests::request` queues a learner's sync behind the connection's pending
+//!    forwarded write (`enqueue_or_execute`), but forwards a later write at once, so the
+//!    leader sees write before sync. Seed 0 with SIM_KNOWN_BUGS=1. Fix: on a learner, a
+//!    sync is forwarded at receipt like a write (the leader orders it after what it
+//!    proposed before), e.g. route `Request::Sync` to `write` when the role is a learner.
+//!    Workaround here: a client sends nothing while its sync is outstanding.
+//! 2. A learner whose sync ends (link broken) after NEWLEADER's txns were logged but
+//!    before currentEpoch was written keeps new-epoch txns with an old currentEpoch
+//!    (the role's end makes the log durable and fast-forwards the tree); after a crash
+//!    `load_epochs` refuses to start ("The current epoch, N, is older than the last
+//!    zxid"). Seed 136 with SIM_KNOWN_BUGS=1. Workaround here: such a member stays down.
+//!
 //! Must never: use anything but the seed for randomness.
 
 use super::client::{Frame, SimConn};
@@ -35,7 +51,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 /// Seeds CI runs (split over `seeds` and `seeds_second_half`).
-const DEFAULT_SEEDS: u64 = 1600;
+const DEFAULT_SEEDS: u64 = 1200;
 const STEPS: usize = 2500;
 const CLIENTS: usize = 5;
 const SESSION_TIMEOUT: i32 = 6000;
@@ -97,9 +113,9 @@ struct World {
     acked: BTreeSet<String>,
     faults: bool,
     quiet: bool,
-    /// SIM_KNOWN_BUGS=1: also drive the paths of known, unfixed production bugs (see
-    /// `KNOWN BUGS` below) and fail on them.
-    known_bugs: bool,
+    /// SIM_KNOWN_BUGS=1,2: also drive the paths of these known, unfixed production bugs
+    /// (see `KNOWN BUGS` in the module doc) and fail on them.
+    known_bugs: BTreeSet<u32>,
     /// Members that cannot restart (bug 2), left down.
     lost: BTreeSet<Sid>,
     trace: bool,
@@ -202,7 +218,11 @@ impl World {
             acked: BTreeSet::new(),
             faults: true,
             quiet: false,
-            known_bugs: std::env::var("SIM_KNOWN_BUGS").is_ok_and(|v| v == "1"),
+            known_bugs: std::env::var("SIM_KNOWN_BUGS")
+                .unwrap_or_default()
+                .split(',')
+                .filter_map(|b| b.trim().parse().ok())
+                .collect(),
             lost: BTreeSet::new(),
             trace: std::env::var("SIM_TRACE").is_ok_and(|v| v == "1"),
             summary: Summary {
@@ -261,7 +281,9 @@ impl World {
             &mut cx,
         ) {
             Ok(m) => m,
-            Err(e) if !self.known_bugs && e.contains("is older than the last zxid") => {
+            Err(e)
+                if !self.known_bugs.contains(&2) && e.contains("is older than the last zxid") =>
+            {
                 // Bug 2: a learner whose sync ended between logging the new epoch's
                 // txns and writing currentEpoch cannot restart. Left down.
                 if self.trace {
@@ -275,6 +297,31 @@ impl World {
         };
         self.net.restart(sid);
         self.members.insert(sid, m);
+        self.check_log(sid)
+    }
+
+    /// A member's log (what recovery reads back) agrees with every commit seen: a txn
+    /// it holds at a committed zxid is the committed txn.
+    fn check_log(&self, sid: Sid) -> Result<(), String> {
+        let Some(d) = self.settings[&sid].data_dir.as_ref() else {
+            return Ok(());
+        };
+        let dir = crate::storage::version_dir(d);
+        let iter = crate::storage::logs::TxnLogIter::open(&dir, 1)
+            .map_err(|e| format!("member {sid}: cannot read its log: {e}"))?;
+        for e in iter {
+            let Ok(e) = e else {
+                break; // a torn tail: recovery stops there too
+            };
+            if let Some(&(h, other)) = self.committed.get(&e.zxid)
+                && h != super::member::hash(&e.data)
+            {
+                return violation(format!(
+                    "member {sid}'s log holds a txn at 0x{:x} other than the one member {other} saw committed",
+                    e.zxid
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -454,7 +501,8 @@ impl World {
         if c.handshaking {
             return Ok(());
         }
-        if !self.known_bugs && c.outstanding.iter().any(|(_, o)| matches!(o, Op::Sync)) {
+        if !self.known_bugs.contains(&1) && c.outstanding.iter().any(|(_, o)| matches!(o, Op::Sync))
+        {
             // Bug 1 (see the report / docs): a learner answers a write sent after a sync
             // before the sync. Until it is fixed, clients wait for a sync's answer.
             return Ok(());
@@ -774,7 +822,7 @@ impl World {
             }
             self.step()?;
             let i = self.rng.below(CLIENTS as u64) as usize;
-            let waits_on_sync = !self.known_bugs
+            let waits_on_sync = !self.known_bugs.contains(&1)
                 && self.clients[i]
                     .outstanding
                     .iter()
@@ -822,6 +870,9 @@ impl World {
 
     fn check_final(&self) -> Result<(), String> {
         self.check_trees()?;
+        for sid in self.members.keys() {
+            self.check_log(*sid)?;
+        }
         for (sid, m) in &self.members {
             let t = m.shared().tree.read();
             for p in &self.acked {

@@ -395,10 +395,9 @@ impl Member {
                     }
                 }
                 Port::Quorum => match &mut self.role {
-                    RoleState::Leading(l) => {
-                        if l.learners.remove(&conn) {
-                            l.leader.learner_gone(LearnerId(conn));
-                        }
+                    RoleState::Leading(l) if l.learners.contains(&conn) => {
+                        l.learners.remove(&conn);
+                        l.leader.learner_gone(LearnerId(conn));
                     }
                     RoleState::Following(Following::Connected(l)) if l.conn == conn => {
                         return self.end_role("leader link: connection broken".into(), cx);
@@ -466,7 +465,7 @@ impl Member {
     }
 
     /// `cnx::Manager::to_send`.
-    fn to_send(&mut self, to: Sid, n: Notification, cx: &mut Ctx) {
+    fn queue_vote(&mut self, to: Sid, n: Notification, cx: &mut Ctx) {
         let p = self.peers.entry(to).or_default();
         p.queue = Some(n);
         if p.conn.is_none_or(|c| !cx.net.is_open(c)) {
@@ -511,7 +510,7 @@ impl Member {
     fn election_actions(&mut self, cx: &mut Ctx) {
         for a in self.fle.take_actions() {
             match a {
-                Action::Send { to, n } => self.to_send(to, n, cx),
+                Action::Send { to, n } => self.queue_vote(to, n, cx),
                 Action::Decided(d) => {
                     if cx.trace {
                         eprintln!(

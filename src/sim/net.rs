@@ -107,6 +107,12 @@ fn pair(a: Sid, b: Sid) -> (Sid, Sid) {
     (a.min(b), a.max(b))
 }
 
+impl Default for Net {
+    fn default() -> Self {
+        Net::new()
+    }
+}
+
 impl Net {
     pub fn new() -> Net {
         Net {
