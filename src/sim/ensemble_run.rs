@@ -28,11 +28,15 @@
 //!    sync is forwarded at receipt like a write (the leader orders it after what it
 //!    proposed before), e.g. route `Request::Sync` to `write` when the role is a learner.
 //!    Workaround here: a client sends nothing while its sync is outstanding.
-//! 2. A learner whose sync ends (link broken) after NEWLEADER's txns were logged but
-//!    before currentEpoch was written keeps new-epoch txns with an old currentEpoch
-//!    (the role's end makes the log durable and fast-forwards the tree); after a crash
-//!    `load_epochs` refuses to start ("The current epoch, N, is older than the last
-//!    zxid"). Seed 136 with SIM_KNOWN_BUGS=1. Workaround here: such a member stays down.
+//! 2. A learner that crashes (or whose link breaks) after NEWLEADER's txns of the new
+//!    epoch reached its log but before currentEpoch was written (the learner writes it
+//!    only once they are durable, ZOOKEEPER-4643) has new-epoch txns on disk with an old
+//!    currentEpoch (a role's end even makes them durable), and `load_epochs` then refuses
+//!    to start ("The current epoch, N, is older than the last zxid"): the member is down
+//!    for good. Seed 129 with SIM_KNOWN_BUGS=2 (a crash in that window). Fix: when the
+//!    last zxid's epoch is newer than currentEpoch but not newer than acceptedEpoch, start
+//!    with currentEpoch as it is (the state a live member is in after such a sync ends).
+//!    Workaround here: such a member stays down.
 //!
 //! Must never: use anything but the seed for randomness.
 
