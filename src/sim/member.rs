@@ -213,6 +213,9 @@ pub struct Member {
     pub obs: Vec<Obs>,
     /// Why roles ended, for traces.
     pub ended: Vec<String>,
+    /// Syncs by SNAP (snapshot installed) and by TRUNC, since the caller last took them.
+    pub snaps_installed: u64,
+    pub truncs: u64,
 }
 
 impl Member {
@@ -268,6 +271,8 @@ impl Member {
             _clients: tx,
             obs: Vec::new(),
             ended: Vec::new(),
+            snaps_installed: 0,
+            truncs: 0,
         };
         m.look(cx);
         Ok(m)
@@ -444,6 +449,7 @@ impl Member {
                     match crate::zab::snap::decode(&b, ext, max, z) {
                         Ok((s, used)) if used == b.len() => {
                             let zxid = s.tree.last_processed_zxid();
+                            self.snaps_installed += 1;
                             self.st.install_tree(s.tree, s.sessions, zxid);
                             let RoleState::Following(Following::Connected(l)) = &mut self.role
                             else {
@@ -1033,6 +1039,7 @@ impl Member {
                 LearnerAction::Truncate { zxid } => {
                     // follow::truncate: stop the log thread, cut the log, reload from
                     // disk, a new log thread and core.
+                    self.truncs += 1;
                     self.disk.stop()?;
                     l.core = None;
                     if let Some(dir) = self.st.log_dir()
