@@ -17,7 +17,7 @@
 //!
 //! `SIM_SEED=N cargo test --release --lib sim::ensemble_run::replay_seed -- --nocapture`
 //! replays one run (`SIM_TRACE=1` prints every step); `SIM_SEEDS` / `SIM_FIRST_SEED` set
-//! what `seeds` runs.
+//! what `seeds` runs, `SIM_STEPS` how long each run is before the heal (default `STEPS`).
 //!
 //! KNOWN BUGS (production code, found here, not fixed yet; `SIM_KNOWN_BUGS=1,2` drives
 //! the listed ones and fails on them, by default the workload steps around them):
@@ -912,7 +912,11 @@ impl World {
 /// Run seed `seed` to the end; Err describes the first violated invariant.
 pub fn run(seed: u64) -> Result<Summary, String> {
     let mut w = World::new(seed)?;
-    for step in 0..STEPS {
+    let steps = std::env::var("SIM_STEPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(STEPS);
+    for step in 0..steps {
         w.step()
             .map_err(|e| format!("step {step} (t={}): {e}", w.now.mono_ms))?;
     }
