@@ -40,6 +40,14 @@
 //!    last zxid's epoch is newer than currentEpoch but not newer than acceptedEpoch, start
 //!    with currentEpoch as it is (the state a live member is in after such a sync ends).
 //!    Workaround here: such a member stays down.
+//! 3. A client handshake in flight when a role ends hangs: the core is dropped with the
+//!    handshake's verdict sender (a leader's pending createSession, a learner's pending
+//!    createSession or revalidation), `server::conn` reads that as "not established"
+//!    and waits for its writer, but `Core::close_all` closes only established
+//!    connections, so nothing closes that outbox: the task and socket stay until the
+//!    process ends, the client waits out its connect timeout. Counted as "hung
+//!    handshakes" in the seeds' summary. Fix: `server::conn` closes the outbox when the
+//!    verdict is not `true` (or `close_all` also closes pending handshakes' outboxes).
 //!
 //! Must never: use anything but the seed for randomness.
 
@@ -97,6 +105,8 @@ pub struct Summary {
     pub sim_ms: i64,
     /// Members that could not restart (bug 2).
     pub unstartable: u64,
+    /// Handshakes whose core went away without an answer or a close (bug 3).
+    pub hung_handshakes: u64,
     /// Learner syncs by SNAP and by TRUNC.
     pub snaps: u64,
     pub truncs: u64,
@@ -718,7 +728,15 @@ impl World {
             // core gone without answering (its role ended), ends the connection.
             match rx.try_recv() {
                 Ok(true) => conn.established = None,
-                Ok(false) | Err(tokio::sync::oneshot::error::TryRecvError::Closed) => closed = true,
+                Ok(false) => closed = true,
+                Err(tokio::sync::oneshot::error::TryRecvError::Closed) => {
+                    // Bug 3: nobody closes this outbox, so production's connection task
+                    // would wait on its writer for good; the client gives up here.
+                    if !conn.outbox.is_closed() && !conn.outbox.closing_after_flush() {
+                        self.summary.hung_handshakes += 1;
+                    }
+                    closed = true
+                }
                 Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
             }
         }
@@ -945,6 +963,7 @@ fn run_seeds(half: u64) {
                 total.sim_ms += s.sim_ms;
                 total.unstartable += s.unstartable;
                 total.snaps += s.snaps;
+                total.hung_handshakes += s.hung_handshakes;
                 total.truncs += s.truncs;
             }
             Err(e) => panic!(
@@ -953,7 +972,7 @@ fn run_seeds(half: u64) {
         }
     }
     eprintln!(
-        "ensemble sim: seeds {first}..{}: {:.1} s: {} marker writes acked, {} crashes, {} partitions, {} leaderships, {} SNAP syncs, {} TRUNC syncs, {:.0} s simulated, {} members unable to restart (bug 2)",
+        "ensemble sim: seeds {first}..{}: {:.1} s: {} marker writes acked, {} crashes, {} partitions, {} leaderships, {} SNAP syncs, {} TRUNC syncs, {:.0} s simulated, {} members unable to restart (bug 2), {} hung handshakes (bug 3)",
         first + n,
         started.elapsed().as_secs_f64(),
         total.writes_acked,
@@ -963,7 +982,8 @@ fn run_seeds(half: u64) {
         total.snaps,
         total.truncs,
         total.sim_ms as f64 / 1000.0,
-        total.unstartable
+        total.unstartable,
+        total.hung_handshakes
     );
     assert!(total.writes_acked > 0 && total.elections > 0);
 }
