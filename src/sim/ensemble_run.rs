@@ -46,8 +46,9 @@
 //!    and waits for its writer, but `Core::close_all` closes only established
 //!    connections, so nothing closes that outbox: the task and socket stay until the
 //!    process ends, the client waits out its connect timeout. Counted as "hung
-//!    handshakes" in the seeds' summary (seed 5 has one). Fix: `server::conn` closes the outbox when the
-//!    verdict is not `true` (or `close_all` also closes pending handshakes' outboxes).
+//!    handshakes" in the seeds' summary (seed 5 has one). Fix: `server::conn` closes
+//!    the outbox when the verdict is not `true` (or `close_all` also closes pending
+//!    handshakes' outboxes).
 //!
 //! Must never: use anything but the seed for randomness.
 
