@@ -11,13 +11,18 @@
 //!
 //! Owns: the simulated world (`node`: one core with its log, snapshots and connections;
 //! `client`: frames on a connection; `model`: what ZooKeeper would answer; `run`: the
-//! seeded workload and the invariant checks). Built for the ensemble to extend to N nodes
-//! and a network.
+//! seeded workload and the invariant checks). The ensemble: `net` (TCP-like links,
+//! breaks, partitions), `member` (one quorum member: disk, election, leader or learner
+//! around a core, driven as `server::quorum` drives them), `ensemble_run` (the seeded
+//! N-member workload, faults and invariants).
 //! Must never: read the wall clock, sleep, or use a thread; all randomness comes from the
 //! seed.
 
 pub mod client;
+pub mod ensemble_run;
+pub mod member;
 pub mod model;
+pub mod net;
 pub mod node;
 pub mod rng;
 pub mod run;
