@@ -116,7 +116,15 @@ pub async fn serve(
     {
         return;
     }
-    let established = rx.await.unwrap_or(false);
+    let established = match rx.await {
+        Ok(verdict) => verdict,
+        Err(_) => {
+            // The core went away without a verdict (an ensemble role ended while this
+            // handshake waited on the quorum): nobody else will close this connection.
+            outbox.close();
+            false
+        }
+    };
     let writer = tokio::spawn(write_loop(sock.clone(), outbox.clone()));
     if established {
         let mut reader = LocalReader {

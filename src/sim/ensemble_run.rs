@@ -19,36 +19,13 @@
 //! replays one run (`SIM_TRACE=1` prints every step); `SIM_SEEDS` / `SIM_FIRST_SEED` set
 //! what `seeds` runs, `SIM_STEPS` how long each run is before the heal (default `STEPS`).
 //!
-//! KNOWN BUGS (production code, found here, not fixed yet; `SIM_KNOWN_BUGS=1,2` drives
-//! the listed ones and fails on them, by default the workload steps around them):
-//! 1. A learner answers a write sent after a sync before the sync (per-session FIFO):
-//!    `core::requests::request` queues a learner's sync behind the connection's pending
-//!    forwarded write (`enqueue_or_execute`), but forwards a later write at once, so the
-//!    leader sees write before sync. Seed 0 with SIM_KNOWN_BUGS=1. Fix: on a learner, a
-//!    sync is forwarded at receipt like a write (the leader orders it after what it
-//!    proposed before), e.g. route `Request::Sync` to `write` when the role is a learner.
-//!    The same with a read or ping sent after the sync (seed 2818 with SIM_KNOWN_BUGS=1:
-//!    a ping answered before the sync): the queued sync, once run, is queued again at
-//!    the back, behind requests that came after it. Workaround here: a client sends
-//!    nothing, pings included, while its sync is outstanding.
-//! 2. A learner that crashes (or whose link breaks) after NEWLEADER's txns of the new
-//!    epoch reached its log but before currentEpoch was written (the learner writes it
-//!    only once they are durable, ZOOKEEPER-4643) has new-epoch txns on disk with an old
-//!    currentEpoch (a role's end even makes them durable), and `load_epochs` then refuses
-//!    to start ("The current epoch, N, is older than the last zxid"): the member is down
-//!    for good. Seed 129 with SIM_KNOWN_BUGS=2 (a crash in that window). Fix: when the
-//!    last zxid's epoch is newer than currentEpoch but not newer than acceptedEpoch, start
-//!    with currentEpoch as it is (the state a live member is in after such a sync ends).
-//!    Workaround here: such a member stays down.
-//! 3. A client handshake in flight when a role ends hangs: the core is dropped with the
-//!    handshake's verdict sender (a leader's pending createSession, a learner's pending
-//!    createSession or revalidation), `server::conn` reads that as "not established"
-//!    and waits for its writer, but `Core::close_all` closes only established
-//!    connections, so nothing closes that outbox: the task and socket stay until the
-//!    process ends, the client waits out its connect timeout. Counted as "hung
-//!    handshakes" in the seeds' summary (seed 5 has one). Fix: `server::conn` closes
-//!    the outbox when the verdict is not `true` (or `close_all` also closes pending
-//!    handshakes' outboxes).
+//! Production bugs found here (all fixed; the workload drives each path every run):
+//! 1. A learner broke per-session order after a sync (the sync waited behind a pending
+//!    forwarded write while later writes went out at once); seeds 0 and 2818.
+//! 2. A learner stopped between making a new epoch's sync txns durable and writing
+//!    currentEpoch could never restart (`load_epochs` refused); seed 129.
+//! 3. A client handshake waiting on the quorum when a role ended hung for good (nobody
+//!    closed its connection); seed 5.
 //!
 //! Must never: use anything but the seed for randomness.
 
@@ -78,7 +55,7 @@ const FINISH_STEPS: usize = 40_000;
 enum Op {
     /// A persistent create never deleted: once acknowledged, it must survive.
     Marker(String),
-    /// A sync: see `known_bugs`.
+    /// A sync (a learner must keep it in order with the session's other requests).
     Sync,
     Other,
 }
@@ -134,9 +111,6 @@ struct World {
     acked: BTreeSet<String>,
     faults: bool,
     quiet: bool,
-    /// SIM_KNOWN_BUGS=1,2: also drive the paths of these known, unfixed production bugs
-    /// (see `KNOWN BUGS` in the module doc) and fail on them.
-    known_bugs: BTreeSet<u32>,
     /// Members that cannot restart (bug 2), left down.
     lost: BTreeSet<Sid>,
     trace: bool,
@@ -239,11 +213,6 @@ impl World {
             acked: BTreeSet::new(),
             faults: true,
             quiet: false,
-            known_bugs: std::env::var("SIM_KNOWN_BUGS")
-                .unwrap_or_default()
-                .split(',')
-                .filter_map(|b| b.trim().parse().ok())
-                .collect(),
             lost: BTreeSet::new(),
             trace: std::env::var("SIM_TRACE").is_ok_and(|v| v == "1"),
             summary: Summary {
@@ -302,18 +271,6 @@ impl World {
             &mut cx,
         ) {
             Ok(m) => m,
-            Err(e)
-                if !self.known_bugs.contains(&2) && e.contains("is older than the last zxid") =>
-            {
-                // Bug 2: a learner whose sync ended between logging the new epoch's
-                // txns and writing currentEpoch cannot restart. Left down.
-                if self.trace {
-                    eprintln!("t={} member {sid} cannot restart: {e}", self.now.mono_ms);
-                }
-                self.summary.unstartable += 1;
-                self.lost.insert(sid);
-                return Ok(());
-            }
             Err(e) => return violation(format!("member {sid} start: {e}")),
         };
         self.net.restart(sid);
@@ -524,12 +481,6 @@ impl World {
         if c.handshaking {
             return Ok(());
         }
-        if !self.known_bugs.contains(&1) && c.outstanding.iter().any(|(_, o)| matches!(o, Op::Sync))
-        {
-            // Bug 1 (see the report / docs): a learner answers a write sent after a sync
-            // before the sync. Until it is fixed, clients wait for a sync's answer.
-            return Ok(());
-        }
         if c.conn.is_none() {
             let live: Vec<Sid> = self.members.keys().copied().collect();
             if live.is_empty() {
@@ -731,11 +682,9 @@ impl World {
                 Ok(true) => conn.established = None,
                 Ok(false) => closed = true,
                 Err(tokio::sync::oneshot::error::TryRecvError::Closed) => {
-                    // Bug 3: nobody closes this outbox, so production's connection task
-                    // would wait on its writer for good; the client gives up here.
-                    if !conn.outbox.is_closed() && !conn.outbox.closing_after_flush() {
-                        self.summary.hung_handshakes += 1;
-                    }
+                    // The core went away without a verdict: the connection task closes
+                    // the outbox itself (`server::conn`, the fix for what was bug 3).
+                    conn.outbox.close();
                     closed = true
                 }
                 Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
@@ -794,8 +743,6 @@ impl World {
         } else if !c.handshaking
             && !self.quiet
             && now - c.last_sent > i64::from(SESSION_TIMEOUT) / 3
-            && (self.known_bugs.contains(&1)
-                || !c.outstanding.iter().any(|(_, o)| matches!(o, Op::Sync)))
         {
             return self.send(i, op::PING, bytes::Bytes::new(), Op::Other);
         }
@@ -855,12 +802,7 @@ impl World {
             }
             self.step()?;
             let i = self.rng.below(CLIENTS as u64) as usize;
-            let waits_on_sync = !self.known_bugs.contains(&1)
-                && self.clients[i]
-                    .outstanding
-                    .iter()
-                    .any(|(_, o)| matches!(o, Op::Sync));
-            if self.clients[i].conn.is_some() && !self.clients[i].handshaking && !waits_on_sync {
+            if self.clients[i].conn.is_some() && !self.clients[i].handshaking {
                 let n = self.clients[i].made;
                 self.clients[i].made += 1;
                 let p = format!("/m-{i}-{n}");

@@ -236,7 +236,7 @@ impl Member {
             settings.global_outstanding_limit,
         ));
         let (tx, rx) = tokio::sync::mpsc::channel(1);
-        let st = PeerState {
+        let mut st = PeerState {
             quorum: quorum.clone(),
             settings: settings.clone(),
             shared,
@@ -245,7 +245,10 @@ impl Member {
             accepted_epoch: epochs.accepted,
             current_epoch: epochs.current,
             clients: rx,
+            committed: crate::zab::committed::CommittedLog::new(1),
         };
+        st.reload_committed();
+        st.set_config_node(cx.now.wall_ms);
         let fle = FastLeaderElection::new(
             quorum.my_sid,
             !quorum.observer,
@@ -450,7 +453,8 @@ impl Member {
                         Ok((s, used)) if used == b.len() => {
                             let zxid = s.tree.last_processed_zxid();
                             self.snaps_installed += 1;
-                            self.st.install_tree(s.tree, s.sessions, zxid);
+                            self.st
+                                .install_tree(s.tree, s.sessions, zxid, cx.now.wall_ms);
                             let RoleState::Following(Following::Connected(l)) = &mut self.role
                             else {
                                 return Ok(());
@@ -563,7 +567,10 @@ impl Member {
             self.st.accepted_epoch,
             self.st.current_epoch,
             self.st.last_logged_zxid(),
-            self.st.committed_log(),
+            std::mem::replace(
+                &mut self.st.committed,
+                crate::zab::committed::CommittedLog::new(1),
+            ),
         );
         self.role = RoleState::Leading(Box::new(Leading {
             leader,
@@ -809,18 +816,18 @@ impl Member {
         core: &mut Core,
         disk: &mut Disk,
         now: Now,
-        mut on_persist: impl FnMut(&PersistBatch),
-    ) -> (Vec<QuorumPacket>, Vec<u64>) {
+        mut on_persist: impl FnMut(&PersistBatch, &mut VecDeque<(u64, i64)>),
+    ) -> (Vec<QuorumPacket>, VecDeque<(u64, i64)>) {
         let mut to_leader = Vec::new();
-        let mut syncs = Vec::new();
+        let mut syncs = VecDeque::new();
         loop {
             let a = core.take_actions();
+            syncs.extend(a.syncs);
             for b in &a.persist {
-                on_persist(b);
+                on_persist(b, &mut syncs);
             }
             disk.queued.extend(a.persist);
             to_leader.extend(a.to_leader);
-            syncs.extend(a.syncs);
             let mut flush = a.flush;
             flush.flush();
             let Some(order) = a.snapshot else {
@@ -857,18 +864,18 @@ impl Member {
                 let mut refused = None;
                 let leader = &mut l.leader;
                 let proposed = &mut l.proposed;
-                let (to_leader, syncs) = Self::carry_out(
+                let (to_leader, mut syncs) = Self::carry_out(
                     &self.settings,
                     &self.st.shared,
                     c,
                     &mut self.disk,
                     cx.now,
-                    |b| {
+                    |b, syncs| {
                         for (z, e) in b.zxids.iter().zip(&b.entries) {
                             proposed.insert(*z, hash(e));
                         }
                         if refused.is_none()
-                            && let Err((z, err)) = glue::propose_batch(leader, b)
+                            && let Err((z, err)) = glue::propose_batch(leader, b, syncs)
                         {
                             refused = Some(format!("cannot propose 0x{z:x}: {err}"));
                         }
@@ -880,9 +887,7 @@ impl Member {
                 if let Some(r) = refused {
                     return Ok(Some(r));
                 }
-                for lid in syncs {
-                    l.leader.process_sync(LearnerId(lid));
-                }
+                glue::hand_syncs_before(&mut l.leader, &mut syncs, i64::MAX);
             }
             let actions = l.leader.take_actions();
             if actions.is_empty() {
@@ -998,6 +1003,10 @@ impl Member {
             if let LearnerAction::Log { zxid, entry } = &a {
                 l.logged.insert(*zxid, hash(entry));
             }
+            if let LearnerAction::Commit { zxid, txn } = &a {
+                self.st
+                    .committed_txn(*zxid, crate::txn::codec::encode_entry(txn));
+            }
             if let LearnerAction::Commit { zxid, .. } = &a
                 && let Some(h) = l.logged.remove(zxid)
             {
@@ -1050,7 +1059,9 @@ impl Member {
                     self.disk.rescan();
                     let (tree, rec) = startup::recover(&self.settings)
                         .map_err(|e| format!("cannot reload after TRUNC 0x{zxid:x}: {e}"))?;
-                    self.st.install_tree(tree, rec.sessions, rec.last_zxid);
+                    self.st
+                        .install_tree(tree, rec.sessions, rec.last_zxid, cx.now.wall_ms);
+                    self.st.reload_committed();
                     self.disk.written_zxid = rec.last_zxid;
                     self.disk.synced_zxid = rec.last_zxid;
                     self.disk.open(&self.settings)?;
@@ -1101,7 +1112,7 @@ impl Member {
                 c,
                 &mut self.disk,
                 cx.now,
-                |_| {},
+                |_, _| {},
             );
             if !syncs.is_empty() {
                 return Err("a learner's core handed out leader syncs".into());
@@ -1142,6 +1153,8 @@ impl Member {
                 for c in &l.learners {
                     cx.net.close(*c);
                 }
+                // The ring goes on with the member, as lead.rs does.
+                self.st.committed = l.leader.committed_log().clone();
                 l.core
             }
             RoleState::Following(Following::Connected(l)) => {

@@ -146,7 +146,7 @@ pub async fn follow(
                 Some(Inbound::Packet(p)) => learner.on_packet(t.mono_ms, p),
                 Some(Inbound::Snapshot(s)) => {
                     let zxid = s.tree.last_processed_zxid();
-                    st.install_tree(s.tree, s.sessions, zxid);
+                    st.install_tree(s.tree, s.sessions, zxid, t.wall_ms);
                     // A new core over the new tree (nothing was served yet).
                     core = Some(learner_core(st, &shell, observer, t));
                     learner.snapshot_loaded(zxid);
@@ -350,7 +350,7 @@ async fn truncate(
     }
     let (tree, rec) = crate::server::startup::recover(&st.settings)
         .map_err(|e| format!("cannot reload after truncating to 0x{zxid:x}: {e}"))?;
-    st.install_tree(tree, rec.sessions, rec.last_zxid);
+    st.install_tree(tree, rec.sessions, rec.last_zxid, now().wall_ms);
     st.reload_committed();
     let (persister, d) =
         start_persister(&st.settings).map_err(|e| format!("cannot reopen the log: {e}"))?;

@@ -246,12 +246,13 @@ impl PeerState {
         mut tree: crate::tree::DataTree,
         sessions: Vec<(i64, i32)>,
         zxid: i64,
+        wall_ms: i64,
     ) {
         tree.set_last_processed_zxid(zxid);
         *self.shared.tree.write() = tree;
         // As Java's learner after a snapshot (ZOOKEEPER-2819): the config node holds this
         // member's own view, not the leader's.
-        self.set_config_node();
+        self.set_config_node(wall_ms);
         *self.shared.watches.lock() = crate::watch::WatchManager::new();
         self.shared
             .last_applied
@@ -302,11 +303,11 @@ impl PeerState {
 
     /// `/zookeeper/config` = this member's QuorumVerifier text, as Java's
     /// `initConfigInZKDatabase` writes it (version -1, mzxid = the config version).
-    pub fn set_config_node(&mut self) {
+    pub fn set_config_node(&mut self, wall_ms: i64) {
         self.shared.tree.write().set_config_data(
             self.quorum.config_text.clone(),
             self.quorum.config_version,
-            crate::server::clock::wall_ms(),
+            wall_ms,
         );
     }
 

@@ -55,7 +55,7 @@ pub async fn start(
         committed: crate::zab::committed::CommittedLog::new(1),
     };
     st.reload_committed();
-    st.set_config_node();
+    st.set_config_node(crate::server::clock::wall_ms());
     let peer_task = tokio::spawn(run(st, election, shutdown_rx.clone()));
     let task = tokio::spawn(accept_loop(
         listener,
