@@ -44,7 +44,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 /// Seeds CI runs (split over `seeds` and `seeds_second_half`).
-const DEFAULT_SEEDS: u64 = 1200;
+const DEFAULT_SEEDS: u64 = 2400;
 const STEPS: usize = 2500;
 const CLIENTS: usize = 5;
 const SESSION_TIMEOUT: i32 = 6000;
