@@ -561,6 +561,16 @@ impl Member {
             q.config_text.clone(),
         );
         cfg.config_version = q.config_version;
+        if cx.trace {
+            eprintln!(
+                "  member {} leads from ring {:x?}..{:x?} ({} proposals), last zxid 0x{:x}",
+                self.sid,
+                self.st.committed.min_zxid(),
+                self.st.committed.max_zxid(),
+                self.st.committed.len(),
+                self.st.last_logged_zxid()
+            );
+        }
         let leader = Leader::new(
             cfg,
             cx.now.mono_ms,

@@ -263,9 +263,12 @@ impl PeerState {
         self.committed.clear();
     }
 
-    /// Refill the committed ring from the log: the newest `commitLogCount` txns up to
-    /// `last_zxid`, read from the last two log files (each holds up to snapCount txns,
-    /// so that is plenty; a learner further behind gets SNAP).
+    /// Refill the committed ring from the log: the newest `commitLogCount` txns after
+    /// the newest snapshot and up to `last_zxid`, read from the last two log files (each
+    /// holds up to snapCount txns, so that is plenty; a learner further behind gets
+    /// SNAP). Only txns after the snapshot, as Java's ZKDatabase adds only the txns it
+    /// replays: entries below it may be a divergent history this member logged and then
+    /// replaced by a SNAP (found by the ensemble simulator, seed 2389).
     pub fn reload_committed(&mut self) {
         let cap = crate::zab::committed::commit_log_count(None);
         self.committed = crate::zab::committed::CommittedLog::new(cap);
@@ -278,11 +281,17 @@ impl PeerState {
             1 => files[0].0,
             n => files[n - 2].0,
         };
-        let Ok(iter) = storage::logs::TxnLogIter::open(&dir, from) else {
+        let snap_zxid = self
+            .snap_dir()
+            .and_then(|d| storage::list_by_zxid(&d, "snapshot").ok())
+            .and_then(|v| v.last().map(|(z, _)| *z))
+            .unwrap_or(0);
+        let Ok(iter) = storage::logs::TxnLogIter::open(&dir, from.max(snap_zxid + 1)) else {
             return;
         };
         for e in iter {
             match e {
+                Ok(e) if e.zxid <= snap_zxid => {}
                 Ok(e) if e.zxid <= self.last_zxid => {
                     if self.committed.add(e.zxid, e.data).is_err() {
                         // A hole (a file purged in between): keep what follows it.
