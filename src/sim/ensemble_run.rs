@@ -26,6 +26,9 @@
 //!    currentEpoch could never restart (`load_epochs` refused); seed 129.
 //! 3. A client handshake waiting on the quorum when a role ended hung for good (nobody
 //!    closed its connection); seed 5.
+//! 4. A member's committed ring, reloaded from its log, held txns from below its newest
+//!    snapshot: a divergent history the member had logged and then replaced by a SNAP;
+//!    as leader it TRUNCated a learner into that history; seed 2389.
 //!
 //! Must never: use anything but the seed for randomness.
 
