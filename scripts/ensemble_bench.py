@@ -60,23 +60,31 @@ def failover_round(ens):
     client = KazooClient(hosts=hosts, timeout=4)
     client.start(timeout=20)
     client.ensure_path("/failover")
-    t0 = time.monotonic()
-    ens.kill9(old)
-    t_leader = t_write = None
-    deadline = t0 + 30
-    while time.monotonic() < deadline and (t_leader is None or t_write is None):
-        if t_leader is None:
+    found = {}
+
+    def watch_leader():
+        # Its own thread: the client's blocking create must not delay this poll.
+        while time.monotonic() < t0 + 30 and "leader" not in found:
             for m in others:
                 if m.mode() == "leader":
-                    t_leader = time.monotonic() - t0
-        if t_write is None:
-            try:
-                client.create("/failover/w-", b"x", sequence=True)
-                t_write = time.monotonic() - t0
-            except Exception:
-                time.sleep(0.005)
-        else:
-            time.sleep(0.005)
+                    found["leader"] = time.monotonic() - t0
+            time.sleep(0.002)
+
+    import threading
+    t0 = time.monotonic()
+    ens.kill9(old)
+    watcher = threading.Thread(target=watch_leader)
+    watcher.start()
+    t_write = None
+    deadline = t0 + 30
+    while time.monotonic() < deadline and t_write is None:
+        try:
+            client.create("/failover/w-", b"x", sequence=True)
+            t_write = time.monotonic() - t0
+        except Exception:
+            time.sleep(0.002)
+    watcher.join()
+    t_leader = found.get("leader")
     client.stop()
     client.close()
     ens.start(old)
