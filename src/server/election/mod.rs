@@ -356,11 +356,6 @@ async fn drive(
                 ),
             },
             _ = sleep_until_opt(wake_at), if wake_at.is_some() => fle.on_timer(now()),
-            // While finalizeWait runs, notice a voter's connection breaking (it may be
-            // the last one we were waiting on; see FastLeaderElection::set_lost).
-            _ = tokio::time::sleep(Duration::from_millis(5)), if fle.is_finalizing() => {
-                fle.recheck_lost(now(), manager.lost_peers());
-            }
         }
         // Status first, so a caller woken by a decision already sees it there.
         let now_status = status_of(&fle);

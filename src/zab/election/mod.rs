@@ -303,35 +303,6 @@ impl FastLeaderElection {
         self.round.is_some()
     }
 
-    /// Waiting out finalizeWait for a better vote.
-    pub fn is_finalizing(&self) -> bool {
-        self.round.as_ref().is_some_and(|r| r.finalizing)
-    }
-
-    /// The lost voters changed while finalizeWait runs (`set_lost`): if now everyone
-    /// not lost has voted for my proposal, stop waiting.
-    pub fn recheck_lost(&mut self, now_ms: i64, lost: std::collections::BTreeSet<i64>) {
-        self.lost = lost;
-        let (leader, zxid, epoch) = self.proposed;
-        let mine = Recorded {
-            vote: Vote {
-                id: leader,
-                zxid,
-                election_epoch: self.logicalclock,
-                peer_epoch: epoch,
-            },
-            state: PeerState::Looking,
-            version: 0,
-        };
-        let done = self
-            .round
-            .as_ref()
-            .is_some_and(|r| r.finalizing && self.everyone_reachable_agrees(&r.recvset, &mine));
-        if done && let Some(r) = self.round.as_mut() {
-            r.deadline = r.deadline.min(now_ms);
-        }
-    }
-
     /// Start a round (`lookForLeader`): logicalclock + 1, propose myself (or the
     /// observer's `Long.MIN_VALUE` triple) and tell every voter.
     pub fn start_round(&mut self, now_ms: i64, last_logged_zxid: i64, current_epoch: i64) {

@@ -1020,27 +1020,3 @@ fn a_lost_voter_is_not_waited_for_when_everyone_else_agrees() {
         f1.next_deadline()
     );
 }
-
-#[test]
-fn finalize_wait_ends_when_the_missing_voter_turns_out_lost() {
-    let z = 0x3_0000_0006;
-    let mut f2 = fle(2, &[1, 2, 3]);
-    f2.logicalclock = 3;
-    f2.start_round(0, z, 3);
-    f2.take_actions();
-    f2.on_notification(7, 1, n(Looking, 2, z, 4, 3));
-    assert_eq!(
-        f2.next_deadline(),
-        Some(207),
-        "3 not known lost yet: finalizeWait"
-    );
-    assert!(f2.is_finalizing());
-    f2.recheck_lost(20, [3].into_iter().collect());
-    assert_eq!(
-        f2.next_deadline(),
-        Some(20),
-        "3's connection broke: decide now"
-    );
-    f2.on_timer(20);
-    assert_eq!(decided(&f2.take_actions()).map(|d| d.vote.id), Some(2));
-}
