@@ -87,10 +87,16 @@ struct Peer {
     wake: Arc<Notify>,
     conn: Option<Conn>,
     dialing: bool,
-    /// A connection to this peer was up at some point (so its absence now means it was
-    /// lost, not that it never started).
-    was_connected: bool,
+    /// When the current run of connections to this peer began (None while down).
+    up_since: Option<std::time::Instant>,
+    /// The last connection ended after the peer had been reachable for a while
+    /// (`STABLE_FOR`): it is lost, not a start-up transient (see `lost_peers`).
+    lost: bool,
 }
+
+/// How long a peer must have been connected before its connection breaking counts as
+/// losing it (start-up replaces connections within milliseconds).
+const STABLE_FOR: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Shared by the listener, dialers, connection tasks and the driver.
 pub struct Manager {
@@ -161,13 +167,13 @@ impl Manager {
             .is_some_and(|p| p.conn.is_some())
     }
 
-    /// Peers whose connection was up once and is down now (see
-    /// `FastLeaderElection::set_lost`).
+    /// Peers whose connection had been up for `STABLE_FOR` and broke, with no new one
+    /// since (see `FastLeaderElection::set_lost`).
     pub fn lost_peers(&self) -> std::collections::BTreeSet<i64> {
         self.peers
             .lock()
             .iter()
-            .filter(|(_, p)| p.was_connected && p.conn.is_none())
+            .filter(|(_, p)| p.lost && p.conn.is_none())
             .map(|(sid, _)| *sid)
             .collect()
     }
@@ -284,7 +290,8 @@ impl Manager {
                 id,
                 cancel: cancel.clone(),
             });
-            p.was_connected = true;
+            p.up_since.get_or_insert_with(std::time::Instant::now);
+            p.lost = false;
             p.wake.clone()
         };
         tracing::info!("election connection to server {sid} up");
@@ -324,6 +331,7 @@ impl Manager {
             && let Some(c) = p.conn.take()
         {
             c.cancel.cancel();
+            p.lost = p.up_since.take().is_some_and(|t| t.elapsed() >= STABLE_FOR);
         }
         self.forget_if_unknown(&mut peers, sid);
     }
