@@ -46,8 +46,6 @@ use std::time::Duration;
 
 /// The role loops' tick (`lead::TICK`, `follow::TICK`).
 const TICK_MS: i64 = 50;
-/// A crash keeps at least a log file's header.
-const LOG_HEADER: u64 = 16;
 
 /// What a member reports for the invariant checks.
 #[derive(Debug, Clone)]
@@ -715,26 +713,7 @@ impl Member {
     /// Power loss: every log file keeps what was synced plus a random part of what was
     /// written after it. Epoch files and snapshots are written whole and synced.
     pub fn crash(self, rng: &mut Rng) -> Result<(), String> {
-        for (path, &written) in &self.disk.written_len {
-            let synced = self
-                .disk
-                .synced_len
-                .get(path)
-                .copied()
-                .unwrap_or(0)
-                .max(LOG_HEADER);
-            if written <= synced {
-                continue;
-            }
-            let keep = synced + rng.below(written - synced + 1);
-            let f = std::fs::OpenOptions::new()
-                .write(true)
-                .open(path)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            f.set_len(keep)
-                .map_err(|e| format!("truncate {}: {e}", path.display()))?;
-        }
-        Ok(())
+        super::node::tear_unsynced(&self.disk.written_len, &self.disk.synced_len, rng)
     }
 
     // ---- clients ----

@@ -32,6 +32,29 @@ use std::time::Duration;
 /// Length of a txn log file header: a crash keeps at least this much of a file.
 const LOG_HEADER: u64 = 16;
 
+/// Power loss on log files: each keeps what was synced (at least its header) plus a
+/// random part of what was written after it, possibly ending inside an entry.
+pub fn tear_unsynced(
+    written_len: &BTreeMap<PathBuf, u64>,
+    synced_len: &BTreeMap<PathBuf, u64>,
+    rng: &mut Rng,
+) -> Result<(), String> {
+    for (path, &written) in written_len {
+        let synced = synced_len.get(path).copied().unwrap_or(0).max(LOG_HEADER);
+        if written <= synced {
+            continue;
+        }
+        let keep = synced + rng.below(written - synced + 1);
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        f.set_len(keep)
+            .map_err(|e| format!("truncate {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
 pub struct SimNode {
     pub settings: Arc<Settings>,
     pub core: Core,
@@ -171,25 +194,7 @@ impl SimNode {
     /// Power loss: every log file keeps what was synced plus a random part of what was
     /// written after it (possibly ending inside an entry). Connections are gone.
     pub fn crash(self, rng: &mut Rng) -> Result<(), String> {
-        for (path, &written) in &self.written_len {
-            let synced = self
-                .synced_len
-                .get(path)
-                .copied()
-                .unwrap_or(0)
-                .max(LOG_HEADER);
-            if written <= synced {
-                continue;
-            }
-            let keep = synced + rng.below(written - synced + 1);
-            let f = std::fs::OpenOptions::new()
-                .write(true)
-                .open(path)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            f.set_len(keep)
-                .map_err(|e| format!("truncate {}: {e}", path.display()))?;
-        }
-        Ok(())
+        tear_unsynced(&self.written_len, &self.synced_len, rng)
     }
 
     /// Open a connection with this handshake.
