@@ -421,7 +421,11 @@ def test_trunc_of_old_leader(ensemble_factory, voters, what, cross_epoch):
     assert raw.call(zkraw.Op.EXISTS, zkraw.enc_path_watch(root)).err == 0
     before = last_logged_zxid(old)
 
-    ens.isolate(old, mode=netproxy.DROP)
+    # blackhole, not drop: with its followers' connections reset, a Java leader gives up
+    # leadership at its next half-tick check (≤ 250 ms here) and a create still in its
+    # pipeline is never logged (seen in CI on a loaded machine); a blackholed leader keeps
+    # leading for syncLimit ticks (2.5 s), ample time to log it.
+    ens.isolate(old, mode=netproxy.BLACKHOLE)
     raw.send(zkraw.Op.CREATE, zkraw.enc_create(f"{root}/lost", b"never-committed"))
     logged = lin_history_wait(lambda: last_logged_zxid(old) > before, 10)
     assert logged, f"the isolated leader did not log the create (last logged 0x{last_logged_zxid(old):x})"
