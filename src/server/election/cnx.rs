@@ -113,6 +113,9 @@ pub struct Manager {
     observer_counter: AtomicI64,
     handshakes: Arc<Semaphore>,
     pub cancel: CancellationToken,
+    /// Woken when a peer becomes lost (see `lost_peers`), so a running finalizeWait can
+    /// stop waiting for it.
+    pub lost_changed: Notify,
 }
 
 impl Manager {
@@ -139,6 +142,7 @@ impl Manager {
             observer_counter: AtomicI64::new(-1),
             handshakes: Arc::new(Semaphore::new(HANDSHAKE_LIMIT)),
             cancel,
+            lost_changed: Notify::new(),
         })
     }
 
@@ -332,6 +336,9 @@ impl Manager {
         {
             c.cancel.cancel();
             p.lost = p.up_since.take().is_some_and(|t| t.elapsed() >= STABLE_FOR);
+            if p.lost {
+                self.lost_changed.notify_one();
+            }
         }
         self.forget_if_unknown(&mut peers, sid);
     }

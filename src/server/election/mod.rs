@@ -356,6 +356,8 @@ async fn drive(
                 ),
             },
             _ = sleep_until_opt(wake_at), if wake_at.is_some() => fle.on_timer(now()),
+            // A voter we were waiting on in finalizeWait may just have been lost.
+            _ = manager.lost_changed.notified() => fle.recheck_lost(now(), manager.lost_peers()),
         }
         // Status first, so a caller woken by a decision already sees it there.
         let now_status = status_of(&fle);

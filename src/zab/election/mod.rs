@@ -43,6 +43,10 @@ pub const MAX_NOTIFICATION_INTERVAL_MS: i64 = 60_000;
 /// Notifications kept while LOOKING but no round runs yet (Java's receive queue bound).
 pub const PENDING_CAPACITY: usize = 100;
 
+/// How old a LOOKING vote heard while following or leading may be and still be replayed
+/// into the next round (see `heard_while_settled`).
+pub const HEARD_WINDOW_MS: i64 = 1_000;
+
 /// The config text notifications (and NEWLEADER) carry: `QuorumVerifier.toString()`,
 /// i.e. `server.N=<QuorumServer.toString()>` lines joined by `\n`, then `version=<hex>`,
 /// no trailing newline.
@@ -214,6 +218,14 @@ pub struct FastLeaderElection {
     actions: Vec<Action>,
     /// Voters whose election connection was up and is lost (see `set_lost`).
     lost: std::collections::BTreeSet<i64>,
+    /// The newest LOOKING notification from each voter that came while I was following
+    /// or leading, with when it came. Java answers it and forgets it; when its sender
+    /// had noticed the leader's death a moment before I did, my own round then starts
+    /// without its vote, and neither of us sends again until a notification timeout
+    /// (200–600 ms of every failover). Replaying what came within `HEARD_WINDOW_MS`
+    /// when my round starts is the same as the message arriving a little later, which
+    /// the protocol must tolerate anyway (a deliberate difference; docs/compatibility.md).
+    heard_while_settled: BTreeMap<i64, (i64, Notification)>,
 }
 
 impl FastLeaderElection {
@@ -242,6 +254,7 @@ impl FastLeaderElection {
             self_queue: VecDeque::new(),
             actions: Vec::new(),
             lost: Default::default(),
+            heard_while_settled: BTreeMap::new(),
         }
     }
 
@@ -303,6 +316,31 @@ impl FastLeaderElection {
         self.round.is_some()
     }
 
+    /// The lost voters changed (a connection that had been up broke; `set_lost`). If
+    /// finalizeWait is running and now everyone not lost has voted for my proposal,
+    /// stop waiting: the voter we were waiting on will not answer.
+    pub fn recheck_lost(&mut self, now_ms: i64, lost: std::collections::BTreeSet<i64>) {
+        self.lost = lost;
+        let (leader, zxid, epoch) = self.proposed;
+        let mine = Recorded {
+            vote: Vote {
+                id: leader,
+                zxid,
+                election_epoch: self.logicalclock,
+                peer_epoch: epoch,
+            },
+            state: PeerState::Looking,
+            version: 0,
+        };
+        let done = self
+            .round
+            .as_ref()
+            .is_some_and(|r| r.finalizing && self.everyone_reachable_agrees(&r.recvset, &mine));
+        if done && let Some(r) = self.round.as_mut() {
+            r.deadline = r.deadline.min(now_ms);
+        }
+    }
+
     /// Start a round (`lookForLeader`): logicalclock + 1, propose myself (or the
     /// observer's `Long.MIN_VALUE` triple) and tell every voter.
     pub fn start_round(&mut self, now_ms: i64, last_logged_zxid: i64, current_epoch: i64) {
@@ -341,6 +379,19 @@ impl FastLeaderElection {
                 break;
             }
             self.main_loop(now_ms, from, n);
+        }
+        let heard = std::mem::take(&mut self.heard_while_settled);
+        for (from, (at_ms, n)) in heard {
+            if self.round.is_none() {
+                break;
+            }
+            if now_ms - at_ms <= HEARD_WINDOW_MS && n.election_epoch >= self.logicalclock {
+                tracing::debug!(
+                    "replaying the LOOKING vote {from} sent {} ms ago",
+                    now_ms - at_ms
+                );
+                self.main_loop(now_ms, from, n);
+            }
         }
         self.drain_self(now_ms);
     }
@@ -550,6 +601,7 @@ impl FastLeaderElection {
                 self.pending.push_back((from, n));
             }
         } else if n.state == PeerState::Looking {
+            self.heard_while_settled.insert(from, (now_ms, n.clone()));
             let cv = self.current_vote_or_init();
             tracing::debug!(
                 "Sending new notification. My id ={} recipient={} zxid=0x{:x} leader={}",

@@ -1020,3 +1020,106 @@ fn a_lost_voter_is_not_waited_for_when_everyone_else_agrees() {
         f1.next_deadline()
     );
 }
+
+#[test]
+fn finalize_wait_ends_when_the_missing_voter_turns_out_lost() {
+    let z = 0x3_0000_0006;
+    let mut f2 = fle(2, &[1, 2, 3]);
+    f2.logicalclock = 3;
+    f2.start_round(0, z, 3);
+    f2.take_actions();
+    f2.on_notification(7, 1, n(Looking, 2, z, 4, 3));
+    assert_eq!(
+        f2.next_deadline(),
+        Some(207),
+        "3 not known lost yet: finalizeWait"
+    );
+    f2.recheck_lost(20, [1].into_iter().collect());
+    assert_eq!(
+        f2.next_deadline(),
+        Some(207),
+        "a lost voter that already voted changes nothing: 3 may still send a better vote"
+    );
+    f2.recheck_lost(30, [3].into_iter().collect());
+    assert_eq!(
+        f2.next_deadline(),
+        Some(30),
+        "3's connection broke: decide now"
+    );
+    f2.on_timer(30);
+    assert_eq!(decided(&f2.take_actions()).map(|d| d.vote.id), Some(2));
+}
+
+#[test]
+fn a_lost_voter_outside_finalize_wait_changes_no_deadline() {
+    let z = 0x3_0000_0006;
+    let mut f2 = fle(2, &[1, 2, 3]);
+    f2.logicalclock = 3;
+    f2.start_round(0, z, 3);
+    f2.take_actions();
+    let before = f2.next_deadline();
+    f2.recheck_lost(20, [3].into_iter().collect());
+    assert_eq!(
+        f2.next_deadline(),
+        before,
+        "no quorum yet: nothing to decide"
+    );
+}
+
+/// Failover as it happens on loopback: 2 notices the leader's death first and its vote
+/// reaches 1 while 1 still follows; 1's own round must start with 2's vote, not wait a
+/// notification timeout for 2 to send it again.
+#[test]
+fn a_looking_vote_heard_while_following_counts_in_the_next_round() {
+    let z = 0x1_0000_0002;
+    let mut f1 = fle(1, &[1, 2, 3]);
+    f1.logicalclock = 1;
+    f1.set_not_looking(
+        Following,
+        Vote {
+            id: 3,
+            zxid: 0,
+            election_epoch: 1,
+            peer_epoch: 1,
+        },
+    );
+    f1.on_notification(100, 2, n(Looking, 2, z, 2, 1));
+    assert_eq!(sends(&f1.take_actions()), vec![(2, Following, 3, 0, 1, 1)]);
+    f1.start_round(102, z, 1);
+    let out = sends(&f1.take_actions());
+    assert!(
+        out.contains(&(2, Looking, 2, z, 2, 1)),
+        "1 adopts 2's vote at once: {out:?}"
+    );
+    assert_eq!(
+        f1.next_deadline(),
+        Some(302),
+        "1 and 2 agree: finalizeWait, no notification timeout"
+    );
+}
+
+#[test]
+fn a_stale_or_old_round_vote_heard_while_following_is_not_replayed() {
+    let z = 0x1_0000_0002;
+    for (at, round) in [(0, 2), (2_000, 1)] {
+        let mut f1 = fle(1, &[1, 2, 3]);
+        f1.logicalclock = 1;
+        f1.set_not_looking(
+            Following,
+            Vote {
+                id: 3,
+                zxid: 0,
+                election_epoch: 1,
+                peer_epoch: 1,
+            },
+        );
+        f1.on_notification(at, 2, n(Looking, 2, z, round, 1));
+        f1.take_actions();
+        f1.start_round(2_002, z, 1);
+        let out = sends(&f1.take_actions());
+        assert!(
+            out.iter().all(|s| s.2 == 1),
+            "heard at {at} in round {round}: 1 still proposes itself: {out:?}"
+        );
+    }
+}
