@@ -41,6 +41,17 @@ pytestmark = [pytest.mark.xdist_group("ensemble"),
                                  reason="mixed ensembles need both the Java side and ferrokeeper (COMPAT_SERVERS)")]
 
 
+def start_led_by_39(ens, sid):
+    """start_led_by, then check that the zk39 members are 3.9.5 (srvr's version line), so a
+    harness mistake cannot quietly run another ZooKeeper."""
+    leader = start_led_by(ens, sid)
+    for m in ens.members:
+        if m.kind == "zk39":
+            text = m.srvr() or ""
+            assert text.startswith("Zookeeper version: 3.9.5-"), f"{m!r} is not ZooKeeper 3.9.5: {text[:80]!r}"
+    return leader
+
+
 # --- replication, DIFF and SNAP in each direction ---------------------------------------------
 
 # (voters, observer kind, DIFF and SNAP of follower 1 too, what it shows)
@@ -60,7 +71,7 @@ def test_replication_diff_snap(ensemble_factory, voters, observer, syncs, what):
     of the other kind than the leader, is synced back by DIFF and by SNAP."""
     ens = ensemble_factory(list(voters), observers=[observer], tick_ms=500, start=False,
                            extra_cfg={"snapCount": 100})
-    leader = start_led_by(ens, 3)
+    leader = start_led_by_39(ens, 3)
     assert leader.kind == voters[2]
     one, two, _, obs = ens.members
     root = unique_root("j39")
@@ -194,7 +205,7 @@ def test_trunc_and_cross_epoch_snap_of_old_leader(ensemble_factory, voters, what
     # a long session timeout: no session may expire in round 1 (a closeSession in the new
     # epoch would turn the TRUNC into a SNAP)
     ens = ensemble_factory(list(voters), tick_ms=500, extra_cfg={"maxSessionTimeout": 60000}, start=False)
-    three = start_led_by(ens, 3)
+    three = start_led_by_39(ens, 3)
     two = ens.member(2)
     root = unique_root("trunc39")
     with kazoo(ens.connect_string()) as c:
@@ -229,7 +240,7 @@ def test_kill9_leaders_under_load(ensemble_factory, tmp_path):
     against 3.9.5 member 1 by sid; then only 3.9.5 members 1 and 3 are left to elect).
     The ferro observer 4 follows each new leader; clients on every member throughout."""
     ens = ensemble_factory(["zk39", "ferro", "zk39"], observers=["ferro"], tick_ms=500, start=False)
-    leader = start_led_by(ens, 3)
+    leader = start_led_by_39(ens, 3)
     rec = lin_history.Recorder(ens.connect_string(), unique_root("lin_kill39"), keys=3, clients=4, seed=39,
                                think_s=0.02)
     rec.setup()
