@@ -1,12 +1,14 @@
 """Start an N-member ZooKeeper ensemble on 127.0.0.1 whose members are Apache ZooKeeper
-3.8 (kind "zk") or ferrokeeper (kind "ferro"), and break it in controlled ways.
+3.8 (kind "zk", Debian's), Apache ZooKeeper 3.9.5 (kind "zk39", the Maven Central jars
+scripts/install-deps.sh puts in target/zk-3.9.5/lib) or ferrokeeper (kind "ferro"), and
+break it in controlled ways.
 
     ens = Ensemble(["zk", "zk", "ferro"], observers=["zk"], tick_ms=500)
     ens.start()                      # all members; waits until each serves
     ens.leader()                     # the one member that says "Mode: leader"
     ens.modes()                      # {1: "follower", 2: "leader", 3: "follower", 4: "observer"}
     ens.kill9(m); ens.start(m)       # crash and restart on the same dataDir/myid/ports
-    ens.replace(m, "ferro")          # stop, start the other implementation on the same dataDir
+    ens.replace(m, "ferro")          # stop, start another kind on the same dataDir
     ens.isolate(m); ens.heal()       # partitions, through the proxies (netproxy.py)
     ens.connect_string()             # "127.0.0.1:p1,127.0.0.1:p2,..."
     ens.close()                      # kills what it started (by PID), removes its directory
@@ -20,7 +22,7 @@ Members are numbered 1..N (voters first, then observers); a member is a Member o
 id wherever a helper takes one. Each has its own directory m<id>/ with zoo.cfg,
 data/myid and server.log (stdout and stderr of every start, appended, with a banner).
 
-zoo.cfg is what Java's QuorumPeerConfig reads, the same file for both kinds: tickTime
+zoo.cfg is what Java's QuorumPeerConfig reads, the same file for every kind: tickTime
 (default 500), initLimit 10, syncLimit 5, dataDir, clientPort + clientPortAddress
 127.0.0.1, 4lw.commands.whitelist=*, admin.enableServer=false, maxClientCnxns=0,
 server.N=127.0.0.1:quorumPort:electionPort[:observer] and peerType=observer on
@@ -34,14 +36,17 @@ Processes: started with start_new_session; only those are ever signalled, by PID
 from an atexit hook if a test run dies without cleanup). Ports come from the suite's
 machine-wide reservation (zkraw.free_port). Every wait has a deadline.
 
-Java members run QuorumPeerMain with -Dzookeeper.fastleader.maxNotificationInterval
-(default 2000 ms instead of 60 s): an isolated member backs off its election
-notifications exponentially up to this cap, and it rejoins after a heal only when it
-next sends one.
+Java members (both Java kinds: the same zoo.cfg, flags and logging; only the jars differ)
+run QuorumPeerMain with -Dzookeeper.fastleader.maxNotificationInterval (default 2000 ms
+instead of 60 s): an isolated member backs off its election notifications exponentially
+up to this cap, and it rejoins after a heal only when it next sends one. They log through
+slf4j-simple (INFO, to stderr, ms since the JVM started) into server.log; from those
+lines sync_mode_seen_by tells how a learner was synced (DIFF, SNAP or TRUNC).
 """
 
 import atexit
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -58,7 +63,11 @@ JAVA = shutil.which("java") or "/usr/bin/java"
 ZK_CLASSPATH = ":".join(
     "/usr/share/java/" + j for j in ("zookeeper.jar", "zookeeper-jute.jar", "slf4j-simple.jar")
 )
-KINDS = ("zk", "ferro")
+# ZooKeeper 3.9.5 and its runtime dependencies + slf4j-simple 2.0 (scripts/install-deps.sh)
+ZK39_LIB = os.path.join(REPO, "target", "zk-3.9.5", "lib")
+JAVA_CLASSPATHS = {"zk": ZK_CLASSPATH, "zk39": os.path.join(ZK39_LIB, "*")}
+JAVA_KINDS = tuple(JAVA_CLASSPATHS)
+KINDS = ("zk", "zk39", "ferro")
 SERVING_MODES = ("leader", "follower", "observer", "standalone")
 
 # Every process started here, so an interpreter exit without cleanup still kills them.
@@ -138,6 +147,11 @@ class Member:
     def hostport(self):
         return f"{HOST}:{self.client_port}"
 
+    @property
+    def java(self):
+        """An Apache ZooKeeper member (either Java kind)."""
+        return self.kind in JAVA_KINDS
+
     def __repr__(self):
         pid = self.proc.pid if self.proc else None
         return f"<member {self.sid} {self.kind}{' observer' if self.observer else ''} :{self.client_port} pid={pid}>"
@@ -171,12 +185,14 @@ class Member:
             return "(no log)"
 
     def command(self):
-        if self.kind == "zk":
+        if self.java:
+            if self.kind == "zk39" and not os.path.exists(os.path.join(ZK39_LIB, ".complete")):
+                raise EnsembleError(f"ZooKeeper 3.9.5 jars not found in {ZK39_LIB} (bash scripts/install-deps.sh)")
             return [JAVA, "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
                     "-Dorg.slf4j.simpleLogger.showDateTime=true",
                     f"-Dzookeeper.fastleader.maxNotificationInterval={self.ens.fle_max_notification_ms}",
                     *self.ens.java_flags,
-                    "-cp", ZK_CLASSPATH,
+                    "-cp", JAVA_CLASSPATHS[self.kind],
                     "org.apache.zookeeper.server.quorum.QuorumPeerMain", self.cfg_path]
         binary = self.ens.ferro_bin or ferro_binary()
         if not os.path.exists(binary):
@@ -338,7 +354,7 @@ class Ensemble:
         self._end(self.member(member), signal.SIGTERM, 10)
 
     def replace(self, member, kind, wait=True, timeout=60.0):
-        """Stop a member and start the other implementation (or `kind`) on the same
+        """Stop a member and start `kind` (another implementation) on the same
         dataDir, myid and ports."""
         m = self.member(member)
         if kind not in KINDS:
@@ -443,6 +459,57 @@ class Ensemble:
     def heal(self):
         """Every link up again."""
         self._need_proxy().heal()
+
+
+# --- server.log ----------------------------------------------------------------------------
+
+def log_text(m):
+    """Member m's server.log (every start), or "" when there is none."""
+    try:
+        with open(m.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def log_lines(m, pattern, since=0):
+    """Lines of m's server.log (from byte offset `since` of its text) matching pattern."""
+    rx = re.compile(pattern)
+    return [ln for ln in log_text(m)[since:].splitlines() if rx.search(ln)]
+
+
+def log_mark(m):
+    return len(log_text(m))
+
+
+def sync_mode_seen_by(learner, leader, since_learner, since_leader):
+    """How the learner was synced, from the Java side's log (either Java kind; 3.8 and
+    3.9.5 log the same lines): 'DIFF', 'SNAP', 'TRUNC' or None (both ferrokeeper, or
+    nothing logged)."""
+    if learner.java:
+        lines = log_lines(learner, r"Getting a (diff|snapshot) from|Truncating log to get in sync", since_learner)
+        if lines:
+            ln = lines[-1]
+            return "DIFF" if "diff" in ln else "SNAP" if "snapshot" in ln else "TRUNC"
+    if leader.java:
+        # LearnerHandler.syncFollower logs "Synchronizing with Learner sid: N
+        # maxCommittedLog=.. minCommittedLog=.. lastProcessedZxid=.. peerLastZxid=..",
+        # then "Sending DIFF ..." or "Sending snapshot ..." at INFO, but a TRUNC only
+        # at DEBUG: a sync line followed by neither, with the peer above
+        # maxCommittedLog, is a TRUNC.
+        lines = log_lines(leader, rf"Synchronizing with Learner sid: {learner.sid} |Sending DIFF zxid=.* peer sid: "
+                                  rf"{learner.sid}\b|Sending snapshot|Sending TRUNC", since_leader)
+        last_sync = max((i for i, ln in enumerate(lines) if "Synchronizing with Learner" in ln), default=None)
+        if last_sync is not None:
+            after = lines[last_sync + 1:]
+            if any("Sending DIFF" in ln for ln in after):
+                return "DIFF"
+            if any("Sending snapshot" in ln for ln in after):
+                return "SNAP"
+            m = re.search(r"maxCommittedLog=0x([0-9a-f]+).*peerLastZxid=0x([0-9a-f]+)", lines[last_sync])
+            if m and int(m.group(2), 16) > int(m.group(1), 16):
+                return "TRUNC"
+    return None
 
 
 # --- pytest fixture ------------------------------------------------------------------------

@@ -32,7 +32,6 @@ leaders how they synced a learner ("Sending DIFF", "Sending snapshot"; TRUNC onl
 DEBUG: inferred from "Synchronizing with Learner"); the tests check those.
 """
 
-import re
 import signal
 import subprocess
 import threading
@@ -46,6 +45,7 @@ import lin_history
 import netproxy
 import zkraw
 from ensemble import ensemble_factory  # noqa: F401  (a fixture)
+from ensemble import log_lines, log_mark, sync_mode_seen_by
 
 pytestmark = [pytest.mark.xdist_group("ensemble"),
               pytest.mark.skipif(set(conftest.selected_kinds()) != {"zk", "ferro"},
@@ -82,24 +82,6 @@ class kazoo:
 
     def __exit__(self, *exc):
         stop_client(self.c)
-
-
-def log_text(m):
-    try:
-        with open(m.log_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-
-
-def log_lines(m, pattern, since=0):
-    """Lines of m's server.log (from byte offset `since` of its text) matching pattern."""
-    rx = re.compile(pattern)
-    return [ln for ln in log_text(m)[since:].splitlines() if rx.search(ln)]
-
-
-def log_mark(m):
-    return len(log_text(m))
 
 
 # --- trees ---------------------------------------------------------------------------
@@ -211,35 +193,6 @@ def write_many(hosts, root, n, prefix="n", batch=100):
             for r in rs:
                 r.get(timeout=30)
     return paths
-
-
-def sync_mode_seen_by(learner, leader, since_learner, since_leader):
-    """How the learner was synced, from the Java side's log: 'DIFF', 'SNAP', 'TRUNC' or
-    None (both ferrokeeper, or nothing logged)."""
-    if learner.kind == "zk":
-        lines = log_lines(learner, r"Getting a (diff|snapshot) from|Truncating log to get in sync", since_learner)
-        if lines:
-            ln = lines[-1]
-            return "DIFF" if "diff" in ln else "SNAP" if "snapshot" in ln else "TRUNC"
-    if leader.kind == "zk":
-        # LearnerHandler.syncFollower logs "Synchronizing with Learner sid: N
-        # maxCommittedLog=.. minCommittedLog=.. lastProcessedZxid=.. peerLastZxid=..",
-        # then "Sending DIFF ..." or "Sending snapshot ..." at INFO, but a TRUNC only
-        # at DEBUG: a sync line followed by neither, with the peer above
-        # maxCommittedLog, is a TRUNC.
-        lines = log_lines(leader, rf"Synchronizing with Learner sid: {learner.sid} |Sending DIFF zxid=.* peer sid: "
-                                  rf"{learner.sid}\b|Sending snapshot|Sending TRUNC", since_leader)
-        last_sync = max((i for i, ln in enumerate(lines) if "Synchronizing with Learner" in ln), default=None)
-        if last_sync is not None:
-            after = lines[last_sync + 1:]
-            if any("Sending DIFF" in ln for ln in after):
-                return "DIFF"
-            if any("Sending snapshot" in ln for ln in after):
-                return "SNAP"
-            m = re.search(r"maxCommittedLog=0x([0-9a-f]+).*peerLastZxid=0x([0-9a-f]+)", lines[last_sync])
-            if m and int(m.group(2), 16) > int(m.group(1), 16):
-                return "TRUNC"
-    return None
 
 
 def session_moves(ens, order, root):
