@@ -69,7 +69,8 @@ def kinds(request):
 
 
 def other_kind(kind):
-    return "ferro" if kind == "zk" else "zk"
+    """The kind that replaces a member of `kind`: ferrokeeper for either Java version."""
+    return "zk" if kind == "ferro" else "ferro"
 
 
 @contextlib.contextmanager
