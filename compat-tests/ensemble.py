@@ -42,6 +42,10 @@ instead of 60 s): an isolated member backs off its election notifications expone
 up to this cap, and it rejoins after a heal only when it next sends one. They log through
 slf4j-simple (INFO, to stderr, ms since the JVM started) into server.log; from those
 lines sync_mode_seen_by tells how a learner was synced (DIFF, SNAP or TRUNC).
+
+sys_props={"readonlymode.enabled": "true"} gives every member, of either kind, the same
+JVM system properties: `-Dk=v` on Java's command line and on ferrokeeper's (which reads
+Java's -D flags); java_flags go to Java members only.
 """
 
 import atexit
@@ -192,13 +196,14 @@ class Member:
                     "-Dorg.slf4j.simpleLogger.showDateTime=true",
                     f"-Dzookeeper.fastleader.maxNotificationInterval={self.ens.fle_max_notification_ms}",
                     *self.ens.java_flags,
+                    *(f"-D{k}={v}" for k, v in self.ens.sys_props.items()),
                     "-cp", JAVA_CLASSPATHS[self.kind],
                     "org.apache.zookeeper.server.quorum.QuorumPeerMain", self.cfg_path]
         binary = self.ens.ferro_bin or ferro_binary()
         if not os.path.exists(binary):
             raise EnsembleError(f"ferrokeeper binary not found at {binary} "
                                 "(cargo build --release, or set FERROKEEPER_BIN)")
-        return [binary, self.cfg_path]
+        return [binary, *(f"-D{k}={v}" for k, v in self.ens.sys_props.items()), self.cfg_path]
 
     def write_config(self):
         ens = self.ens
@@ -234,13 +239,14 @@ class Ensemble:
 
     def __init__(self, kinds=("zk", "zk", "zk"), observers=(), tick_ms=500, init_limit=10,
                  sync_limit=5, proxy=True, extra_cfg=None, java_flags=(), ferro_bin=None,
-                 fle_max_notification_ms=2000, base_dir=None):
+                 fle_max_notification_ms=2000, base_dir=None, sys_props=None):
         self.dir = tempfile.mkdtemp(prefix="ensemble-", dir=base_dir)
         self.tick_ms = tick_ms
         self.init_limit = init_limit
         self.sync_limit = sync_limit
         self.extra_cfg = dict(extra_cfg or {})
         self.java_flags = list(java_flags)
+        self.sys_props = dict(sys_props or {})
         self.ferro_bin = ferro_bin
         self.fle_max_notification_ms = fle_max_notification_ms
         self._ports = []

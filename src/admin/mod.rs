@@ -22,6 +22,25 @@ use std::fmt::Write as _;
 use std::future::Future;
 use std::net::SocketAddr;
 
+/// Whether a server serves the client port now, and how: what `isro` prints (Java's
+/// `IsroCommand`: "null" while no server runs, as between an ensemble member's roles).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServingMode {
+    NotServing,
+    ReadWrite,
+    ReadOnly,
+}
+
+impl ServingMode {
+    pub fn isro(self) -> &'static str {
+        match self {
+            ServingMode::NotServing => "null",
+            ServingMode::ReadWrite => "rw",
+            ServingMode::ReadOnly => "ro",
+        }
+    }
+}
+
 /// The version string we report (the 3.8 line we are wire-compatible with).
 pub const VERSION: &str = concat!(
     "3.8.0-ferrokeeper-",
@@ -67,6 +86,7 @@ pub async fn reply<F, Fut>(
     word: FourLetterWord,
     asking: SocketAddr,
     conf: &ConfView,
+    mode: ServingMode,
     ask_core: F,
 ) -> Option<String>
 where
@@ -87,7 +107,7 @@ where
     }
     Some(match word {
         W::Ruok => "imok".into(),
-        W::Isro => "rw".into(),
+        W::Isro => mode.isro().into(),
         W::Gtmk | W::Stmk => "0\n".into(),
         W::Srst => "Server stats reset.\n".into(),
         W::Crst => "Connection stats reset.\n".into(),

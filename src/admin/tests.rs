@@ -191,7 +191,7 @@ async fn local_words_never_ask_the_core() {
         if query_for(w).is_some() || w == FourLetterWord::TelnetClose {
             continue;
         }
-        let text = reply(w, peer(1), &conf, |q| async move {
+        let text = reply(w, peer(1), &conf, ServingMode::ReadWrite, |q| async move {
             panic!("{} asked the core {q:?}", w.name())
         })
         .await;
@@ -213,15 +213,46 @@ async fn local_words_never_ask_the_core() {
 #[tokio::test]
 async fn core_words_render_the_answer() {
     let conf = conf_in(std::path::Path::new("/nonexistent"));
-    let text = reply(FourLetterWord::Cons, peer(4242), &conf, |q| async move {
-        assert_eq!(q, Query::Conns);
-        Some(Answer::Conns(Vec::new()))
-    })
+    let text = reply(
+        FourLetterWord::Cons,
+        peer(4242),
+        &conf,
+        ServingMode::ReadWrite,
+        |q| async move {
+            assert_eq!(q, Query::Conns);
+            Some(Answer::Conns(Vec::new()))
+        },
+    )
     .await;
     assert_eq!(
         text.as_deref(),
         Some(" /127.0.0.1:4242[0](queued=0,recved=1,sent=0)\n\n")
     );
-    let gone = reply(FourLetterWord::Srvr, peer(1), &conf, |_| async { None }).await;
+    let gone = reply(
+        FourLetterWord::Srvr,
+        peer(1),
+        &conf,
+        ServingMode::ReadWrite,
+        |_| async { None },
+    )
+    .await;
     assert_eq!(gone.as_deref(), Some(crate::admin::NOT_SERVING));
+}
+
+/// `isro` as Java's IsroCommand: "null" while no server runs, "ro" in read-only mode.
+#[tokio::test]
+async fn isro_tells_the_serving_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = conf_in(dir.path());
+    for (mode, want) in [
+        (ServingMode::NotServing, "null"),
+        (ServingMode::ReadWrite, "rw"),
+        (ServingMode::ReadOnly, "ro"),
+    ] {
+        let text = reply(FourLetterWord::Isro, peer(1), &conf, mode, |_| async {
+            None
+        })
+        .await;
+        assert_eq!(text.as_deref(), Some(want));
+    }
 }

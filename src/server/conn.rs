@@ -68,7 +68,8 @@ pub async fn serve(
                     tokio::time::timeout(HANDSHAKE_TIMEOUT, read_at_least(rd, &mut buf, 12)).await;
             }
             let conf = settings.conf_view();
-            admin::reply(word, peer, &conf, |query| ask_core(&core, query)).await
+            let mode = shared.serving_mode();
+            admin::reply(word, peer, &conf, mode, |query| ask_core(&core, query)).await
         };
         if let Some(text) = text {
             let _ = write_all(&sock, text.as_bytes()).await;

@@ -8,12 +8,15 @@
 //! request accounting (`Throttle`), as Java's `globalOutstandingLimit`.
 //! Must never: decide anything (it is state and counters, no logic beyond bookkeeping).
 
+use crate::admin::ServingMode;
 use crate::jute::records::Id;
 use crate::tree::DataTree;
 use crate::watch::WatchManager;
 use parking_lot::{Mutex, RwLock};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{
+    AtomicBool, AtomicI64, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+};
 use tokio::sync::Notify;
 
 /// Identifies one client connection (also its watcher id).
@@ -30,6 +33,9 @@ pub struct Shared {
     pub served: AtomicU64,
     /// Requests handed to the core and not answered yet, for all connections.
     pub throttle: Arc<Throttle>,
+    /// `admin::ServingMode` as a number (see `serving_mode`): set by whoever runs the
+    /// core (always read-write standalone; an ensemble member's role loop).
+    serving: AtomicU8,
 }
 
 impl Shared {
@@ -40,7 +46,20 @@ impl Shared {
             last_applied: AtomicI64::new(last_applied),
             served: AtomicU64::new(0),
             throttle: Arc::new(Throttle::new(outstanding_limit)),
+            serving: AtomicU8::new(ServingMode::ReadWrite as u8),
         }
+    }
+
+    pub fn serving_mode(&self) -> ServingMode {
+        match self.serving.load(Ordering::Relaxed) {
+            0 => ServingMode::NotServing,
+            2 => ServingMode::ReadOnly,
+            _ => ServingMode::ReadWrite,
+        }
+    }
+
+    pub fn set_serving_mode(&self, mode: ServingMode) {
+        self.serving.store(mode as u8, Ordering::Relaxed);
     }
 }
 

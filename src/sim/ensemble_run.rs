@@ -172,6 +172,7 @@ impl World {
                     config_version: 0,
                     listen_on_all_ips: false,
                     cnx_timeout_ms: 5000,
+                    read_only_mode: false,
                 }),
             );
             settings.insert(

@@ -38,7 +38,17 @@ impl Core {
         let s = &self.settings;
         let timeout =
             session::negotiate_timeout(req.time_out, s.min_session_timeout, s.max_session_timeout);
-        let ro = req.read_only.map(|_| false);
+        let read_only = self.is_read_only();
+        if read_only
+            && let Some(why) = self.read_only_refuses(req.read_only == Some(true), req.session_id)
+        {
+            tracing::info!("{why} {peer}");
+            outbox.close();
+            let _ = reply.send(false);
+            return;
+        }
+        // The ConnectResponse's flag, when the client sent one.
+        let ro = req.read_only.map(|_| read_only);
         let now = self.now;
         let new_conn = |session_id: i64, last_zxid: i64, outbox: Arc<Outbox>| {
             let auth: Arc<Vec<Id>> = vec![Id {
@@ -61,6 +71,22 @@ impl Core {
                 queue: VecDeque::new(),
             }
         };
+        if req.session_id == 0 && read_only {
+            let session_id = self.create_local_session(timeout);
+            tracing::info!(
+                "new read-only session 0x{session_id:x} with timeout {timeout} for {peer}"
+            );
+            let response = connect_response(session_id, timeout, ro);
+            outbox.push_with(&mut self.actions.flush, |b| {
+                super::encode_frame(b, |b| response.write(b))
+            });
+            self.session_conn.insert(session_id, conn);
+            self.conns
+                .insert(conn, new_conn(session_id, self.last_applied, outbox));
+            self.stats.packets_sent += 1;
+            let _ = reply.send(true);
+            return;
+        }
         if req.session_id == 0 && !self.role().preps() {
             let session_id = self.sessions.next_session_id();
             let response = connect_response(session_id, timeout, ro);
@@ -112,7 +138,7 @@ impl Core {
             self.disconnected(old);
         }
         let password_ok = req.passwd.as_ref() == session::session_password(session_id).as_slice();
-        if password_ok && !self.role().preps() {
+        if password_ok && !self.role().preps() && !read_only {
             // The leader owns sessions: ask it (REVALIDATE).
             let response = connect_response(session_id, timeout, ro);
             let pending = Box::new(PendingConnect {

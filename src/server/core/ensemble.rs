@@ -33,6 +33,9 @@ pub enum Role {
     Leader { epoch: u32 },
     /// Votes on the leader's txns (`observer`: only learns them).
     Learner { observer: bool },
+    /// Cut off from the quorum with `readonlymode.enabled`: serves reads to read-only
+    /// clients, refuses writes (`read_only.rs`).
+    ReadOnly,
 }
 
 impl Role {
@@ -42,7 +45,7 @@ impl Role {
     }
     /// This member preps txns (and so expires sessions and reaps containers).
     pub fn preps(self) -> bool {
-        !matches!(self, Role::Learner { .. })
+        matches!(self, Role::Standalone | Role::Leader { .. })
     }
     /// `srvr`'s `Mode:`.
     pub fn mode(self) -> &'static str {
@@ -51,6 +54,7 @@ impl Role {
             Role::Leader { .. } => "leader",
             Role::Learner { observer: false } => "follower",
             Role::Learner { observer: true } => "observer",
+            Role::ReadOnly => "read-only",
         }
     }
 }

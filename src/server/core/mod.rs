@@ -26,6 +26,7 @@ mod apply;
 mod connect;
 mod ensemble;
 mod pipeline;
+mod read_only;
 mod requests;
 mod snapshots;
 #[cfg(test)]
@@ -231,6 +232,8 @@ pub struct Core {
     remote: ensemble::RemoteState,
     /// What mntr reports about the ensemble, kept current by the role's shell.
     quorum_status: Option<crate::admin::QuorumStatus>,
+    /// Read-only mode: which sessions are the ensemble's and which are local.
+    read_only: read_only::ReadOnlySessions,
 }
 
 impl Core {
@@ -272,6 +275,7 @@ impl Core {
             role: Role::Standalone,
             remote: ensemble::RemoteState::default(),
             quorum_status: None,
+            read_only: Default::default(),
             shared,
             settings,
         };

@@ -32,6 +32,9 @@ impl Core {
             }
             return;
         }
+        if self.is_read_only() && self.read_only_request(conn, &r) {
+            return;
+        }
         match r.req {
             // Handled on receipt, like ZooKeeper's processPacket (not in the pipeline).
             Request::Auth(p) => self.auth(conn, r.xid, p),

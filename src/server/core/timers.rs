@@ -40,6 +40,10 @@ impl Timers {
 
 impl Core {
     pub(super) fn tick(&mut self) {
+        if self.is_read_only() {
+            self.expire_local_sessions();
+            return;
+        }
         // A learner's sessions are expired by the leader, its containers reaped there.
         if !self.role.preps() {
             return;

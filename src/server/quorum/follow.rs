@@ -259,6 +259,8 @@ pub async fn follow(
                         leader.sid
                     );
                     serving = true;
+                    st.shared
+                        .set_serving_mode(crate::admin::ServingMode::ReadWrite);
                 }
                 LearnerAction::PingReply { zxid } => {
                     let touches = core.as_mut().map(|c| c.take_touches()).unwrap_or_default();

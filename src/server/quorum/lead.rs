@@ -219,6 +219,8 @@ pub async fn lead(
                     }
                     LeaderAction::Established { epoch } => {
                         tracing::info!("a quorum synced; leading epoch {epoch}, serving");
+                        st.shared
+                            .set_serving_mode(crate::admin::ServingMode::ReadWrite);
                         established_ms = t.mono_ms;
                         let mut c = st.new_core(Default::default(), t);
                         announce_epoch(epoch);

@@ -13,6 +13,7 @@ pub mod follow;
 pub mod glue;
 pub mod lead;
 pub mod link;
+pub mod looking;
 pub mod peer;
 
 use crate::server::core::{Core, Input, Now, Recovered};
@@ -41,6 +42,8 @@ pub struct QuorumSettings {
     pub config_version: i64,
     pub listen_on_all_ips: bool,
     pub cnx_timeout_ms: u64,
+    /// `readonlymode.enabled`: serve read-only clients while cut off from a quorum.
+    pub read_only_mode: bool,
 }
 
 impl QuorumSettings {
@@ -86,6 +89,7 @@ impl QuorumSettings {
             config_version: c.config_version.unwrap_or(0),
             listen_on_all_ips: c.quorum_listen_on_all_ips,
             cnx_timeout_ms: 5000,
+            read_only_mode: c.read_only_mode_enabled,
         })
     }
 

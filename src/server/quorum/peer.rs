@@ -2,7 +2,7 @@
 //! LEADING / FOLLOWING / OBSERVING → LOOKING ..., with the election always running
 //! beside it to answer peers.
 
-use super::{PeerState, QuorumSettings, follow, lead, turn_away};
+use super::{PeerState, QuorumSettings, follow, lead, looking};
 use crate::server::core::{CORE_QUEUE, Input};
 use crate::server::election::{Election, ElectionConfig};
 use crate::server::settings::Settings;
@@ -77,7 +77,6 @@ async fn run(
     election: Election,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut batch = Vec::with_capacity(256);
     loop {
         if *shutdown.borrow() {
             break;
@@ -87,20 +86,7 @@ async fn run(
             st.last_logged_zxid(),
             st.current_epoch
         );
-        let decided = {
-            let look = election.look_for_leader(st.last_logged_zxid(), st.current_epoch);
-            tokio::pin!(look);
-            loop {
-                tokio::select! {
-                    d = &mut look => break d,
-                    n = st.clients.recv_many(&mut batch, 256) => {
-                        if n == 0 { break None; }
-                        batch.drain(..).for_each(turn_away);
-                    }
-                    _ = shutdown.changed() => break None,
-                }
-            }
-        };
+        let decided = looking::look(&mut st, &election, &mut shutdown).await;
         let Some(d) = decided else {
             break;
         };
