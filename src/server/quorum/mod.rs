@@ -14,6 +14,7 @@ pub mod glue;
 pub mod lead;
 pub mod link;
 pub mod peer;
+pub mod txnlog_sync;
 
 use crate::server::core::{Core, Input, Now, Recovered};
 use crate::server::persister::Persister;
