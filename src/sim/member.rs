@@ -569,7 +569,7 @@ impl Member {
                 self.st.last_logged_zxid()
             );
         }
-        let leader = Leader::new(
+        let mut leader = Leader::new(
             cfg,
             cx.now.mono_ms,
             self.st.accepted_epoch,
@@ -580,6 +580,10 @@ impl Member {
                 crate::zab::committed::CommittedLog::new(1),
             ),
         );
+        // As `lead`: learners below the ring are synced from this member's log files.
+        if let Some(src) = crate::server::quorum::txnlog_sync::DiskTxnLog::for_member(&self.st) {
+            leader.set_txn_log(Box::new(src));
+        }
         self.role = RoleState::Leading(Box::new(Leading {
             leader,
             core: None,
