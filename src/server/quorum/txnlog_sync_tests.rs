@@ -222,3 +222,39 @@ fn a_torn_file_in_the_middle_is_a_snap() {
     let s = plan_sync_with(z(3), z(700), &ring, false, &mut source(d.path(), 0.0));
     assert_eq!(s.plan, SyncPlan::Snap { zxid: z(700) });
 }
+
+/// Why only txns above the newest snapshot: a member that logged 1:1..1:3, then
+/// installed a leader's SNAP at 2:0 (holding 1:4..1:10, which it never logged) and
+/// logged epoch 2 on from there. Its log reads 1:1..1:3, 2:1.. — each txn following the
+/// one before — yet a DIFF from it would skip 1:4..1:10.
+#[test]
+fn a_log_from_before_an_installed_snap_is_not_used() {
+    let d = tempfile::tempdir().unwrap();
+    let mut e2: Vec<i64> = (1..=50).map(|c| make(2, c)).collect();
+    write_logs(d.path(), &[&zs(1, 3)], PREALLOC);
+    snapshot(d.path(), make(2, 0), 200);
+    let mut w = crate::storage::txlog::TxnLogWriter::open(d.path(), PREALLOC, false).unwrap();
+    for &x in &e2 {
+        w.append(&create_entry(x)).unwrap();
+    }
+    w.commit().unwrap();
+    let mut ring = CommittedLog::new(30);
+    for &x in &e2 {
+        ring.add(x, create_entry(x)).unwrap();
+    }
+    let s = plan_sync_with(z(2), make(2, 50), &ring, false, &mut source(d.path(), 0.0));
+    assert_eq!(s.plan, SyncPlan::Snap { zxid: make(2, 50) });
+    // A learner that has 2:5 is served from the log above the snapshot.
+    let s = plan_sync_with(
+        make(2, 5),
+        make(2, 50),
+        &ring,
+        false,
+        &mut source(d.path(), 0.0),
+    );
+    e2.drain(..5);
+    match &s.plan {
+        SyncPlan::Diff { proposals, .. } => assert_eq!(zxids(proposals), e2),
+        other => panic!("{other:?}"),
+    }
+}
