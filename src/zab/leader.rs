@@ -387,6 +387,8 @@ pub struct Leader {
     last_processed: i64,
     log: CommittedLog,
     txn_log: TxnLog,
+    /// Learners synced with txns from the txn log (a DIFF the ring alone could not give).
+    txn_log_syncs: u64,
     pending_syncs: BTreeMap<i64, Vec<LearnerId>>,
     pending_sync_count: usize,
     tick: i64,
@@ -426,6 +428,7 @@ impl Leader {
             last_processed: my_last_zxid,
             log,
             txn_log: TxnLog(None),
+            txn_log_syncs: 0,
             pending_syncs: BTreeMap::new(),
             pending_sync_count: 0,
             tick: 0,
@@ -683,6 +686,10 @@ impl Leader {
     pub fn committed_log(&self) -> &CommittedLog {
         &self.log
     }
+    /// How many learner syncs took txns from the txn log.
+    pub fn txn_log_syncs(&self) -> u64 {
+        self.txn_log_syncs
+    }
     pub fn outstanding_proposals(&self) -> usize {
         self.outstanding.len()
     }
@@ -931,6 +938,9 @@ impl Leader {
             source,
         );
         log_sync(sid, peer_last_zxid, self.last_processed, &self.log, &s);
+        if s.from_txn_log > 0 {
+            self.txn_log_syncs += 1;
+        }
         let (mode, op, proposals) = match s.plan {
             SyncPlan::Snap { zxid } => {
                 self.actions.push(LeaderAction::SendSnapshot { lid, zxid });
