@@ -337,7 +337,8 @@ mod tests {
 
     #[test]
     fn s08_far_behind_snaps() {
-        // 603 txns behind with a 500-entry ring (3.9 semantics: exactly 500 held).
+        // 603 txns behind with a 500-entry ring (3.9 semantics: exactly 500 held), and
+        // no txn log (the capture's Java leader refused its own there).
         let l = ring(&range(1, 1, 0x27d));
         assert!(l.min_zxid().unwrap() > make(1, 0x22));
         let s = plan_sync(make(1, 0x22), make(1, 0x27d), &l, false);
