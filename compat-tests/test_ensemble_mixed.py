@@ -607,13 +607,12 @@ FAR = [
 @pytest.mark.parametrize("voters,what", FAR, ids=["-".join(v) for v, _ in FAR])
 def test_far_behind_learner_gets_txnlog_diff(ensemble_factory, voters, what):
     """At the default snapCount the leader has one txn-log file. A follower 600 txns
-    behind (below the 500 committed proposals in memory) is synced from the txn log by
-    Java: ZKDatabase.getProposalsFromTxnLog measures FileTxnIterator.getStorageSize(),
-    the files *after* the one it is reading (none here), against 0.33 x the snapshot
-    size, so the log qualifies ("Use txnlog and committedLog for peer sid: 1", then
-    "Sending DIFF"). A ferrokeeper leader has no DIFF from its txn log yet and sends
-    SNAP: correct, but more bytes (docs/compatibility.md, "As an ensemble member"). When
-    the txn-log DIFF is built, the ferro leader's expectation below becomes DIFF."""
+    behind (below the 500 committed proposals in memory) is synced from the txn log:
+    ZKDatabase.getProposalsFromTxnLog measures FileTxnIterator.getStorageSize(), the
+    files *after* the one it is reading (none here), against 0.33 x the snapshot size,
+    so the log qualifies ("Use txnlog and committedLog for peer sid: 1", then "Sending
+    DIFF"). A ferrokeeper leader does the same (server/quorum/txnlog_sync.rs): DIFF from
+    both."""
     ens = ensemble_factory(list(voters), tick_ms=500, start=False)
     leader = start_led_by(ens, 3)
     one = ens.members[0]
@@ -631,8 +630,7 @@ def test_far_behind_learner_gets_txnlog_diff(ensemble_factory, voters, what):
         assert len(c.get_children(f"{root}/w")) == 600
     assert_trees_identical(ens)
     print(f"{what}: synced by {mode}")
-    expected = "DIFF" if leader.kind == "zk" else "SNAP"
-    assert mode == expected, f"{what}: synced by {mode}, expected {expected}"
+    assert mode == "DIFF", f"{what}: synced by {mode}, expected DIFF"
 
 
 # --- requests forwarded by a learner of the other kind ----------------------------------------

@@ -167,6 +167,8 @@ struct Leading {
     next_tick: i64,
     /// Proposed entries' hashes not yet known committed.
     proposed: BTreeMap<i64, u64>,
+    /// `leader.txn_log_syncs()` already counted into `Member::txn_log_syncs`.
+    txn_log_syncs_seen: u64,
 }
 
 enum Following {
@@ -214,6 +216,12 @@ pub struct Member {
     /// Syncs by SNAP (snapshot installed) and by TRUNC, since the caller last took them.
     pub snaps_installed: u64,
     pub truncs: u64,
+    /// Learner syncs this member led that took txns from its txn log, not yet taken.
+    txn_log_syncs: u64,
+    /// The committed ring's capacity while leading: `zookeeper.commitLogCount` (500),
+    /// or less (the run's choice) so that runs of a few hundred txns between snapshots
+    /// leave learners below the ring and the txn-log sync is exercised.
+    pub leader_ring: usize,
 }
 
 impl Member {
@@ -274,6 +282,8 @@ impl Member {
             ended: Vec::new(),
             snaps_installed: 0,
             truncs: 0,
+            txn_log_syncs: 0,
+            leader_ring: crate::zab::committed::DEFAULT_COMMIT_LOG_COUNT,
         };
         m.look(cx);
         Ok(m)
@@ -287,6 +297,16 @@ impl Member {
             self.st.current_epoch,
         );
         self.election_actions(cx);
+    }
+
+    /// Learner syncs from the txn log since the last call.
+    pub fn take_txn_log_syncs(&mut self) -> u64 {
+        if let RoleState::Leading(l) = &mut self.role {
+            let n = l.leader.txn_log_syncs();
+            self.txn_log_syncs += n - l.txn_log_syncs_seen;
+            l.txn_log_syncs_seen = n;
+        }
+        std::mem::take(&mut self.txn_log_syncs)
     }
 
     /// A short name of the role, for traces.
@@ -569,23 +589,38 @@ impl Member {
                 self.st.last_logged_zxid()
             );
         }
-        let leader = Leader::new(
+        let mut ring = std::mem::replace(
+            &mut self.st.committed,
+            crate::zab::committed::CommittedLog::new(1),
+        );
+        if ring.capacity() > self.leader_ring {
+            let mut small = crate::zab::committed::CommittedLog::new(self.leader_ring);
+            for p in ring.iter() {
+                if small.add(p.zxid, p.data.clone()).is_err() {
+                    small.clear();
+                }
+            }
+            ring = small;
+        }
+        let mut leader = Leader::new(
             cfg,
             cx.now.mono_ms,
             self.st.accepted_epoch,
             self.st.current_epoch,
             self.st.last_logged_zxid(),
-            std::mem::replace(
-                &mut self.st.committed,
-                crate::zab::committed::CommittedLog::new(1),
-            ),
+            ring,
         );
+        // As `lead`: learners below the ring are synced from this member's log files.
+        if let Some(src) = crate::server::quorum::txnlog_sync::DiskTxnLog::for_member(&self.st) {
+            leader.set_txn_log(Box::new(src));
+        }
         self.role = RoleState::Leading(Box::new(Leading {
             leader,
             core: None,
             learners: BTreeSet::new(),
             next_tick: cx.now.mono_ms + TICK_MS,
             proposed: BTreeMap::new(),
+            txn_log_syncs_seen: 0,
         }));
     }
 
@@ -1144,6 +1179,7 @@ impl Member {
                 }
                 // The ring goes on with the member, as lead.rs does.
                 self.st.committed = l.leader.committed_log().clone();
+                self.txn_log_syncs += l.leader.txn_log_syncs() - l.txn_log_syncs_seen;
                 l.core
             }
             RoleState::Following(Following::Connected(l)) => {

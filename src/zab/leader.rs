@@ -46,8 +46,12 @@
 //!   proposal uses the `now` of the latest call.
 //! * Not built: pre-3.4 learners (protocol < 0x10000, closed), reconfig
 //!   (COMMITANDACTIVATE / INFORMANDACTIVATE, designated leader), the quorum oracle,
-//!   `maxTimeToWaitForEpoch`, learner sync throttles, ObserverMaster, and the txn-log
-//!   DIFF (see `sync_plan`). On `GiveUp` the learners are closed first.
+//!   `maxTimeToWaitForEpoch`, learner sync throttles, and ObserverMaster. On `GiveUp`
+//!   the learners are closed first.
+//! * A learner below the ring is synced from the txn log only through the
+//!   [`TxnLogSource`] the shell sets ([`Leader::set_txn_log`]); the leader calls it
+//!   while it plans that learner's sync (the shell's reading is what Java does in the
+//!   LearnerHandler under the log lock). Without one such a learner gets a SNAP.
 //!
 //! Bounds: learners (`max_learners`), outstanding proposals (`max_outstanding`, the core
 //! must throttle on `LeaderError::Full`), pending syncs (`max_pending_syncs`), packets
@@ -56,7 +60,7 @@
 
 use super::committed::CommittedLog;
 use super::packet::{self, ForwardedRequest, LearnerInfo, PROTOCOL_VERSION, QuorumPacket, kind};
-use super::sync_plan::{SyncPlan, plan_sync};
+use super::sync_plan::{SyncPlan, TxnLogSource, plan_sync_with};
 use super::zxid::{counter_of, epoch_of, make};
 use crate::jute::records::Id;
 use bytes::Bytes;
@@ -316,6 +320,52 @@ struct Outstanding {
     acks: BTreeSet<i64>,
 }
 
+/// The shell's txn-log source, if any (a trait object has no `Debug`).
+struct TxnLog(Option<Box<dyn TxnLogSource + Send>>);
+
+impl std::fmt::Debug for TxnLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "TxnLog(set)"
+        } else {
+            "TxnLog(none)"
+        })
+    }
+}
+
+/// One line per sync decision, as Java's LearnerHandler logs "Synchronizing with
+/// Learner sid" and what it sends.
+fn log_sync(
+    sid: i64,
+    peer: i64,
+    last_processed: i64,
+    ring: &CommittedLog,
+    s: &super::sync_plan::SyncChoice,
+) {
+    let what = match &s.plan {
+        SyncPlan::Snap { zxid } => format!("SNAP 0x{zxid:x}"),
+        SyncPlan::Diff { zxid, proposals } => format!("DIFF 0x{zxid:x} + {} txns", proposals.len()),
+        SyncPlan::Trunc { zxid } => format!("TRUNC 0x{zxid:x}"),
+        SyncPlan::TruncDiff { zxid, proposals } => {
+            format!("TRUNC 0x{zxid:x} + {} txns", proposals.len())
+        }
+    };
+    let from = if s.from_txn_log > 0 {
+        format!(
+            " (txn log and committed log; {} from the txn log)",
+            s.from_txn_log
+        )
+    } else {
+        String::new()
+    };
+    tracing::info!(
+        "Synchronizing with learner sid: {sid} peerLastZxid=0x{peer:x} lastProcessedZxid=0x{last_processed:x} \
+         committed log 0x{:x}..0x{:x}: {what}{from}",
+        ring.min_zxid().unwrap_or(0),
+        ring.max_zxid().unwrap_or(0),
+    );
+}
+
 /// The leader of one epoch.
 #[derive(Debug)]
 pub struct Leader {
@@ -336,6 +386,9 @@ pub struct Leader {
     last_committed: i64,
     last_processed: i64,
     log: CommittedLog,
+    txn_log: TxnLog,
+    /// Learners synced with txns from the txn log (a DIFF the ring alone could not give).
+    txn_log_syncs: u64,
     pending_syncs: BTreeMap<i64, Vec<LearnerId>>,
     pending_sync_count: usize,
     tick: i64,
@@ -374,6 +427,8 @@ impl Leader {
             last_committed: my_last_zxid,
             last_processed: my_last_zxid,
             log,
+            txn_log: TxnLog(None),
+            txn_log_syncs: 0,
             pending_syncs: BTreeMap::new(),
             pending_sync_count: 0,
             tick: 0,
@@ -383,6 +438,12 @@ impl Leader {
         };
         l.epoch_to_propose(me, my_accepted_epoch);
         l
+    }
+
+    /// Where learners below the committed ring are synced from (Java's txn-log DIFF);
+    /// without it they get a SNAP.
+    pub fn set_txn_log(&mut self, source: Box<dyn TxnLogSource + Send>) {
+        self.txn_log = TxnLog(Some(source));
     }
 
     /// Everything to do since the last call, in order.
@@ -625,6 +686,10 @@ impl Leader {
     pub fn committed_log(&self) -> &CommittedLog {
         &self.log
     }
+    /// How many learner syncs took txns from the txn log.
+    pub fn txn_log_syncs(&self) -> u64 {
+        self.txn_log_syncs
+    }
     pub fn outstanding_proposals(&self) -> usize {
         self.outstanding.len()
     }
@@ -859,12 +924,23 @@ impl Leader {
             return;
         };
         let participant = l.is_participant();
-        let s = plan_sync(
-            l.peer_last_zxid,
+        let (sid, peer_last_zxid) = (l.sid.unwrap_or(-1), l.peer_last_zxid);
+        let mut none = super::sync_plan::NoTxnLog;
+        let source: &mut dyn TxnLogSource = match self.txn_log.0.as_mut() {
+            Some(s) => s.as_mut(),
+            None => &mut none,
+        };
+        let s = plan_sync_with(
+            peer_last_zxid,
             self.last_processed,
             &self.log,
             self.cfg.force_snapshot_sync,
+            source,
         );
+        log_sync(sid, peer_last_zxid, self.last_processed, &self.log, &s);
+        if s.from_txn_log > 0 {
+            self.txn_log_syncs += 1;
+        }
         let (mode, op, proposals) = match s.plan {
             SyncPlan::Snap { zxid } => {
                 self.actions.push(LeaderAction::SendSnapshot { lid, zxid });

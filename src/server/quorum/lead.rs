@@ -4,7 +4,8 @@
 //!
 //! Owns: the quorum-port listener for the leadership, one link per learner, carrying
 //! out the leader's actions in order (epoch files, packets, SNAP streams of the tree as
-//! it is at that step, commits into the core, learners' requests, touches and
+//! it is at that step, the txn-log files a learner below the committed ring is synced
+//! from (`txnlog_sync`), commits into the core, learners' requests, touches and
 //! revalidations), proposing what the core logs, and serving clients from the moment
 //! the leadership is established.
 //! Must never: decide protocol questions (the leader does), or serve a client before a
@@ -75,6 +76,10 @@ pub async fn lead(
             crate::zab::committed::CommittedLog::new(1),
         ),
     );
+    // Learners below the committed ring are synced from the txn log (Java's txn-log DIFF).
+    if let Some(src) = super::txnlog_sync::DiskTxnLog::for_member(st) {
+        leader.set_txn_log(Box::new(src));
+    }
     let mut links: HashMap<LearnerId, mpsc::Sender<super::link::Outbound>> = HashMap::new();
     let (in_tx, mut in_rx) = mpsc::channel::<(LearnerId, Inbound)>(INBOUND);
     let mut next_lid: u64 = 1;

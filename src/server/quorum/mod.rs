@@ -15,6 +15,7 @@ pub mod lead;
 pub mod link;
 pub mod looking;
 pub mod peer;
+pub mod txnlog_sync;
 
 use crate::server::core::{Core, Input, Now, Recovered};
 use crate::server::persister::Persister;
@@ -269,8 +270,8 @@ impl PeerState {
 
     /// Refill the committed ring from the log: the newest `commitLogCount` txns after
     /// the newest snapshot and up to `last_zxid`, read from the last two log files (each
-    /// holds up to snapCount txns, so that is plenty; a learner further behind gets
-    /// SNAP). Only txns after the snapshot, as Java's ZKDatabase adds only the txns it
+    /// holds up to snapCount txns, so that is plenty; a learner further behind is
+    /// synced from the txn log, `txnlog_sync`, or by SNAP). Only txns after the snapshot, as Java's ZKDatabase adds only the txns it
     /// replays: entries below it may be a divergent history this member logged and then
     /// replaced by a SNAP (found by the ensemble simulator, seed 2389).
     pub fn reload_committed(&mut self) {
