@@ -14,7 +14,7 @@ killed and cut off while they work:
     back; linearizable history, trees identical. Then the new leader and a ferrokeeper
     follower are cut off the same way (both Java members on the majority side);
   - a 3.9.5 leader SNAP-syncing a ferrokeeper old leader across epochs under pipelined
-    write load: xfail(strict), a ferrokeeper bug (SNAP_RACE_REASON: the follower panics on
+    write load: xfail (not strict: a race), a ferrokeeper bug (SNAP_RACE_REASON: the follower panics on
     commits at or below the SNAP's zxid, which Java re-applies); the partition test above
     can run into it too and then xfails with the same reason;
   - Curator (java/CuratorEnsemble.java) on the full connect string and on one follower,
@@ -37,6 +37,7 @@ test_client_cli.py (zkcli) and test_client_curator.py (the Curator classpath).
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -343,7 +344,7 @@ class PipelinedLoad:
         try:
             c.start(timeout=20)
             while not self._stop.is_set():
-                rs = [c.set_async(f"{self.root}/k{i % 8}", b"x%d" % i) for i in range(200)]
+                rs = [c.set_async(f"{self.root}/k{i % 8}", b"x%d" % i) for i in range(400)]
                 for r in rs:
                     try:
                         r.get(timeout=10)
@@ -361,30 +362,53 @@ class PipelinedLoad:
             t.join(timeout=30)
 
 
+def java_snap_sync(java, sid, since):
+    """(maxCommittedLog when the sync began, zxid of the SNAP sent) of the last SNAP sync
+    of learner `sid` in Java leader `java`'s log from offset `since`, or None (no SNAP).
+    For the record only: the race shows with the SNAP's zxid equal to maxCommittedLog as
+    well as above it, and does not always when above."""
+    thread = max_committed = result = None
+    for ln in log_lines(java, r"Synchronizing with Learner sid: |Sending snapshot last zxid of peer", since):
+        m = re.search(r"\[(LearnerHandler-[^\]]+)\].*Synchronizing with Learner sid: (\d+) "
+                      r"maxCommittedLog=0x([0-9a-f]+)", ln)
+        if m:
+            if int(m.group(2)) == sid:
+                thread, max_committed = m.group(1), int(m.group(3), 16)
+            continue
+        m = re.search(r"\[(LearnerHandler-[^\]]+)\].*send zxid of db as 0x([0-9a-f]+)", ln)
+        if m and m.group(1) == thread:
+            result = (max_committed, int(m.group(2), 16))
+    return result
+
+
 @pytest.mark.skipif(set(conftest.selected_kinds()) != {"zk", "ferro"},
                     reason="mixed ensembles need both kinds (COMPAT_SERVERS)")
-@pytest.mark.xfail(strict=True, raises=SnapRacePanic, reason=SNAP_RACE_REASON)
+@pytest.mark.xfail(strict=False, raises=SnapRacePanic, reason=SNAP_RACE_REASON)
 def test_java_leader_snap_syncs_ferro_old_leader_under_load(ensemble_factory):
     """Members 1 ferro, 2 ferro, 3 zk39; under pipelined write load the ferrokeeper leader
-    is cut off (blackhole: it logs proposals nobody else has) until 2 and 3 elect 3
+    is cut off (blackhole: it logs proposals nobody else has) until the other two elect 3
     (3.9.5), then healed: 3.9.5 cannot TRUNC it across epochs and sends a SNAP. The old
-    leader must come back as a follower. A race on the Java side decides whether in-flight
-    txns at or below the SNAP's zxid follow it (about every other time here), so up to 3
-    such syncs are tried (when 2 wins the election instead, 3 is cut off to hand the lead
-    on, and it goes round again)."""
+    leader must come back as a follower.
+
+    Whether txns at or below the SNAP's zxid are forwarded after it is a race on the Java
+    side (proposals still in its toBeApplied/outstanding lists when it starts forwarding;
+    nothing in its log tells): here it happened in roughly every second or third such
+    sync. So it goes round (when 1 wins the election instead of 3, or after each sync by
+    3, that leader is cut off in turn), up to 4 syncs by 3 or 50 s. Hence xfail without
+    strict: a run without the race passes (XPASS) and proves less; only this panic counts
+    as the expected failure (raises=SnapRacePanic), anything else fails the test."""
     ens = ensemble_factory(["ferro", "ferro", "zk39"], tick_ms=TICK_MS, sync_limit=SYNC_LIMIT, start=False)
     leader = start_led_by(ens, 2)
-    load = PipelinedLoad([ens.connect_string(), ens.connect_string(), ens.connect_string()], unique_root("snaprace"))
     java = ens.member(3)
+    load = PipelinedLoad([ens.connect_string()] * 4, unique_root("snaprace"))
     syncs = []
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 50
     try:
-        while len(syncs) < 3 and time.monotonic() < deadline:
-            rest = [m for m in ens.members if m is not leader]
-            ens.partition([leader], rest, mode=netproxy.BLACKHOLE)
+        while len(syncs) < 4 and time.monotonic() < deadline:
+            ens.partition([leader], [m for m in ens.members if m is not leader], mode=netproxy.BLACKHOLE)
             new = ens.leader(exclude=[leader], timeout=30)
             ens.wait_modes({leader: None}, timeout=30)
-            mark = log_mark(new)
+            mark = log_mark(java)
             ens.heal()
             # the old leader is a follower again (on the panic it exits)
             try:
@@ -392,26 +416,28 @@ def test_java_leader_snap_syncs_ferro_old_leader_under_load(ensemble_factory):
             except AssertionError:
                 panic = log_lines(leader, PANIC)
                 if panic:
-                    snap = log_lines(java, r"Synchronizing with Learner|Sending snapshot", mark)
-                    raise SnapRacePanic(f"{leader!r} after a SNAP from {new!r}: {panic[-1]}; "
-                                        f"the leader logged: {snap[-2:]}")
+                    snap = java_snap_sync(java, leader.sid, mark) if new is java else None
+                    how = (f"SNAP 0x{snap[1]:x}, maxCommittedLog 0x{snap[0]:x} when the sync began"
+                           if snap else "no SNAP logged")
+                    raise SnapRacePanic(f"sync {len(syncs) + 1}: {leader!r} synced by {new!r} ({how}): {panic[-1]}")
                 raise
             assert mode == "follower", ens.modes()
             if new is java:
-                snap = log_lines(java, rf"Sending snapshot last zxid of peer", mark)
-                syncs.append(snap[-1] if snap else "no snapshot logged")
-            leader = new if not new.java else leader
-            if new.java:
+                snap = java_snap_sync(java, leader.sid, mark)
+                assert snap is not None, f"3.9.5 did not SNAP-sync {leader!r}: {log_lines(java, 'Learner', mark)[-5:]}"
+                syncs.append(f"SNAP 0x{snap[1]:x} (maxCommittedLog 0x{snap[0]:x})")
                 # hand the lead back to a ferrokeeper member: cut the Java leader off
                 ens.partition([java], [m for m in ens.members if m is not java], mode=netproxy.BLACKHOLE)
                 leader = ens.leader(exclude=[java], timeout=30)
                 ens.wait_modes({java: None}, timeout=30)
                 ens.heal()
                 assert ens.wait_serving(java, timeout=60) == "follower", ens.modes()
+            else:
+                leader = new
     finally:
         load.stop()
-    print(f"{len(syncs)} SNAP syncs by 3.9.5 of a ferrokeeper old leader, {load.count} writes: {syncs}")
-    assert len(syncs) == 3, f"only {len(syncs)} syncs by the Java leader within 60 s: {ens.modes()}"
+    print(f"{len(syncs)} SNAP syncs of a ferrokeeper old leader by 3.9.5 ({load.count} writes): {syncs}")
+    assert syncs, f"3.9.5 never led within 50 s: {ens.modes()}"
     assert_trees_identical(ens)
 
 
