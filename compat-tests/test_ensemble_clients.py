@@ -14,9 +14,9 @@ killed and cut off while they work:
     back; linearizable history, trees identical. Then the new leader and a ferrokeeper
     follower are cut off the same way (both Java members on the majority side);
   - a 3.9.5 leader SNAP-syncing a ferrokeeper old leader across epochs under pipelined
-    write load: xfail (not strict: a race), a ferrokeeper bug (SNAP_RACE_REASON: the follower panics on
-    commits at or below the SNAP's zxid, which Java re-applies); the partition test above
-    can run into it too and then xfails with the same reason;
+    write load, up to 4 times: the old leader comes back as a follower (it used to panic on
+    commits at or below the SNAP's zxid, which Java forwards after a fuzzy snapshot:
+    SNAP_RACE_REASON; the partition test above could run into it too);
   - Curator (java/CuratorEnsemble.java) on the full connect string and on one follower,
     with an InterProcessMutex held, a LeaderLatch, a CuratorCache and two writer threads
     when the leader is killed -9: Curator reconnects (same sessions, never LOST), the
@@ -291,8 +291,7 @@ def test_mixed_five_leader_in_minority_partition(ensemble_factory, tmp_path):
             try:
                 new, stopped, elected = partition_round(ens, rec, root, minority, f"round{rnd}")
             except SnapRacePanic as e:
-                # test_java_leader_snap_syncs_ferro_old_leader_under_load pins this down
-                pytest.xfail(f"{e} -- {SNAP_RACE_REASON}")
+                raise AssertionError(f"{e} -- {SNAP_RACE_REASON}") from e
             report.append(f"{[f'{m.sid} {m.kind}' for m in minority]} cut off: not serving after {stopped:.1f}s, "
                           f"{new.sid} ({new.kind}) leads after {elected:.1f}s")
             leader = new
@@ -310,7 +309,7 @@ def test_mixed_five_leader_in_minority_partition(ensemble_factory, tmp_path):
 PANIC = r"applied after"
 
 SNAP_RACE_REASON = (
-    "ferrokeeper bug: a Java (3.9.5) leader that syncs a ferrokeeper learner by SNAP across epochs "
+    "fixed ferrokeeper bug (zab::learner::in_snapshot): a Java (3.9.5) leader that syncs a ferrokeeper learner by SNAP across epochs "
     "(LearnerHandler: 'Cannot send TRUNC ... different epoch', 'Detected gap ...') starts forwarding at the "
     "learner's old-epoch zxid, so the PROPOSAL+COMMIT pairs it queues (toBeApplied/outstanding) may have "
     "zxids <= the SNAP's zxid (read later: 'send zxid of db as ...' above maxCommittedLog). Java's "
@@ -383,7 +382,6 @@ def java_snap_sync(java, sid, since):
 
 @pytest.mark.skipif(set(conftest.selected_kinds()) != {"zk", "ferro"},
                     reason="mixed ensembles need both kinds (COMPAT_SERVERS)")
-@pytest.mark.xfail(strict=False, raises=SnapRacePanic, reason=SNAP_RACE_REASON)
 def test_java_leader_snap_syncs_ferro_old_leader_under_load(ensemble_factory):
     """Members 1 ferro, 2 ferro, 3 zk39; under pipelined write load the ferrokeeper leader
     is cut off (blackhole: it logs proposals nobody else has) until the other two elect 3
@@ -394,9 +392,8 @@ def test_java_leader_snap_syncs_ferro_old_leader_under_load(ensemble_factory):
     side (proposals still in its toBeApplied/outstanding lists when it starts forwarding;
     nothing in its log tells): here it happened in roughly every second or third such
     sync. So it goes round (when 1 wins the election instead of 3, or after each sync by
-    3, that leader is cut off in turn), up to 4 syncs by 3 or 50 s. Hence xfail without
-    strict: a run without the race passes (XPASS) and proves less; only this panic counts
-    as the expected failure (raises=SnapRacePanic), anything else fails the test."""
+    3, that leader is cut off in turn), up to 4 syncs by 3 or 50 s. Before the fix (the
+    learner drops txns its SNAP already holds) the follower panicked in most runs."""
     ens = ensemble_factory(["ferro", "ferro", "zk39"], tick_ms=TICK_MS, sync_limit=SYNC_LIMIT, start=False)
     leader = start_led_by(ens, 2)
     java = ens.member(3)
@@ -438,6 +435,8 @@ def test_java_leader_snap_syncs_ferro_old_leader_under_load(ensemble_factory):
         load.stop()
     print(f"{len(syncs)} SNAP syncs of a ferrokeeper old leader by 3.9.5 ({load.count} writes): {syncs}")
     assert syncs, f"3.9.5 never led within 50 s: {ens.modes()}"
+    # every member ends with the same tree (the dropped in-flight txns were in the SNAP)
+    assert_trees_identical(ens)
     assert_trees_identical(ens)
 
 
