@@ -772,9 +772,14 @@ impl World {
             };
             match seen.get(&z) {
                 Some(&(other, d2, n2)) if (d2, n2) != (d, n) => {
+                    let diff = self
+                        .members
+                        .get(&other)
+                        .map(|o| tree_difference(o, m))
+                        .unwrap_or_default();
                     return violation(format!(
                         "members {other} and {sid} applied 0x{z:x} but their trees differ \
-                         ({n2} nodes, digest {d2:x} vs {n} nodes, digest {d:x})"
+                         ({n2} nodes, digest {d2:x} vs {n} nodes, digest {d:x}){diff}"
                     ));
                 }
                 Some(_) => {}
@@ -958,4 +963,35 @@ fn replay_seed() {
         Ok(s) => eprintln!("seed {seed}: ok {s:?}"),
         Err(e) => panic!("seed {seed}: {e}"),
     }
+}
+
+/// The first few paths whose node differs between two members' trees (for a violation
+/// message): "only in a", "only in b", or "differs" (mzxid, version, data length).
+fn tree_difference(a: &Member, b: &Member) -> String {
+    let describe = |m: &Member| -> BTreeMap<String, (i64, i32, usize)> {
+        let t = m.shared().tree.read();
+        t.preorder()
+            .into_iter()
+            .map(|(p, n)| {
+                let st = t.client_stat(n);
+                (p, (st.mzxid, st.version, n.data().len()))
+            })
+            .collect()
+    };
+    let (ta, tb) = (describe(a), describe(b));
+    let mut out = Vec::new();
+    for (p, x) in &ta {
+        match tb.get(p) {
+            None => out.push(format!("{p} only in the first (mzxid 0x{:x})", x.0)),
+            Some(y) if y != x => out.push(format!("{p} differs: {x:?} vs {y:?}")),
+            _ => {}
+        }
+    }
+    for (p, y) in &tb {
+        if !ta.contains_key(p) {
+            out.push(format!("{p} only in the second (mzxid 0x{:x})", y.0));
+        }
+    }
+    out.truncate(8);
+    format!("; {}", out.join("; "))
 }

@@ -152,13 +152,20 @@ impl Disk {
 }
 
 /// The election connection manager's state for one peer (`cnx::Peer`): a one-slot send
-/// queue, the last message sent (re-sent first on every new connection), the connection.
+/// queue, the last message sent (re-sent first on every new connection), the connection,
+/// and whether the peer is lost (its connection had been up `LOST_AFTER_UP_MS` and broke).
 #[derive(Default)]
 struct ElectionPeer {
     queue: Option<Notification>,
     last_sent: Option<Notification>,
     conn: Option<ConnId>,
+    up_since: Option<i64>,
+    lost: bool,
 }
+
+/// `cnx::STABLE_FOR`: how long a connection must have been up for its breaking to make
+/// the peer lost (`FastLeaderElection::set_lost`).
+const LOST_AFTER_UP_MS: i64 = 1_000;
 
 struct Leading {
     leader: Leader,
@@ -414,10 +421,21 @@ impl Member {
                 conn, port, peer, ..
             } => match port {
                 Port::Election => {
+                    let now = cx.now.mono_ms;
                     if let Some(p) = self.peers.get_mut(&peer)
                         && p.conn == Some(conn)
                     {
                         p.conn = None;
+                        p.lost = p
+                            .up_since
+                            .take()
+                            .is_some_and(|t| now - t >= LOST_AFTER_UP_MS);
+                        if p.lost {
+                            // As the driver on `Manager::lost_changed`.
+                            let lost = self.lost_peers();
+                            self.fle.recheck_lost(now, lost);
+                            self.election_actions(cx);
+                        }
                     }
                 }
                 Port::Quorum => match &mut self.role {
@@ -439,6 +457,8 @@ impl Member {
                 ..
             } => match (port, payload) {
                 (Port::Election, Payload::Vote(n)) => {
+                    let lost = self.lost_peers();
+                    self.fle.set_lost(lost);
                     self.fle.on_notification(cx.now.mono_ms, from, n);
                     self.election_actions(cx);
                     return Ok(());
@@ -492,6 +512,15 @@ impl Member {
         self.process(cx)
     }
 
+    /// `cnx::Manager::lost_peers`.
+    fn lost_peers(&self) -> std::collections::BTreeSet<i64> {
+        self.peers
+            .iter()
+            .filter(|(_, p)| p.lost && p.conn.is_none())
+            .map(|(sid, _)| *sid)
+            .collect()
+    }
+
     /// `cnx::Manager::to_send`.
     fn queue_vote(&mut self, to: Sid, n: Notification, cx: &mut Ctx) {
         let p = self.peers.entry(to).or_default();
@@ -514,6 +543,8 @@ impl Member {
         let Some(conn) = p.conn else {
             return;
         };
+        p.up_since.get_or_insert(cx.now.mono_ms);
+        p.lost = false;
         let fresh = p.queue.take();
         let n = match fresh {
             Some(n) => n,
@@ -1105,7 +1136,12 @@ impl Member {
                     }
                     l.learner.snapshot_taken(zxid);
                 }
-                LearnerAction::StartServing { .. } => l.serving = true,
+                LearnerAction::StartServing { .. } => {
+                    l.serving = true;
+                    if let Some(c) = l.core.as_mut() {
+                        c.release_snapshots();
+                    }
+                }
                 LearnerAction::PingReply { zxid } => {
                     let touches = l
                         .core
@@ -1198,5 +1234,6 @@ impl Member {
 fn learner_core(st: &PeerState, now: Now) -> Core {
     let mut c = st.new_core(Default::default(), now);
     c.set_role(CoreRole::Learner { observer: false });
+    c.hold_snapshots();
     c
 }

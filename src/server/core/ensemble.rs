@@ -265,7 +265,7 @@ impl Core {
             },
             applied,
         );
-        if self.snapshots.due {
+        if self.snapshots.due && !self.snapshots.held {
             self.start_snapshot();
         }
     }

@@ -243,6 +243,7 @@ pub async fn follow(
                 }
                 LearnerAction::StartServing { epoch } => {
                     if let Some(c) = core.as_mut() {
+                        c.release_snapshots();
                         c.set_quorum_status(crate::admin::QuorumStatus {
                             peer_state: if observer {
                                 "observing - broadcast"
@@ -315,6 +316,7 @@ fn learner_core(
     let _ = shell;
     let mut c = st.new_core(Default::default(), t);
     c.set_role(Role::Learner { observer });
+    c.hold_snapshots();
     c
 }
 
