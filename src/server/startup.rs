@@ -272,6 +272,7 @@ pub fn write_snapshot(
     sessions: &[(i64, i32)],
     zxid: i64,
 ) -> io::Result<()> {
+    let started = std::time::Instant::now();
     let (path, file) = snapshot::create_file(dir, zxid)?;
     let acls: Vec<(i64, Vec<Acl>)> = tree
         .acl_cache()
@@ -286,7 +287,11 @@ pub fn write_snapshot(
     let f = file.into_inner().map_err(|e| e.into_error())?;
     f.sync_all()?;
     std::fs::File::open(dir)?.sync_all()?;
-    tracing::info!("wrote snapshot {}", path.display());
+    tracing::info!(
+        "wrote snapshot {} in {} ms",
+        path.display(),
+        started.elapsed().as_millis()
+    );
     Ok(())
 }
 

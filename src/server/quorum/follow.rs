@@ -146,6 +146,12 @@ pub async fn follow(
                 Some(Inbound::Packet(p)) => learner.on_packet(t.mono_ms, p),
                 Some(Inbound::Snapshot(s)) => {
                     let zxid = s.tree.last_processed_zxid();
+                    tracing::info!(
+                        "SNAP 0x{zxid:x} from leader {} read: {} znodes, {} sessions",
+                        leader.sid,
+                        s.tree.node_count(),
+                        s.sessions.len()
+                    );
                     st.install_tree(s.tree, s.sessions, zxid, t.wall_ms);
                     // A new core over the new tree (nothing was served yet).
                     core = Some(learner_core(st, &shell, observer, t));
