@@ -177,6 +177,7 @@ impl World {
                     listen_on_all_ips: false,
                     cnx_timeout_ms: 5000,
                     read_only_mode: false,
+                    commit_log_count: crate::zab::committed::DEFAULT_COMMIT_LOG_COUNT,
                 }),
             );
             settings.insert(

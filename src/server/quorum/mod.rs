@@ -45,6 +45,26 @@ pub struct QuorumSettings {
     pub cnx_timeout_ms: u64,
     /// `readonlymode.enabled`: serve read-only clients while cut off from a quorum.
     pub read_only_mode: bool,
+    /// `zookeeper.commitLogCount`: the committed ring's capacity (see `ring_capacity`).
+    pub commit_log_count: usize,
+}
+
+/// Most proposals the committed ring may hold: a sync queues them all (a PROPOSAL and a
+/// COMMIT each, after up to `txnlog_sync`'s 2048 from the log) on the learner's link at
+/// once, and a link more than `OUT_QUEUE` packets behind is dropped, so a larger ring
+/// (Java allows any) would drop every learner synced from its far end.
+pub const MAX_COMMIT_LOG_COUNT: usize = link::OUT_QUEUE / 8;
+
+/// `zookeeper.commitLogCount` as ZKDatabase reads it, capped at `MAX_COMMIT_LOG_COUNT`.
+fn ring_capacity(setting: Option<&str>) -> usize {
+    let n = crate::zab::committed::commit_log_count(setting);
+    if n > MAX_COMMIT_LOG_COUNT {
+        tracing::warn!(
+            "zookeeper.commitLogCount={n}: using {MAX_COMMIT_LOG_COUNT}, the most one sync \
+             can queue for a learner (a learner further behind is synced from the txn log)"
+        );
+    }
+    n.min(MAX_COMMIT_LOG_COUNT)
 }
 
 impl QuorumSettings {
@@ -91,6 +111,7 @@ impl QuorumSettings {
             listen_on_all_ips: c.quorum_listen_on_all_ips,
             cnx_timeout_ms: 5000,
             read_only_mode: c.read_only_mode_enabled,
+            commit_log_count: ring_capacity(c.system_property("zookeeper.commitLogCount")),
         })
     }
 
@@ -275,7 +296,7 @@ impl PeerState {
     /// replays: entries below it may be a divergent history this member logged and then
     /// replaced by a SNAP (found by the ensemble simulator, seed 2389).
     pub fn reload_committed(&mut self) {
-        let cap = crate::zab::committed::commit_log_count(None);
+        let cap = self.quorum.commit_log_count;
         self.committed = crate::zab::committed::CommittedLog::new(cap);
         let Some(dir) = self.log_dir() else {
             return;
@@ -366,4 +387,19 @@ pub async fn stop_persister(p: Persister, durable: &mut mpsc::Receiver<i64>) -> 
 pub fn start_persister(settings: &Settings) -> std::io::Result<(Persister, mpsc::Receiver<i64>)> {
     let log = startup::open_log(settings)?;
     Persister::start(log, Duration::from_millis(settings.fsync_warn_ms))
+}
+
+#[cfg(test)]
+mod ring_tests {
+    use super::*;
+
+    #[test]
+    fn commit_log_count_is_read_as_java_reads_it_and_capped() {
+        assert_eq!(ring_capacity(None), 500);
+        assert_eq!(ring_capacity(Some("100")), 500);
+        assert_eq!(ring_capacity(Some("1000")), 1000);
+        assert_eq!(MAX_COMMIT_LOG_COUNT, 1024);
+        assert_eq!(ring_capacity(Some("100000")), MAX_COMMIT_LOG_COUNT);
+        assert_eq!(ring_capacity(Some("x")), 500);
+    }
 }
