@@ -76,15 +76,13 @@ impl Core {
             tracing::info!(
                 "new read-only session 0x{session_id:x} with timeout {timeout} for {peer}"
             );
-            let response = connect_response(session_id, timeout, ro);
-            outbox.push_with(&mut self.actions.flush, |b| {
-                super::encode_frame(b, |b| response.write(b))
+            let pending = Box::new(PendingConnect {
+                conn: new_conn(session_id, self.last_applied, outbox.clone()),
+                response: connect_response(session_id, timeout, ro),
+                reply,
+                outbox,
             });
-            self.session_conn.insert(session_id, conn);
-            self.conns
-                .insert(conn, new_conn(session_id, self.last_applied, outbox));
-            self.stats.packets_sent += 1;
-            let _ = reply.send(true);
+            self.finish_connect(conn, pending);
             return;
         }
         if req.session_id == 0 && !self.role().preps() {
@@ -162,13 +160,28 @@ impl Core {
         }
         self.sessions.touch(session_id, now.mono_ms);
         tracing::debug!("re-attached session 0x{session_id:x} for {peer}");
-        let response = connect_response(session_id, timeout, ro);
+        let pending = Box::new(PendingConnect {
+            conn: new_conn(session_id, self.last_applied, outbox.clone()),
+            response: connect_response(session_id, timeout, ro),
+            reply,
+            outbox,
+        });
+        self.finish_connect(conn, pending);
+    }
+
+    /// Put a handshake's connection in place and send its ConnectResponse.
+    pub(super) fn finish_connect(&mut self, conn: ConnId, pending: Box<PendingConnect>) {
+        let PendingConnect {
+            conn: c,
+            response,
+            reply,
+            outbox,
+        } = *pending;
         outbox.push_with(&mut self.actions.flush, |b| {
             super::encode_frame(b, |b| response.write(b))
         });
-        self.session_conn.insert(session_id, conn);
-        self.conns
-            .insert(conn, new_conn(session_id, self.last_applied, outbox));
+        self.session_conn.insert(response.session_id, conn);
+        self.conns.insert(conn, c);
         self.stats.packets_sent += 1;
         let _ = reply.send(true);
     }

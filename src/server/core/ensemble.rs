@@ -428,21 +428,4 @@ impl Core {
         debug_assert!(txn.header.zxid > zxid_now);
         self.submit(txn, Origin::Internal);
     }
-
-    /// Put a handshake's connection in place and send its ConnectResponse.
-    pub(super) fn finish_connect(&mut self, conn: ConnId, pending: Box<PendingConnect>) {
-        let PendingConnect {
-            conn: c,
-            response,
-            reply,
-            outbox,
-        } = *pending;
-        outbox.push_with(&mut self.actions.flush, |b| {
-            super::encode_frame(b, |b| response.write(b))
-        });
-        self.session_conn.insert(response.session_id, conn);
-        self.conns.insert(conn, c);
-        self.stats.packets_sent += 1;
-        let _ = reply.send(true);
-    }
 }
