@@ -55,7 +55,8 @@ from ensemble import log_lines, log_mark
 from test_client_cli import stat_block, zkcli
 from test_client_curator import CLASSPATH as CURATOR_CLASSPATH
 from test_ensemble_java39 import start_led_by_39
-from test_ensemble_mixed import assert_trees_identical, kazoo, lin_history_wait, start_led_by, unique_root
+from test_ensemble_mixed import (assert_trees_identical, kazoo, kazoo_client, lin_history_wait, start_led_by,
+                                 stop_client, unique_root)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -65,24 +66,6 @@ pytestmark = [pytest.mark.xdist_group("ensemble-clients"),
 
 TICK_MS = 500
 SYNC_LIMIT = 5
-
-
-def kazoo_client(hosts, timeout=10.0, randomize=True, listener=None):
-    from kazoo.client import KazooClient
-    c = KazooClient(hosts=hosts, timeout=timeout, randomize_hosts=randomize,
-                    connection_retry={"max_tries": -1, "delay": 0.1, "max_delay": 1.0})
-    if listener is not None:
-        c.add_listener(listener)
-    c.start(timeout=20)
-    return c
-
-
-def stop_client(c):
-    try:
-        c.stop()
-        c.close()
-    except Exception:
-        pass
 
 
 def connected_port(c):

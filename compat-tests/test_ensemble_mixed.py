@@ -45,7 +45,7 @@ import lin_history
 import netproxy
 import zkraw
 from ensemble import ensemble_factory  # noqa: F401  (a fixture)
-from ensemble import log_lines, log_mark, sync_mode_seen_by
+from ensemble import log_lines, log_mark, sync_mode_seen_by, wait_until
 
 pytestmark = [pytest.mark.xdist_group("ensemble"),
               pytest.mark.skipif(set(conftest.selected_kinds()) != {"zk", "ferro"},
@@ -56,10 +56,12 @@ def unique_root(name):
     return f"/{name}_{uuid.uuid4().hex[:8]}"
 
 
-def kazoo_client(hosts, timeout=10.0):
+def kazoo_client(hosts, timeout=10.0, randomize=True, listener=None):
     from kazoo.client import KazooClient
-    c = KazooClient(hosts=hosts, timeout=timeout,
+    c = KazooClient(hosts=hosts, timeout=timeout, randomize_hosts=randomize,
                     connection_retry={"max_tries": -1, "delay": 0.1, "max_delay": 1.0})
+    if listener is not None:
+        c.add_listener(listener)
     c.start(timeout=20)
     return c
 
@@ -419,12 +421,7 @@ def test_trunc_of_old_leader(ensemble_factory, voters, what, cross_epoch):
 
 
 def lin_history_wait(pred, timeout, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() >= deadline:
-            return v
-        time.sleep(interval)
+    return wait_until(pred, timeout, interval)
 
 
 # --- kill -9 of the leader of each kind under load ------------------------------------------

@@ -16,8 +16,6 @@ parse: checked by hand, docs/compatibility.md); the Java ensembles here set it, 
 serves them either way (its read-only sessions are always local).
 """
 
-import time
-
 import pytest
 from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import NotReadOnlyCallError
@@ -25,6 +23,7 @@ from kazoo.exceptions import NotReadOnlyCallError
 import conftest
 import zkraw
 from ensemble import ensemble_factory  # noqa: F401 (the fixture)
+from ensemble import parse_srvr, wait_until
 from test_ensemble_mixed import unique_root
 
 pytestmark = [pytest.mark.xdist_group("ensemble-readonly"),
@@ -34,21 +33,8 @@ pytestmark = [pytest.mark.xdist_group("ensemble-readonly"),
 RO = {"readonlymode.enabled": "true"}
 
 
-def wait_for(pred, timeout, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() >= deadline:
-            return v
-        time.sleep(interval)
-
-
 def srvr_mode(m):
-    text = m.srvr() or ""
-    for line in text.splitlines():
-        if line.startswith("Mode:"):
-            return line.split(":", 1)[1].strip()
-    return None
+    return parse_srvr(m.srvr() or "")
 
 
 CASES = [
@@ -87,7 +73,7 @@ def test_partitioned_member_serves_read_only_clients(ensemble_factory, kinds, su
     for m in ens.members:
         if m is not survivor:
             ens.kill9(m)
-    assert wait_for(lambda: srvr_mode(survivor) == "read-only", 15), \
+    assert wait_until(lambda: srvr_mode(survivor) == "read-only", 15, interval=0.05), \
         f"{what}: never read-only: {survivor.srvr()!r}"
     assert survivor.fourlw("isro").strip() == "ro"
 
@@ -143,7 +129,7 @@ def test_partitioned_member_serves_read_only_clients(ensemble_factory, kinds, su
         assert ens.wait_serving(survivor) in ("follower", "leader")
         assert survivor.fourlw("isro").strip() == "rw"
         # kazoo finds a read-write member by itself ("isro" probes) and reconnects.
-        assert wait_for(lambda: ro_client.client_state == "CONNECTED", 60), \
+        assert wait_until(lambda: ro_client.client_state == "CONNECTED", 60, interval=0.05), \
             f"{what}: kazoo stayed {ro_client.client_state}"
         ro_client.create(f"{root}/after", b"a")
         assert sorted(ro_client.get_children(root)) == ["after", "child", "eph"]
