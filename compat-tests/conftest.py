@@ -319,6 +319,7 @@ SPLIT_BY_FUNCTION = {"test_store_interop"}
 GROUP_SECONDS = {
     "test_diff_watches": 49,
     "ensemble-readonly": 25,  # test_ensemble_readonly.py: zk, ferro, mixed
+    "ensemble-local": 30,  # test_ensemble_local_sessions.py: 12 small ensembles
     "ensemble": 320,  # @pytest.mark.xdist_group("ensemble"): every ensemble test file (ensemble.py): java 55 + mixed 195 + java39 70
     "ensemble-clients": 80,  # test_ensemble_clients.py: its own group, in parallel with "ensemble"
     "test_store_interop::test_crash_rounds": 44,

@@ -277,7 +277,7 @@ fn render_mntr(out: &mut String, m: &MonitorView, (open_fds, max_fds): (u64, u64
     kv("ephemerals_count", m.ephemerals_count.to_string());
     kv("approximate_data_size", m.approximate_data_size.to_string());
     kv("global_sessions", m.global_sessions.to_string());
-    kv("local_sessions", "0".into());
+    kv("local_sessions", m.local_sessions.to_string());
     kv("open_file_descriptor_count", open_fds.to_string());
     kv("max_file_descriptor_count", max_fds.to_string());
     kv("connection_drop_probability", "0.0".into());

@@ -116,6 +116,8 @@ pub struct MonitorView {
     pub ephemerals_count: usize,
     pub approximate_data_size: u64,
     pub global_sessions: usize,
+    /// Sessions only this member knows (`localSessionsEnabled`, read-only mode).
+    pub local_sessions: usize,
     /// fsyncs slower than fsync.warningthresholdms.
     pub fsync_threshold_exceed_count: u64,
     /// The ensemble keys (none standalone).

@@ -98,6 +98,7 @@ fn srvr_and_mntr_count_the_asking_connection() {
         ephemerals_count: 3,
         approximate_data_size: 44,
         global_sessions: 2,
+        local_sessions: 0,
         fsync_threshold_exceed_count: 0,
         quorum: None,
     };

@@ -56,6 +56,7 @@ impl LocalReader {
             session_id: self.link.session_id(),
             cxid: xid,
             auth: self.link.auth(),
+            ephemeral_refusal: None,
         };
         {
             let tree = self.shared.tree.read();

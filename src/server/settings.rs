@@ -49,6 +49,12 @@ pub struct Settings {
     /// Test-only fault injection (`-D ferrokeeper.faultInjection.panicOnCreate=PATH`): the
     /// core panics on a create of PATH, for the tests that a fatal fault ends the process.
     pub fault_panic_on_create: Option<String>,
+    /// `localSessionsEnabled`: an ensemble member's new sessions are its own, never
+    /// logged (a standalone server ignores it, as Java's does).
+    pub local_sessions: bool,
+    /// `localSessionsUpgradingEnabled`: a local session that creates an ephemeral becomes
+    /// global first, instead of getting EPHEMERALONLOCALSESSION.
+    pub local_sessions_upgrading: bool,
 }
 
 impl Settings {
@@ -102,6 +108,8 @@ impl Default for Settings {
             purge_interval_ms: 0,
             global_outstanding_limit: 1000,
             fault_panic_on_create: None,
+            local_sessions: false,
+            local_sessions_upgrading: false,
         }
     }
 }
@@ -171,6 +179,8 @@ impl Settings {
                 .system_properties
                 .get("ferrokeeper.faultInjection.panicOnCreate")
                 .cloned(),
+            local_sessions: c.local_sessions_enabled,
+            local_sessions_upgrading: c.local_sessions_upgrading_enabled,
         })
     }
 }

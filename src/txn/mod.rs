@@ -18,6 +18,10 @@ pub struct RequestCtx {
     /// Authenticated ids of the connection, incl. ("ip", addr) and any ("super", "").
     /// Shared with the connection: cloning a context per request costs no allocation.
     pub auth: std::sync::Arc<Vec<Id>>,
+    /// The error an ephemeral create of this request gets instead of the node, when the
+    /// session may not own ephemerals (a local session: `EPHEMERALONLOCALSESSION`; a
+    /// session the leader does not know as global: `SESSIONEXPIRED`). `None`: it may.
+    pub ephemeral_refusal: Option<i32>,
 }
 
 pub mod codec;

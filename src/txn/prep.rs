@@ -310,6 +310,10 @@ impl Prep<'_> {
         } else {
             None
         };
+        // validateCreateRequest: after the TTL checks, before the path's.
+        if is_eph && let Some(e) = self.ctx.ephemeral_refusal {
+            return Err(e);
+        }
         let last = r.path.rfind('/').ok_or(err::BAD_ARGUMENTS)?;
         if r.path.contains('\0') {
             return Err(err::BAD_ARGUMENTS);
@@ -619,6 +623,7 @@ pub fn prep_close_session(
         session_id,
         cxid: 0,
         auth: Default::default(),
+        ephemeral_refusal: None,
     };
     prep(
         tree,
@@ -647,6 +652,7 @@ pub fn prep_create_session(
         session_id,
         cxid,
         auth: Default::default(),
+        ephemeral_refusal: None,
     };
     let p = Prep {
         tree,

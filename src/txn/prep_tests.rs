@@ -25,6 +25,7 @@ fn ctx(sid: i64) -> RequestCtx {
             id: "127.0.0.1".into(),
         }]
         .into(),
+        ephemeral_refusal: None,
     }
 }
 

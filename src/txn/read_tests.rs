@@ -16,6 +16,7 @@ fn anyone_ctx(sid: i64) -> RequestCtx {
             id: "10.0.0.1".into(),
         }]
         .into(),
+        ephemeral_refusal: None,
     }
 }
 

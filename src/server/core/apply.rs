@@ -106,10 +106,12 @@ impl Core {
         let closed_conn = match &txn.body {
             TxnBody::CreateSession(c) => {
                 self.sessions.add(sid, c.time_out, self.now.mono_ms);
+                self.forget_local_session(sid);
                 None
             }
             TxnBody::CloseSession(_) => {
                 self.sessions.remove(sid);
+                self.forget_local_session(sid);
                 tracing::debug!("closed session 0x{sid:x}");
                 self.session_conn.remove(&sid)
             }

@@ -71,11 +71,10 @@ impl Core {
                 queue: VecDeque::new(),
             }
         };
-        if req.session_id == 0 && read_only {
+        if req.session_id == 0 && self.new_sessions_local() {
             let session_id = self.create_local_session(timeout);
-            tracing::info!(
-                "new read-only session 0x{session_id:x} with timeout {timeout} for {peer}"
-            );
+            let kind = if read_only { "read-only" } else { "local" };
+            tracing::info!("new {kind} session 0x{session_id:x} with timeout {timeout} for {peer}");
             let pending = Box::new(PendingConnect {
                 conn: new_conn(session_id, self.last_applied, outbox.clone()),
                 response: connect_response(session_id, timeout, ro),
@@ -136,7 +135,9 @@ impl Core {
             self.disconnected(old);
         }
         let password_ok = req.passwd.as_ref() == session::session_password(session_id).as_slice();
-        if password_ok && !self.role().preps() && !read_only {
+        // A session of this member's own table is checked here, as Java's learner does.
+        let local = password_ok && self.is_local_session(session_id);
+        if password_ok && !local && !self.role().preps() && !read_only {
             // The leader owns sessions: ask it (REVALIDATE).
             let response = connect_response(session_id, timeout, ro);
             let pending = Box::new(PendingConnect {
@@ -148,7 +149,7 @@ impl Core {
             self.forward_revalidate(conn, session_id, timeout, pending);
             return;
         }
-        let valid = self.sessions.is_live(session_id) && password_ok;
+        let valid = local || (self.sessions.is_live(session_id) && password_ok && !read_only);
         if !valid {
             tracing::info!("invalid session 0x{session_id:x} for client {peer}, probably expired");
             outbox.push_with(&mut self.actions.flush, |b| {
@@ -158,7 +159,11 @@ impl Core {
             let _ = reply.send(false);
             return;
         }
-        self.sessions.touch(session_id, now.mono_ms);
+        if local {
+            self.touch_local_session(session_id);
+        } else {
+            self.sessions.touch(session_id, now.mono_ms);
+        }
         tracing::debug!("re-attached session 0x{session_id:x} for {peer}");
         let pending = Box::new(PendingConnect {
             conn: new_conn(session_id, self.last_applied, outbox.clone()),

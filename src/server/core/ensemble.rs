@@ -8,7 +8,7 @@
 //! Learner: writes and syncs are forwarded to the leader and answered when the leader's
 //! txn for them (same session and cxid) is applied here, or when SYNC arrives; txns come
 //! from the leader (`Input::Log`, then `Input::Apply` once committed) with their
-//! exact log bytes; new sessions are
+//! exact log bytes; new global sessions are
 //! created by the leader's createSession txn and re-attaches revalidated by the leader;
 //! sessions touched here are reported on the next PING reply.
 //! Must never: do I/O or talk to peers itself (packets for the leader are actions), or
@@ -117,20 +117,40 @@ impl Core {
 
     /// Keep a session alive (and on a learner, remember it for the next PING reply).
     pub(super) fn touch_session(&mut self, session_id: i64, timeout: i32) -> bool {
+        match self.touch_local_session(session_id) {
+            Some(true) => return true,
+            // Being upgraded: global already, as far as the leader is told.
+            Some(false) => {
+                if self.forwards_writes() {
+                    self.remote.touched.insert(session_id, timeout);
+                }
+                return true;
+            }
+            None => {}
+        }
         if matches!(self.role, Role::Learner { .. }) {
             self.remote.touched.insert(session_id, timeout);
         }
         self.sessions.touch(session_id, self.now.mono_ms)
     }
 
-    fn is_learner(&self) -> bool {
+    /// A learner: writes go to the leader.
+    pub(super) fn forwards_writes(&self) -> bool {
         matches!(self.role, Role::Learner { .. })
     }
 
     /// Learner: send a client's write or sync to the leader and queue its answer.
     /// Returns `false` (nothing done) when this member is not a learner.
-    pub(super) fn forward(&mut self, conn: ConnId, r: &InboundRequest) -> bool {
-        if !self.is_learner() {
+    /// `refusal`: the error a local session's ephemeral create gets (answered here when
+    /// the leader's txn for it is applied, except for a multi, whose results are the
+    /// leader's, as in Java).
+    pub(super) fn forward(
+        &mut self,
+        conn: ConnId,
+        r: &InboundRequest,
+        refusal: Option<i32>,
+    ) -> bool {
+        if !self.forwards_writes() {
             return false;
         }
         let Some(c) = self.conns.get_mut(&conn) else {
@@ -141,6 +161,7 @@ impl Core {
             xid: r.xid,
             op_code: r.op_code,
             received_ms: r.received_ms,
+            answer_err: refusal.filter(|_| r.op_code != proto::op::MULTI),
         });
         let req = ForwardedRequest {
             session_id: c.session_id,
@@ -176,6 +197,12 @@ impl Core {
             return;
         }
         self.remote.connects.insert(session_id, (conn, pending));
+        self.forward_session_create(session_id, timeout);
+    }
+
+    /// Learner: ask the leader to create `session_id` globally (a createSession REQUEST
+    /// with cxid 0, as Java's learner sends for a new session or an upgrade).
+    pub(super) fn forward_session_create(&mut self, session_id: i64, timeout: i32) {
         let mut body = BytesMut::with_capacity(4);
         body.put_i32(timeout);
         let req = ForwardedRequest {
@@ -286,12 +313,13 @@ impl Core {
     /// of this member that asked for it. Returns whether it closed its own session.
     pub(super) fn answer_remote(&mut self, txn: &Txn, applied: &super::apply::Applied) -> bool {
         let session = txn.header.client_id;
-        if matches!(txn.body, TxnBody::CreateSession(_))
-            && let Some((conn, pending)) = self.remote.connects.remove(&session)
-        {
-            let timeout = pending.conn.timeout_ms;
-            self.finish_connect(conn, pending);
-            self.touch_session(session, timeout);
+        if matches!(txn.body, TxnBody::CreateSession(_)) {
+            // A handshake's, or an upgrade's (which no client request waits on).
+            if let Some((conn, pending)) = self.remote.connects.remove(&session) {
+                let timeout = pending.conn.timeout_ms;
+                self.finish_connect(conn, pending);
+                self.touch_session(session, timeout);
+            }
             return false;
         }
         let Some(&conn) = self.session_conn.get(&session) else {
@@ -318,6 +346,7 @@ impl Core {
             xid,
             op_code,
             received_ms,
+            answer_err,
         }) = c.queue.front()
         else {
             return false;
@@ -327,7 +356,10 @@ impl Core {
         }
         let z = txn.header.zxid;
         c.last_zxid = z;
-        let (e, resp) = prep::write_reply(op_code, &applied.outcome.result);
+        let (e, resp) = match answer_err {
+            Some(e) => (e, Response::Empty),
+            None => prep::write_reply(op_code, &applied.outcome.result),
+        };
         self.reply(conn, xid, z, e, &resp);
         self.stats
             .record_latency(self.now.mono_ms.saturating_sub(received_ms).max(0) as u64);
@@ -376,6 +408,9 @@ impl Core {
                     s.min_session_timeout,
                     s.max_session_timeout,
                 );
+                // Global from now, as Java's `trackSession` at prep: an upgraded
+                // session's ephemeral create follows right behind.
+                self.global_session_coming(session_id, timeout);
                 prep::prep_create_session(
                     &self.shared.tree.read(),
                     &mut self.pending,
@@ -393,9 +428,13 @@ impl Core {
                     Ok(d) => d,
                     Err(_) => Request::Undecodable(op),
                 };
-                if !self.sessions.touch(session_id, self.now.mono_ms)
-                    && !matches!(decoded, Request::CloseSession)
-                {
+                let global = self.sessions.touch(session_id, self.now.mono_ms)
+                    || self.is_becoming_global(session_id);
+                // `LeaderSessionTracker.checkSession`: with local sessions, one this
+                // member does not know may be another member's local session.
+                let others_local = self.settings.local_sessions
+                    && super::local_sessions::server_id_of(session_id) != self.settings.server_id;
+                if !global && !others_local && !matches!(decoded, Request::CloseSession) {
                     tracing::debug!(
                         "dropping a forwarded request of session 0x{session_id:x}, which is not live"
                     );
@@ -412,6 +451,8 @@ impl Core {
                     session_id,
                     cxid: req.cxid,
                     auth: auth.into(),
+                    // `checkGlobalSession`: no ephemerals for a session not known global.
+                    ephemeral_refusal: (!global).then_some(proto::err::SESSION_EXPIRED),
                 };
                 let zxid = self.next_zxid();
                 prep::prep(

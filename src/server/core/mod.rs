@@ -25,6 +25,7 @@
 mod apply;
 mod connect;
 mod ensemble;
+mod local_sessions;
 mod pipeline;
 mod read_only;
 mod requests;
@@ -167,6 +168,9 @@ enum Queued {
         xid: i32,
         op_code: i32,
         received_ms: i64,
+        /// Answer with this error whatever the leader's txn says (a local session's
+        /// ephemeral create: Java's learner answers its own exception).
+        answer_err: Option<i32>,
     },
     /// A request that must wait behind the writes queued before it.
     Request(InboundRequest),
@@ -232,8 +236,10 @@ pub struct Core {
     remote: ensemble::RemoteState,
     /// What mntr reports about the ensemble, kept current by the role's shell.
     quorum_status: Option<crate::admin::QuorumStatus>,
-    /// Read-only mode: which sessions are the ensemble's and which are local.
+    /// Read-only mode: the ensemble's sessions, which it refuses.
     read_only: read_only::ReadOnlySessions,
+    /// Sessions only this member knows (`localSessionsEnabled`, read-only mode).
+    local: local_sessions::LocalSessions,
 }
 
 impl Core {
@@ -276,6 +282,7 @@ impl Core {
             remote: ensemble::RemoteState::default(),
             quorum_status: None,
             read_only: Default::default(),
+            local: local_sessions::LocalSessions::new(settings.tick_ms),
             shared,
             settings,
         };

@@ -19,13 +19,11 @@ use super::{ConnId, Core, InboundRequest, Role};
 use crate::proto::{Request, Response, err};
 use std::collections::HashSet;
 
-/// The sessions a read-only core tells apart.
+/// The sessions a read-only core refuses (its own are local: `local_sessions.rs`).
 #[derive(Default)]
 pub(super) struct ReadOnlySessions {
     /// The ensemble's sessions as the tree had them when read-only mode began.
     global: HashSet<i64>,
-    /// Sessions created here, in read-only mode.
-    local: HashSet<i64>,
 }
 
 impl Core {
@@ -57,54 +55,15 @@ impl Core {
         }
     }
 
-    /// A new read-only session: local, no txn.
-    pub(super) fn create_local_session(&mut self, timeout_ms: i32) -> i64 {
-        let id = self.sessions.next_session_id();
-        self.sessions.add(id, timeout_ms, self.now.mono_ms);
-        self.read_only.local.insert(id);
-        id
-    }
-
     /// A request a read-only server answers itself; false for the reads it serves.
     pub(super) fn read_only_request(&mut self, conn: ConnId, r: &InboundRequest) -> bool {
         match &r.req {
-            Request::CloseSession => {
-                if let Some(c) = self.conns.get(&conn) {
-                    let id = c.session_id;
-                    self.sessions.remove(id);
-                    self.read_only.local.remove(&id);
-                    tracing::info!("closed read-only session 0x{id:x}");
-                }
-                let last = self.last_applied;
-                self.reply(conn, r.xid, last, 0, &Response::Empty);
-                if let Some(c) = self.conns.get(&conn) {
-                    c.outbox.close_after_flush();
-                }
-                true
-            }
             req if req.is_write() || matches!(req, Request::Sync(_)) => {
                 let last = self.last_applied;
                 self.reply(conn, r.xid, last, err::NOT_READ_ONLY, &Response::Empty);
                 true
             }
             _ => false,
-        }
-    }
-
-    /// Expire the read-only sessions whose time is up (the ensemble's sessions are not
-    /// this member's to expire).
-    pub(super) fn expire_local_sessions(&mut self) {
-        for id in self.sessions.take_expired(self.now.mono_ms) {
-            if !self.read_only.local.remove(&id) {
-                continue;
-            }
-            tracing::info!("expiring read-only session 0x{id:x}, timeout exceeded");
-            if let Some(conn) = self.session_conn.get(&id).copied() {
-                if let Some(c) = self.conns.get(&conn) {
-                    c.outbox.close();
-                }
-                self.disconnected(conn);
-            }
         }
     }
 }

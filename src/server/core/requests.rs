@@ -1,6 +1,7 @@
 //! Dispatch of one client request: writes into the pipeline, reads executed in order,
 //! and the session-level requests (ping, auth, sasl, whoAmI, sync, unknown opcodes).
 
+use super::local_sessions::LocalWrite;
 use super::pipeline::Origin;
 use super::{ConnId, Core, InboundRequest, Queued};
 use crate::jute::records::*;
@@ -14,6 +15,7 @@ impl Core {
             session_id: c.session_id,
             cxid,
             auth: c.link.auth(),
+            ephemeral_refusal: None,
         })
     }
 
@@ -30,6 +32,10 @@ impl Core {
             if let Some(c) = self.conns.get(&conn) {
                 c.outbox.close();
             }
+            return;
+        }
+        if matches!(r.req, Request::CloseSession) && self.is_local_session(session_id) {
+            self.close_local_session(conn, r.xid);
             return;
         }
         if self.is_read_only() && self.read_only_request(conn, &r) {
@@ -53,12 +59,28 @@ impl Core {
     }
 
     fn write(&mut self, conn: ConnId, r: InboundRequest) {
-        if self.forward(conn, &r) {
-            return;
-        }
-        let Some(ctx) = self.ctx(conn, r.xid) else {
+        let Some(session_id) = self.conns.get(&conn).map(|c| c.session_id) else {
             return;
         };
+        let refusal = match self.local_write(session_id, &r) {
+            LocalWrite::AsIs => None,
+            LocalWrite::Refused(e) => Some(e),
+            LocalWrite::Upgrade(timeout) => {
+                self.upgrade_session(session_id, timeout);
+                None
+            }
+        };
+        if self.forward(conn, &r, refusal) {
+            return;
+        }
+        let Some(mut ctx) = self.ctx(conn, r.xid) else {
+            return;
+        };
+        // Java's leader: an ephemeral of a session it does not know as global fails.
+        ctx.ephemeral_refusal = refusal.or_else(|| {
+            self.is_local_session(session_id)
+                .then_some(err::SESSION_EXPIRED)
+        });
         if matches!(r.req, Request::CloseSession) {
             self.sessions.set_closing(ctx.session_id);
         }

@@ -12,6 +12,8 @@ use crate::sim::node::SimNode;
 use crate::txn::{Txn, TxnBody};
 use std::sync::Arc;
 
+mod local;
+
 struct Fixture {
     node: SimNode,
     _dir: tempfile::TempDir,

@@ -40,8 +40,8 @@ impl Timers {
 
 impl Core {
     pub(super) fn tick(&mut self) {
+        self.expire_local_sessions();
         if self.is_read_only() {
-            self.expire_local_sessions();
             return;
         }
         // A learner's sessions are expired by the leader, its containers reaped there.

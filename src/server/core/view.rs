@@ -65,6 +65,7 @@ impl Core {
                     ephemerals_count,
                     approximate_data_size,
                     global_sessions: self.sessions.len(),
+                    local_sessions: self.local.len(),
                     fsync_threshold_exceed_count: self.slow_fsyncs.load(Ordering::Relaxed),
                     quorum: self.quorum_status.clone(),
                 })

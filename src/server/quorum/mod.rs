@@ -86,12 +86,6 @@ impl QuorumSettings {
                     .into(),
             );
         }
-        if c.local_sessions_enabled {
-            tracing::warn!(
-                "localSessionsEnabled=true: local sessions are not supported yet; every \
-                 session on this member is global (created through the leader)"
-            );
-        }
         let my_sid = c
             .server_id
             .ok_or("a quorum member needs <dataDir>/myid".to_string())?;
