@@ -98,17 +98,8 @@ impl Core {
         }
         if req.session_id == 0 {
             let session_id = self.sessions.next_session_id();
-            let zxid = self.next_zxid();
-            let txn = prep::prep_create_session(
-                &self.shared.tree.read(),
-                &mut self.pending,
-                session_id,
-                0,
-                timeout,
-                zxid,
-                now.wall_ms,
-                &self.settings.prep,
-            );
+            let txn = self.prep_session_create(session_id, 0, timeout);
+            let zxid = txn.header.zxid;
             let response = connect_response(session_id, timeout, ro);
             tracing::debug!("new session 0x{session_id:x} with timeout {timeout} for {peer}");
             let pending = Box::new(PendingConnect {
@@ -172,6 +163,26 @@ impl Core {
             outbox,
         });
         self.finish_connect(conn, pending);
+    }
+
+    /// The createSession txn of `session_id`, with the next zxid.
+    pub(super) fn prep_session_create(
+        &mut self,
+        session_id: i64,
+        cxid: i32,
+        timeout: i32,
+    ) -> crate::txn::Txn {
+        let zxid = self.next_zxid();
+        prep::prep_create_session(
+            &self.shared.tree.read(),
+            &mut self.pending,
+            session_id,
+            cxid,
+            timeout,
+            zxid,
+            self.now.wall_ms,
+            &self.settings.prep,
+        )
     }
 
     /// Put a handshake's connection in place and send its ConnectResponse.

@@ -401,7 +401,6 @@ impl Core {
                     tracing::warn!("forwarded createSession without a timeout");
                     return;
                 };
-                let zxid = self.next_zxid();
                 let s = &self.settings;
                 let timeout = crate::session::negotiate_timeout(
                     timeout,
@@ -411,16 +410,7 @@ impl Core {
                 // Global from now, as Java's `trackSession` at prep: an upgraded
                 // session's ephemeral create follows right behind.
                 self.global_session_coming(session_id, timeout);
-                prep::prep_create_session(
-                    &self.shared.tree.read(),
-                    &mut self.pending,
-                    session_id,
-                    req.cxid,
-                    timeout,
-                    zxid,
-                    self.now.wall_ms,
-                    &self.settings.prep,
-                )
+                self.prep_session_create(session_id, req.cxid, timeout)
             }
             op => {
                 let mut r = crate::jute::Reader::new(req.body.clone());

@@ -18,7 +18,6 @@ use super::pipeline::Origin;
 use super::{ConnId, Core, InboundRequest, Role};
 use crate::proto::{MultiOp, Request, Response, create_mode, err, op};
 use crate::session::SessionTracker;
-use crate::txn::prep;
 use std::collections::HashMap;
 
 /// The sessions this member alone knows.
@@ -188,17 +187,7 @@ impl Core {
             self.forward_session_create(session_id, timeout);
             return;
         }
-        let zxid = self.next_zxid();
-        let txn = prep::prep_create_session(
-            &self.shared.tree.read(),
-            &mut self.pending,
-            session_id,
-            0,
-            timeout,
-            zxid,
-            self.now.wall_ms,
-            &self.settings.prep,
-        );
+        let txn = self.prep_session_create(session_id, 0, timeout);
         self.submit(txn, Origin::Internal);
     }
 }

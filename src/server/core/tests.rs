@@ -47,16 +47,27 @@ impl Fixture {
         t
     }
 
-    /// A new session on a new connection, established.
-    fn session(&mut self, timeout: i32) -> (u64, i64) {
-        let conn = self
-            .node
+    /// A handshake on a new connection: a new session (`session_id` 0) or a re-attach
+    /// with the session's password; not settled.
+    fn connect(&mut self, timeout: i32, session_id: i64) -> u64 {
+        let passwd = if session_id == 0 {
+            vec![0u8; 16]
+        } else {
+            crate::session::session_password(session_id).to_vec()
+        };
+        self.node
             .connect(ConnectRequest {
                 time_out: timeout,
-                passwd: vec![0u8; 16].into(),
+                session_id,
+                passwd: passwd.into(),
                 ..ConnectRequest::default()
             })
-            .expect("connect");
+            .expect("connect")
+    }
+
+    /// A new session on a new connection, established.
+    fn session(&mut self, timeout: i32) -> (u64, i64) {
+        let conn = self.connect(timeout, 0);
         self.settle();
         let frames = self.frames(conn);
         let Some(Frame::Connect(r)) = frames.first() else {
@@ -276,14 +287,7 @@ mod roles {
     /// A learner's handshake: the createSession REQUEST it forwards, then the leader's
     /// txn for it (as the leader would prep it) comes back as a proposal and commit.
     fn learner_session(f: &mut Fixture) -> (u64, i64) {
-        let conn = f
-            .node
-            .connect(ConnectRequest {
-                time_out: 2000,
-                passwd: vec![0u8; 16].into(),
-                ..ConnectRequest::default()
-            })
-            .expect("connect");
+        let conn = f.connect(2000, 0);
         assert!(f.frames(conn).is_empty(), "answered before the leader");
         let p = f.node.to_leader.pop().expect("createSession forwarded");
         assert_eq!(p.kind, kind::REQUEST);
@@ -329,14 +333,7 @@ mod roles {
         let mut f = fixture(|_| {});
         f.node.core.set_role(Role::Leader { epoch: 3 });
         let (conn, _) = {
-            let conn = f
-                .node
-                .connect(ConnectRequest {
-                    time_out: 2000,
-                    passwd: vec![0u8; 16].into(),
-                    ..ConnectRequest::default()
-                })
-                .expect("connect");
+            let conn = f.connect(2000, 0);
             let written = f.settle();
             assert_eq!(
                 written[0].header.zxid,
@@ -515,15 +512,7 @@ mod roles {
     fn a_learner_asks_the_leader_before_a_session_re_attaches() {
         let mut f = learner();
         let (_conn, session) = learner_session(&mut f);
-        let conn2 = f
-            .node
-            .connect(ConnectRequest {
-                time_out: 2000,
-                session_id: session,
-                passwd: crate::session::session_password(session).to_vec().into(),
-                ..ConnectRequest::default()
-            })
-            .expect("connect");
+        let conn2 = f.connect(2000, session);
         assert!(f.frames(conn2).is_empty());
         let p = f.node.to_leader.pop().expect("revalidate");
         assert_eq!(p.kind, kind::REVALIDATE);

@@ -25,14 +25,7 @@ fn member(role: Role, upgrading: bool) -> Fixture {
 
 /// A new session, answered at once (nothing logged, nothing sent to a leader).
 fn local_session(f: &mut Fixture) -> (u64, i64) {
-    let conn = f
-        .node
-        .connect(ConnectRequest {
-            time_out: 2000,
-            passwd: vec![0u8; 16].into(),
-            ..ConnectRequest::default()
-        })
-        .expect("connect");
+    let conn = f.connect(2000, 0);
     assert!(f.settle().is_empty(), "a local session logged a txn");
     assert!(
         f.node.to_leader.is_empty(),
@@ -290,15 +283,7 @@ fn local_sessions_expire_here_without_a_txn_and_do_not_move() {
     let mut f = member(Role::Leader { epoch: 1 }, false);
     let (conn, session) = local_session(&mut f);
     // Re-attach on the same member works.
-    let again = f
-        .node
-        .connect(ConnectRequest {
-            time_out: 2000,
-            session_id: session,
-            passwd: crate::session::session_password(session).to_vec().into(),
-            ..ConnectRequest::default()
-        })
-        .expect("connect");
+    let again = f.connect(2000, session);
     let frames = f.frames(again);
     assert!(matches!(frames.first(), Some(Frame::Connect(r)) if r.session_id == session));
     assert!(
@@ -313,15 +298,7 @@ fn local_sessions_expire_here_without_a_txn_and_do_not_move() {
         "expired but still connected"
     );
     // Gone: a re-attach is refused as expired.
-    let late = f
-        .node
-        .connect(ConnectRequest {
-            time_out: 2000,
-            session_id: session,
-            passwd: crate::session::session_password(session).to_vec().into(),
-            ..ConnectRequest::default()
-        })
-        .expect("connect");
+    let late = f.connect(2000, session);
     let frames = f.frames(late);
     assert!(matches!(frames.first(), Some(Frame::Connect(r)) if r.session_id == 0));
 }
