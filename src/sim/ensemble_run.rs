@@ -175,7 +175,6 @@ impl World {
                     config_text: config_text.clone(),
                     config_version: 0,
                     listen_on_all_ips: false,
-                    cnx_timeout_ms: 5000,
                     read_only_mode: false,
                     commit_log_count: crate::zab::committed::DEFAULT_COMMIT_LOG_COUNT,
                 }),

@@ -35,7 +35,7 @@ pub struct ElectionConfig {
     /// `quorumListenOnAllIPs`: listen on the wildcard address at my election port.
     pub listen_all_ips: bool,
     /// `zookeeper.cnxTimeout` (5000): connect timeout, also the bound on reading an
-    /// incoming initial message.
+    /// incoming initial message; 0 is no bound, as a Java socket timeout of 0.
     pub cnx_timeout_ms: u64,
     /// `zookeeper.electionPortBindRetry` (3): bind attempts 1 s apart; 0 = forever.
     pub bind_retry: u32,
@@ -61,6 +61,15 @@ impl ElectionConfig {
             multi_address: cfg.multi_address_enabled,
             timing: Timing::from_config(cfg),
         })
+    }
+}
+
+/// The connection timeout for `zookeeper.cnxTimeout`: 0 means none (a day stands in).
+fn cnx_timeout(ms: u64) -> Duration {
+    if ms == 0 {
+        Duration::from_secs(24 * 3600)
+    } else {
+        Duration::from_millis(ms)
     }
 }
 
@@ -166,7 +175,7 @@ impl Election {
             cfg.my_sid,
             view,
             cfg.multi_address,
-            Duration::from_millis(cfg.cnx_timeout_ms.max(1)),
+            cnx_timeout(cfg.cnx_timeout_ms),
             cancel.clone(),
         );
         let mut tasks = Vec::new();
@@ -406,5 +415,16 @@ fn status_of(fle: &FastLeaderElection) -> ElectionStatus {
         state: fle.state(),
         current_vote: fle.current_vote(),
         logical_clock: fle.logical_clock(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_zero_cnx_timeout_is_no_timeout_not_one_millisecond() {
+        assert_eq!(cnx_timeout(1500), Duration::from_millis(1500));
+        assert!(cnx_timeout(0) >= Duration::from_secs(3600));
     }
 }

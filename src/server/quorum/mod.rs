@@ -42,7 +42,6 @@ pub struct QuorumSettings {
     pub config_text: bytes::Bytes,
     pub config_version: i64,
     pub listen_on_all_ips: bool,
-    pub cnx_timeout_ms: u64,
     /// `readonlymode.enabled`: serve read-only clients while cut off from a quorum.
     pub read_only_mode: bool,
     /// `zookeeper.commitLogCount`: the committed ring's capacity (see `ring_capacity`).
@@ -103,7 +102,6 @@ impl QuorumSettings {
             config_text: bytes::Bytes::from(c.quorum_config_string()),
             config_version: c.config_version.unwrap_or(0),
             listen_on_all_ips: c.quorum_listen_on_all_ips,
-            cnx_timeout_ms: 5000,
             read_only_mode: c.read_only_mode_enabled,
             commit_log_count: ring_capacity(c.system_property("zookeeper.commitLogCount")),
         })
