@@ -610,6 +610,23 @@ pub fn prep(
     p.finish(ctx.session_id, ctx.cxid, res)
 }
 
+/// An error txn for a request refused before it is looked at (its session is not live
+/// where Java's `checkSession` runs first): it consumes `zxid` like any other.
+pub fn prep_refused(session_id: i64, cxid: i32, zxid: i64, time_ms: i64, err: i32) -> Txn {
+    let body = TxnBody::Error(ErrorTxn { err });
+    Txn {
+        header: TxnHeader {
+            client_id: session_id,
+            cxid,
+            zxid,
+            time: time_ms,
+            txn_type: body_type(&body),
+        },
+        body,
+        digest: None,
+    }
+}
+
 /// The closeSession txn for an expired session (cxid 0).
 pub fn prep_close_session(
     tree: &DataTree,

@@ -418,33 +418,30 @@ impl Core {
                     Ok(d) => d,
                     Err(_) => Request::Undecodable(op),
                 };
-                let global = self.sessions.touch(session_id, self.now.mono_ms)
-                    || self.is_becoming_global(session_id);
-                // `LeaderSessionTracker.checkSession`: with local sessions, one this
-                // member does not know may be another member's local session.
-                let others_local = self.settings.local_sessions
-                    && super::local_sessions::server_id_of(session_id) != self.settings.server_id;
-                if !global && !others_local && !matches!(decoded, Request::CloseSession) {
-                    tracing::debug!(
-                        "dropping a forwarded request of session 0x{session_id:x}, which is not live"
-                    );
-                    return;
-                }
                 if !decoded.is_write() {
                     tracing::warn!("learner forwarded a non-write request (opcode {op}); ignored");
                     return;
                 }
-                if matches!(decoded, Request::CloseSession) {
+                let closing = matches!(decoded, Request::CloseSession);
+                let checked = self.check_forwarded_session(session_id, closing);
+                let zxid = self.next_zxid();
+                let ephemeral_refusal = match checked {
+                    Ok(refusal) => refusal,
+                    Err(e) => {
+                        let t = prep::prep_refused(session_id, req.cxid, zxid, self.now.wall_ms, e);
+                        self.submit(t, Origin::Internal);
+                        return;
+                    }
+                };
+                if closing {
                     self.sessions.set_closing(session_id);
                 }
                 let ctx = RequestCtx {
                     session_id,
                     cxid: req.cxid,
                     auth: auth.into(),
-                    // `checkGlobalSession`: no ephemerals for a session not known global.
-                    ephemeral_refusal: (!global).then_some(proto::err::SESSION_EXPIRED),
+                    ephemeral_refusal,
                 };
-                let zxid = self.next_zxid();
                 prep::prep(
                     &self.shared.tree.read(),
                     &mut self.pending,
@@ -458,5 +455,34 @@ impl Core {
         };
         debug_assert!(txn.header.zxid > zxid_now);
         self.submit(txn, Origin::Internal);
+    }
+
+    /// Leader: Java's `checkSession` for a learner's request. `Err`: the request is
+    /// refused whole (an error txn); `Ok`: what its ephemeral creates get
+    /// (`checkGlobalSession`: none for a session not known as global).
+    fn check_forwarded_session(
+        &mut self,
+        session_id: i64,
+        closing: bool,
+    ) -> Result<Option<i32>, i32> {
+        let global = self.sessions.touch(session_id, self.now.mono_ms)
+            || self.is_becoming_global(session_id);
+        if global {
+            return Ok(None);
+        }
+        // With local sessions, one this member does not know may be another member's.
+        let foreign = super::local_sessions::server_id_of(session_id) != self.settings.server_id;
+        if closing || (self.settings.local_sessions && foreign) {
+            return Ok(Some(proto::err::SESSION_EXPIRED));
+        }
+        tracing::info!(
+            "forwarded request of session 0x{session_id:x}, which is not live here{}",
+            if foreign {
+                " (is localSessionsEnabled set on its member but not here?)"
+            } else {
+                ""
+            }
+        );
+        Err(proto::err::SESSION_EXPIRED)
     }
 }
