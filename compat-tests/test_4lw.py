@@ -170,11 +170,49 @@ def test_cons_and_stat_list_the_asking_connection(server_factory):
         assert sorted(lines) == sorted([port, session_port]), cons
         assert len([l for l in cons.splitlines() if l]) == 2, cons
         assert lines[port] == ("0", "queued=0,recved=1,sent=0"), cons
-        # The session fields follow (Java prints more of them, and ferrokeeper's lop does
-        # not yet see reads its connection tasks serve).
+        # The session fields follow (test_cons_session_fields_follow_each_answer).
         assert f"{settled},sid=0x{c.session_id:x},lop=" in cons, cons
         stat, port = ask("stat")
         assert sorted(stat_clients(stat)) == sorted([f" /127.0.0.1:{port}{asking}", settled + ")"]), stat
         assert "\nConnections: 2\n" in stat, stat
     finally:
         c.close()
+
+
+def session_fields(server, c):
+    """cons's fields after `sid=` for the session of raw client `c`, in order."""
+    cons = server.fourlw("cons")
+    line = next((l for l in cons.splitlines() if f",sid=0x{c.session_id:x}," in l), None)
+    assert line is not None, cons
+    fields = line[line.index(",sid=") + 1:line.rindex(")")].split(",")
+    return dict(f.split("=", 1) for f in fields)
+
+
+def test_cons_session_fields_follow_each_answer(server, raw):
+    # Java's ServerCnxn.updateStatsForResponse: every answer sets lop, lcxid (not for the
+    # ping's special xid), lzxid and the latencies; an error txn's answer leaves lop "NA".
+    c = raw()
+    path = f"/cons-{c.session_id:x}"
+    fields = session_fields(server, c)
+    assert list(fields) == ["sid", "lop", "est", "to", "lcxid", "lzxid", "lresp", "llat",
+                            "minlat", "avglat", "maxlat"], fields
+    assert (fields["lop"], fields["lcxid"]) == ("SESS", "0x0"), fields
+    created = c.call(zkraw.Op.CREATE, zkraw.enc_create(path, b"x"))
+    assert created.err == 0
+    assert c.call(zkraw.Op.GET_DATA, zkraw.enc_path_watch(path)).err == 0
+    missing = c.call(zkraw.Op.EXISTS, zkraw.enc_path_watch(path + "/missing"))
+    assert missing.err == zkraw.Err.NONODE
+    fields = session_fields(server, c)
+    assert (fields["lop"], fields["lcxid"], int(fields["lzxid"], 16)) == \
+        ("EXIS", f"0x{missing.xid:x}", missing.zxid), fields
+    lat = [int(fields[k]) for k in ("llat", "minlat", "avglat", "maxlat")]
+    assert min(lat) >= 0 and lat[1] <= lat[2] <= lat[3], fields
+    assert int(fields["lresp"]) > 0, fields
+    c.ping()
+    fields = session_fields(server, c)
+    assert (fields["lop"], fields["lcxid"]) == ("PING", f"0x{missing.xid:x}"), fields
+    again = c.call(zkraw.Op.CREATE, zkraw.enc_create(path, b"x"))
+    assert again.err == zkraw.Err.NODEEXISTS
+    fields = session_fields(server, c)
+    assert (fields["lop"], fields["lcxid"], int(fields["lzxid"], 16)) == \
+        ("NA", f"0x{again.xid:x}", again.zxid), fields

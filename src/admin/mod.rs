@@ -13,8 +13,8 @@ mod host;
 pub mod query;
 
 pub use query::{
-    Answer, ConfView, ConnView, DumpView, LeaderStatus, MonitorView, Query, QuorumStatus,
-    ServerSummary, Stats, WatchTotals,
+    Answer, ConfView, ConnStats, ConnView, DumpView, LeaderStatus, MonitorView, Query,
+    QuorumStatus, ServerSummary, Stats, WatchTotals,
 };
 
 use crate::config::fourlw::FourLetterWord;
@@ -140,10 +140,24 @@ fn conn_line(out: &mut String, c: &ConnView, brief: bool) {
     }
     let _ = write!(out, "](queued=0,recved={},sent={}", c.received, c.sent);
     if !brief && c.session_id != 0 {
+        let s = &c.stats;
         let _ = write!(
             out,
-            ",sid=0x{:x},lop={},est={},to={},lzxid=0x{:x}",
-            c.session_id, c.last_op, c.connected_at, c.timeout_ms, c.last_zxid
+            ",sid=0x{:x},lop={},est={},to={}",
+            c.session_id, s.last_op, c.connected_at, c.timeout_ms
+        );
+        if s.last_cxid >= 0 {
+            let _ = write!(out, ",lcxid=0x{:x}", s.last_cxid);
+        }
+        let _ = write!(
+            out,
+            ",lzxid=0x{:x},lresp={},llat={},minlat={},avglat={},maxlat={}",
+            s.last_zxid,
+            s.last_response_ms,
+            s.last_latency_ms,
+            s.min_latency_ms(),
+            s.avg_latency_ms(),
+            s.max_latency_ms
         );
     }
     out.push_str(")\n");

@@ -41,6 +41,83 @@ impl Stats {
     }
 }
 
+/// A connection's response statistics, as Java's `ServerCnxn` keeps them for `cons`
+/// (`updateStatsForResponse`, `resetStats`): whoever answers a request records it (the
+/// core, or the connection task for the reads it serves itself). Times are monotonic ms,
+/// as Java's `Time.currentElapsedTime`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnStats {
+    /// The last non-negative cxid answered; -1 before any (then `cons` leaves it out).
+    pub last_cxid: i64,
+    pub last_zxid: i64,
+    pub last_op: &'static str,
+    pub last_response_ms: i64,
+    pub last_latency_ms: i64,
+    min_latency_ms: i64,
+    pub max_latency_ms: i64,
+    count: u64,
+    total_latency_ms: i64,
+}
+
+impl Default for ConnStats {
+    fn default() -> Self {
+        ConnStats {
+            last_cxid: -1,
+            last_zxid: -1,
+            last_op: "NA",
+            last_response_ms: 0,
+            last_latency_ms: 0,
+            min_latency_ms: i64::MAX,
+            max_latency_ms: 0,
+            count: 0,
+            total_latency_ms: 0,
+        }
+    }
+}
+
+impl ConnStats {
+    /// One answer: to request `cxid` (special xids < 0 keep the last real one), with the
+    /// reply's zxid, Java's 4-letter op name, received at `start_ms`, answered at `end_ms`.
+    pub fn responded(
+        &mut self,
+        cxid: i32,
+        zxid: i64,
+        op: &'static str,
+        start_ms: i64,
+        end_ms: i64,
+    ) {
+        if cxid >= 0 {
+            self.last_cxid = cxid as i64;
+        }
+        self.last_zxid = zxid;
+        self.last_op = op;
+        self.last_response_ms = end_ms;
+        let elapsed = end_ms.saturating_sub(start_ms);
+        self.last_latency_ms = elapsed;
+        self.min_latency_ms = self.min_latency_ms.min(elapsed);
+        self.max_latency_ms = self.max_latency_ms.max(elapsed);
+        self.count += 1;
+        self.total_latency_ms = self.total_latency_ms.saturating_add(elapsed);
+    }
+
+    pub fn min_latency_ms(&self) -> i64 {
+        if self.min_latency_ms == i64::MAX {
+            0
+        } else {
+            self.min_latency_ms
+        }
+    }
+
+    /// Integer division, as Java's.
+    pub fn avg_latency_ms(&self) -> i64 {
+        if self.count == 0 {
+            0
+        } else {
+            self.total_latency_ms / self.count as i64
+        }
+    }
+}
+
 /// One connection as `cons`/`stat` print it (`ServerCnxn.dumpConnectionInfo`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnView {
@@ -54,8 +131,7 @@ pub struct ConnView {
     pub received: u64,
     pub sent: u64,
     pub connected_at: i64,
-    pub last_zxid: i64,
-    pub last_op: &'static str,
+    pub stats: ConnStats,
 }
 
 impl ConnView {
@@ -70,8 +146,7 @@ impl ConnView {
             received: 1,
             sent: 0,
             connected_at: 0,
-            last_zxid: 0,
-            last_op: "NA",
+            stats: ConnStats::default(),
         }
     }
 }

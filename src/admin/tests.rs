@@ -25,8 +25,13 @@ fn session_conn() -> ConnView {
         received: 3,
         sent: 3,
         connected_at: 1796094113653,
-        last_zxid: 1,
-        last_op: "GETD",
+        stats: {
+            let mut s = ConnStats::default();
+            s.responded(0, 1, "SESS", 100, 103);
+            s.responded(5, 1, "GETD", 200, 201);
+            s.responded(-2, 1, "PING", 300, 300); // a ping's xid keeps lcxid
+            s
+        },
     }
 }
 
@@ -46,8 +51,9 @@ fn cons_lists_sessions_then_the_asking_connection() {
     let text = render(&Answer::Conns(vec![session_conn()]), &asking(), (0, 0));
     assert_eq!(
         text,
-        " /127.0.0.1:5000[1](queued=0,recved=3,sent=3,sid=0x1000009557a0000,lop=GETD,\
-         est=1796094113653,to=30000,lzxid=0x1)\n \
+        " /127.0.0.1:5000[1](queued=0,recved=3,sent=3,sid=0x1000009557a0000,lop=PING,\
+         est=1796094113653,to=30000,lcxid=0x5,lzxid=0x1,lresp=300,llat=0,minlat=0,avglat=1,\
+         maxlat=3)\n \
          /127.0.0.1:4242[0](queued=0,recved=1,sent=0)\n\n"
     );
 }

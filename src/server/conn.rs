@@ -188,7 +188,7 @@ async fn read_loop(
                             Request::Undecodable(h.op_type)
                         }
                     };
-                    if reader.try_serve(h.xid, &req, outbox) {
+                    if reader.try_serve(h.xid, h.op_type, &req, outbox, clock::mono_ms()) {
                         // Best effort: if the core's queue is full, a later read retries.
                         if reader.touch_due() && core.try_send(Input::Touch { conn: id }).is_ok() {
                             reader.touched();

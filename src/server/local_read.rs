@@ -45,7 +45,15 @@ pub struct LocalReader {
 impl LocalReader {
     /// Serve `req` here if it is a read and nothing of this session is at the core;
     /// false if the core must take it. The reply is queued; `flush` writes it.
-    pub fn try_serve(&mut self, xid: i32, req: &Request, outbox: &Arc<Outbox>) -> bool {
+    /// `now_ms`: the monotonic time it is answered at (for the connection's `cons` line).
+    pub fn try_serve(
+        &mut self,
+        xid: i32,
+        op_code: i32,
+        req: &Request,
+        outbox: &Arc<Outbox>,
+        now_ms: i64,
+    ) -> bool {
         let Some(wants_watch) = local_read_watch(req) else {
             return false;
         };
@@ -74,6 +82,8 @@ impl LocalReader {
             outbox.push_with(&mut self.pending, |b| {
                 encode_reply(b, xid, zxid, err, &resp)
             });
+            let op = crate::server::core::op_name(op_code);
+            self.link.responded(xid, zxid, op, now_ms, now_ms);
         }
         self.link.served.fetch_add(1, Ordering::Relaxed);
         self.shared.served.fetch_add(1, Ordering::Relaxed);

@@ -8,7 +8,7 @@
 //! request accounting (`Throttle`), as Java's `globalOutstandingLimit`.
 //! Must never: decide anything (it is state and counters, no logic beyond bookkeeping).
 
-use crate::admin::ServingMode;
+use crate::admin::{ConnStats, ServingMode};
 use crate::jute::records::Id;
 use crate::tree::DataTree;
 use crate::watch::WatchManager;
@@ -140,6 +140,8 @@ pub struct ConnLink {
     /// Requests this connection's task served itself.
     pub served: AtomicU64,
     throttle: Arc<Throttle>,
+    /// What `cons` prints of the answers (written by whoever answers).
+    stats: Mutex<ConnStats>,
 }
 
 impl ConnLink {
@@ -150,6 +152,7 @@ impl ConnLink {
             session_id: AtomicI64::new(0),
             served: AtomicU64::new(0),
             throttle,
+            stats: Mutex::new(ConnStats::default()),
         }
     }
 
@@ -179,6 +182,17 @@ impl ConnLink {
     /// Nothing of this connection is at the core.
     pub fn idle_at_core(&self) -> bool {
         self.at_core.load(Ordering::Acquire) == 0
+    }
+
+    /// One request answered (`ConnStats::responded`).
+    pub fn responded(&self, cxid: i32, zxid: i64, op: &'static str, start_ms: i64, end_ms: i64) {
+        self.stats
+            .lock()
+            .responded(cxid, zxid, op, start_ms, end_ms);
+    }
+
+    pub fn stats(&self) -> ConnStats {
+        *self.stats.lock()
     }
 
     /// The session is established: its id and the ids requests are checked against.

@@ -652,7 +652,10 @@ impl World {
             );
         }
         c.outstanding.push_back((xid, what));
-        if conn.reader.try_serve(xid, &req, &conn.outbox) {
+        if conn
+            .reader
+            .try_serve(xid, op_code, &req, &conn.outbox, self.now.mono_ms)
+        {
             return Ok(());
         }
         let r = InboundRequest {

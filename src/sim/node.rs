@@ -242,7 +242,9 @@ impl SimNode {
         let Some(c) = self.conns.get_mut(&conn) else {
             return Err(format!("no connection {conn}"));
         };
-        if c.reader.try_serve(xid, &req, &c.outbox) {
+        if c.reader
+            .try_serve(xid, op_code, &req, &c.outbox, self.now.mono_ms)
+        {
             return Ok(());
         }
         c.link.sent_to_core(1);

@@ -50,7 +50,7 @@ impl Core {
         // The ConnectResponse's flag, when the client sent one.
         let ro = req.read_only.map(|_| read_only);
         let now = self.now;
-        let new_conn = |session_id: i64, last_zxid: i64, outbox: Arc<Outbox>| {
+        let new_conn = |session_id: i64, outbox: Arc<Outbox>| {
             let auth: Arc<Vec<Id>> = vec![Id {
                 scheme: "ip".into(),
                 id: peer.ip().to_string(),
@@ -66,8 +66,7 @@ impl Core {
                 received: 1,
                 sent: 1,
                 connected_at: now.wall_ms,
-                last_zxid,
-                last_op: "NA",
+                started_ms: now.mono_ms,
                 queue: VecDeque::new(),
             }
         };
@@ -76,19 +75,21 @@ impl Core {
             let kind = if read_only { "read-only" } else { "local" };
             tracing::info!("new {kind} session 0x{session_id:x} with timeout {timeout} for {peer}");
             let pending = Box::new(PendingConnect {
-                conn: new_conn(session_id, self.last_applied, outbox.clone()),
+                conn: new_conn(session_id, outbox.clone()),
                 response: connect_response(session_id, timeout, ro),
                 reply,
                 outbox,
             });
-            self.finish_connect(conn, pending);
+            self.finish_connect(conn, *pending);
+            let last = self.last_applied;
+            self.session_created(conn, last);
             return;
         }
         if req.session_id == 0 && !self.role().preps() {
             let session_id = self.sessions.next_session_id();
             let response = connect_response(session_id, timeout, ro);
             let pending = Box::new(PendingConnect {
-                conn: new_conn(session_id, self.last_applied, outbox.clone()),
+                conn: new_conn(session_id, outbox.clone()),
                 response,
                 reply,
                 outbox,
@@ -99,11 +100,10 @@ impl Core {
         if req.session_id == 0 {
             let session_id = self.sessions.next_session_id();
             let txn = self.prep_session_create(session_id, 0, timeout);
-            let zxid = txn.header.zxid;
             let response = connect_response(session_id, timeout, ro);
             tracing::debug!("new session 0x{session_id:x} with timeout {timeout} for {peer}");
             let pending = Box::new(PendingConnect {
-                conn: new_conn(session_id, zxid, outbox.clone()),
+                conn: new_conn(session_id, outbox.clone()),
                 response,
                 reply,
                 outbox,
@@ -132,7 +132,7 @@ impl Core {
             // The leader owns sessions: ask it (REVALIDATE).
             let response = connect_response(session_id, timeout, ro);
             let pending = Box::new(PendingConnect {
-                conn: new_conn(session_id, self.last_applied, outbox.clone()),
+                conn: new_conn(session_id, outbox.clone()),
                 response,
                 reply,
                 outbox,
@@ -157,12 +157,21 @@ impl Core {
         }
         tracing::debug!("re-attached session 0x{session_id:x} for {peer}");
         let pending = Box::new(PendingConnect {
-            conn: new_conn(session_id, self.last_applied, outbox.clone()),
+            conn: new_conn(session_id, outbox.clone()),
             response: connect_response(session_id, timeout, ro),
             reply,
             outbox,
         });
-        self.finish_connect(conn, pending);
+        self.finish_connect(conn, *pending);
+    }
+
+    /// A new session's handshake was answered (Java's FinalRequestProcessor counts it as
+    /// a response to cxid 0, op SESS, with `zxid`: its txn's, or the last for a local one).
+    pub(super) fn session_created(&mut self, conn: ConnId, zxid: i64) {
+        if let Some(c) = self.conns.get(&conn) {
+            c.link
+                .responded(0, zxid, "SESS", c.started_ms, self.now.mono_ms);
+        }
     }
 
     /// The createSession txn of `session_id`, with the next zxid.
@@ -186,13 +195,13 @@ impl Core {
     }
 
     /// Put a handshake's connection in place and send its ConnectResponse.
-    pub(super) fn finish_connect(&mut self, conn: ConnId, pending: Box<PendingConnect>) {
+    pub(super) fn finish_connect(&mut self, conn: ConnId, pending: PendingConnect) {
         let PendingConnect {
             conn: c,
             response,
             reply,
             outbox,
-        } = *pending;
+        } = pending;
         outbox.push_with(&mut self.actions.flush, |b| {
             super::encode_frame(b, |b| response.write(b))
         });

@@ -245,7 +245,7 @@ impl Core {
         };
         if valid {
             let timeout = pending.conn.timeout_ms;
-            self.finish_connect(conn, pending);
+            self.finish_connect(conn, *pending);
             self.touch_session(session_id, timeout);
         } else {
             tracing::info!("invalid session 0x{session_id:x}, probably expired");
@@ -306,6 +306,11 @@ impl Core {
         let resp = Response::Sync(SyncResponse { path });
         let last = self.last_applied;
         self.reply(conn, xid, last, 0, &resp);
+        let received_ms = match self.conns.get(&conn).and_then(|c| c.queue.front()) {
+            Some(Queued::Forwarded { received_ms, .. }) => *received_ms,
+            _ => self.now.mono_ms,
+        };
+        self.answered(conn, xid, last, "SYNC", received_ms);
         self.forwarded_done(conn, xid);
     }
 
@@ -317,7 +322,7 @@ impl Core {
             // A handshake's, or an upgrade's (which no client request waits on).
             if let Some((conn, pending)) = self.remote.connects.remove(&session) {
                 let timeout = pending.conn.timeout_ms;
-                self.finish_connect(conn, pending);
+                self.finish_connect(conn, *pending);
                 self.touch_session(session, timeout);
             }
             return false;
@@ -355,14 +360,16 @@ impl Core {
             return false;
         }
         let z = txn.header.zxid;
-        c.last_zxid = z;
         let (e, resp) = match answer_err {
             Some(e) => (e, Response::Empty),
             None => prep::write_reply(op_code, &applied.outcome.result),
         };
         self.reply(conn, xid, z, e, &resp);
-        self.stats
-            .record_latency(self.now.mono_ms.saturating_sub(received_ms).max(0) as u64);
+        let op = match answer_err {
+            Some(_) => "NA",
+            None => super::pipeline::write_op_name(txn, op_code),
+        };
+        self.answered(conn, xid, z, op, received_ms);
         self.forwarded_done(conn, xid);
         applied.closed_conn == Some(conn)
     }

@@ -187,8 +187,8 @@ struct Conn {
     sent: u64,
     /// Wall ms.
     connected_at: i64,
-    last_zxid: i64,
-    last_op: &'static str,
+    /// Monotonic ms of the handshake.
+    started_ms: i64,
     /// Pending writes and the requests queued behind them.
     queue: VecDeque<Queued>,
 }
@@ -397,6 +397,17 @@ impl Core {
             // After the reply is queued: the connection's next read may now be served
             // by its own task, behind this reply.
             c.link.answered_by_core();
+        }
+    }
+
+    /// A request of `conn` received at `received_ms` was answered with `zxid`: count it
+    /// in the server's latency figures and the connection's `cons` line.
+    fn answered(&mut self, conn: ConnId, xid: i32, zxid: i64, op: &'static str, received_ms: i64) {
+        let now = self.now.mono_ms;
+        self.stats
+            .record_latency(now.saturating_sub(received_ms).max(0) as u64);
+        if let Some(c) = self.conns.get(&conn) {
+            c.link.responded(xid, zxid, op, received_ms, now);
         }
     }
 

@@ -110,15 +110,14 @@ impl Core {
             } => {
                 let (e, resp) = prep::write_reply(op_code, &applied.outcome.result);
                 self.reply(conn, xid, z, e, &resp);
-                self.stats
-                    .record_latency(self.now.mono_ms.saturating_sub(received_ms).max(0) as u64);
-                if let Some(c) = self.conns.get_mut(&conn) {
-                    c.last_zxid = z;
-                }
+                self.answered(conn, xid, z, write_op_name(&f.txn, op_code), received_ms);
                 closed_by_own_request = applied.closed_conn == Some(conn);
                 self.write_done(conn, z);
             }
-            Origin::Connect { conn, pending } => self.finish_connect(conn, pending),
+            Origin::Connect { conn, pending } => {
+                self.finish_connect(conn, *pending);
+                self.session_created(conn, z);
+            }
             Origin::Internal => {}
             Origin::Remote => {
                 closed_by_own_request = self.answer_remote(&f.txn, &applied);
@@ -184,5 +183,15 @@ impl Core {
         } else {
             c.queue.push_back(Queued::Request(r));
         }
+    }
+}
+
+/// The op `cons` names for a write's answer: Java's FinalRequestProcessor leaves "NA" for
+/// an error txn (it throws before naming the op).
+pub(super) fn write_op_name(txn: &crate::txn::Txn, op_code: i32) -> &'static str {
+    if matches!(txn.body, crate::txn::TxnBody::Error(_)) {
+        "NA"
+    } else {
+        super::op_name(op_code)
     }
 }

@@ -25,7 +25,6 @@ impl Core {
             return;
         };
         c.received += 1;
-        c.last_op = super::op_name(r.op_code);
         let (session_id, timeout) = (c.session_id, c.timeout_ms);
         if !self.touch_session(session_id, timeout) {
             // The session expired or is closing under this connection.
@@ -117,7 +116,7 @@ impl Core {
     pub(super) fn execute(&mut self, conn: ConnId, r: InboundRequest) {
         let InboundRequest {
             xid,
-            op_code: _,
+            op_code,
             req,
             received_ms,
             body: _,
@@ -174,8 +173,7 @@ impl Core {
                 self.reply(conn, xid, last, e, &resp);
             }
         }
-        self.stats
-            .record_latency(self.now.mono_ms.saturating_sub(received_ms).max(0) as u64);
+        self.answered(conn, xid, last, super::op_name(op_code), received_ms);
     }
 
     fn auth(&mut self, conn: ConnId, xid: i32, p: AuthPacket) {

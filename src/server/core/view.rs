@@ -111,8 +111,7 @@ impl Core {
                     received: c.received + served,
                     sent: c.sent + served,
                     connected_at: c.connected_at,
-                    last_zxid: c.last_zxid,
-                    last_op: c.last_op,
+                    stats: c.link.stats(),
                 };
                 (*id, view)
             })
