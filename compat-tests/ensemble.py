@@ -13,7 +13,8 @@ break it in controlled ways.
     ens.connect_string()             # "127.0.0.1:p1,127.0.0.1:p2,..."
     ens.close()                      # kills what it started (by PID), removes its directory
 
-kill9_leader_under_load(ens, rec, leader) is that fault under a lin_history load.
+kill9_leader_under_load(ens, rec, leader): kill -9 of the leader and its restart while a
+lin_history recorder runs (events in its history, progress checked after each step).
 
 Or the pytest fixture `ensemble_factory` (import it into a test module), which closes
 every ensemble after the test and keeps its directory (configs, dataDirs, logs) when the

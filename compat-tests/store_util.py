@@ -4,7 +4,8 @@ Starts Apache ZooKeeper 3.8 (Debian jars) and ferrokeeper as standalone servers 
 *given* dataDir, so one dataDir can be handed from one implementation to the other; reads
 a whole tree (data incl. null-vs-empty, every Stat field, ACLs) through the raw client;
 runs the mixed workload; parses txn logs to find entry boundaries; runs Java's
-TxnLogToolkit / SnapshotFormatter.
+TxnLogToolkit / SnapshotFormatter and tells where their output and ferrokeeper's differ;
+Lab, the servers and dataDirs of one test (the store tests' `lab` fixtures).
 
 Every server is started here on a free 127.0.0.1 port and is only ever signalled by the
 PID of the process started here. Every wait is bounded.
@@ -187,6 +188,7 @@ class Lab:
             pytest.fail(f"{e}\n--- log tail ---\n{e.log[-4000:]}", pytrace=False)
 
     def close(self):
+        """Clean up every server added (kill, release its port) and remove every dataDir."""
         for s in self.servers:
             s.cleanup()
         for d in self.dirs:

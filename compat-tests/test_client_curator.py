@@ -1,7 +1,8 @@
 """Real-client test with Apache Curator 5.4 (Debian jars), the Java ecosystem's main client.
 
 java/CuratorCompat.java is compiled with javac into compat-tests/.deps/ (cached by
-source hash, gitignored) and run against each server. It exercises InterProcessMutex,
+source hash, gitignored; compiled_classes, which test_ensemble_clients.py uses for
+java/CuratorEnsemble.java too) and run against each server. It exercises InterProcessMutex,
 LeaderLatch, CuratorCache (persistent recursive watches), DistributedAtomicLong from two
 clients, PersistentNode (ephemeral), transactions (CuratorOp multi, success and
 failure results), createContainers and TTL nodes, printing "CHECK name value" lines.
