@@ -32,9 +32,10 @@ import uuid
 import pytest
 
 import zkraw
+from harness import end_process, ferro_binary, log_tail
+from harness import wait_until  # noqa: F401  (for the tests: conftest.wait_until)
 
 HOST = "127.0.0.1"
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 JAVA = shutil.which("java") or "/usr/bin/java"
@@ -72,22 +73,6 @@ def selected_kinds():
     return kinds
 
 
-def free_port():
-    """A port reserved machine-wide for one server (see zkraw.free_port)."""
-    return zkraw.free_port(HOST)
-
-
-def ferro_binary():
-    env = os.environ.get("FERROKEEPER_BIN")
-    if env:
-        return env
-    for flavour in ("release", "debug"):
-        p = os.path.join(REPO, "target", flavour, "ferrokeeper")
-        if os.path.exists(p):
-            return p
-    return os.path.join(REPO, "target", "release", "ferrokeeper")
-
-
 # --- server processes -------------------------------------------------------------------
 
 class ServerHandle:
@@ -117,7 +102,7 @@ class ServerHandle:
         """Reserve a (new) listening port and write zoo.cfg with it."""
         if self.port is not None:
             zkraw.release_port(self.port)
-        self.port = free_port()
+        self.port = zkraw.free_port(HOST)
         self.cfg["clientPort"] = str(self.port)
         with open(self.cfg_path, "w") as f:
             for k, v in self.cfg.items():
@@ -168,12 +153,7 @@ class ServerHandle:
         raise AssertionError("unreachable")
 
     def log_tail(self, n=40):
-        try:
-            with open(self.log_path, "rb") as f:
-                lines = f.read().decode("utf-8", "replace").splitlines()
-            return "\n".join(lines[-n:])
-        except OSError:
-            return "(no log)"
+        return log_tail(self.log_path, n)
 
     def is_ready(self):
         try:
@@ -226,15 +206,7 @@ class ServerHandle:
         """Stop by PID (our own child only): SIGTERM, then SIGKILL after 10 s."""
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            try:
-                self.proc.send_signal(signal.SIGTERM)
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-            except ProcessLookupError:
-                pass
+        end_process(self.proc, signal.SIGTERM, 10)
         self.proc = None
 
     def cleanup(self):
@@ -611,13 +583,3 @@ def diff(request, server):
         return t
 
     return run
-
-
-def wait_until(pred, timeout=10.0, interval=0.1):
-    """Poll pred() until truthy (returns its value) or timeout (returns last value)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() >= deadline:
-            return v
-        time.sleep(interval)

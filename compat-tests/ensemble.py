@@ -13,6 +13,9 @@ break it in controlled ways.
     ens.connect_string()             # "127.0.0.1:p1,127.0.0.1:p2,..."
     ens.close()                      # kills what it started (by PID), removes its directory
 
+kill9_leader_under_load(ens, rec, leader): kill -9 of the leader and its restart while a
+lin_history recorder runs (events in its history, progress checked after each step).
+
 Or the pytest fixture `ensemble_factory` (import it into a test module), which closes
 every ensemble after the test and keeps its directory (configs, dataDirs, logs) when the
 test failed (or ENSEMBLE_KEEP=1); the path is printed at setup, which pytest shows with
@@ -60,6 +63,7 @@ import time
 
 import netproxy
 import zkraw
+from harness import end_process, ferro_binary, file_text, log_tail, wait_until
 
 HOST = "127.0.0.1"
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -92,27 +96,6 @@ def _kill_leftovers():
 
 class EnsembleError(AssertionError):
     """A member did not do what a helper waited for (message has the log tails)."""
-
-
-def ferro_binary():
-    env = os.environ.get("FERROKEEPER_BIN")
-    if env:
-        return env
-    for flavour in ("release", "debug"):
-        p = os.path.join(REPO, "target", flavour, "ferrokeeper")
-        if os.path.exists(p):
-            return p
-    return os.path.join(REPO, "target", "release", "ferrokeeper")
-
-
-def wait_until(pred, timeout, interval=0.1):
-    """Poll pred() until truthy (returns its value) or timeout (returns the last value)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() >= deadline:
-            return v
-        time.sleep(interval)
 
 
 def parse_srvr(text):
@@ -181,12 +164,7 @@ class Member:
         return parse_srvr(text) if text else None
 
     def log_tail(self, n=30):
-        try:
-            with open(self.log_path, "rb") as f:
-                lines = f.read().decode("utf-8", "replace").splitlines()
-            return "\n".join(lines[-n:])
-        except OSError:
-            return "(no log)"
+        return log_tail(self.log_path, n)
 
     def command(self):
         if self.java:
@@ -339,15 +317,7 @@ class Ensemble:
     def _end(self, m, sig, grace):
         if m.proc is None:
             return
-        if m.proc.poll() is None:
-            try:
-                m.proc.send_signal(sig)
-                m.proc.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                m.proc.kill()
-                m.proc.wait(timeout=10)
-            except ProcessLookupError:
-                pass
+        end_process(m.proc, sig, grace)
         _live_procs.discard(m.proc)
         m.proc = None
 
@@ -471,11 +441,7 @@ class Ensemble:
 
 def log_text(m):
     """Member m's server.log (every start), or "" when there is none."""
-    try:
-        with open(m.log_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
+    return file_text(m.log_path) or ""
 
 
 def log_lines(m, pattern, since=0):
@@ -516,6 +482,35 @@ def sync_mode_seen_by(learner, leader, since_learner, since_leader):
             if m and int(m.group(2), 16) > int(m.group(1), 16):
                 return "TRUNC"
     return None
+
+
+# --- a fault under a lin_history load ----------------------------------------------------
+
+def kill9_leader_under_load(ens, rec, old, new_sid=None, wait_observers=False):
+    """kill -9 the leader `old` while rec (a lin_history.Recorder on ens) runs: a new
+    leader is elected (member new_sid, if given) and rec's clients make progress; `old`
+    is restarted and follows (with wait_observers, every observer serves again too) and
+    they make progress again. Each step is an event in rec's history. Returns the new
+    leader."""
+    rec.event(f"kill -9 leader {old.sid} ({old.kind})")
+    killed_at = time.monotonic_ns()
+    ens.kill9(old)
+    new = ens.leader(timeout=30)
+    assert new is not old
+    if new_sid is not None:
+        assert new.sid == new_sid, ens.modes()
+    rec.event(f"new leader {new.sid} ({new.kind})")
+    assert rec.wait_ops(80, timeout=30, since_ns=killed_at), \
+        f"no progress after killing {old!r}: {rec.count_since(killed_at)} definite ops"
+    ens.start(old)
+    assert ens.wait_serving(old) == "follower"
+    if wait_observers:
+        for m in ens.members:
+            if m.observer:
+                assert ens.wait_serving(m) == "observer"
+    rec.event(f"{old.sid} restarted")
+    assert rec.wait_ops(40, timeout=30, since_ns=time.monotonic_ns())
+    return new
 
 
 # --- pytest fixture ------------------------------------------------------------------------

@@ -9,6 +9,11 @@ check it for linearizability with tools/lincheck (porcupine).
     rec.stop()                         # joins the threads (bounded), then final reads
     assert_linearizable(rec.write(tmpdir / "history.json"))
 
+or, for the paced load the ensemble tests break things under,
+    rec = start_load(ens.connect_string(), "/lin_x", seed=1, max_ops=3000, max_seconds=60)
+    ... rec.wait_ops(80) ... crash something ... rec.stop()
+    assert_recorded_linearizable(rec, tmpdir / "history.json", "what happened: ")
+
 Each client is its own kazoo session (python3-kazoo, /usr/bin/python3) on the whole
 connect string, one operation at a time, chosen at random (seeded) among
   read   sync(key) then get(key), timed from before the sync;
@@ -332,6 +337,24 @@ def summary(history):
         k = (o["op"], "unknown" if o.get("ok") is None else ("ok" if o["ok"] else "fail"))
         by[k] = by.get(k, 0) + 1
     return ", ".join(f"{op} {res}: {n}" for (op, res), n in sorted(by.items()))
+
+
+def start_load(hosts, root, seed, max_ops, max_seconds, clients=4, think_s=0.02):
+    """A Recorder on hosts (3 keys under root), set up and started: the load the ensemble
+    tests run their faults under. Paced (think_s between a client's ops) so that the op
+    budget outlasts the test's phases; stop() ends it."""
+    rec = Recorder(hosts, root, keys=3, clients=clients, seed=seed, think_s=think_s)
+    rec.setup()
+    rec.start(max_ops=max_ops, max_seconds=max_seconds)
+    return rec
+
+
+def assert_recorded_linearizable(rec, path, note=""):
+    """Write rec's history (stopped) to path, print note + its summary, and fail unless it
+    is linearizable (assert_linearizable)."""
+    path = rec.write(path)
+    print(note + summary(rec.history()))
+    return assert_linearizable(path)
 
 
 # --- doctored histories (to prove the checker can fail) -----------------------------------

@@ -4,7 +4,8 @@ Starts Apache ZooKeeper 3.8 (Debian jars) and ferrokeeper as standalone servers 
 *given* dataDir, so one dataDir can be handed from one implementation to the other; reads
 a whole tree (data incl. null-vs-empty, every Stat field, ACLs) through the raw client;
 runs the mixed workload; parses txn logs to find entry boundaries; runs Java's
-TxnLogToolkit / SnapshotFormatter.
+TxnLogToolkit / SnapshotFormatter and tells where their output and ferrokeeper's differ;
+Lab, the servers and dataDirs of one test (the store tests' `lab` fixtures).
 
 Every server is started here on a free 127.0.0.1 port and is only ever signalled by the
 PID of the process started here. Every wait is bounded.
@@ -20,10 +21,10 @@ import tempfile
 import time
 
 import zkraw
+from harness import end_process, ferro_binary, file_text
 from zkraw import ACL, Flags, Op, Perm
 
 HOST = "127.0.0.1"
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 JAVA = shutil.which("java") or "/usr/bin/java"
 JARS = "/usr/share/java"
 SERVER_CP = ":".join(f"{JARS}/{j}" for j in ("zookeeper.jar", "zookeeper-jute.jar", "slf4j-simple.jar"))
@@ -35,18 +36,6 @@ SUPER_DIGEST = "super:D/InIHSb7yEEbrWz8b9l71RjZJU="
 SESSION_TIMEOUT_MS = 30000
 
 logging.getLogger("kazoo").setLevel(logging.CRITICAL)
-
-
-def free_port():
-    """A port reserved machine-wide for one server (see zkraw.free_port)."""
-    return zkraw.free_port(HOST)
-
-
-def ferro_binary():
-    env = os.environ.get("FERROKEEPER_BIN")
-    if env:
-        return env
-    return os.path.join(REPO, "target", "release", "ferrokeeper")
 
 
 class StartFailed(Exception):
@@ -64,7 +53,7 @@ class Server:
         self.kind = kind
         self.data_dir = data_dir
         self.dir = tempfile.mkdtemp(prefix=f"store-{kind}-")
-        self.port = free_port()
+        self.port = zkraw.free_port(HOST)
         self.cfg = {
             "tickTime": "2000",
             "initLimit": "5",
@@ -141,30 +130,18 @@ class Server:
         """Clean stop: SIGTERM, SIGKILL after 15 s."""
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        end_process(self.proc, signal.SIGTERM, 15)
         self.proc = None
 
     def kill(self):
         """kill -9 our own child."""
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        end_process(self.proc, signal.SIGKILL, 10)
         self.proc = None
 
     def log(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
+        return file_text(self.log_path) or ""
 
     def cleanup(self):
         self.kill()
@@ -181,6 +158,41 @@ class Server:
         r = c.auth("digest", SUPER_AUTH)
         assert r.err == 0, r
         return c
+
+
+class Lab:
+    """The servers and dataDirs of one test (the store tests' `lab` fixtures): close()
+    kills every server added and removes every directory."""
+
+    def __init__(self, prefix):
+        self.prefix = prefix
+        self.servers, self.dirs = [], []
+
+    def data_dir(self):
+        """A fresh empty dataDir (removed by close())."""
+        d = tempfile.mkdtemp(prefix=self.prefix)
+        self.dirs.append(d)
+        return d
+
+    def add(self, server):
+        """Track a Server (cleaned up by close()); returns it."""
+        self.servers.append(server)
+        return server
+
+    def start_or_fail(self, server):
+        """server.start(); a StartFailed fails the test with its message and log tail."""
+        import pytest
+        try:
+            return server.start()
+        except StartFailed as e:
+            pytest.fail(f"{e}\n--- log tail ---\n{e.log[-4000:]}", pytrace=False)
+
+    def close(self):
+        """Clean up every server added (kill, release its port) and remove every dataDir."""
+        for s in self.servers:
+            s.cleanup()
+        for d in self.dirs:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def run_java_server_until_ready(data_dir, extra_cfg=None):
@@ -415,3 +427,13 @@ def ferro_tool(*args, timeout=60):
     p = subprocess.run([ferro_binary(), *args], capture_output=True, timeout=timeout,
                        env=dict(os.environ, TZ="UTC"))
     return p.returncode, p.stdout, p.stderr
+
+
+def first_difference(name, java, ferro, ferro_err):
+    """Where the output of Java's tool and ferrokeeper's for the file `name` first differ
+    (the first unequal line, else the line counts and ferrokeeper's stderr)."""
+    jl, fl = java.split(b"\n"), ferro.split(b"\n")
+    for i, (a, b) in enumerate(zip(jl, fl)):
+        if a != b:
+            return f"{name} line {i + 1}:\n  java:  {a[:300]!r}\n  ferro: {b[:300]!r}"
+    return f"{name}: java {len(jl)} lines, ferro {len(fl)} lines; ferro stderr {ferro_err[:300]!r}"

@@ -8,7 +8,6 @@ frame length (silent close).
 """
 
 import re
-import socket
 import time
 
 import pytest
@@ -93,21 +92,9 @@ def test_unknown_word_is_a_frame_length(server):
     assert server.fourlw("xxxx", timeout=5) == ""
 
 
-def fourlw_from(host, port, word, timeout=10.0):
-    """Like zkraw.four_letter_word, also returning the asking socket's local port."""
-    with socket.create_connection((host, port), timeout=timeout) as s:
-        local_port = s.getsockname()[1]
-        s.sendall(word.encode())
-        chunks = []
-        while True:
-            try:
-                b = s.recv(65536)
-            except (ConnectionResetError, socket.timeout):
-                break
-            if not b:
-                break
-            chunks.append(b)
-        return b"".join(chunks).decode("utf-8", "replace"), local_port
+def fourlw_from(host, port, word):
+    """zkraw.four_letter_word's reply and the local port of the socket that asked."""
+    return zkraw.four_letter_word(host, port, word, with_local_port=True)
 
 
 CNXN = re.compile(r"^ /127\.0\.0\.1:(\d+)\[([0-9a-f]+)\]\((.*)\)$")

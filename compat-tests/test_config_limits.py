@@ -16,7 +16,6 @@ only ever signalled by the PID of the process started here.
 
 import os
 import shutil
-import tempfile
 
 import pytest
 
@@ -40,36 +39,22 @@ class PropServer(su.Server):
         return cmd + [x for k, v in self.props.items() for x in ("-D", f"{k}={v}")]
 
 
+class Lab(su.Lab):
+    """PropServers on fresh dataDirs."""
+
+    def server(self, kind, data_dir, props):
+        return self.add(PropServer(kind, data_dir, props))
+
+    def start(self, kind, data_dir=None, props=()):
+        return self.start_or_fail(self.server(kind, data_dir or self.data_dir(), dict(props)))
+
+
 @pytest.fixture
 def lab():
     """Starts PropServers on fresh dataDirs; kills and removes everything at the end."""
-    class Lab:
-        def __init__(self):
-            self.servers, self.dirs = [], []
-
-        def data_dir(self):
-            d = tempfile.mkdtemp(prefix="limits-data-")
-            self.dirs.append(d)
-            return d
-
-        def server(self, kind, data_dir, props):
-            s = PropServer(kind, data_dir, props)
-            self.servers.append(s)
-            return s
-
-        def start(self, kind, data_dir=None, props=()):
-            s = self.server(kind, data_dir or self.data_dir(), dict(props))
-            try:
-                return s.start()
-            except su.StartFailed as e:
-                pytest.fail(f"{e}\n--- log tail ---\n{e.log[-4000:]}", pytrace=False)
-
-    lab = Lab()
+    lab = Lab(prefix="limits-data-")
     yield lab
-    for s in lab.servers:
-        s.cleanup()
-    for d in lab.dirs:
-        shutil.rmtree(d, ignore_errors=True)
+    lab.close()
 
 
 def closes_connection(c, send):

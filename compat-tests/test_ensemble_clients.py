@@ -32,15 +32,13 @@ killed and cut off while they work:
     SetWatches with its last zxid, as the Java client does: all three fire at once.
 
 Helpers come from test_ensemble_mixed.py (kazoo, start_led_by, assert_trees_identical),
-test_client_cli.py (zkcli) and test_client_curator.py (the Curator classpath).
+test_client_cli.py (zkcli) and test_client_curator.py (compiling and running a Curator
+program, its CHECK lines).
 """
 
-import hashlib
 import os
 import re
-import shutil
 import subprocess
-import tempfile
 import threading
 import time
 
@@ -53,7 +51,7 @@ import zkraw
 from ensemble import ensemble_factory  # noqa: F401  (a fixture)
 from ensemble import log_lines, log_mark
 from test_client_cli import stat_block, zkcli
-from test_client_curator import CLASSPATH as CURATOR_CLASSPATH
+import test_client_curator as curator
 from test_ensemble_java39 import start_led_by_39
 from test_ensemble_mixed import (assert_trees_identical, kazoo, kazoo_client, lin_history_wait, start_led_by,
                                  stop_client, unique_root)
@@ -257,10 +255,8 @@ def test_mixed_five_leader_in_minority_partition(ensemble_factory, tmp_path):
     with kazoo(ens.connect_string()) as c:
         c.create(root, b"before")
     write_and_read_everywhere(ens, ens.members, root, "before")
-    rec = lin_history.Recorder(ens.connect_string(), unique_root("lin_mixed5"), keys=3, clients=4, seed=71,
-                               think_s=0.05)
-    rec.setup()
-    rec.start(max_ops=12000, max_seconds=100)
+    rec = lin_history.start_load(ens.connect_string(), unique_root("lin_mixed5"), seed=71, max_ops=12000,
+                                 max_seconds=100, think_s=0.05)
     report = []
     try:
         assert rec.wait_ops(60, timeout=30), f"no load before the partition: {rec.count} ops"
@@ -280,9 +276,7 @@ def test_mixed_five_leader_in_minority_partition(ensemble_factory, tmp_path):
             leader = new
     finally:
         rec.stop()
-    path = rec.write(tmp_path / "mixed5-partition.json")
-    print("; ".join(report) + "; " + lin_history.summary(rec.history()))
-    lin_history.assert_linearizable(path)
+    lin_history.assert_recorded_linearizable(rec, tmp_path / "mixed5-partition.json", "; ".join(report) + "; ")
     write_and_read_everywhere(ens, ens.members, root, "after")
     assert_trees_identical(ens)
 
@@ -428,27 +422,6 @@ def test_java_leader_snap_syncs_ferro_old_leader_under_load(ensemble_factory):
 CURATOR_SOURCE = os.path.join(HERE, "java", "CuratorEnsemble.java")
 
 
-def curator_classes():
-    """java/CuratorEnsemble.java compiled into .deps/ (cached by source hash)."""
-    with open(CURATOR_SOURCE, "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()[:16]
-    out = os.path.join(HERE, ".deps", f"curator-ensemble-{digest}")
-    if not os.path.exists(os.path.join(out, "CuratorEnsemble.class")):
-        os.makedirs(os.path.dirname(out), exist_ok=True)
-        tmp = tempfile.mkdtemp(prefix=f"curator-ensemble-{digest}.", dir=os.path.dirname(out))
-        try:
-            subprocess.run(["javac", "-nowarn", "-d", tmp, "-cp", CURATOR_CLASSPATH, CURATOR_SOURCE], check=True,
-                           capture_output=True, timeout=180)
-            try:
-                os.rename(tmp, out)
-            except OSError:
-                if not os.path.exists(os.path.join(out, "CuratorEnsemble.class")):
-                    raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return out
-
-
 class Lines:
     """Lines of a process's stream, read by a thread, waited for with deadlines."""
 
@@ -494,13 +467,13 @@ CURATOR_EXPECTED = {
 
 
 def test_curator_recipes_across_leader_kill(ensemble_factory):
-    classes = curator_classes()
+    classes = curator.compiled_classes(CURATOR_SOURCE, "curator-ensemble")
     ens = ensemble_factory(["ferro"] * 3, tick_ms=TICK_MS, sync_limit=SYNC_LIMIT)
     leader = ens.leader()
     follower = next(m for m in ens.members if m is not leader)
     root = unique_root("curator_ens")
-    p = subprocess.Popen(["java", "-XX:TieredStopAtLevel=1", "-cp", f"{classes}:{CURATOR_CLASSPATH}",
-                          "CuratorEnsemble", ens.connect_string(), follower.hostport, root],
+    p = subprocess.Popen(curator.java_command(classes, "CuratorEnsemble", ens.connect_string(), follower.hostport,
+                                              root),
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          start_new_session=True)
     err = Lines(p.stderr)
@@ -523,13 +496,10 @@ def test_curator_recipes_across_leader_kill(ensemble_factory):
             p.wait(timeout=10)
     text = "\n".join(out.lines) + "\n--- stderr:\n" + "\n".join(err.lines[-40:])
     assert done and p.returncode == 0, f"rc={p.returncode}\n{text[-6000:]}"
-    got = {}
+    got = curator.checks(out.lines)
     acked = {}  # path -> (last acknowledged value, whether a set was acknowledged)
     for line in out.lines:
-        if line.startswith("CHECK "):
-            _, name, value = line.split(" ", 2)
-            got[name] = value
-        elif line.startswith("ACK "):
+        if line.startswith("ACK "):
             _, op, path, value = line.split(" ", 3)
             acked[path] = (value, op == "set")
     assert got == CURATOR_EXPECTED, text[-6000:]

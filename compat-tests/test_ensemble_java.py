@@ -38,6 +38,7 @@ import conftest
 import lin_history
 import netproxy
 from ensemble import KINDS, Ensemble, ensemble_factory  # noqa: F401  (a fixture)
+from ensemble import kill9_leader_under_load
 
 pytestmark = pytest.mark.xdist_group("ensemble")
 
@@ -353,30 +354,14 @@ def test_replace_follower_with_other_kind(shared):
 def test_kill9_leader_under_load(ensemble_factory, kinds, tmp_path):
     ens = ensemble_factory(kinds)
     old = ens.leader()
-    # paced (think_s) so that the op budget outlasts the test's phases; stop() ends it
-    rec = lin_history.Recorder(ens.connect_string(), unique_root("lin_kill"), keys=3, clients=4, seed=23,
-                               think_s=0.02)
-    rec.setup()
-    rec.start(max_ops=3000, max_seconds=60)
+    rec = lin_history.start_load(ens.connect_string(), unique_root("lin_kill"), seed=23, max_ops=3000,
+                                 max_seconds=60)
     try:
         assert rec.wait_ops(80, timeout=30), f"no load before the kill: {rec.count} ops"
-        rec.event(f"kill -9 leader {old.sid}")
-        killed_at = time.monotonic_ns()
-        ens.kill9(old)
-        new = ens.leader(timeout=30)
-        assert new is not old
-        rec.event(f"new leader {new.sid}")
-        assert rec.wait_ops(80, timeout=30, since_ns=killed_at), \
-            f"no progress after the kill: {rec.count_since(killed_at)} definite ops"
-        ens.start(old)
-        assert ens.wait_serving(old) == "follower"
-        rec.event(f"{old.sid} restarted")
-        assert rec.wait_ops(40, timeout=30, since_ns=time.monotonic_ns())
+        kill9_leader_under_load(ens, rec, old)
     finally:
         rec.stop()
-    path = rec.write(tmp_path / "kill9.json")
-    print(lin_history.summary(rec.history()))
-    lin_history.assert_linearizable(path)
+    lin_history.assert_recorded_linearizable(rec, tmp_path / "kill9.json")
 
 
 @pytest.mark.parametrize("mode", [netproxy.BLACKHOLE, netproxy.DROP])
@@ -393,10 +378,8 @@ def test_partitioned_leader_steps_down_and_rejoins(ensemble_factory, kinds, mode
     root = unique_root("partition")
     with kazoo(ens.connect_string()) as c:
         c.create(root, b"before")
-    rec = lin_history.Recorder(ens.connect_string(), unique_root("lin_part"), keys=3, clients=4, seed=31,
-                               think_s=0.02)
-    rec.setup()
-    rec.start(max_ops=4000, max_seconds=90)
+    rec = lin_history.start_load(ens.connect_string(), unique_root("lin_part"), seed=31, max_ops=4000,
+                                 max_seconds=90)
     try:
         assert rec.wait_ops(60, timeout=30), f"no load before the partition: {rec.count} ops"
 
@@ -434,7 +417,6 @@ def test_partitioned_leader_steps_down_and_rejoins(ensemble_factory, kinds, mode
         assert rec.wait_ops(40, timeout=30, since_ns=time.monotonic_ns()), "no progress after the heal"
     finally:
         rec.stop()
-    path = rec.write(tmp_path / f"partition-{mode}.json")
-    print(f"{mode}: isolated leader stepped down and a new one was elected in {stepped_down:.1f}s; "
-          + lin_history.summary(rec.history()))
-    lin_history.assert_linearizable(path)
+    lin_history.assert_recorded_linearizable(
+        rec, tmp_path / f"partition-{mode}.json",
+        f"{mode}: isolated leader stepped down and a new one was elected in {stepped_down:.1f}s; ")

@@ -24,18 +24,14 @@ How a learner was synced is read from the 3.9.5 side's log (sync_mode_seen_by, e
 3.9.5 logs the same lines as 3.8) and asserted exactly.
 """
 
-import time
-
 import pytest
 
 import conftest
 import lin_history
-import netproxy
-import zkraw
 from ensemble import ensemble_factory  # noqa: F401  (a fixture)
-from ensemble import log_mark, sync_mode_seen_by
-from test_ensemble_mixed import (assert_trees_identical, kazoo, last_logged_zxid, lin_history_wait,
-                                 session_moves, start_led_by, unique_root, write_many)
+from ensemble import kill9_leader_under_load
+from test_ensemble_mixed import (assert_trees_identical, diff_then_snap, diverge_leader, kazoo, rejoin,
+                                 session_moves, start_led_by, unique_root, writes_everywhere)
 
 pytestmark = [pytest.mark.xdist_group("ensemble"),
               pytest.mark.skipif(set(conftest.selected_kinds()) != {"zk", "ferro"},
@@ -78,23 +74,7 @@ def test_replication_diff_snap(ensemble_factory, voters, observer, syncs, what):
     root = unique_root("j39")
 
     # writes through every member, read back on every member after sync()
-    with kazoo(leader.hostport) as c:
-        c.create(root, b"r")
-    stats = {}
-    for m in ens.members:
-        with kazoo(m.hostport) as c:
-            p = f"{root}/from-{m.kind}{m.sid}"
-            c.create(p, f"created on {m.sid}".encode())
-            c.set(p, f"set on {m.sid}".encode())
-            stats[p] = (f"set on {m.sid}".encode(), c.get(p)[1])
-    for m in ens.members:
-        with kazoo(m.hostport) as c:
-            c.sync(root)
-            assert sorted(c.get_children(root)) == sorted(p.rsplit("/", 1)[1] for p in stats), m
-            for p, (want_data, want) in stats.items():
-                data, st = c.get(p)
-                assert data == want_data, (m, p, data)
-                assert (st.czxid, st.mzxid, st.version) == (want.czxid, want.mzxid, want.version), (m, p)
+    writes_everywhere(ens, leader, root)
 
     # a session moving across members of both kinds (follower, leader, follower, observer)
     session_moves(ens, [one, leader, two, obs, one], root)
@@ -105,30 +85,7 @@ def test_replication_diff_snap(ensemble_factory, voters, observer, syncs, what):
 
     # DIFF, then SNAP, of follower 1 (the other kind than the leader)
     assert one.kind != leader.kind
-    mark_l, mark_f = log_mark(leader), log_mark(one)
-    ens.kill9(one)
-    write_many(leader.hostport, f"{root}/diff", 7)
-    ens.start(one)
-    assert ens.wait_serving(one) == "follower"
-    diff_mode = sync_mode_seen_by(one, leader, mark_f, mark_l)
-    with kazoo(one.hostport) as c:
-        c.sync(root)
-        assert len(c.get_children(f"{root}/diff")) == 7
-
-    mark_l, mark_f = log_mark(leader), log_mark(one)
-    ens.kill9(one)
-    write_many(leader.hostport, f"{root}/snap", 600)
-    with kazoo(leader.hostport) as c:
-        # near jute.maxbuffer (1 MiB - 1): in a PROPOSAL to the others, then in the SNAP
-        c.create(f"{root}/huge", b"h" * 1_000_000)
-    ens.start(one)
-    assert ens.wait_serving(one) == "follower"
-    snap_mode = sync_mode_seen_by(one, leader, mark_f, mark_l)
-    with kazoo(one.hostport) as c:
-        c.sync(root)
-        assert len(c.get_children(f"{root}/snap")) == 600
-        assert len(c.get(f"{root}/huge")[0]) == 1_000_000
-        c.create(f"{root}/after-snap", b"a")  # and it takes writes again
+    diff_mode, snap_mode = diff_then_snap(ens, leader, one, root, read_huge=True)
 
     got = assert_trees_identical(ens)
     print(f"{what}: DIFF sync seen as {diff_mode}, SNAP sync seen as {snap_mode}; "
@@ -138,56 +95,7 @@ def test_replication_diff_snap(ensemble_factory, voters, observer, syncs, what):
 
 
 # --- TRUNC (and the cross-epoch SNAP) in each direction ---------------------------------------
-
-def diverge_leader(ens, old, root, name, new_sid):
-    """Cut the leader `old` off (blackhole), have it log a create no one else sees, wait
-    for the others to elect `new_sid`, kill -9 `old`. Returns (new leader, lost zxid).
-
-    Blackhole, not drop: a leader whose followers' connections are reset gives up at once
-    and may never log the create; a blackholed one leads on for syncLimit ticks."""
-    raw = zkraw.ZkRaw("127.0.0.1", old.client_port)
-    raw.handshake(timeout_ms=60000)
-    assert raw.call(zkraw.Op.EXISTS, zkraw.enc_path_watch(root)).err == 0
-    before = last_logged_zxid(old)
-    ens.isolate(old, mode=netproxy.BLACKHOLE)
-    raw.send(zkraw.Op.CREATE, zkraw.enc_create(f"{root}/{name}", b"never-committed"))
-    logged = lin_history_wait(lambda: last_logged_zxid(old) > before, 10)
-    assert logged, f"the isolated leader {old!r} did not log the create (last logged 0x{last_logged_zxid(old):x})"
-    lost_zxid = last_logged_zxid(old)
-    new = ens.leader(exclude=[old], timeout=30)
-    assert new.sid == new_sid, ens.modes()
-    ens.kill9(old)
-    raw.drop()
-    assert last_logged_zxid(old) == lost_zxid
-    return new, lost_zxid
-
-
-def rejoin(ens, old, new, root, lost, children):
-    """Heal, restart `old`: it follows `new`, the never-committed node is gone everywhere
-    (also after `old` restarts once more from its own disk), the children of root are
-    `children` on every member, writes through `old` work. Returns the sync mode seen."""
-    ens.heal()
-    mark_old, mark_new = log_mark(old), log_mark(new)
-    ens.start(old)
-    assert ens.wait_serving(old) == "follower"
-    mode = sync_mode_seen_by(old, new, mark_old, mark_new)
-    for m in ens.members:
-        with kazoo(m.hostport) as c:
-            c.sync(root)
-            assert c.exists(f"{root}/{lost}") is None, f"{m!r} has the never-committed node"
-            assert sorted(c.get_children(root)) == sorted(children), m
-    with kazoo(old.hostport) as c:
-        c.create(f"{root}/after-{lost}", b"a")
-    assert_trees_identical(ens)
-    ens.kill9(old)
-    ens.start(old)
-    assert ens.wait_serving(old) == "follower"
-    with kazoo(old.hostport) as c:
-        c.sync(root)
-        assert c.exists(f"{root}/{lost}") is None, f"the never-committed node is back after {old!r} restarted"
-    assert_trees_identical(ens)
-    return mode
-
+# (diverge_leader and rejoin: test_ensemble_mixed.py)
 
 TRUNC = [
     (("zk39", "ferro", "zk39"), "3.9.5 leader 3 truncated by ferro leader 2; ferro 2 SNAPped by 3.9.5 leader 3"),
@@ -242,10 +150,8 @@ def test_kill9_leaders_under_load(ensemble_factory, tmp_path):
     The ferro observer 4 follows each new leader; clients on every member throughout."""
     ens = ensemble_factory(["zk39", "ferro", "zk39"], observers=["ferro"], tick_ms=500, start=False)
     leader = start_led_by_39(ens, 3)
-    rec = lin_history.Recorder(ens.connect_string(), unique_root("lin_kill39"), keys=3, clients=4, seed=39,
-                               think_s=0.02)
-    rec.setup()
-    rec.start(max_ops=8000, max_seconds=100)
+    rec = lin_history.start_load(ens.connect_string(), unique_root("lin_kill39"), seed=39, max_ops=8000,
+                                 max_seconds=100)
     takeovers = []  # (killed leader, new leader)
     want = {("zk39", "ferro"), ("ferro", "zk39")}
     try:
@@ -254,19 +160,8 @@ def test_kill9_leaders_under_load(ensemble_factory, tmp_path):
             if want <= {(a.kind, b.kind) for a, b in takeovers}:
                 break
             old = leader
-            rec.event(f"kill -9 leader {old.sid} ({old.kind})")
-            killed_at = time.monotonic_ns()
-            ens.kill9(old)
-            leader = ens.leader(timeout=30)
+            leader = kill9_leader_under_load(ens, rec, old, wait_observers=True)
             takeovers.append((old, leader))
-            rec.event(f"new leader {leader.sid} ({leader.kind})")
-            assert rec.wait_ops(80, timeout=30, since_ns=killed_at), \
-                f"no progress after killing {old!r}: {rec.count_since(killed_at)} definite ops"
-            ens.start(old)
-            assert ens.wait_serving(old) == "follower"
-            assert ens.wait_serving(ens.members[3]) == "observer"
-            rec.event(f"{old.sid} restarted")
-            assert rec.wait_ops(40, timeout=30, since_ns=time.monotonic_ns())
     finally:
         rec.stop()
     path = rec.write(tmp_path / "kill9.json")

@@ -13,7 +13,7 @@ with Java followers, ["ferro", "ferro", "zk"] a Java leader with ferrokeeper fol
     kept, closed on the last); DIFF (kill -9 a follower, a few writes, restart) and SNAP
     (kill -9, 600 writes > commitLogCount 500 with snapCount=100, restart) of a learner
     of the other kind; the trees compared member by member (data and Stat) at the end;
-  - TRUNC, each direction (capture S09's recipe): the leader is cut off (drop), a create
+  - TRUNC, each direction (capture S09's recipe): the leader is cut off (blackhole), a create
     is logged on it only, the others elect a leader of the other kind, the old leader is
     killed, healed, restarted: the new leader truncates it (or SNAPs it, when it has
     committed in its new epoch first, S09b);
@@ -45,7 +45,7 @@ import lin_history
 import netproxy
 import zkraw
 from ensemble import ensemble_factory  # noqa: F401  (a fixture)
-from ensemble import log_lines, log_mark, sync_mode_seen_by, wait_until
+from ensemble import kill9_leader_under_load, log_lines, log_mark, sync_mode_seen_by, wait_until
 
 pytestmark = [pytest.mark.xdist_group("ensemble"),
               pytest.mark.skipif(set(conftest.selected_kinds()) != {"zk", "ferro"},
@@ -247,6 +247,70 @@ def session_moves(ens, order, root):
     return sid, pw
 
 
+def writes_everywhere(ens, leader, root):
+    """root created through the leader, then a create + set through every member, read
+    back on every member after sync() (children of root, data, czxid/mzxid/version)."""
+    with kazoo(leader.hostport) as c:
+        c.create(root, b"r")
+    stats = {}
+    for m in ens.members:
+        with kazoo(m.hostport) as c:
+            p = f"{root}/from-{m.kind}{m.sid}"
+            c.create(p, f"created on {m.sid}".encode())
+            c.set(p, f"set on {m.sid}".encode())
+            stats[p] = (f"set on {m.sid}".encode(), c.get(p)[1])
+    for m in ens.members:
+        with kazoo(m.hostport) as c:
+            c.sync(root)
+            assert sorted(c.get_children(root)) == sorted(p.rsplit("/", 1)[1] for p in stats), m
+            for p, (want_data, want) in stats.items():
+                data, st = c.get(p)
+                assert data == want_data, (m, p, data)
+                assert (st.czxid, st.mzxid, st.version) == (want.czxid, want.mzxid, want.version), (m, p)
+
+
+def resync(ens, leader, learner, write):
+    """kill -9 `learner`, write() while it is down, restart it: it follows again. Returns
+    how `leader` synced it (sync_mode_seen_by, from log marks taken before the kill)."""
+    mark_l, mark_f = log_mark(leader), log_mark(learner)
+    ens.kill9(learner)
+    write()
+    ens.start(learner)
+    assert ens.wait_serving(learner) == "follower"
+    return sync_mode_seen_by(learner, leader, mark_f, mark_l)
+
+
+def assert_children_after_sync(m, root, path, n):
+    """After a sync(root) on member m, path has n children."""
+    with kazoo(m.hostport) as c:
+        c.sync(root)
+        assert len(c.get_children(path)) == n
+
+
+def diff_then_snap(ens, leader, learner, root, read_huge=False):
+    """resync `learner` twice: 7 creates behind (root/diff: a DIFF), then 600 creates
+    (root/snap) and a ~1 MB node (root/huge) behind (with snapCount=100: a SNAP); after
+    each it has them, then it takes a write (root/after-snap). With read_huge the ~1 MB
+    node is read back on it too. Returns (DIFF sync mode seen, SNAP sync mode seen)."""
+    diff_mode = resync(ens, leader, learner, lambda: write_many(leader.hostport, f"{root}/diff", 7))
+    assert_children_after_sync(learner, root, f"{root}/diff", 7)
+
+    def snap_writes():
+        write_many(leader.hostport, f"{root}/snap", 600)
+        with kazoo(leader.hostport) as c:
+            # near jute.maxbuffer (1 MiB - 1): in a PROPOSAL to the others, then in the SNAP
+            c.create(f"{root}/huge", b"h" * 1_000_000)
+
+    snap_mode = resync(ens, leader, learner, snap_writes)
+    with kazoo(learner.hostport) as c:
+        c.sync(root)
+        assert len(c.get_children(f"{root}/snap")) == 600
+        if read_huge:
+            assert len(c.get(f"{root}/huge")[0]) == 1_000_000
+        c.create(f"{root}/after-snap", b"a")  # and it takes writes again
+    return diff_mode, snap_mode
+
+
 # --- replication in each direction -----------------------------------------------------
 
 # (voters, observer kind, what it shows)
@@ -271,23 +335,7 @@ def test_replication_sync_and_trees(ensemble_factory, voters, observer, what):
     root = unique_root("mixed")
 
     # writes through every member, read back on every member after sync()
-    with kazoo(leader.hostport) as c:
-        c.create(root, b"r")
-    stats = {}
-    for m in ens.members:
-        with kazoo(m.hostport) as c:
-            p = f"{root}/from-{m.kind}{m.sid}"
-            c.create(p, f"created on {m.sid}".encode())
-            c.set(p, f"set on {m.sid}".encode())
-            stats[p] = (f"set on {m.sid}".encode(), c.get(p)[1])
-    for m in ens.members:
-        with kazoo(m.hostport) as c:
-            c.sync(root)
-            assert sorted(c.get_children(root)) == sorted(p.rsplit("/", 1)[1] for p in stats), m
-            for p, (want_data, want) in stats.items():
-                data, st = c.get(p)
-                assert data == want_data, (m, p, data)
-                assert (st.czxid, st.mzxid, st.version) == (want.czxid, want.mzxid, want.version), (m, p)
+    writes_everywhere(ens, leader, root)
 
     # a session moving across members of both kinds (leader, followers, observer)
     order = [ens.members[0], leader, ens.members[1], ens.members[3], ens.members[0]]
@@ -295,30 +343,7 @@ def test_replication_sync_and_trees(ensemble_factory, voters, observer, what):
 
     # DIFF, then SNAP, of a follower of the other kind than the leader
     other = next(m for m in ens.voters if m is not leader and m.kind != leader.kind)
-    mark_l, mark_f = log_mark(leader), log_mark(other)
-    ens.kill9(other)
-    write_many(ens.connect_string([leader]), f"{root}/diff", 7)
-    ens.start(other)
-    assert ens.wait_serving(other) == "follower"
-    diff_mode = sync_mode_seen_by(other, leader, mark_f, mark_l)
-    with kazoo(other.hostport) as c:
-        c.sync(root)
-        assert len(c.get_children(f"{root}/diff")) == 7
-
-    mark_l, mark_f = log_mark(leader), log_mark(other)
-    ens.kill9(other)
-    write_many(ens.connect_string([leader]), f"{root}/snap", 600)
-    with kazoo(leader.hostport) as c:
-        # near jute.maxbuffer (1 MiB - 1): in a PROPOSAL to the others, then in the SNAP
-        c.create(f"{root}/huge", b"h" * 1_000_000)
-    ens.start(other)
-    assert ens.wait_serving(other) == "follower"
-    snap_mode = sync_mode_seen_by(other, leader, mark_f, mark_l)
-    with kazoo(other.hostport) as c:
-        c.sync(root)
-        assert len(c.get_children(f"{root}/snap")) == 600
-        # and it takes writes again
-        c.create(f"{root}/after-snap", b"a")
+    diff_mode, snap_mode = diff_then_snap(ens, leader, other, root)
 
     assert_trees_identical(ens)
     print(f"{what}: DIFF sync seen as {diff_mode}, SNAP sync seen as {snap_mode}")
@@ -346,6 +371,60 @@ def srvr_zxid(m):
     return None
 
 
+def diverge_leader(ens, old, root, name, new_sid):
+    """Cut the leader `old` off (blackhole), have it log a create of root/name no one else
+    sees, wait for the others to elect `new_sid`, kill -9 `old`. Returns (new leader, lost
+    zxid).
+
+    Blackhole, not drop: with its followers' connections reset, a Java leader gives up
+    leadership at its next half-tick check (<= 250 ms at tickTime 500) and a create still
+    in its pipeline is never logged (seen in CI on a loaded machine); a blackholed leader
+    keeps leading for syncLimit ticks (2.5 s), ample time to log it."""
+    raw = zkraw.ZkRaw("127.0.0.1", old.client_port)
+    raw.handshake(timeout_ms=60000)
+    assert raw.call(zkraw.Op.EXISTS, zkraw.enc_path_watch(root)).err == 0
+    before = last_logged_zxid(old)
+    ens.isolate(old, mode=netproxy.BLACKHOLE)
+    raw.send(zkraw.Op.CREATE, zkraw.enc_create(f"{root}/{name}", b"never-committed"))
+    logged = lin_history_wait(lambda: last_logged_zxid(old) > before, 10)
+    assert logged, f"the isolated leader {old!r} did not log the create (last logged 0x{last_logged_zxid(old):x})"
+    lost_zxid = last_logged_zxid(old)
+    new = ens.leader(exclude=[old], timeout=30)
+    assert new.sid == new_sid, ens.modes()
+    ens.kill9(old)
+    raw.drop()
+    assert last_logged_zxid(old) == lost_zxid
+    return new, lost_zxid
+
+
+def rejoin(ens, old, new, root, lost, children, after=None):
+    """Heal, restart `old`: it follows `new`, the never-committed node root/lost is gone
+    everywhere (also after `old` restarts once more from its own disk: the lost txn must
+    not come back), the children of root are `children` on every member, a write through
+    `old` (root/after, default after-<lost>) works. Returns the sync mode seen."""
+    ens.heal()
+    mark_old, mark_new = log_mark(old), log_mark(new)
+    ens.start(old)
+    assert ens.wait_serving(old) == "follower"
+    mode = sync_mode_seen_by(old, new, mark_old, mark_new)
+    for m in ens.members:
+        with kazoo(m.hostport) as c:
+            c.sync(root)
+            assert c.exists(f"{root}/{lost}") is None, f"{m!r} has the never-committed node"
+            assert sorted(c.get_children(root)) == sorted(children), m
+    with kazoo(old.hostport) as c:
+        c.create(f"{root}/{after or 'after-' + lost}", b"a")
+    assert_trees_identical(ens)
+    ens.kill9(old)
+    ens.start(old)
+    assert ens.wait_serving(old) == "follower"
+    with kazoo(old.hostport) as c:
+        c.sync(root)
+        assert c.exists(f"{root}/{lost}") is None, f"the never-committed node is back after {old!r} restarted"
+    assert_trees_identical(ens)
+    return mode
+
+
 TRUNC = [
     (("zk", "ferro", "zk"), "Java old leader 3 truncated by ferro new leader 2"),
     (("ferro", "zk", "ferro"), "ferro old leader 3 truncated by Java new leader 2"),
@@ -365,56 +444,18 @@ def test_trunc_of_old_leader(ensemble_factory, voters, what, cross_epoch):
     # would turn the TRUNC into a SNAP, see S09b)
     ens = ensemble_factory(list(voters), tick_ms=500, extra_cfg={"maxSessionTimeout": 60000}, start=False)
     old = start_led_by(ens, 3)
-    others = [m for m in ens.members if m is not old]
     root = unique_root("trunc")
     with kazoo(ens.connect_string()) as c:
         c.create(root, b"r")
         for i in range(3):
             c.create(f"{root}/c{i}", b"committed")
-    raw = zkraw.ZkRaw("127.0.0.1", old.client_port)
-    raw.handshake(timeout_ms=60000)
-    assert raw.call(zkraw.Op.EXISTS, zkraw.enc_path_watch(root)).err == 0
-    before = last_logged_zxid(old)
-
-    # blackhole, not drop: with its followers' connections reset, a Java leader gives up
-    # leadership at its next half-tick check (≤ 250 ms here) and a create still in its
-    # pipeline is never logged (seen in CI on a loaded machine); a blackholed leader keeps
-    # leading for syncLimit ticks (2.5 s), ample time to log it.
-    ens.isolate(old, mode=netproxy.BLACKHOLE)
-    raw.send(zkraw.Op.CREATE, zkraw.enc_create(f"{root}/lost", b"never-committed"))
-    logged = lin_history_wait(lambda: last_logged_zxid(old) > before, 10)
-    assert logged, f"the isolated leader did not log the create (last logged 0x{last_logged_zxid(old):x})"
-    lost_zxid = last_logged_zxid(old)
-
-    new = ens.leader(exclude=[old], timeout=30)
-    assert new.sid == 2 and new.kind == voters[1], ens.modes()
-    ens.kill9(old)
-    raw.drop()
-    assert last_logged_zxid(old) == lost_zxid
+    new, lost_zxid = diverge_leader(ens, old, root, "lost", new_sid=2)
+    assert new.kind == voters[1], ens.modes()
     if cross_epoch:
         with kazoo(new.hostport) as c:
             c.create(f"{root}/new-epoch", b"n")
-    ens.heal()
-    mark_old, mark_new = log_mark(old), log_mark(new)
-    ens.start(old)
-    assert ens.wait_serving(old) == "follower"
-    mode = sync_mode_seen_by(old, new, mark_old, mark_new)
-    for m in ens.members:
-        with kazoo(m.hostport) as c:
-            c.sync(root)
-            assert c.exists(f"{root}/lost") is None, f"{m!r} has the never-committed node"
-            assert sorted(c.get_children(root)) == ["c0", "c1", "c2"] + (["new-epoch"] if cross_epoch else []), m
-    with kazoo(old.hostport) as c:
-        c.create(f"{root}/after", b"a")
-    assert_trees_identical(ens)
-    # the old leader from its own disk again: the lost txn must not come back
-    ens.kill9(old)
-    ens.start(old)
-    assert ens.wait_serving(old) == "follower"
-    with kazoo(old.hostport) as c:
-        c.sync(root)
-        assert c.exists(f"{root}/lost") is None, "the never-committed node is back after a restart"
-    assert_trees_identical(ens)
+    mode = rejoin(ens, old, new, root, "lost", ["c0", "c1", "c2"] + (["new-epoch"] if cross_epoch else []),
+                  after="after")
     want = "SNAP" if cross_epoch else "TRUNC"
     print(f"{what} ({'cross' if cross_epoch else 'same'} epoch): lost zxid 0x{lost_zxid:x}, sync seen as {mode}")
     assert mode == want, f"{what}: expected a {want} sync, the Java side logged {mode}"
@@ -437,29 +478,14 @@ def test_kill9_leader_under_load(ensemble_factory, voters, what, tmp_path):
     # an observer of the killed leader's kind: it follows a leader of each kind in turn
     ens = ensemble_factory(list(voters), observers=[voters[2]], tick_ms=500, start=False)
     old = start_led_by(ens, 3)
-    rec = lin_history.Recorder(ens.connect_string(), unique_root("lin_kill"), keys=3, clients=4, seed=41,
-                               think_s=0.02)
-    rec.setup()
-    rec.start(max_ops=3000, max_seconds=60)
+    rec = lin_history.start_load(ens.connect_string(), unique_root("lin_kill"), seed=41, max_ops=3000,
+                                 max_seconds=60)
     try:
         assert rec.wait_ops(80, timeout=30), f"no load before the kill: {rec.count} ops"
-        rec.event(f"kill -9 leader {old.sid} ({old.kind})")
-        killed_at = time.monotonic_ns()
-        ens.kill9(old)
-        new = ens.leader(timeout=30)
-        assert new.sid == 2, ens.modes()
-        rec.event(f"new leader {new.sid} ({new.kind})")
-        assert rec.wait_ops(80, timeout=30, since_ns=killed_at), \
-            f"no progress after the kill: {rec.count_since(killed_at)} definite ops"
-        ens.start(old)
-        assert ens.wait_serving(old) == "follower"
-        rec.event(f"{old.sid} restarted")
-        assert rec.wait_ops(40, timeout=30, since_ns=time.monotonic_ns())
+        kill9_leader_under_load(ens, rec, old, new_sid=2)
     finally:
         rec.stop()
-    path = rec.write(tmp_path / "kill9.json")
-    print(f"{what}: " + lin_history.summary(rec.history()))
-    lin_history.assert_linearizable(path)
+    lin_history.assert_recorded_linearizable(rec, tmp_path / "kill9.json", f"{what}: ")
     assert_trees_identical(ens)
 
 
@@ -510,10 +536,8 @@ class Creator:
 def test_rolling_replacement_under_load(ensemble_factory, tmp_path):
     ens = ensemble_factory(["zk", "zk", "zk"], tick_ms=500, start=False)
     start_led_by(ens, 3)
-    rec = lin_history.Recorder(ens.connect_string(), unique_root("lin_roll"), keys=3, clients=3, seed=53,
-                               think_s=0.03)
-    rec.setup()
-    rec.start(max_ops=20000, max_seconds=200)
+    rec = lin_history.start_load(ens.connect_string(), unique_root("lin_roll"), seed=53, max_ops=20000,
+                                 max_seconds=200, clients=3, think_s=0.03)
     creator = Creator(ens.connect_string(), unique_root("roll"), max_seconds=200)
     steps = []
     try:
@@ -536,9 +560,7 @@ def test_rolling_replacement_under_load(ensemble_factory, tmp_path):
         creator_session = creator.stop()
         rec.stop()
     print("\n".join(steps))
-    path = rec.write(tmp_path / "rolling.json")
-    print(lin_history.summary(rec.history()))
-    lin_history.assert_linearizable(path)
+    lin_history.assert_recorded_linearizable(rec, tmp_path / "rolling.json")
     # clients see at most a reconnect: no recorder session expired either
     expired = [o for o in rec.history()["ops"] if "Expired" in (o.get("err") or "")]
     assert not expired, f"{len(expired)} recorder ops saw an expired session, e.g. {expired[:3]}"
@@ -586,9 +608,7 @@ def test_diff_after_leader_change(ensemble_factory, voters, what):
     ens.start(three)
     assert ens.wait_serving(three) == "follower"
     mode_3 = sync_mode_seen_by(three, two, mark_3, mark_2)
-    with kazoo(one.hostport) as c:
-        c.sync(root)
-        assert len(c.get_children(f"{root}/missed")) == 5
+    assert_children_after_sync(one, root, f"{root}/missed", 5)
     assert_trees_identical(ens)
     print(f"{what}: member 1 (5 behind) synced by {mode_1}, member 3 (in step) by {mode_3}")
     assert (mode_1, mode_3) == ("DIFF", "DIFF"), \
@@ -616,15 +636,8 @@ def test_far_behind_learner_gets_txnlog_diff(ensemble_factory, voters, what):
     root = unique_root("far")
     with kazoo(ens.connect_string()) as c:
         c.create(root, b"r")
-    ens.kill9(one)
-    write_many(leader.hostport, f"{root}/w", 600)
-    mark_1, mark_l = log_mark(one), log_mark(leader)
-    ens.start(one)
-    assert ens.wait_serving(one) == "follower"
-    mode = sync_mode_seen_by(one, leader, mark_1, mark_l)
-    with kazoo(one.hostport) as c:
-        c.sync(root)
-        assert len(c.get_children(f"{root}/w")) == 600
+    mode = resync(ens, leader, one, lambda: write_many(leader.hostport, f"{root}/w", 600))
+    assert_children_after_sync(one, root, f"{root}/w", 600)
     assert_trees_identical(ens)
     print(f"{what}: synced by {mode}")
     assert mode == "DIFF", f"{what}: synced by {mode}, expected DIFF"
@@ -829,10 +842,8 @@ def test_learners_cut_off_and_healed(ensemble_factory, voters, observer, what, m
     leader = start_led_by(ens, 3)
     cut = [ens.members[0], ens.members[3]]
     rest = [m for m in ens.members if m not in cut]
-    rec = lin_history.Recorder(ens.connect_string(), unique_root("lin_cut"), keys=3, clients=4, seed=61,
-                               think_s=0.02)
-    rec.setup()
-    rec.start(max_ops=4000, max_seconds=80)
+    rec = lin_history.start_load(ens.connect_string(), unique_root("lin_cut"), seed=61, max_ops=4000,
+                                 max_seconds=80)
     try:
         assert rec.wait_ops(60, timeout=30), f"no load: {rec.count} ops"
         rec.event(f"cut {[m.sid for m in cut]} from {[m.sid for m in rest]} ({mode})")
@@ -854,9 +865,7 @@ def test_learners_cut_off_and_healed(ensemble_factory, voters, observer, what, m
         assert rec.wait_ops(40, timeout=30, since_ns=time.monotonic_ns()), "no progress after the heal"
     finally:
         rec.stop()
-    path = rec.write(tmp_path / "cut.json")
-    print(f"{what} ({mode}): " + lin_history.summary(rec.history()))
-    lin_history.assert_linearizable(path)
+    lin_history.assert_recorded_linearizable(rec, tmp_path / "cut.json", f"{what} ({mode}): ")
     assert_trees_identical(ens)
 
 

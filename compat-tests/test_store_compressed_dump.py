@@ -15,14 +15,6 @@ import store_util as su
 import zkraw
 
 
-def first_difference(name, java, ferro, ferro_err):
-    jl, fl = java.split(b"\n"), ferro.split(b"\n")
-    for i, (a, b) in enumerate(zip(jl, fl)):
-        if a != b:
-            return f"{name} line {i + 1}:\n  java:  {a[:300]!r}\n  ferro: {b[:300]!r}"
-    return f"{name}: java {len(jl)} lines, ferro {len(fl)} lines; ferro stderr {ferro_err[:300]!r}"
-
-
 @pytest.mark.parametrize("method", ["gz", "snappy"])
 def test_snapshot_dump_of_javas_compressed_snapshots(method):
     d = tempfile.mkdtemp(prefix="dump-compressed-")
@@ -52,7 +44,7 @@ def test_snapshot_dump_of_javas_compressed_snapshots(method):
                     assert b"/ws/a/b/c" in jout and b"/big" in jout, jout[:500]
                 frc, fout, ferr = su.ferro_tool("snapshot-dump", *flag, f)
                 if (frc, fout) != (jrc, jout):
-                    mismatches.append(first_difference(f"{os.path.basename(f)} {flag}", jout, fout, ferr))
+                    mismatches.append(su.first_difference(f"{os.path.basename(f)} {flag}", jout, fout, ferr))
         assert not mismatches, "\n".join(mismatches)
     finally:
         for s in servers:

@@ -27,7 +27,6 @@ import os
 import random
 import re
 import shutil
-import tempfile
 import threading
 import time
 
@@ -40,36 +39,22 @@ from zkraw import Err, Flags
 CRASH_ROUNDS = int(os.environ.get("STORE_CRASH_ROUNDS", "10"))
 
 
+class Lab(su.Lab):
+    """store_util Servers; zoo.cfg keys as keyword arguments with "_" for "."."""
+
+    def server(self, kind, data_dir, **cfg):
+        return self.add(su.Server(kind, data_dir, {k.replace("_", "."): str(v) for k, v in cfg.items()}))
+
+    def start(self, kind, data_dir, **cfg):
+        return self.start_or_fail(self.server(kind, data_dir, **cfg))
+
+
 @pytest.fixture
 def lab():
     """Servers and dataDirs of one test; everything is killed/removed at the end."""
-    class Lab:
-        def __init__(self):
-            self.servers, self.dirs = [], []
-
-        def data_dir(self):
-            d = tempfile.mkdtemp(prefix="store-data-")
-            self.dirs.append(d)
-            return d
-
-        def server(self, kind, data_dir, **cfg):
-            s = su.Server(kind, data_dir, {k.replace("_", "."): str(v) for k, v in cfg.items()})
-            self.servers.append(s)
-            return s
-
-        def start(self, kind, data_dir, **cfg):
-            s = self.server(kind, data_dir, **cfg)
-            try:
-                return s.start()
-            except su.StartFailed as e:
-                pytest.fail(f"{e}\n--- log tail ---\n{e.log[-4000:]}", pytrace=False)
-
-    lab = Lab()
+    lab = Lab(prefix="store-data-")
     yield lab
-    for s in lab.servers:
-        s.cleanup()
-    for d in lab.dirs:
-        shutil.rmtree(d, ignore_errors=True)
+    lab.close()
 
 
 def stop(srv, mode):
@@ -184,23 +169,15 @@ def test_dump_tools_match_java(lab, writer):
         frc, fout, ferr = su.ferro_tool("txnlog-dump", f)
         assert jrc == 0, jerr.decode(errors="replace")
         if (frc, fout) != (jrc, jout):
-            mismatches.append(first_difference(os.path.basename(f), jout, fout, ferr))
+            mismatches.append(su.first_difference(os.path.basename(f), jout, fout, ferr))
     for f in snaps:
         for flag in ([], ["-d"]):
             jrc, jout, jerr = su.java_snapshot_dump(f, data=bool(flag))
             frc, fout, ferr = su.ferro_tool("snapshot-dump", *flag, f)
             assert jrc == 0, jerr.decode(errors="replace")
             if (frc, fout) != (jrc, jout):
-                mismatches.append(first_difference(f"{os.path.basename(f)} {flag}", jout, fout, ferr))
+                mismatches.append(su.first_difference(f"{os.path.basename(f)} {flag}", jout, fout, ferr))
     assert not mismatches, "\n".join(mismatches)
-
-
-def first_difference(name, java, ferro, ferro_err):
-    jl, fl = java.split(b"\n"), ferro.split(b"\n")
-    for i, (a, b) in enumerate(zip(jl, fl)):
-        if a != b:
-            return f"{name} line {i + 1}:\n  java:  {a[:300]!r}\n  ferro: {b[:300]!r}"
-    return f"{name}: java {len(jl)} lines, ferro {len(fl)} lines; ferro stderr {ferro_err[:300]!r}"
 
 
 # --- (c) crashes ----------------------------------------------------------------------------

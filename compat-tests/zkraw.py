@@ -677,9 +677,11 @@ def connect(host, port, timeout_ms=30000, **kw):
     return c
 
 
-def four_letter_word(host, port, word, timeout=10.0):
-    """Send a 4lw and return the whole text reply (server closes after answering)."""
+def four_letter_word(host, port, word, timeout=10.0, with_local_port=False):
+    """Send a 4lw and return the whole text reply (server closes after answering); with
+    with_local_port, (reply, the local port of the socket that asked)."""
     with socket.create_connection((host, port), timeout=timeout) as s:
+        local_port = s.getsockname()[1]
         s.sendall(word.encode() if isinstance(word, str) else word)
         chunks = []
         deadline = time.monotonic() + timeout
@@ -691,7 +693,8 @@ def four_letter_word(host, port, word, timeout=10.0):
             if not b:
                 break
             chunks.append(b)
-        return b"".join(chunks).decode("utf-8", "replace")
+        text = b"".join(chunks).decode("utf-8", "replace")
+        return (text, local_port) if with_local_port else text
 
 
 # --- listening ports for the servers under test ------------------------------------------
