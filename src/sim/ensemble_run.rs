@@ -1,6 +1,7 @@
 //! One seeded run of an ensemble (3 members, sometimes 5): clients on random members
 //! (creates incl. ephemeral and sequential, setData with versions, deletes, reads after
-//! sync, pings, session moves between members), and at any step faults: a member crash
+//! sync, pings, session moves between members; in a third of the runs with
+//! `localSessionsEnabled`, mostly upgrading), and at any step faults: a member crash
 //! (its unsynced log torn) and restart through production recovery, partitions and
 //! heals, connection breaks, slow links, delayed fsyncs. Then everything heals and the
 //! run must make progress and settle.
@@ -158,6 +159,11 @@ impl World {
             .collect();
         let config_text = crate::zab::election::config_bytes_for(&servers, 0);
         let snap_count = 30 + rng.below(300);
+        // Local sessions in a third of the runs (upgrading in most of those), drawn apart
+        // from the run's own stream so the seeds keep the runs they had.
+        let mut mode_rng = Rng::new(seed ^ 0x10CA_15E5);
+        let local_sessions = mode_rng.chance(33);
+        let local_sessions_upgrading = mode_rng.chance(70);
         let mut quorum = BTreeMap::new();
         let mut settings = BTreeMap::new();
         for id in 1..=n {
@@ -192,6 +198,8 @@ impl World {
                     force_sync: false,
                     snap_count,
                     global_outstanding_limit: 1000,
+                    local_sessions,
+                    local_sessions_upgrading,
                     ..Settings::default()
                 }),
             );
