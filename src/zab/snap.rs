@@ -433,4 +433,4 @@ pub fn decode(
 
 #[cfg(test)]
 #[path = "snap_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -244,7 +244,7 @@ fn apply(t: &mut DataTree, zxid: &mut i64, session: i64, body: TxnBody) {
     });
 }
 
-fn random_tree(seed: u64) -> (DataTree, Vec<(i64, i32)>) {
+pub(crate) fn random_tree(seed: u64) -> (DataTree, Vec<(i64, i32)>) {
     let mut r = Rng(seed);
     let mut t = DataTree::new();
     let mut z = 0x5_0000_0000;

@@ -1,12 +1,12 @@
 //! One quorum-port connection (leader ↔ learner) as two tasks: a reader that turns bytes
 //! into QuorumPackets (and, on a learner, the SNAP stream that follows a SNAP packet into
-//! a decoded tree), and a writer that sends packets and raw stream bytes in order,
-//! flushing once per burst.
+//! a decoded tree), and a writer that sends packets, raw bytes and byte streams produced
+//! elsewhere (a SNAP body as it is encoded) in order, flushing once per burst.
 //!
 //! Owns: the socket halves, framing, read/write buffering, and the bounds on both.
 //! Must never: interpret a packet (the leader and learner state machines do), or block
-//! the task that owns the protocol (the queues are bounded and the owner is told when the
-//! link is gone).
+//! the task that owns the protocol (the queues are bounded, an `Outbound::Stream` by the
+//! one body it carries, and the owner is told when the link is gone).
 
 use crate::zab::packet::{self, PacketError, QuorumPacket};
 use crate::zab::snap::{Progress, SnapDecoder, SnapState};
@@ -36,8 +36,19 @@ pub enum Inbound {
 /// Something to send.
 pub enum Outbound {
     Packet(QuorumPacket),
-    /// Bytes written as they are (a SNAP stream's body).
+    /// Bytes written as they are.
     Raw(Bytes),
+    /// Bytes produced elsewhere (a SNAP body encoded on its own thread), written as they
+    /// come, all of them before the next item. A producer that stops before `End` (or a
+    /// failed write) closes the link: the peer must not read a cut stream as complete.
+    Stream(mpsc::UnboundedReceiver<StreamPart>),
+}
+
+/// A part of an `Outbound::Stream`.
+pub enum StreamPart {
+    Chunk(Bytes),
+    /// The stream is complete.
+    End,
 }
 
 /// How the reader treats a SNAP packet.
@@ -169,6 +180,18 @@ async fn write_loop(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Outbound>) {
                     w.write_all(&scratch).await
                 }
                 Outbound::Raw(b) => w.write_all(&b).await,
+                Outbound::Stream(mut parts) => loop {
+                    match parts.recv().await {
+                        Some(StreamPart::Chunk(b)) => {
+                            if w.write_all(&b).await.is_err() {
+                                return;
+                            }
+                        }
+                        Some(StreamPart::End) => break Ok(()),
+                        // The producer is gone mid-stream.
+                        None => return,
+                    }
+                },
             };
             if res.is_err() {
                 return;
