@@ -384,3 +384,13 @@ fn random_trees_round_trip_in_any_chunking() {
     // The generator did exercise ephemeral owners and several ACL table entries.
     assert!(ephemerals > 0 && acl_ids >= 3, "{ephemerals} {acl_ids}");
 }
+
+#[test]
+fn every_stream_ends_with_stream_end() {
+    for seed in 1..=4u64 {
+        let (t, sessions) = random_tree(seed);
+        let whole = encode(&t, &sessions);
+        assert!(whole.ends_with(&STREAM_END), "seed {seed}");
+    }
+    assert!(encode(&DataTree::new(), &[]).ends_with(&STREAM_END));
+}

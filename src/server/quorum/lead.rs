@@ -93,6 +93,7 @@ pub async fn lead(
         snapshot_follows_snap: false,
         ext_types: st.settings.prep.extended_types_enabled,
         max_field: st.settings.jute_limits().field(),
+        tee_dir: None,
     };
     let reason = 'run: loop {
         let t = now();
@@ -121,7 +122,7 @@ pub async fn lead(
             },
             a = listener.accept() => {
                 if let Ok((stream, peer)) = a {
-                    match Link::spawn(stream, mode) {
+                    match Link::spawn(stream, mode.clone()) {
                         Ok(link) => {
                             let lid = LearnerId(next_lid);
                             next_lid += 1;
