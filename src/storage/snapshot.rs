@@ -107,6 +107,26 @@ impl<W: Write> SnapshotWriter<W> {
         Ok(SnapshotWriter { out })
     }
 
+    /// A writer for a body that is already encoded (a SNAP stream's, see `zab::snap`):
+    /// only the FileHeader here; the sessions, ACL table and nodes come through
+    /// [`raw`](Self::raw), then `finish` (which writes the node list's terminator).
+    pub fn for_encoded_body(w: W) -> io::Result<Self> {
+        let mut out = Sealed {
+            w,
+            adler: adler2::Adler32::new(),
+            buf: BytesMut::with_capacity(64 * 1024),
+        };
+        out.buf.put_i32(SNAP_MAGIC);
+        out.buf.put_i32(SNAP_VERSION);
+        out.buf.put_i64(-1);
+        Ok(SnapshotWriter { out })
+    }
+
+    /// The inner writer (what was written before the last `raw` is in it).
+    pub fn get_ref(&self) -> &W {
+        &self.out.w
+    }
+
     pub fn node(
         &mut self,
         path: &str,
@@ -132,6 +152,12 @@ impl<W: Write> SnapshotWriter<W> {
     /// Append node records already encoded with [`encode_node`] (the fuzzy snapshot's
     /// chunks, serialized on the core and written here on the snapshot thread).
     pub fn raw_nodes(&mut self, encoded: &[u8]) -> io::Result<()> {
+        self.raw(encoded)
+    }
+
+    /// Append bytes already encoded as this stream's (node records, or a SNAP body's
+    /// sessions, ACL table and nodes); written through the checksum at once.
+    pub fn raw(&mut self, encoded: &[u8]) -> io::Result<()> {
         self.out.flush_buf()?;
         self.out.adler.write_slice(encoded);
         self.out.w.write_all(encoded)

@@ -22,6 +22,11 @@ use std::collections::BTreeMap;
 
 /// The string that ends the stream.
 pub const SIGNATURE: &str = "BenWasHere";
+/// The last bytes of every complete stream: the node list's terminator (ustring "/")
+/// and the signature. What precedes them is a snapshot file's body after its FileHeader,
+/// so a learner can write its snapshot from the stream (`SnapshotWriter::
+/// for_encoded_body`, whose `finish` writes the terminator again, then the seals).
+pub const STREAM_END: [u8; 19] = *b"\0\0\0\x01/\0\0\0\x0aBenWasHere";
 /// A reasonable chunk size for `SnapEncoder::next_chunk`.
 pub const DEFAULT_CHUNK: usize = 256 * 1024;
 
@@ -433,4 +438,4 @@ pub fn decode(
 
 #[cfg(test)]
 #[path = "snap_tests.rs"]
-mod tests;
+pub(crate) mod tests;

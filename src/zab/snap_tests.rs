@@ -244,7 +244,7 @@ fn apply(t: &mut DataTree, zxid: &mut i64, session: i64, body: TxnBody) {
     });
 }
 
-fn random_tree(seed: u64) -> (DataTree, Vec<(i64, i32)>) {
+pub(crate) fn random_tree(seed: u64) -> (DataTree, Vec<(i64, i32)>) {
     let mut r = Rng(seed);
     let mut t = DataTree::new();
     let mut z = 0x5_0000_0000;
@@ -383,4 +383,14 @@ fn random_trees_round_trip_in_any_chunking() {
     }
     // The generator did exercise ephemeral owners and several ACL table entries.
     assert!(ephemerals > 0 && acl_ids >= 3, "{ephemerals} {acl_ids}");
+}
+
+#[test]
+fn every_stream_ends_with_stream_end() {
+    for seed in 1..=4u64 {
+        let (t, sessions) = random_tree(seed);
+        let whole = encode(&t, &sessions);
+        assert!(whole.ends_with(&STREAM_END), "seed {seed}");
+    }
+    assert!(encode(&DataTree::new(), &[]).ends_with(&STREAM_END));
 }

@@ -4,8 +4,9 @@
 //!
 //! Owns: connecting to the leader's quorum port (a few tries, as `Learner.connectToLeader`),
 //! carrying out the learner's actions in order (epoch files, log, commits, snapshot
-//! install and TRUNC, PING replies), feeding the core the leader's txns, and serving
-//! clients from the moment the learner is up to date.
+//! install and TRUNC, the sync snapshot at NEWLEADER — the file teed from the SNAP body
+//! when nothing was applied since, see `snapshot_now` — PING replies), feeding the core
+//! the leader's txns, and serving clients from the moment the learner is up to date.
 //! Must never: decide protocol questions (the learner does), or serve a client before
 //! UPTODATE.
 
@@ -83,6 +84,7 @@ pub async fn follow(
         snapshot_follows_snap: true,
         ext_types: st.settings.prep.extended_types_enabled,
         max_field: st.settings.jute_limits().field(),
+        tee_dir: st.snap_dir(),
     };
     let mut link = match Link::spawn(stream, mode) {
         Ok(l) => l,
@@ -125,6 +127,8 @@ pub async fn follow(
     );
     learner.start();
     let mut serving = false;
+    // The sync snapshot written from the SNAP body as it arrived (see `snapshot_now`).
+    let mut teed: Option<super::snap_stream::TeedSnapshot> = None;
     let mut pending_actions: Vec<LearnerAction> = Vec::new();
     let mut logged_uncommitted: std::collections::VecDeque<(i64, bytes::Bytes)> =
         std::collections::VecDeque::new();
@@ -144,7 +148,7 @@ pub async fn follow(
             }
             msg = link.inbound.recv() => match msg {
                 Some(Inbound::Packet(p)) => learner.on_packet(t.mono_ms, p),
-                Some(Inbound::Snapshot(s)) => {
+                Some(Inbound::Snapshot(s, teed_now)) => {
                     let zxid = s.tree.last_processed_zxid();
                     tracing::info!(
                         "SNAP 0x{zxid:x} from leader {} read: {} znodes, {} sessions",
@@ -156,6 +160,7 @@ pub async fn follow(
                     // A new core over the new tree (nothing was served yet).
                     core = Some(learner_core(st, &shell, observer, t));
                     learner.snapshot_loaded(zxid);
+                    teed = teed_now;
                 }
                 Some(Inbound::SnapshotProgress) => learner.heard_from_leader(t.mono_ms),
                 Some(Inbound::Closed(r)) => break 'run format!("leader link: {r}"),
@@ -242,7 +247,7 @@ pub async fn follow(
                     }
                 }
                 LearnerAction::TakeSnapshot { zxid } => {
-                    if let Err(e) = snapshot_now(st, core.as_ref(), zxid) {
+                    if let Err(e) = snapshot_now(st, core.as_ref(), zxid, teed.take()) {
                         break 'run format!("cannot write the sync snapshot: {e}");
                     }
                     learner.snapshot_taken(zxid);
@@ -327,11 +332,42 @@ fn learner_core(
 }
 
 /// Write `snapshot.<zxid>` of the tree now (the learner waits for it before ACKing
-/// NEWLEADER, as Java takes it synchronously).
-fn snapshot_now(st: &PeerState, core: Option<&Core>, zxid: i64) -> std::io::Result<()> {
+/// NEWLEADER, as Java takes it synchronously). When nothing was applied since the SNAP
+/// (`zxid` is its zxid), the file teed from the SNAP body is that snapshot: it loads to
+/// the tree decoded from the same bytes, which is the tree now but for `/zookeeper/
+/// config` (this member's own view, set again on every start, outside the digest), and
+/// it holds the digest of that tree. That is as true of a Java leader's fuzzy body as of
+/// ours: txns at or below its zxid are not applied again (`Learner::in_snapshot`) and
+/// those above it are logged, as after a snapshot written here. Otherwise (txns
+/// applied since, or the tee failed) the tree is written whole.
+fn snapshot_now(
+    st: &PeerState,
+    core: Option<&Core>,
+    zxid: i64,
+    teed: Option<super::snap_stream::TeedSnapshot>,
+) -> std::io::Result<()> {
     let Some(dir) = st.snap_dir() else {
         return Ok(());
     };
+    // A teed file for another zxid is dropped here (its temporary file goes).
+    if let Some(t) = teed.filter(|t| t.zxid() == zxid) {
+        let started = std::time::Instant::now();
+        match t.commit() {
+            Ok(path) => {
+                tracing::info!(
+                    "sync snapshot {} written from the SNAP body ({} ms left at NEWLEADER)",
+                    path.display(),
+                    started.elapsed().as_millis()
+                );
+                return Ok(());
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "the snapshot teed from the SNAP body failed ({e}); writing it whole"
+                )
+            }
+        }
+    }
     let sessions = core
         .map(|c| c.sessions())
         .unwrap_or_else(|| st.sessions.clone());

@@ -93,6 +93,7 @@ pub async fn lead(
         snapshot_follows_snap: false,
         ext_types: st.settings.prep.extended_types_enabled,
         max_field: st.settings.jute_limits().field(),
+        tee_dir: None,
     };
     let reason = 'run: loop {
         let t = now();
@@ -114,14 +115,14 @@ pub async fn lead(
                     leader.learner_gone(lid);
                 }
                 Inbound::SnapshotProgress => {}
-                Inbound::Snapshot(_) => {
+                Inbound::Snapshot(..) => {
                     links.remove(&lid);
                     leader.learner_gone(lid);
                 }
             },
             a = listener.accept() => {
                 if let Ok((stream, peer)) = a {
-                    match Link::spawn(stream, mode) {
+                    match Link::spawn(stream, mode.clone()) {
                         Ok(link) => {
                             let lid = LearnerId(next_lid);
                             next_lid += 1;
@@ -279,7 +280,11 @@ fn send(
     }
 }
 
-/// SNAP(zxid) and the tree as it is now (this loop is the only writer), chunked.
+/// SNAP(zxid) and the tree as it is now (this loop is the only writer), streamed: a
+/// thread holds the tree's read lock from here until it has encoded the body, the link
+/// sends the chunks as they come, and whatever is queued for the learner after this
+/// follows the body on the wire (`Outbound::Stream` is written whole before the next
+/// item). Java streams it from the live tree instead, fuzzy.
 fn send_snapshot(
     st: &PeerState,
     core: Option<&Core>,
@@ -294,27 +299,23 @@ fn send_snapshot(
         lid,
         QuorumPacket::new(packet::kind::SNAP, zxid),
     );
-    let sessions = core
-        .map(|c| c.sessions())
-        .unwrap_or_else(|| st.sessions.clone());
-    // Encoded whole at this step, so it is exactly the tree at `zxid` and everything
-    // queued for the learner after it follows it on the wire. (Java streams it from the
-    // live tree instead; a 1M-node tree costs ~100 MB here for the time it is sent.)
-    let started = std::time::Instant::now();
-    let body = {
-        let tree = st.shared.tree.read();
-        crate::zab::snap::encode(&tree, &sessions)
-    };
-    tracing::info!(
-        "SNAP 0x{zxid:x} for learner link {}: {} bytes encoded in {} ms",
-        lid.0,
-        body.len(),
-        started.elapsed().as_millis()
-    );
     let Some(out) = links.get(&lid) else {
         return;
     };
-    if out.try_send(super::link::Outbound::Raw(body)).is_err() {
+    let sessions = core
+        .map(|c| c.sessions())
+        .unwrap_or_else(|| st.sessions.clone());
+    let queued = match super::snap_stream::start_encoder(st.shared.clone(), sessions, zxid, lid.0) {
+        Ok(parts) => out.try_send(super::link::Outbound::Stream(parts)).is_ok(),
+        Err(e) => {
+            tracing::warn!(
+                "cannot encode SNAP 0x{zxid:x} for learner link {}: {e}",
+                lid.0
+            );
+            false
+        }
+    };
+    if !queued {
         tracing::warn!(
             "learner link {} is too far behind or gone; dropping it",
             lid.0

@@ -1,13 +1,15 @@
 //! One quorum-port connection (leader ↔ learner) as two tasks: a reader that turns bytes
 //! into QuorumPackets (and, on a learner, the SNAP stream that follows a SNAP packet into
-//! a decoded tree), and a writer that sends packets and raw stream bytes in order,
-//! flushing once per burst.
+//! a decoded tree, its bytes also handed to a `SnapTee` for the sync snapshot), and a
+//! writer that sends packets, raw bytes and byte streams produced elsewhere (a SNAP body
+//! as it is encoded) in order, flushing once per burst.
 //!
 //! Owns: the socket halves, framing, read/write buffering, and the bounds on both.
 //! Must never: interpret a packet (the leader and learner state machines do), or block
-//! the task that owns the protocol (the queues are bounded and the owner is told when the
-//! link is gone).
+//! the task that owns the protocol (the queues are bounded, an `Outbound::Stream` by the
+//! one body it carries, and the owner is told when the link is gone).
 
+use super::snap_stream::{SnapTee, TeedSnapshot};
 use crate::zab::packet::{self, PacketError, QuorumPacket};
 use crate::zab::snap::{Progress, SnapDecoder, SnapState};
 use bytes::{Bytes, BytesMut};
@@ -25,8 +27,9 @@ pub const IN_QUEUE: usize = 4096;
 #[derive(Debug)]
 pub enum Inbound {
     Packet(QuorumPacket),
-    /// The SNAP stream after a SNAP packet, decoded (learners only).
-    Snapshot(Box<SnapState>),
+    /// The SNAP stream after a SNAP packet, decoded (learners only), and the sync
+    /// snapshot written from its bytes when `ReadMode::tee_dir` asked for one.
+    Snapshot(Box<SnapState>, Option<TeedSnapshot>),
     /// Another part of a SNAP stream arrived (the leader is not silent).
     SnapshotProgress,
     /// The link is gone (EOF, error, malformed bytes); nothing more will arrive.
@@ -36,18 +39,32 @@ pub enum Inbound {
 /// Something to send.
 pub enum Outbound {
     Packet(QuorumPacket),
-    /// Bytes written as they are (a SNAP stream's body).
+    /// Bytes written as they are.
     Raw(Bytes),
+    /// Bytes produced elsewhere (a SNAP body encoded on its own thread), written as they
+    /// come, all of them before the next item. A producer that stops before `End` (or a
+    /// failed write) closes the link: the peer must not read a cut stream as complete.
+    Stream(mpsc::UnboundedReceiver<StreamPart>),
+}
+
+/// A part of an `Outbound::Stream`.
+pub enum StreamPart {
+    Chunk(Bytes),
+    /// The stream is complete.
+    End,
 }
 
 /// How the reader treats a SNAP packet.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct ReadMode {
     /// A learner's reader: decode the stream after SNAP (`ext`: extended types).
     pub snapshot_follows_snap: bool,
     pub ext_types: bool,
     /// Bound on a packet's data buffer and a snapshot field.
     pub max_field: usize,
+    /// A learner's snapshot directory: the SNAP body is also written there as it is
+    /// read (`snap_stream::SnapTee`), for the sync snapshot.
+    pub tee_dir: Option<std::path::PathBuf>,
 }
 
 /// Both directions of a connection. Dropping `out` ends the writer (after what was
@@ -81,6 +98,7 @@ impl Link {
 async fn read_loop(mut rd: OwnedReadHalf, tx: mpsc::Sender<Inbound>, mode: ReadMode) {
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut snap: Option<(SnapDecoder, i64)> = None;
+    let mut tee: Option<SnapTee> = None;
     let reason = loop {
         // Everything complete in the buffer first.
         loop {
@@ -90,20 +108,47 @@ async fn read_loop(mut rd: OwnedReadHalf, tx: mpsc::Sender<Inbound>, mode: ReadM
                 }
                 match dec.feed(&buf) {
                     Ok(Progress::NeedMore) => {
-                        buf.clear();
+                        match tee.as_mut() {
+                            // The tee keeps the bytes (the buffer is allocated anew).
+                            Some(t) => {
+                                if !t.write(buf.split().freeze()).await {
+                                    tracing::warn!(
+                                        "the SNAP tee failed; the sync snapshot is written whole"
+                                    );
+                                    tee = None;
+                                }
+                            }
+                            None => buf.clear(),
+                        }
                         // Best effort: a full queue means the owner is busy anyway.
                         let _ = tx.try_send(Inbound::SnapshotProgress);
                         break;
                     }
                     Ok(Progress::Done { consumed }) => {
-                        let _ = buf.split_to(consumed);
+                        let part = buf.split_to(consumed).freeze();
+                        if let Some(t) = tee.as_mut()
+                            && !t.write(part).await
+                        {
+                            tracing::warn!(
+                                "the SNAP tee failed; the sync snapshot is written whole"
+                            );
+                            tee = None;
+                        }
                         let zxid = *zxid;
                         let Some((dec, _)) = snap.take() else {
                             break;
                         };
                         match dec.finish(zxid) {
                             Ok(state) => {
-                                if tx.send(Inbound::Snapshot(Box::new(state))).await.is_err() {
+                                let teed = match tee.take() {
+                                    Some(t) => Some(t.finish(state.tree.digest()).await),
+                                    None => None,
+                                };
+                                if tx
+                                    .send(Inbound::Snapshot(Box::new(state), teed))
+                                    .await
+                                    .is_err()
+                                {
                                     return;
                                 }
                             }
@@ -128,6 +173,17 @@ async fn read_loop(mut rd: OwnedReadHalf, tx: mpsc::Sender<Inbound>, mode: ReadM
                 Ok(Some(p)) => {
                     if mode.snapshot_follows_snap && p.kind == packet::kind::SNAP {
                         snap = Some((SnapDecoder::new(mode.ext_types, mode.max_field), p.zxid));
+                        tee = mode.tee_dir.as_deref().and_then(|dir| {
+                            SnapTee::start(dir, p.zxid)
+                                .map_err(|e| {
+                                    tracing::warn!(
+                                        "cannot tee the SNAP body into {}: {e}; the sync \
+                                         snapshot is written whole",
+                                        dir.display()
+                                    )
+                                })
+                                .ok()
+                        });
                     }
                     if tx.send(Inbound::Packet(p)).await.is_err() {
                         return;
@@ -169,6 +225,18 @@ async fn write_loop(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Outbound>) {
                     w.write_all(&scratch).await
                 }
                 Outbound::Raw(b) => w.write_all(&b).await,
+                Outbound::Stream(mut parts) => loop {
+                    match parts.recv().await {
+                        Some(StreamPart::Chunk(b)) => {
+                            if w.write_all(&b).await.is_err() {
+                                return;
+                            }
+                        }
+                        Some(StreamPart::End) => break Ok(()),
+                        // The producer is gone mid-stream.
+                        None => return,
+                    }
+                },
             };
             if res.is_err() {
                 return;

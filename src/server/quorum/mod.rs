@@ -15,6 +15,7 @@ pub mod lead;
 pub mod link;
 pub mod looking;
 pub mod peer;
+pub mod snap_stream;
 pub mod txnlog_sync;
 
 use crate::server::core::{Core, Input, Now, Recovered};
