@@ -912,35 +912,25 @@ pub fn run(seed: u64) -> Result<Summary, String> {
 }
 
 fn run_seeds(half: u64) {
-    let env = |k: &str| std::env::var(k).ok().and_then(|s| s.parse::<u64>().ok());
-    let (first, n) = match (env("SIM_FIRST_SEED"), env("SIM_SEEDS")) {
-        (None, None) => (half * DEFAULT_SEEDS / 2, DEFAULT_SEEDS / 2),
-        (f, n) if half == 0 => (f.unwrap_or(0), n.unwrap_or(DEFAULT_SEEDS)),
-        _ => return,
+    let add = |t: &mut Summary, s: Summary| {
+        t.writes_acked += s.writes_acked;
+        t.crashes += s.crashes;
+        t.partitions += s.partitions;
+        t.elections += s.elections;
+        t.sim_ms += s.sim_ms;
+        t.snaps += s.snaps;
+        t.truncs += s.truncs;
+        t.txn_log_diffs += s.txn_log_diffs;
     };
-    let started = std::time::Instant::now();
-    let mut total = Summary::default();
-    for seed in first..first + n {
-        match run(seed) {
-            Ok(s) => {
-                total.writes_acked += s.writes_acked;
-                total.crashes += s.crashes;
-                total.partitions += s.partitions;
-                total.elections += s.elections;
-                total.sim_ms += s.sim_ms;
-                total.snaps += s.snaps;
-                total.truncs += s.truncs;
-                total.txn_log_diffs += s.txn_log_diffs;
-            }
-            Err(e) => panic!(
-                "ensemble seed {seed} failed: {e}\n  replay: SIM_SEED={seed} cargo test --release --lib sim::ensemble_run::replay_seed -- --nocapture"
-            ),
-        }
-    }
+    let replay = "sim::ensemble_run::replay_seed";
+    let Some(b) = super::seeds::run_half(half, DEFAULT_SEEDS, run, add, replay) else {
+        return;
+    };
+    let (first, n, total) = (b.first, b.n, b.total);
     eprintln!(
         "ensemble sim: seeds {first}..{}: {:.1} s: {} marker writes acked, {} crashes, {} partitions, {} leaderships, {} SNAP syncs, {} TRUNC syncs, {} DIFFs from the txn log, {:.0} s simulated",
         first + n,
-        started.elapsed().as_secs_f64(),
+        b.secs,
         total.writes_acked,
         total.crashes,
         total.partitions,
@@ -967,13 +957,7 @@ fn seeds_second_half() {
 
 #[test]
 fn replay_seed() {
-    let Some(seed) = std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()) else {
-        return;
-    };
-    match run(seed) {
-        Ok(s) => eprintln!("seed {seed}: ok {s:?}"),
-        Err(e) => panic!("seed {seed}: {e}"),
-    }
+    super::seeds::replay(run);
 }
 
 /// The first few paths whose node differs between two members' trees (for a violation

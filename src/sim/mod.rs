@@ -14,7 +14,7 @@
 //! seeded workload and the invariant checks). The ensemble: `net` (TCP-like links,
 //! breaks, partitions), `member` (one quorum member: disk, election, leader or learner
 //! around a core, driven as `server::quorum` drives them), `ensemble_run` (the seeded
-//! N-member workload, faults and invariants).
+//! N-member workload, faults and invariants); `seeds` picks and runs the seeds of both.
 //! Must never: read the wall clock, sleep, or use a thread; all randomness comes from the
 //! seed.
 
@@ -26,3 +26,4 @@ pub mod net;
 pub mod node;
 pub mod rng;
 pub mod run;
+pub mod seeds;

@@ -1054,33 +1054,23 @@ pub fn run(seed: u64) -> Result<Summary, String> {
 /// Runs `count` seeds from `first` (SIM_SEEDS / SIM_FIRST_SEED override: then only the
 /// first half-test runs them).
 fn run_seeds(half: u64) {
-    let env = |k: &str| std::env::var(k).ok().and_then(|s| s.parse::<u64>().ok());
-    let (first, n) = match (env("SIM_FIRST_SEED"), env("SIM_SEEDS")) {
-        (None, None) => (half * DEFAULT_SEEDS / 2, DEFAULT_SEEDS / 2),
-        (f, n) if half == 0 => (f.unwrap_or(0), n.unwrap_or(DEFAULT_SEEDS)),
-        _ => return,
+    let add = |t: &mut Summary, s: Summary| {
+        t.writes_acked += s.writes_acked;
+        t.reads_checked += s.reads_checked;
+        t.events += s.events;
+        t.crashes += s.crashes;
+        t.expiries += s.expiries;
+        t.snapshots += s.snapshots;
     };
-    let started = std::time::Instant::now();
-    let mut total = Summary::default();
-    for seed in first..first + n {
-        match run(seed) {
-            Ok(s) => {
-                total.writes_acked += s.writes_acked;
-                total.reads_checked += s.reads_checked;
-                total.events += s.events;
-                total.crashes += s.crashes;
-                total.expiries += s.expiries;
-                total.snapshots += s.snapshots;
-            }
-            Err(e) => panic!(
-                "simulation seed {seed} failed: {e}\n  replay: SIM_SEED={seed} cargo test --release --lib sim::run::replay_seed -- --nocapture"
-            ),
-        }
-    }
+    let Some(b) = super::seeds::run_half(half, DEFAULT_SEEDS, run, add, "sim::run::replay_seed")
+    else {
+        return;
+    };
+    let (first, n, total) = (b.first, b.n, b.total);
     eprintln!(
         "sim: seeds {first}..{}: {:.1} s: {} writes acked, {} reads checked, {} watch events, {} crashes, {} expiries, {} snapshots",
         first + n,
-        started.elapsed().as_secs_f64(),
+        b.secs,
         total.writes_acked,
         total.reads_checked,
         total.events,
@@ -1105,11 +1095,5 @@ fn seeds_second_half() {
 
 #[test]
 fn replay_seed() {
-    let Some(seed) = std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()) else {
-        return;
-    };
-    match run(seed) {
-        Ok(s) => eprintln!("seed {seed}: ok {s:?}"),
-        Err(e) => panic!("seed {seed}: {e}"),
-    }
+    super::seeds::replay(run);
 }
