@@ -943,22 +943,7 @@ fn run_seeds(half: u64) {
     assert!(total.writes_acked > 0 && total.elections > 0);
 }
 
-/// The first half of CI's ensemble seeds.
-#[test]
-fn seeds() {
-    run_seeds(0);
-}
-
-/// The second half (a second test, so it runs on the other core).
-#[test]
-fn seeds_second_half() {
-    run_seeds(1);
-}
-
-#[test]
-fn replay_seed() {
-    super::seeds::replay(run);
-}
+super::seeds::seed_tests!(run_seeds, run);
 
 /// The first few paths whose node differs between two members' trees (for a violation
 /// message): "only in a", "only in b", or "differs" (mzxid, version, data length).

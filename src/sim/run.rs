@@ -1081,19 +1081,4 @@ fn run_seeds(half: u64) {
     assert!(total.writes_acked > 0 && total.crashes > 0 && total.events > 0);
 }
 
-/// The first half of CI's seeds (two tests, so they run on two cores).
-#[test]
-fn seeds() {
-    run_seeds(0);
-}
-
-/// The second half of CI's seeds.
-#[test]
-fn seeds_second_half() {
-    run_seeds(1);
-}
-
-#[test]
-fn replay_seed() {
-    super::seeds::replay(run);
-}
+super::seeds::seed_tests!(run_seeds, run);

@@ -58,3 +58,29 @@ pub fn replay<S: std::fmt::Debug>(run: impl Fn(u64) -> Result<S, String>) {
         Err(e) => panic!("seed {seed}: {e}"),
     }
 }
+
+/// A simulation's three tests: `seeds` and `seeds_second_half` (CI's seeds, one half
+/// each, so the two run on two cores) with `run_seeds(half)`, and `replay_seed` with
+/// `run(seed)`.
+macro_rules! seed_tests {
+    ($run_seeds:ident, $run:ident) => {
+        /// The first half of CI's seeds.
+        #[test]
+        fn seeds() {
+            $run_seeds(0);
+        }
+
+        /// The second half of CI's seeds.
+        #[test]
+        fn seeds_second_half() {
+            $run_seeds(1);
+        }
+
+        /// `SIM_SEED=N`: replay seed N.
+        #[test]
+        fn replay_seed() {
+            $crate::sim::seeds::replay($run);
+        }
+    };
+}
+pub(crate) use seed_tests;
