@@ -82,6 +82,12 @@ def selected_kinds():
     return kinds
 
 
+def kinds_selected(*kinds):
+    """True if COMPAT_SERVERS selects every one of `kinds` (the ensemble files skip what
+    needs a kind it leaves out)."""
+    return set(kinds) <= set(selected_kinds())
+
+
 def reference_kinds():
     """The Java kinds ferrokeeper's transcripts are compared with: those in COMPAT_SERVERS,
     or 3.9.5 (the release ferrokeeper follows) when it names none."""
