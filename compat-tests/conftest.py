@@ -299,7 +299,14 @@ def server_pool():
 
 @pytest.fixture(scope="session")
 def real_zk(server_pool):
+    """ZooKeeper 3.8.0 (kind zk), whatever COMPAT_SERVERS says."""
     return server_pool.get("zk")
+
+
+@pytest.fixture(scope="session")
+def real_zk39(server_pool):
+    """ZooKeeper 3.9.5 (kind zk39), whatever COMPAT_SERVERS says."""
+    return server_pool.get("zk39")
 
 
 @pytest.fixture(scope="session")
