@@ -7,7 +7,7 @@ Servers (kinds)
             target/debug/ferrokeeper), one per test session, same zoo.cfg keys.
   server    parametrized over the kinds in COMPAT_SERVERS (default "zk,zk39,ferro"; ids
             are the kinds): every scenario runs on each. zk39 only parametrizes the
-            differential files (test_diff_*.py, ZK39_MODULES); the other files (real
+            differential files (test_diff_*.py, ZK39_MODULE_PREFIX); the other files (real
             clients, 4lw, robustness, limits) run on zk and ferro.
   server_factory(**cfg)  extra servers of the same kind with other zoo.cfg keys (cached
             per config).
