@@ -329,7 +329,7 @@ def ferro(server_pool):
 SPLIT_BY_FUNCTION = {"test_store_interop"}
 
 GROUP_SECONDS = {
-    "test_diff_watches": 52,  # the test_diff_* groups run on zk, zk39 and ferro
+    "test_diff_watches": 55,  # the test_diff_* groups run on zk, zk39 and ferro
     "ensemble-readonly": 25,  # test_ensemble_readonly.py: zk, ferro, mixed
     "ensemble-local": 30,  # test_ensemble_local_sessions.py: 12 small ensembles
     "ensemble": 320,  # @pytest.mark.xdist_group("ensemble"): every ensemble test file (ensemble.py): java 55 + mixed 195 + java39 70
@@ -338,7 +338,7 @@ GROUP_SECONDS = {
     "test_store_interop::test_datadir_handover": 38,
     "test_store_interop::test_java_compressed_snapshot": 36,
     "test_robustness": 28,
-    "test_diff_special_nodes": 33,
+    "test_diff_special_nodes": 40,
     "test_store_interop::test_dump_tools_match_java": 18,
     "test_store_interop::test_torn_tail_loses_only_the_torn_entry": 17,
     "test_client_cli": 17,
@@ -348,9 +348,9 @@ GROUP_SECONDS = {
     "test_store_interop::test_bit_flip_refuses_to_start": 7,
     "test_client_kazoo": 6,
     "test_4lw": 3,
-    "test_diff_multi": 3,
+    "test_diff_multi": 4,
     "test_diff_basic": 2,
-    "test_diff_acl": 1,
+    "test_diff_acl": 2,
 }
 DEFAULT_GROUP_SECONDS = 20
 
