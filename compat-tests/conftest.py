@@ -1,12 +1,16 @@
 """Shared fixtures: start/stop servers, connect clients, run differential scenarios.
 
-Servers
-  real_zk   Apache ZooKeeper 3.8 (Debian package) standalone, one per test session.
+Servers (kinds)
+  zk        Apache ZooKeeper 3.8.0 (Debian package) standalone, one per test session.
+  zk39      Apache ZooKeeper 3.9.5 (Maven Central jars, scripts/install-deps.sh) standalone.
   ferro     ferrokeeper (FERROKEEPER_BIN, else target/release/ferrokeeper, else
             target/debug/ferrokeeper), one per test session, same zoo.cfg keys.
-  server    parametrized over both (ids "zk", "ferro"): every scenario runs on each.
-            COMPAT_SERVERS=zk (or ferro) restricts the parametrization.
-  server_factory(kind, **cfg)  extra servers with other zoo.cfg keys (cached per config).
+  server    parametrized over the kinds in COMPAT_SERVERS (default "zk,zk39,ferro"; ids
+            are the kinds): every scenario runs on each. zk39 only parametrizes the
+            differential files (test_diff_*.py, ZK39_MODULE_PREFIX); the other files (real
+            clients, 4lw, robustness, limits) run on zk and ferro.
+  server_factory(**cfg)  extra servers of the same kind with other zoo.cfg keys (cached
+            per config).
 
 Every server listens on a free 127.0.0.1 port with a fresh temp dataDir and is stopped by
 its PID at teardown (only processes started here are ever signalled).
@@ -14,10 +18,13 @@ its PID at teardown (only processes started here are ever signalled).
 Differential scenarios
   A scenario is a function `scenario(env)` that talks to a server through
   `env.connect()` (raw protocol, zkraw.py) and records normalized results into
-  `env.t` (a Transcript). The `diff` fixture runs it on the parametrized server; for
-  non-reference servers it also runs it on real_zk (cached) and asserts the two
-  transcripts are equal. Known-good values (checked with `env.t.expect`) make the
-  scenario meaningful on real ZooKeeper alone.
+  `env.t` (a Transcript). The `diff` fixture runs it on the parametrized server; on
+  ferrokeeper it also runs it on each reference kind (reference_kinds(): the Java kinds in
+  COMPAT_SERVERS, zk39 when there is none; each transcript cached) and asserts the
+  transcripts are equal. Steps where 3.9.5 (and ferrokeeper with it) differ from 3.8.0
+  (`t.since39`) are compared with 3.9.5 and left out of the comparison with 3.8.0.
+  Known-good values (checked with `env.t.expect`) make the scenario meaningful on real
+  ZooKeeper alone.
 """
 
 import os
@@ -32,16 +39,12 @@ import uuid
 import pytest
 
 import zkraw
-from harness import end_process, ferro_binary, log_tail
+from harness import JAVA, JAVA_CLASSPATHS, JAVA_KINDS, end_process, ferro_binary, java_missing, log_tail
 from harness import wait_until  # noqa: F401  (for the tests: conftest.wait_until)
 
 HOST = "127.0.0.1"
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-JAVA = shutil.which("java") or "/usr/bin/java"
-ZK_CLASSPATH = ":".join(
-    "/usr/share/java/" + j for j in ("zookeeper.jar", "zookeeper-jute.jar", "slf4j-simple.jar")
-)
 TICK_MS = 2000
 CONTAINER_CHECK_MS = 1000
 SUPER_PASSWORD = "super:test"
@@ -61,15 +64,41 @@ DEFAULT_CFG = {
     "enforceQuota": "true",
 }
 
-ALL_KINDS = ["zk", "ferro"]
+ALL_KINDS = ["zk", "zk39", "ferro"]
+DEFAULT_SERVERS = "zk,zk39,ferro"
+# The files whose tests also run on zk39: the differential scenarios, where 3.9.5 is the
+# reference ferrokeeper follows. The rest (real clients, 4lw, robustness, limits, quota
+# arithmetic) check ferrokeeper and 3.8.0 only: a third kind there would cost CI time
+# without comparing anything ferrokeeper is not compared on already.
+ZK39_MODULE_PREFIX = "test_diff_"
 
 
 def selected_kinds():
-    raw = os.environ.get("COMPAT_SERVERS", "zk,ferro")
+    raw = os.environ.get("COMPAT_SERVERS", DEFAULT_SERVERS)
     kinds = [k.strip() for k in raw.split(",") if k.strip()]
     bad = [k for k in kinds if k not in ALL_KINDS]
     if bad:
-        raise pytest.UsageError(f"COMPAT_SERVERS: unknown server kind(s) {bad}; use zk and/or ferro")
+        raise pytest.UsageError(f"COMPAT_SERVERS: unknown server kind(s) {bad}; use {', '.join(ALL_KINDS)}")
+    return kinds
+
+
+def kinds_selected(*kinds):
+    """True if COMPAT_SERVERS selects every one of `kinds` (the ensemble files skip what
+    needs a kind it leaves out)."""
+    return set(kinds) <= set(selected_kinds())
+
+
+def reference_kinds():
+    """The Java kinds ferrokeeper's transcripts are compared with: those in COMPAT_SERVERS,
+    or 3.9.5 (the release ferrokeeper follows) when it names none."""
+    return [k for k in selected_kinds() if k in JAVA_KINDS] or ["zk39"]
+
+
+def kinds_for_module(module_name):
+    """The kinds a test file's `server` parametrization runs on (see ZK39_MODULE_PREFIX)."""
+    kinds = selected_kinds()
+    if not module_name.startswith(ZK39_MODULE_PREFIX):
+        kinds = [k for k in kinds if k != "zk39"]
     return kinds
 
 
@@ -113,13 +142,17 @@ class ServerHandle:
         return f"{self.host}:{self.port}"
 
     def command(self):
-        if self.kind == "zk":
+        if self.kind in JAVA_KINDS:
+            missing = java_missing(self.kind)
+            if missing:
+                pytest.fail(missing, pytrace=False)
+            # Both Java kinds: the same standalone main class, flags and zoo.cfg.
             return [
                 JAVA, "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
                 f"-Dznode.container.checkIntervalMs={self.cfg.get('znode.container.checkIntervalMs', 60000)}",
                 "-Dorg.slf4j.simpleLogger.defaultLogLevel=info",
                 "-Dorg.slf4j.simpleLogger.showDateTime=true",
-                "-cp", ZK_CLASSPATH,
+                "-cp", JAVA_CLASSPATHS[self.kind],
                 "org.apache.zookeeper.server.ZooKeeperServerMain", self.cfg_path,
             ]
         binary = ferro_binary()
@@ -266,7 +299,14 @@ def server_pool():
 
 @pytest.fixture(scope="session")
 def real_zk(server_pool):
+    """ZooKeeper 3.8.0 (kind zk), whatever COMPAT_SERVERS says."""
     return server_pool.get("zk")
+
+
+@pytest.fixture(scope="session")
+def real_zk39(server_pool):
+    """ZooKeeper 3.9.5 (kind zk39), whatever COMPAT_SERVERS says."""
+    return server_pool.get("zk39")
 
 
 @pytest.fixture(scope="session")
@@ -289,7 +329,7 @@ def ferro(server_pool):
 SPLIT_BY_FUNCTION = {"test_store_interop"}
 
 GROUP_SECONDS = {
-    "test_diff_watches": 49,
+    "test_diff_watches": 55,  # the test_diff_* groups run on zk, zk39 and ferro
     "ensemble-readonly": 25,  # test_ensemble_readonly.py: zk, ferro, mixed
     "ensemble-local": 30,  # test_ensemble_local_sessions.py: 12 small ensembles
     "ensemble": 320,  # @pytest.mark.xdist_group("ensemble"): every ensemble test file (ensemble.py): java 55 + mixed 195 + java39 70
@@ -298,19 +338,19 @@ GROUP_SECONDS = {
     "test_store_interop::test_datadir_handover": 38,
     "test_store_interop::test_java_compressed_snapshot": 36,
     "test_robustness": 28,
-    "test_diff_special_nodes": 22,
+    "test_diff_special_nodes": 40,
     "test_store_interop::test_dump_tools_match_java": 18,
     "test_store_interop::test_torn_tail_loses_only_the_torn_entry": 17,
     "test_client_cli": 17,
     "test_client_curator": 15,
     "test_store_interop::test_null_data_survives_handover": 14,
-    "test_diff_sessions": 11,
+    "test_diff_sessions": 16,
     "test_store_interop::test_bit_flip_refuses_to_start": 7,
     "test_client_kazoo": 6,
     "test_4lw": 3,
-    "test_diff_multi": 2,
-    "test_diff_basic": 1,
-    "test_diff_acl": 1,
+    "test_diff_multi": 4,
+    "test_diff_basic": 2,
+    "test_diff_acl": 2,
 }
 DEFAULT_GROUP_SECONDS = 20
 
@@ -356,7 +396,7 @@ def pytest_collection_modifyitems(items):
 
 def pytest_generate_tests(metafunc):
     if "server" in metafunc.fixturenames:
-        kinds = selected_kinds()
+        kinds = kinds_for_module(metafunc.module.__name__.rpartition(".")[2])
         metafunc.parametrize("server", kinds, ids=kinds, indirect=True, scope="session")
 
 
@@ -440,6 +480,8 @@ class Transcript:
         self.failures = []
         self.zxids = {}
         self.sessions = {}
+        # Index in entries of each by_kind step -> (why, kinds it is not compared with).
+        self.not_compared = {}
 
     def zxid(self, z):
         if z in (0, -1):
@@ -499,21 +541,50 @@ class Transcript:
         return n
 
 
-def _differs(self, label, v, zk, ferro, why):
-    """A step where ferrokeeper deliberately follows a later ZooKeeper release than the
-    Debian 3.8.0 reference (a bug or security fix): it is left out of the transcript
-    comparison, and each side is checked against its own known-good value."""
+def _by_kind(self, label, v, why, want, not_compared_with):
+    """Record a step whose known-good value depends on the server kind (`want`: kind ->
+    value; a kind not in it is ferrokeeper) and leave it out of the comparison with the
+    kinds in `not_compared_with`. For a reply, an int expectation is its error code,
+    anything else its normalized parsed body."""
     n = self.norm(v)
-    # For a reply, an int expectation is its error code, anything else its parsed body.
-    got = (v.err if isinstance(zk, int) else n["value"]) if isinstance(v, zkraw.Reply) else n
-    self.entries.append((label, f"<differs by design: {why}>"))
-    want = zk if self.kind == "zk" else ferro
-    if got != want:
-        self.failures.append(f"{label} ({why}): expected {want!r} on {self.kind}, got {got!r}")
+    expected = want.get(self.kind, want["ferro"])
+    got = (v.err if isinstance(expected, int) else n["value"]) if isinstance(v, zkraw.Reply) else n
+    self.not_compared[len(self.entries)] = (why, frozenset(not_compared_with))
+    self.entries.append((label, n))
+    if got != expected:
+        self.failures.append(f"{label} ({why}): expected {expected!r} on {self.kind}, got {got!r}")
     return n
 
 
-Transcript.differs = _differs
+def _since39(self, label, v, value, zk38, why):
+    """A step where 3.9.5 -- and ferrokeeper, which follows it -- differ from Debian's
+    3.8.0 (a bug or security fix of a later release, or a 3.9 feature): compared with 3.9.5
+    as any step, left out of the comparison with 3.8.0; `value` is the known-good value on
+    3.9.5 and ferrokeeper, `zk38` on 3.8.0."""
+    return self.by_kind(label, v, why, {"zk": zk38, "zk39": value, "ferro": value}, ["zk"])
+
+
+def _as38(self, label, v, value, zk39, why):
+    """A step where ferrokeeper answers as 3.8.0 and 3.9.5 differs (a difference from 3.9.5
+    still open, `why` says why): compared with 3.8.0, left out of the comparison with
+    3.9.5; `value` is the known-good value on 3.8.0 and ferrokeeper, `zk39` on 3.9.5."""
+    return self.by_kind(label, v, why, {"zk": value, "zk39": zk39, "ferro": value}, ["zk39"])
+
+
+def _compared_with(self, ref_kind):
+    """The entries to compare with a `ref_kind` transcript: the steps left out of that
+    comparison are placeholders."""
+    out = []
+    for i, (label, n) in enumerate(self.entries):
+        why, kinds = self.not_compared.get(i, (None, ()))
+        out.append((label, f"<{ref_kind} differs: {why}>") if ref_kind in kinds else (label, n))
+    return out
+
+
+Transcript.by_kind = _by_kind
+Transcript.since39 = _since39
+Transcript.as38 = _as38
+Transcript.compared_with = _compared_with
 
 
 class Env:
@@ -552,33 +623,46 @@ def run_scenario(scenario, server, name):
 _reference_cache = {}
 
 
-def _first_difference(kind, got, want):
+def _first_difference(kind, got, ref_kind, want):
     """A readable account of where two transcripts part ways."""
     for i, (g, w) in enumerate(zip(got, want)):
         if g != w:
-            return (f"transcript of {kind} differs from real ZooKeeper at step {i}:\n"
-                    f"  {kind}: {g!r}\n  zk:    {w!r}")
-    return (f"transcript of {kind} differs from real ZooKeeper in length: "
+            return (f"transcript of {kind} differs from {ref_kind} at step {i}:\n"
+                    f"  {kind}: {g!r}\n  {ref_kind}: {w!r}")
+    return (f"transcript of {kind} differs from {ref_kind} in length: "
             f"{len(got)} steps vs {len(want)}; extra: {(got[len(want):] or want[len(got):])[:3]!r}")
 
 
+def compare_with_references(t, scenario, server_pool, name, key=None, **cfg):
+    """Unless `t` (a transcript of `scenario`) is from a Java kind: run `scenario` on each
+    reference kind's server (server_pool.get(kind, **cfg); transcripts cached under `key`)
+    and fail at the first step where they part ways."""
+    if t.kind in JAVA_KINDS:
+        return
+    for ref_kind in reference_kinds():
+        cache_key = (key, ref_kind)
+        ref = _reference_cache.get(cache_key) if key is not None else None
+        if ref is None:
+            ref = run_scenario(scenario, server_pool.get(ref_kind, **cfg), name)
+            if key is not None:
+                _reference_cache[cache_key] = ref
+        got, want = t.compared_with(ref_kind), ref.compared_with(ref_kind)
+        if got != want:
+            pytest.fail(_first_difference(t.kind, got, ref_kind, want), pytrace=False)
+
+
 @pytest.fixture
-def diff(request, server):
-    """diff(scenario): run on `server`; unless it is real ZooKeeper, also compare with
-    the transcript from real ZooKeeper. Then check the scenario's known-good values."""
+def diff(server, server_pool):
+    """diff(scenario): run on `server`; on ferrokeeper also compare with the transcript of
+    each reference kind (reference_kinds(); a Java kind's own run is cached for that). Then
+    check the scenario's known-good values."""
 
     def run(scenario):
-        name = f"{scenario.__module__}.{scenario.__qualname__}"
+        key = f"{scenario.__module__}.{scenario.__qualname__}"
         t = run_scenario(scenario, server, scenario.__name__)
-        if server.kind != "zk":
-            ref = _reference_cache.get(name)
-            if ref is None:
-                ref = run_scenario(scenario, request.getfixturevalue("real_zk"), scenario.__name__)
-                _reference_cache[name] = ref
-            if t.entries != ref.entries:
-                pytest.fail(_first_difference(server.kind, t.entries, ref.entries), pytrace=False)
-        else:
-            _reference_cache.setdefault(name, t)
+        if server.kind in JAVA_KINDS:
+            _reference_cache.setdefault((key, server.kind), t)
+        compare_with_references(t, scenario, server_pool, scenario.__name__, key=key)
         assert not t.failures, "known-good values not met:\n" + "\n".join(t.failures)
         return t
 

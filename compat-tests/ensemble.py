@@ -63,18 +63,10 @@ import time
 
 import netproxy
 import zkraw
-from harness import end_process, ferro_binary, file_text, log_tail, wait_until
+from harness import (JAVA, JAVA_CLASSPATHS, JAVA_KINDS, end_process, ferro_binary, file_text,
+                     java_missing, log_tail, wait_until)
 
 HOST = "127.0.0.1"
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-JAVA = shutil.which("java") or "/usr/bin/java"
-ZK_CLASSPATH = ":".join(
-    "/usr/share/java/" + j for j in ("zookeeper.jar", "zookeeper-jute.jar", "slf4j-simple.jar")
-)
-# ZooKeeper 3.9.5 and its runtime dependencies + slf4j-simple 2.0 (scripts/install-deps.sh)
-ZK39_LIB = os.path.join(REPO, "target", "zk-3.9.5", "lib")
-JAVA_CLASSPATHS = {"zk": ZK_CLASSPATH, "zk39": os.path.join(ZK39_LIB, "*")}
-JAVA_KINDS = tuple(JAVA_CLASSPATHS)
 KINDS = ("zk", "zk39", "ferro")
 SERVING_MODES = ("leader", "follower", "observer", "standalone")
 
@@ -168,8 +160,9 @@ class Member:
 
     def command(self):
         if self.java:
-            if self.kind == "zk39" and not os.path.exists(os.path.join(ZK39_LIB, ".complete")):
-                raise EnsembleError(f"ZooKeeper 3.9.5 jars not found in {ZK39_LIB} (bash scripts/install-deps.sh)")
+            missing = java_missing(self.kind)
+            if missing:
+                raise EnsembleError(missing)
             return [JAVA, "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
                     "-Dorg.slf4j.simpleLogger.showDateTime=true",
                     f"-Dzookeeper.fastleader.maxNotificationInterval={self.ens.fle_max_notification_ms}",

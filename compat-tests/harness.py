@@ -1,14 +1,33 @@
 """Helpers shared by the suite's server harnesses (conftest.py's standalone servers,
 store_util.py's servers on a given dataDir, ensemble.py's members): which ferrokeeper
-binary to run, ending a process started here (only ever by its PID), reading a server's
-log, polling for a condition with a deadline."""
+binary to run, the Java ZooKeeper kinds' class paths, ending a process started here (only
+ever by its PID), reading a server's log, polling for a condition with a deadline."""
 
 import os
+import shutil
 import signal
 import subprocess
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+JAVA = shutil.which("java") or "/usr/bin/java"
+# Kind "zk": Debian's ZooKeeper 3.8.0 (the `zookeeper` package).
+ZK_CLASSPATH = ":".join(
+    "/usr/share/java/" + j for j in ("zookeeper.jar", "zookeeper-jute.jar", "slf4j-simple.jar")
+)
+# Kind "zk39": ZooKeeper 3.9.5 and its runtime dependencies + slf4j-simple 2.0, fetched from
+# Maven Central by scripts/install-deps.sh (which writes .complete when they are all there).
+ZK39_LIB = os.path.join(REPO, "target", "zk-3.9.5", "lib")
+JAVA_CLASSPATHS = {"zk": ZK_CLASSPATH, "zk39": os.path.join(ZK39_LIB, "*")}
+JAVA_KINDS = tuple(JAVA_CLASSPATHS)
+
+
+def java_missing(kind):
+    """Why a Java kind cannot be started here (None if it can)."""
+    if kind == "zk39" and not os.path.exists(os.path.join(ZK39_LIB, ".complete")):
+        return f"ZooKeeper 3.9.5 jars not found in {ZK39_LIB} (bash scripts/install-deps.sh)"
+    return None
 
 
 def ferro_binary():

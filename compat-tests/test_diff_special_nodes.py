@@ -118,14 +118,12 @@ def scenario_ttl_disabled(env):
     t.expect("container still fine", c.create_container(p("box")), err=0)
 
 
-def test_ttl_disabled(server_factory, server, request):
+def test_ttl_disabled(server_factory, server_pool):
     disabled = server_factory(extendedTypesEnabled="false")
     import conftest
     t = conftest.run_scenario(scenario_ttl_disabled, disabled, "ttl_disabled")
-    if server.kind != "zk":
-        ref_srv = request.getfixturevalue("server_pool").get("zk", extendedTypesEnabled="false")
-        ref = conftest.run_scenario(scenario_ttl_disabled, ref_srv, "ttl_disabled")
-        assert t.entries == ref.entries
+    conftest.compare_with_references(t, scenario_ttl_disabled, server_pool, "ttl_disabled",
+                                     extendedTypesEnabled="false")
     assert not t.failures, t.failures
 
 

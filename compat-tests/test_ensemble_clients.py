@@ -242,8 +242,8 @@ def partition_round(ens, rec, root, minority, tag):
     return new, stopped, elected
 
 
-@pytest.mark.skipif(set(conftest.selected_kinds()) != {"zk", "ferro"},
-                    reason="mixed ensembles need both kinds (COMPAT_SERVERS)")
+@pytest.mark.skipif(not conftest.kinds_selected("zk", "zk39", "ferro"),
+                    reason="mixed ensembles need every kind (COMPAT_SERVERS)")
 def test_mixed_five_leader_in_minority_partition(ensemble_factory, tmp_path):
     """Members 1 zk (3.8), 2 ferro, 3 zk39 (3.9.5), 4 ferro, 5 ferro (leads), under the
     recorder. Round 1: [5, 1] | [2, 3, 4]: the ferrokeeper leader and its Java 3.8
@@ -357,7 +357,7 @@ def java_snap_sync(java, sid, since):
     return result
 
 
-@pytest.mark.skipif(set(conftest.selected_kinds()) != {"zk", "ferro"},
+@pytest.mark.skipif(not conftest.kinds_selected("zk39", "ferro"),
                     reason="mixed ensembles need both kinds (COMPAT_SERVERS)")
 def test_java_leader_snap_syncs_ferro_old_leader_under_load(ensemble_factory):
     """Members 1 ferro, 2 ferro, 3 zk39; under pipelined write load the ferrokeeper leader

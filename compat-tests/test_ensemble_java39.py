@@ -34,7 +34,7 @@ from test_ensemble_mixed import (assert_trees_identical, diff_then_snap, diverge
                                  session_moves, start_led_by, unique_root, writes_everywhere)
 
 pytestmark = [pytest.mark.xdist_group("ensemble"),
-              pytest.mark.skipif(set(conftest.selected_kinds()) != {"zk", "ferro"},
+              pytest.mark.skipif(not conftest.kinds_selected("zk39", "ferro"),
                                  reason="mixed ensembles need both the Java side and ferrokeeper (COMPAT_SERVERS)")]
 
 

@@ -19,7 +19,7 @@ from ensemble import ensemble_factory  # noqa: F401 (the fixture)
 from test_ensemble_mixed import unique_root
 
 pytestmark = [pytest.mark.xdist_group("ensemble-local"),
-              pytest.mark.skipif(set(conftest.selected_kinds()) != {"zk", "ferro"},
+              pytest.mark.skipif(not conftest.kinds_selected("zk", "zk39", "ferro"),
                                  reason="compares Java and ferrokeeper (COMPAT_SERVERS)")]
 
 EPHEMERAL = 1

@@ -48,7 +48,7 @@ from ensemble import ensemble_factory  # noqa: F401  (a fixture)
 from ensemble import kill9_leader_under_load, log_lines, log_mark, sync_mode_seen_by, wait_until
 
 pytestmark = [pytest.mark.xdist_group("ensemble"),
-              pytest.mark.skipif(set(conftest.selected_kinds()) != {"zk", "ferro"},
+              pytest.mark.skipif(not conftest.kinds_selected("zk", "ferro"),
                                  reason="mixed ensembles need both kinds (COMPAT_SERVERS)")]
 
 

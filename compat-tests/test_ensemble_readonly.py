@@ -27,7 +27,7 @@ from ensemble import parse_srvr, wait_until
 from test_ensemble_mixed import unique_root
 
 pytestmark = [pytest.mark.xdist_group("ensemble-readonly"),
-              pytest.mark.skipif(set(conftest.selected_kinds()) != {"zk", "ferro"},
+              pytest.mark.skipif(not conftest.kinds_selected("zk", "ferro"),
                                  reason="compares Java and ferrokeeper (COMPAT_SERVERS)")]
 
 RO = {"readonlymode.enabled": "true"}

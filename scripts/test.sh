@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # THE test command: dependencies, release build, unit tests, then the compat suite
-# (pytest over compat-tests/, each scenario against Apache ZooKeeper and ferrokeeper).
+# (pytest over compat-tests/, each scenario against Apache ZooKeeper 3.9.5 and 3.8.0 and
+# ferrokeeper).
 #
 # Environment knobs:
 #   FERROKEEPER_BIN         binary to test (default target/release/ferrokeeper)
-#   COMPAT_SERVERS          "zk,ferro" (default), or "zk" / "ferro" to run one side only
+#   COMPAT_SERVERS          server kinds: "zk,zk39,ferro" (default: ZooKeeper 3.8.0, 3.9.5
+#                           -- differential files only -- and ferrokeeper), or a subset,
+#                           e.g. "zk39,ferro"; ferrokeeper is compared with the Java kinds
+#                           listed (3.9.5 when none is)
 #   COMPAT_FLOOD_CONNS      idle connections opened by the flood test (default 2000)
 #   COMPAT_WORKERS          parallel pytest-xdist workers (default 4; 0 = serial, no xdist)
 #   PYTEST_ARGS             extra arguments for pytest (e.g. "-k watches -x")

@@ -142,6 +142,17 @@ fn read_multi(r: &mut Reader, read_only: bool) -> Result<Vec<MultiOp>> {
         let mo = match h.op_type {
             op::CREATE | op::CREATE2 | op::CREATE_CONTAINER | op::CREATE_TTL if !read_only => {
                 let req = read_create_body(r, h.op_type)?;
+                // 3.9's MultiOperationRecord.deserialize refuses a create mode it does not
+                // know ("invalid flag"): the whole multi is undecodable (MARSHALLINGERROR).
+                // A createTTL sub-op's flags fall back to persistent there (Op.create with
+                // a ttl) and are left to prep. 3.8.0 left every flag to prep (BADARGUMENTS
+                // in the multi's results).
+                if h.op_type != op::CREATE_TTL && !known_create_mode(req.flags) {
+                    return Err(JuteError::BadValue {
+                        what: "create mode in multi",
+                        value: req.flags as i64,
+                    });
+                }
                 MultiOp::Create {
                     op_code: multi_create_opcode(req.flags),
                     req,
@@ -170,6 +181,12 @@ fn read_multi(r: &mut Reader, read_only: bool) -> Result<Vec<MultiOp>> {
         ops.push(mo);
     }
     Ok(ops)
+}
+
+/// CreateMode.fromFlag knows the flag.
+fn known_create_mode(flags: i32) -> bool {
+    use super::codes::create_mode as m;
+    (m::PERSISTENT..=m::PERSISTENT_SEQUENTIAL_WITH_TTL).contains(&flags)
 }
 
 /// Inside a multi, Java rebuilds each create as `Op.create(.., flags)`, whose opcode

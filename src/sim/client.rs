@@ -28,6 +28,8 @@ pub enum Frame {
     Event {
         event_type: i32,
         path: String,
+        /// The reply header's zxid: the txn that fired the event (-1 for setWatches').
+        zxid: i64,
     },
 }
 
@@ -106,7 +108,11 @@ impl SimConn {
             let event_type = r.read_i32().map_err(|e| e.to_string())?;
             let _state = r.read_i32().map_err(|e| e.to_string())?;
             let path = r.read_ustring().map_err(|e| e.to_string())?;
-            return Ok(Frame::Event { event_type, path });
+            return Ok(Frame::Event {
+                event_type,
+                path,
+                zxid: h.zxid,
+            });
         }
         Ok(Frame::Reply {
             xid: h.xid,

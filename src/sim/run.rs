@@ -6,7 +6,8 @@
 //! - every write's answer is the model's, and every read's answer is the model's state at
 //!   the read's zxid;
 //! - replies come in request order per connection (FIFO);
-//! - a watch event arrives exactly once, before any reply that reflects its change;
+//! - a watch event arrives exactly once, before any reply that reflects its change, and
+//!   carries the zxid of the txn that fired it;
 //! - nothing is acknowledged before it is synced, and every acknowledged zxid survives a
 //!   crash and restart;
 //! - the tree equals the model node for node (Stat, data, children), and its digest
@@ -532,7 +533,11 @@ impl World {
                 }
                 Ok(())
             }
-            Frame::Event { event_type, path } => {
+            Frame::Event {
+                event_type,
+                path,
+                zxid,
+            } => {
                 self.summary.events += 1;
                 let c = &mut self.clients[i];
                 let Some(z) = c.expected.front().map(|e| e.0) else {
@@ -541,6 +546,14 @@ impl World {
                         c.session
                     ));
                 };
+                // The notification carries the zxid of the txn that fired it (as 3.9).
+                if zxid != z {
+                    return violation(format!(
+                        "session 0x{:x}: event {event_type} {path} with zxid 0x{zxid:x}, \
+                         expected the txn's 0x{z:x}",
+                        c.session
+                    ));
+                }
                 // Within one txn the order of events is unspecified.
                 let pos = c
                     .expected

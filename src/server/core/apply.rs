@@ -78,7 +78,8 @@ impl Core {
             let mut watches = shared.watches.lock();
             for ev in &outcome.events {
                 // Encoded once per (event, type): a fan-out to many watchers only copies
-                // bytes.
+                // bytes. The frame carries the txn's zxid (as 3.9 servers; also a multi's
+                // events and the deletes of a closeSession's ephemerals: one zxid).
                 let mut encoded: Option<(i32, bytes::Bytes)> = None;
                 for (watcher, event_type) in watches.trigger(ev) {
                     // A watcher must still have READ on the node when the event fires
@@ -91,7 +92,7 @@ impl Core {
                         let frame = match &encoded {
                             Some((t, f)) if *t == event_type => f.clone(),
                             _ => {
-                                let f = notification_frame(event_type, &ev.path);
+                                let f = notification_frame(event_type, &ev.path, zxid);
                                 encoded = Some((event_type, f.clone()));
                                 f
                             }

@@ -369,8 +369,10 @@ impl Core {
         }
     }
 
+    /// A notification no txn fired (setWatches' missed events): zxid -1, as Java's
+    /// `WatchedEvent.NO_ZXID`.
     fn notify(&mut self, watcher: ConnId, event_type: i32, path: &str) {
-        let frame = notification_frame(event_type, path);
+        let frame = notification_frame(event_type, path, NO_ZXID);
         self.notify_encoded(watcher, &frame);
     }
 
@@ -430,14 +432,21 @@ pub struct Recovered {
     pub snapshot_needed: bool,
 }
 
-/// A complete notification frame: ReplyHeader{-1, zxid -1 (as 3.8 servers), 0} +
-/// WatcherEvent{type, SyncConnected, path}.
-fn notification_frame(event_type: i32, path: &str) -> bytes::Bytes {
+/// The zxid of a notification that no txn fired (Java's `WatchedEvent.NO_ZXID`).
+const NO_ZXID: i64 = -1;
+
+/// A complete notification frame: ReplyHeader{-1, zxid, 0} + WatcherEvent{type,
+/// SyncConnected, path}. `zxid` is the txn that fired the event, as 3.9 servers send it
+/// (ZOOKEEPER-4655: `WatchManager.triggerWatch` builds the WatchedEvent with the txn's
+/// zxid and `NIOServerCnxn.process` puts it in the ReplyHeader), or `NO_ZXID` for the
+/// events setWatches fires on reconnect (`DataTree.setWatches` builds them without one).
+/// 3.8 servers send -1 for every event.
+fn notification_frame(event_type: i32, path: &str, zxid: i64) -> bytes::Bytes {
     let mut b = bytes::BytesMut::with_capacity(32 + path.len());
     encode_frame(&mut b, |b| {
         ReplyHeader {
             xid: xid::NOTIFICATION,
-            zxid: -1,
+            zxid,
             err: 0,
         }
         .write(b);
