@@ -12,6 +12,8 @@
 #   COMPAT_FLOOD_CONNS      idle connections opened by the flood test (default 2000)
 #   COMPAT_WORKERS          parallel pytest-xdist workers (default 4; 0 = serial, no xdist)
 #   PYTEST_ARGS             extra arguments for pytest (e.g. "-k watches -x")
+#   FUZZ_SECONDS            seconds of fuzzing per fuzz/ target (default 20; 0 skips;
+#                           skipped with a message when there is no nightly toolchain)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +26,8 @@ cargo build --release
 # The README's run command (`cargo run --release`) must pick the server binary.
 cargo run --release --quiet -- --version
 cargo test --release
+# A short bout of every fuzz target (docs/fuzzing.md); a crash fails the run.
+bash scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
 # The linearizability checker the ensemble tests use (built by install-deps.sh).
 (cd tools/lincheck && go test ./...)
 

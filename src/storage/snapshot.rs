@@ -501,8 +501,27 @@ impl<R: Read> Read for XerialSnappyReader<R> {
                     format!("bad snappy block length {n}"),
                 ));
             }
-            let mut compressed = vec![0u8; n as usize];
-            self.inner.read_exact(&mut compressed)?;
+            // Read what is there rather than allocating the claimed length up front: a
+            // truncated file claiming 256 MiB must not cost 256 MiB.
+            let mut compressed = Vec::new();
+            (&mut self.inner)
+                .take(n as u64)
+                .read_to_end(&mut compressed)?;
+            if compressed.len() < n as usize {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            // The block's header claims its decompressed length (up to 4 GiB) and
+            // `decompress_vec` allocates that much before checking the data: hold it to
+            // the same cap (seen while writing the fuzz/ `snapshot` target; snappy-java writes
+            // 32 KiB blocks).
+            let out_len = snap::raw::decompress_len(&compressed)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+            if out_len > crate::storage::txlog::MAX_ENTRY {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("snappy block decompresses to {out_len} bytes"),
+                ));
+            }
             self.block = self
                 .decoder
                 .decompress_vec(&compressed)
@@ -751,6 +770,43 @@ mod tests {
             })
             .unwrap();
             assert_eq!((n, meta.digest), (3, Some((7, 99))), "{}", p.display());
+        }
+    }
+
+    #[test]
+    fn snappy_block_lengths_are_checked_before_allocating() {
+        let header = |v: &mut Vec<u8>| {
+            v.extend_from_slice(&XERIAL_MAGIC);
+            v.extend_from_slice(&1i32.to_be_bytes());
+            v.extend_from_slice(&1i32.to_be_bytes());
+        };
+        // A 5-byte block whose varint header claims 4 GiB - 1 decompressed: refused
+        // before `decompress_vec` allocates it.
+        let mut huge = Vec::new();
+        header(&mut huge);
+        huge.extend_from_slice(&5i32.to_be_bytes());
+        huge.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
+        // A block claiming 256 MiB of compressed bytes in a file that has 3.
+        let mut short = Vec::new();
+        header(&mut short);
+        short.extend_from_slice(&(256 * 1024 * 1024i32).to_be_bytes());
+        short.extend_from_slice(b"abc");
+        let d = tempfile::tempdir().unwrap();
+        for (name, bytes, kind, msg) in [
+            (
+                "snapshot.1.snappy",
+                huge,
+                io::ErrorKind::InvalidData,
+                "decompresses to 4294967295 bytes",
+            ),
+            ("snapshot.2.snappy", short, io::ErrorKind::UnexpectedEof, ""),
+        ] {
+            let p = d.path().join(name);
+            std::fs::write(&p, bytes).unwrap();
+            let mut out = Vec::new();
+            let e = open(&p).unwrap().read_to_end(&mut out).unwrap_err();
+            assert_eq!(e.kind(), kind, "{name}: {e}");
+            assert!(e.to_string().contains(msg), "{name}: {e}");
         }
     }
 
