@@ -169,7 +169,8 @@ impl QuorumPacket {
 
     /// Take one packet off the front of `buf`: `Ok(None)` when it is not all there yet
     /// (nothing consumed), an error when the bytes cannot be a packet (the connection
-    /// must be dropped). `max_data` bounds the data buffer and each auth string.
+    /// must be dropped). `max_data` bounds the data buffer, each auth string, and the
+    /// auth list as a whole.
     pub fn decode_from(
         buf: &mut BytesMut,
         max_data: usize,
@@ -228,8 +229,17 @@ fn complete_len(buf: &[u8], max_data: usize) -> Result<Option<usize>, PacketErro
         return Ok(None);
     };
     pos += 4;
+    // The auth list is bounded as a whole too (Java bounds neither its count nor its
+    // size): a peer could otherwise keep this side buffering one endless packet.
+    let auth_end = pos.saturating_add(max_data);
     if let Some(count) = count {
         for _ in 0..count {
+            if pos > auth_end {
+                return Err(PacketError::TooLarge {
+                    len: pos,
+                    max: auth_end,
+                });
+            }
             for what in ["auth scheme", "auth id"] {
                 let Some(n) = len_at(buf, pos, what)? else {
                     return Ok(None);
@@ -473,6 +483,23 @@ mod tests {
         assert_eq!(&null[12..16], &[0xff; 4]);
         assert_eq!(&empty[12..16], &[0; 4]);
         assert_eq!(&null[16..20], &[0xff; 4]);
+    }
+
+    #[test]
+    fn an_endless_auth_list_is_refused_not_buffered() {
+        let mut b = BytesMut::new();
+        b.put_i32(kind::REQUEST);
+        b.put_i64(1);
+        b.put_i32(-1);
+        b.put_i32(i32::MAX);
+        for _ in 0..100 {
+            b.put_i32(0);
+            b.put_i32(0);
+        }
+        assert!(matches!(
+            QuorumPacket::decode_from(&mut b, 100),
+            Err(PacketError::TooLarge { .. })
+        ));
     }
 
     #[test]
