@@ -74,13 +74,13 @@ impl Core {
             let session_id = self.create_local_session(timeout);
             let kind = if read_only { "read-only" } else { "local" };
             tracing::info!("new {kind} session 0x{session_id:x} with timeout {timeout} for {peer}");
-            let pending = Box::new(PendingConnect {
+            let pending = PendingConnect {
                 conn: new_conn(session_id, outbox.clone()),
                 response: connect_response(session_id, timeout, ro),
                 reply,
                 outbox,
-            });
-            self.finish_connect(conn, *pending);
+            };
+            self.finish_connect(conn, pending);
             let last = self.last_applied;
             self.session_created(conn, last);
             return;
@@ -156,13 +156,13 @@ impl Core {
             self.sessions.touch(session_id, now.mono_ms);
         }
         tracing::debug!("re-attached session 0x{session_id:x} for {peer}");
-        let pending = Box::new(PendingConnect {
+        let pending = PendingConnect {
             conn: new_conn(session_id, outbox.clone()),
             response: connect_response(session_id, timeout, ro),
             reply,
             outbox,
-        });
-        self.finish_connect(conn, *pending);
+        };
+        self.finish_connect(conn, pending);
     }
 
     /// A new session's handshake was answered (Java's FinalRequestProcessor counts it as

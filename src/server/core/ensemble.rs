@@ -416,7 +416,7 @@ impl Core {
                 );
                 // Global from now, as Java's `trackSession` at prep: an upgraded
                 // session's ephemeral create follows right behind.
-                self.global_session_coming(session_id, timeout);
+                self.global_session_coming(session_id);
                 self.prep_session_create(session_id, req.cxid, timeout)
             }
             op => {

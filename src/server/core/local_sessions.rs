@@ -18,16 +18,15 @@ use super::pipeline::Origin;
 use super::{ConnId, Core, InboundRequest, Role};
 use crate::proto::{MultiOp, Request, Response, create_mode, err, op};
 use crate::session::SessionTracker;
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 /// The sessions this member alone knows.
 pub(super) struct LocalSessions {
     table: SessionTracker,
-    /// Sessions whose createSession is on its way but not applied here yet (their
-    /// timeouts): upgraded here, or on the leader forwarded by a learner. They count as
+    /// Sessions whose createSession is on its way but not applied here yet: upgraded here, or on the leader forwarded by a learner. They count as
     /// global meanwhile (Java's `upgradingSessions`, and the leader's `trackSession` at
     /// prep), without entering the replicated table before their txn does.
-    becoming_global: HashMap<i64, i32>,
+    becoming_global: HashSet<i64>,
 }
 
 impl LocalSessions {
@@ -35,7 +34,7 @@ impl LocalSessions {
         LocalSessions {
             // Ids come from the core's own tracker (one generator for both kinds).
             table: SessionTracker::new(tick_ms, 0),
-            becoming_global: HashMap::new(),
+            becoming_global: HashSet::new(),
         }
     }
 
@@ -94,7 +93,7 @@ impl Core {
         }
         self.local
             .becoming_global
-            .contains_key(&session_id)
+            .contains(&session_id)
             .then_some(false)
     }
 
@@ -113,13 +112,13 @@ impl Core {
     }
 
     /// A createSession of `session_id` is on its way: global from now on, here.
-    pub(super) fn global_session_coming(&mut self, session_id: i64, timeout: i32) {
-        self.local.becoming_global.insert(session_id, timeout);
+    pub(super) fn global_session_coming(&mut self, session_id: i64) {
+        self.local.becoming_global.insert(session_id);
     }
 
     /// A session whose createSession is on its way but not applied here yet.
     pub(super) fn is_becoming_global(&self, session_id: i64) -> bool {
-        self.local.becoming_global.contains_key(&session_id)
+        self.local.becoming_global.contains(&session_id)
     }
 
     /// A createSession or closeSession txn of `session_id` was applied: whatever it is
@@ -182,7 +181,7 @@ impl Core {
     /// Create an upgraded session globally ahead of the write that needed it: a learner
     /// asks the leader; the leader tracks it at once and preps its createSession.
     pub(super) fn upgrade_session(&mut self, session_id: i64, timeout: i32) {
-        self.global_session_coming(session_id, timeout);
+        self.global_session_coming(session_id);
         if self.forwards_writes() {
             self.forward_session_create(session_id, timeout);
             return;
