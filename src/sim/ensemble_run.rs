@@ -30,6 +30,10 @@
 //! 4. A member's committed ring, reloaded from its log, held txns from below its newest
 //!    snapshot: a divergent history the member had logged and then replaced by a SNAP;
 //!    as leader it TRUNCated a learner into that history; seed 2389.
+//! 5. A learner whose leader died between SNAP and NEWLEADER kept the SNAP's tree in
+//!    memory, never written; it voted and synced with that zxid, and a later TRUNC to it
+//!    reloaded an older tree from disk under the newer zxid (Java fully shuts its server
+//!    down in SNAP sync for this); seed 5345 (outside CI's range: `REGRESSION_SEEDS`).
 //!
 //! Must never: use anything but the seed for randomness.
 
@@ -49,6 +53,8 @@ use std::sync::Arc;
 
 /// Seeds CI runs (split over `seeds` and `seeds_second_half`).
 const DEFAULT_SEEDS: u64 = 2400;
+/// Seeds beyond CI's range that once found a bug: they run in CI too.
+const REGRESSION_SEEDS: &[u64] = &[5345];
 const STEPS: usize = 2500;
 const CLIENTS: usize = 5;
 const SESSION_TIMEOUT: i32 = 6000;
@@ -88,6 +94,8 @@ pub struct Summary {
     /// Learner syncs by SNAP and by TRUNC.
     pub snaps: u64,
     pub truncs: u64,
+    /// Trees reloaded from disk because a SNAP/TRUNC sync ended before its snapshot.
+    pub reloads: u64,
     /// Learner syncs that took txns from the leader's txn log.
     pub txn_log_diffs: u64,
 }
@@ -328,6 +336,7 @@ impl World {
         };
         self.summary.snaps += std::mem::take(&mut m.snaps_installed);
         self.summary.truncs += std::mem::take(&mut m.truncs);
+        self.summary.reloads += std::mem::take(&mut m.reloads);
         self.summary.txn_log_diffs += m.take_txn_log_syncs();
         for o in std::mem::take(&mut m.obs) {
             match o {
@@ -920,6 +929,7 @@ fn run_seeds(half: u64) {
         t.sim_ms += s.sim_ms;
         t.snaps += s.snaps;
         t.truncs += s.truncs;
+        t.reloads += s.reloads;
         t.txn_log_diffs += s.txn_log_diffs;
     };
     let replay = "sim::ensemble_run::replay_seed";
@@ -928,7 +938,7 @@ fn run_seeds(half: u64) {
     };
     let (first, n, total) = (b.first, b.n, b.total);
     eprintln!(
-        "ensemble sim: seeds {first}..{}: {:.1} s: {} marker writes acked, {} crashes, {} partitions, {} leaderships, {} SNAP syncs, {} TRUNC syncs, {} DIFFs from the txn log, {:.0} s simulated",
+        "ensemble sim: seeds {first}..{}: {:.1} s: {} marker writes acked, {} crashes, {} partitions, {} leaderships, {} SNAP syncs, {} TRUNC syncs ({} unfinished syncs reloaded from disk), {} DIFFs from the txn log, {:.0} s simulated",
         first + n,
         b.secs,
         total.writes_acked,
@@ -937,6 +947,7 @@ fn run_seeds(half: u64) {
         total.elections,
         total.snaps,
         total.truncs,
+        total.reloads,
         total.txn_log_diffs,
         total.sim_ms as f64 / 1000.0
     );
@@ -944,6 +955,17 @@ fn run_seeds(half: u64) {
 }
 
 super::seeds::seed_tests!(run_seeds, run);
+
+#[test]
+fn regression_seeds() {
+    for &seed in REGRESSION_SEEDS {
+        if let Err(e) = run(seed) {
+            panic!(
+                "seed {seed} failed: {e}\n  replay: SIM_SEED={seed} cargo test --release --lib sim::ensemble_run::replay_seed -- --nocapture"
+            );
+        }
+    }
+}
 
 /// The first few paths whose node differs between two members' trees (for a violation
 /// message): "only in a", "only in b", or "differs" (mzxid, version, data length).

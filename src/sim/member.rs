@@ -223,6 +223,8 @@ pub struct Member {
     /// Syncs by SNAP (snapshot installed) and by TRUNC, since the caller last took them.
     pub snaps_installed: u64,
     pub truncs: u64,
+    /// Trees reloaded from disk after a SNAP/TRUNC sync ended before its snapshot.
+    pub reloads: u64,
     /// Learner syncs this member led that took txns from its txn log, not yet taken.
     txn_log_syncs: u64,
     /// The committed ring's capacity while leading: `zookeeper.commitLogCount` (500),
@@ -289,6 +291,7 @@ impl Member {
             ended: Vec::new(),
             snaps_installed: 0,
             truncs: 0,
+            reloads: 0,
             txn_log_syncs: 0,
             leader_ring: crate::zab::committed::DEFAULT_COMMIT_LOG_COUNT,
         };
@@ -1114,6 +1117,13 @@ impl Member {
                     self.disk.rescan();
                     let (tree, rec) = startup::recover(&self.settings)
                         .map_err(|e| format!("cannot reload after TRUNC 0x{zxid:x}: {e}"))?;
+                    // follow::truncate gives up here; in a correct run it never happens.
+                    if !crate::server::quorum::trunc_reached(zxid, rec.last_zxid) {
+                        return Err(format!(
+                            "member {}: TRUNC to 0x{zxid:x} left the tree at 0x{:x}",
+                            self.sid, rec.last_zxid
+                        ));
+                    }
                     self.st
                         .install_tree(tree, rec.sessions, rec.last_zxid, cx.now.wall_ms);
                     self.st.reload_committed();
@@ -1208,6 +1218,7 @@ impl Member {
             eprintln!("  member {} role ended: {reason}", self.sid);
         }
         self.ended.push(reason);
+        let mut reload = false;
         let core = match std::mem::replace(&mut self.role, RoleState::Looking) {
             RoleState::Leading(l) => {
                 for c in &l.learners {
@@ -1220,12 +1231,18 @@ impl Member {
             }
             RoleState::Following(Following::Connected(l)) => {
                 cx.net.close(l.conn);
+                reload = l.learner.tree_ahead_of_disk();
                 l.core
             }
             _ => None,
         };
         self.disk.stop()?;
         self.st.end_role(core)?;
+        if reload {
+            // follow.rs does the same after a sync that ended before its snapshot.
+            self.reloads += 1;
+            self.st.reload_from_disk(cx.now.wall_ms)?;
+        }
         self.look(cx);
         Ok(())
     }

@@ -302,6 +302,9 @@ pub struct Learner {
     /// What NEWLEADER's ACK waits for: the log through `log_through`, a snapshot.
     wait_log: i64,
     wait_snapshot: Option<i64>,
+    /// The tree holds what the disk does not: a SNAP body, or commits of a SNAP/TRUNC
+    /// sync applied without a `Log`, until the snapshot taken at NEWLEADER is written.
+    tree_ahead_of_disk: bool,
     /// Packets received while NEWLEADER's ACK waits (Java reads them after sending it).
     held: VecDeque<QuorumPacket>,
     pending_revalidations: BTreeSet<i64>,
@@ -339,6 +342,7 @@ impl Learner {
             to_ack: VecDeque::new(),
             wait_log: i64::MIN,
             wait_snapshot: None,
+            tree_ahead_of_disk: false,
             held: VecDeque::new(),
             pending_revalidations: BTreeSet::new(),
             pending_syncs: 0,
@@ -366,6 +370,17 @@ impl Learner {
     /// The sync the leader chose (meaningful once DIFF/TRUNC/SNAP arrived).
     pub fn sync_mode(&self) -> SyncMode {
         self.mode
+    }
+    /// Whether the tree holds state that is not on disk: a SNAP or TRUNC sync applies
+    /// the SNAP body and the commits before NEWLEADER in memory only, and the snapshot
+    /// taken at NEWLEADER is what makes them durable. A shell whose learner ends before
+    /// that (gave up, link broken) must reload the tree from disk before it votes or
+    /// syncs again: its last zxid would claim a history the disk cannot give back (a
+    /// later TRUNC or restart reloads from disk), as Java's `Learner.shutdown` fully
+    /// shuts the server down (clearing the database) while in SNAP sync. Found by the
+    /// ensemble simulator, seed 5345.
+    pub fn tree_ahead_of_disk(&self) -> bool {
+        self.tree_ahead_of_disk
     }
     /// Where the learner is, for logs and diagnostics.
     pub fn phase_name(&self) -> &'static str {
@@ -444,6 +459,7 @@ impl Learner {
         }
         if self.wait_snapshot == Some(zxid) {
             self.wait_snapshot = None;
+            self.tree_ahead_of_disk = false;
             self.progress();
         }
     }
@@ -577,6 +593,8 @@ impl Learner {
             }
             kind::SNAP => {
                 self.mode = SyncMode::Snap;
+                // From here on the shell replaces its tree with the body.
+                self.tree_ahead_of_disk = true;
                 self.actions
                     .push(LearnerAction::ReadSnapshot { zxid: p.zxid });
                 self.phase = Phase::AwaitSnapshot { zxid: p.zxid };
@@ -928,6 +946,10 @@ impl Learner {
     }
 
     fn commit(&mut self, z: i64, txn: Txn) {
+        if self.phase == Phase::Syncing && self.mode != SyncMode::Diff {
+            // Applied without a `Log`: only the NEWLEADER snapshot will hold it.
+            self.tree_ahead_of_disk = true;
+        }
         self.applied = z;
         self.actions.push(LearnerAction::Commit {
             zxid: z,

@@ -623,8 +623,13 @@ fn snap_sync_applies_commits_in_memory_and_acks_after_the_snapshot() {
         1,
         QuorumPacket::with_data(kind::LEADERINFO, 2 << 32, encode_i32(PROTOCOL_VERSION)),
     );
+    assert!(!l.tree_ahead_of_disk());
     l.on_packet(2, QuorumPacket::new(kind::SNAP, E1 | 9));
     l.take_actions();
+    assert!(
+        l.tree_ahead_of_disk(),
+        "the shell replaces its tree with the body"
+    );
     // The shell must read the body before passing packets.
     let mut bad = l_clone_snap();
     bad.on_packet(3, QuorumPacket::new(kind::NEWLEADER, 2 << 32));
@@ -648,8 +653,47 @@ fn snap_sync_applies_commits_in_memory_and_acks_after_the_snapshot() {
     l.logged(E1 | 10);
     l.snapshot_taken(E1 | 9);
     assert_eq!(l.take_actions(), vec![], "another snapshot");
+    assert!(
+        l.tree_ahead_of_disk(),
+        "not the snapshot NEWLEADER asked for"
+    );
     l.snapshot_taken(E1 | 10);
+    assert!(!l.tree_ahead_of_disk());
     assert_eq!(sends(&l.take_actions()), vec![(kind::ACK, 2 << 32)]);
+}
+
+/// The tree is ahead of the disk exactly while a SNAP/TRUNC sync has applied something
+/// its NEWLEADER snapshot has not yet written; a DIFF sync logs what it applies.
+#[test]
+fn tree_ahead_of_disk_until_the_sync_snapshot() {
+    // TRUNC: the reload is from disk; commits before NEWLEADER are memory-only.
+    let mut t = learner(false);
+    t.on_packet(
+        1,
+        QuorumPacket::with_data(kind::LEADERINFO, 2 << 32, encode_i32(PROTOCOL_VERSION)),
+    );
+    t.on_packet(2, QuorumPacket::new(kind::TRUNC, E1 | 4));
+    assert!(!t.tree_ahead_of_disk(), "the truncated log is reloaded");
+    t.on_packet(2, proposal(E1 | 5));
+    assert!(!t.tree_ahead_of_disk(), "proposed, not applied");
+    t.on_packet(2, QuorumPacket::new(kind::COMMIT, E1 | 5));
+    assert!(t.tree_ahead_of_disk());
+    t.on_packet(3, QuorumPacket::new(kind::NEWLEADER, 2 << 32));
+    assert!(t.tree_ahead_of_disk(), "until the snapshot is written");
+    t.snapshot_taken(E1 | 5);
+    assert!(!t.tree_ahead_of_disk());
+    // A learner that gives up mid-sync still says so (the shell reloads after it ends).
+    let mut g = l_clone_snap();
+    g.snapshot_loaded(E1 | 9);
+    g.on_packet(3, QuorumPacket::new(kind::UPTODATE, -1));
+    assert!(gave_up(&g.take_actions()).is_some());
+    assert!(g.tree_ahead_of_disk());
+    // DIFF: commits are logged at NEWLEADER.
+    let mut d = diffing(false);
+    d.on_packet(3, proposal(E1 | 6));
+    d.on_packet(3, QuorumPacket::new(kind::COMMIT, E1 | 6));
+    d.on_packet(3, QuorumPacket::new(kind::NEWLEADER, 2 << 32));
+    assert!(!d.tree_ahead_of_disk());
 }
 
 fn l_clone_snap() -> Learner {

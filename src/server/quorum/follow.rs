@@ -315,6 +315,14 @@ pub async fn follow(
     if let Err(e) = st.end_role(core.take()) {
         tracing::error!("{e}");
     }
+    if learner.tree_ahead_of_disk()
+        && let Err(e) = st.reload_from_disk(now().wall_ms)
+    {
+        // The tree claims a history the disk does not hold: voting or syncing with it
+        // could lose committed txns. Java's QuorumPeer dies the same way.
+        tracing::error!("fatal: {e}");
+        std::process::exit(crate::server::EXIT_CORE_FAILED);
+    }
     reason
 }
 
@@ -396,6 +404,16 @@ async fn truncate(
     }
     let (tree, rec) = crate::server::startup::recover(&st.settings)
         .map_err(|e| format!("cannot reload after truncating to 0x{zxid:x}: {e}"))?;
+    if !super::trunc_reached(zxid, rec.last_zxid) {
+        // The log and the tree are what the disk holds: the next sync starts from there.
+        st.install_tree(tree, rec.sessions, rec.last_zxid, now().wall_ms);
+        st.reload_committed();
+        return Err(format!(
+            "TRUNC to 0x{zxid:x} left the tree at 0x{:x}: this member's disk does not hold \
+             the history it reported; syncing again from there",
+            rec.last_zxid
+        ));
+    }
     st.install_tree(tree, rec.sessions, rec.last_zxid, now().wall_ms);
     st.reload_committed();
     let (persister, d) =

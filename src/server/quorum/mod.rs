@@ -122,6 +122,14 @@ impl QuorumSettings {
     }
 }
 
+/// Whether a tree reloaded from disk after TRUNC(`target`) ended at `loaded`, the state the
+/// leader goes on from: the target itself, or below it when the target is an epoch start
+/// (no txn carries one). Anything else means this member's disk does not hold the history
+/// it claimed in ACKEPOCH, and applying the leader's txns on top would diverge.
+pub fn trunc_reached(target: i64, loaded: i64) -> bool {
+    loaded == target || (crate::zab::zxid::is_epoch_start(target) && loaded < target)
+}
+
 /// What a member carries from one role to the next.
 pub struct PeerState {
     pub quorum: Arc<QuorumSettings>,
@@ -257,6 +265,24 @@ impl PeerState {
             Some(e) => Err(format!("cannot fast-forward the tree from the log: {e}")),
             None => Ok(()),
         }
+    }
+
+    /// Throw the tree away and load it again from the snapshot and log on disk: a learner
+    /// ended with its tree ahead of the disk (`Learner::tree_ahead_of_disk`), and what
+    /// this member votes with and syncs from must be what it can give back after a
+    /// restart.
+    pub fn reload_from_disk(&mut self, wall_ms: i64) -> Result<(), String> {
+        let (tree, rec) = crate::server::startup::recover(&self.settings)
+            .map_err(|e| format!("cannot reload the tree from disk: {e}"))?;
+        tracing::info!(
+            "the sync ended before its snapshot was written: the tree goes back to what \
+             the disk holds, 0x{:x} (it was at 0x{:x})",
+            rec.last_zxid,
+            self.last_zxid
+        );
+        self.install_tree(tree, rec.sessions, rec.last_zxid, wall_ms);
+        self.reload_committed();
+        Ok(())
     }
 
     /// Replace the tree (a SNAP from the leader, or a reload after TRUNC).
