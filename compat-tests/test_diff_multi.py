@@ -8,12 +8,16 @@ sequential creates inside a multi, watches fired once per multi, read sub-ops in
 write multi (and vice versa) giving MARSHALLINGERROR, and per-op errors in multiRead.
 """
 
+import time
+
 from zkraw import (Err, Flags, Op, enc_check, enc_create, enc_create_ttl, enc_delete, enc_path_watch,
                    enc_set_data)
 
 
-MULTI_CREATE2_WHY = ("3.9 answers a create2 sub-op with a Stat and logs it as a create2 sub-txn "
-                     "(ZOOKEEPER-4026), which 3.8 members cannot apply; ferrokeeper keeps 3.8's create")
+MULTI_CREATE2_WHY = ("3.9 answers a create2 sub-op with a Stat (ZOOKEEPER-4026; ferrokeeper too, logging it as "
+                     "a create sub-txn that 3.8 members can apply); 3.8 answers it as a create")
+MULTI_HEADER_WHY = ("3.9 keeps a create sub-op's header opcode (create2, createContainer) unless the mode is TTL "
+                    "or container; 3.8 rebuilt every non-TTL create as a create of its mode")
 
 
 def scenario_multi_success(env):
@@ -30,15 +34,16 @@ def scenario_multi_success(env):
         (Op.DELETE, enc_delete(p("b"), 0)),
         (Op.CREATE, enc_create(p("e"), flags=Flags.EPHEMERAL)),
     ])
-    # 3.8.0 (and ferrokeeper) answer a create2 sub-op with a plain CreateResponse (result
-    # type 1, no Stat), while container/TTL creates carry a Stat; 3.9 (ZOOKEEPER-4026)
-    # answers create2 with a Create2Response, and logs the sub-txn as create2 (type 15),
-    # which a 3.8 member cannot apply (DataTree.processTxn: "Invalid type of op").
-    t.as38("multi ok", r, value=0, zk39=0, why=MULTI_CREATE2_WHY)
-    t.as38("result kinds", [x[0] for x in r.value],
-           value=["create", "create", "create", "create2", "create2", "setData", "check", "delete", "create"],
-           zk39=["create", "create2", "create", "create2", "create2", "setData", "check", "delete", "create"],
-           why=MULTI_CREATE2_WHY)
+    # 3.8.0 answers a create2 sub-op with a plain CreateResponse (result type 1, no Stat),
+    # while container/TTL creates carry a Stat; 3.9 (ZOOKEEPER-4026) and ferrokeeper answer
+    # create2 with a Create2Response. 3.9 logs the sub-txn as create2 (type 15), which a
+    # 3.8 member cannot apply (DataTree.processTxn: "Invalid type of op"); ferrokeeper logs
+    # a create (test_create2_subop_is_logged_as_create).
+    t.since39("multi ok", r, value=0, zk38=0, why=MULTI_CREATE2_WHY)
+    t.since39("result kinds", [x[0] for x in r.value],
+              value=["create", "create2", "create", "create2", "create2", "setData", "check", "delete", "create"],
+              zk38=["create", "create", "create", "create2", "create2", "setData", "check", "delete", "create"],
+              why=MULTI_CREATE2_WHY)
     zx = {x[2].czxid for x in r.value if x[0] == "create2"} | {r.value[5][1].mzxid}
     t.expect("one zxid for the whole multi", len(zx), 1)
     t.expect("sequential inside multi", r.value[2][1], "<root>/a/s-0000000000")
@@ -49,6 +54,52 @@ def scenario_multi_success(env):
 
 def test_multi_success(diff):
     diff(scenario_multi_success)
+
+
+def scenario_multi_create_headers(env):
+    """A create sub-op's header opcode against its mode: what each becomes (result kind,
+    and which persistent nodes are containers: reaped once their only child is deleted)."""
+    t, c, p = env.t, env.connect(), env.p
+    c.create(p())
+    cases = [
+        ("create2 header, persistent", Op.CREATE2, Flags.PERSISTENT),
+        ("create2 header, ephemeral sequential", Op.CREATE2, Flags.EPHEMERAL_SEQUENTIAL),
+        ("create2 header, container mode", Op.CREATE2, Flags.CONTAINER),
+        ("createContainer header, persistent", Op.CREATE_CONTAINER, Flags.PERSISTENT),
+        ("create header, container mode", Op.CREATE, Flags.CONTAINER),
+        ("createTTL header, persistent", Op.CREATE_TTL, Flags.PERSISTENT),
+    ]
+    kinds = {}
+    for i, (label, header, flags) in enumerate(cases):
+        path = p(f"n{i}")
+        body = enc_create_ttl(path, flags=flags, ttl=-1) if header == Op.CREATE_TTL else enc_create(path, flags=flags)
+        r = c.multi([(header, body)])
+        kinds[label] = [x[0] for x in r.value] if r.err == 0 else r.err
+        if flags != Flags.EPHEMERAL_SEQUENTIAL:
+            c.create(path + "/kid")
+            c.delete(path + "/kid")
+    # znode.container.checkIntervalMs is 1000 in the test config: give the reaper 3 rounds.
+    time.sleep(3.5)
+    left = c.get_children(p()).value
+    for i, (label, header, flags) in enumerate(cases):
+        shape = (kinds[label], "reaped" if f"n{i}" not in left and flags != Flags.EPHEMERAL_SEQUENTIAL else "kept")
+        if header == Op.CREATE2 and flags != Flags.CONTAINER:
+            t.since39(label, shape, value=(["create2"], "kept"), zk38=(["create"], "kept"), why=MULTI_CREATE2_WHY)
+        elif header == Op.CREATE_CONTAINER and flags == Flags.PERSISTENT:
+            t.since39(label, shape, value=(["create2"], "reaped"), zk38=(["create"], "kept"), why=MULTI_HEADER_WHY)
+        else:
+            t.expect(label, shape)
+    # The Stat a create2 result carries is the node's as created.
+    r = c.multi([(Op.CREATE2, enc_create(p("s"), b"abc")), (Op.SET_DATA, enc_set_data(p("s"), b"later"))])
+    first = r.value[0] if r.err == 0 else r.err
+    got = (first[0], first[2].version, first[2].dataLength, first[2].czxid == first[2].mzxid) \
+        if isinstance(first, tuple) and first[0] == "create2" else first
+    t.since39("create2 result stat", got, value=("create2", 0, 3, True), zk38=("create", "<root>/s"),
+              why=MULTI_CREATE2_WHY)
+
+
+def test_multi_create_headers(diff):
+    diff(scenario_multi_create_headers)
 
 
 def scenario_multi_failure(env):

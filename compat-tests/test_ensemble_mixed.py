@@ -746,6 +746,16 @@ def test_requests_through_learners_of_other_kind(ensemble_factory, voters, obser
         assert r.create(f"{root}/cont-{m.sid}/child", b"").err == 0
         assert r.delete(f"{root}/cont-{m.sid}/child").err == 0
         assert r.create_ttl(f"{root}/ttl-{m.sid}", b"t", ttl=500).err == 0
+    # a create2 sub-op of a multi, on every member: ferrokeeper answers it with a Stat, as
+    # 3.9 does, and logs a create sub-txn, which Java 3.8 members apply (a create2 one
+    # they cannot); 3.8 answers a plain create
+    for m in ens.members:
+        r = zkraw.ZkRaw("127.0.0.1", m.client_port)
+        r.handshake(timeout_ms=10000)
+        raws.append(r)
+        res = r.multi([(zkraw.Op.CREATE2, zkraw.enc_create(f"{root}/c2-{m.sid}", b"c2"))])
+        assert res.err == 0, (m, res)
+        assert [x[0] for x in res.value] == ["create2" if m.kind == "ferro" else "create"], (m, res)
     for r in raws:
         r.close()
 

@@ -154,7 +154,7 @@ fn read_multi(r: &mut Reader, read_only: bool) -> Result<Vec<MultiOp>> {
                     });
                 }
                 MultiOp::Create {
-                    op_code: multi_create_opcode(req.flags),
+                    op_code: multi_create_opcode(h.op_type, req.flags),
                     req,
                 }
             }
@@ -189,15 +189,18 @@ fn known_create_mode(flags: i32) -> bool {
     (m::PERSISTENT..=m::PERSISTENT_SEQUENTIAL_WITH_TTL).contains(&flags)
 }
 
-/// Inside a multi, Java rebuilds each create as `Op.create(.., flags)`, whose opcode
-/// follows the create mode, not the header: TTL modes → createTTL, container →
-/// createContainer, anything else (incl. create2) → create (MultiOperationRecord, Op.Create).
-fn multi_create_opcode(flags: i32) -> i32 {
+/// A create sub-op's opcode as 3.9's MultiOperationRecord / `Op.create` derive it: a TTL
+/// mode makes createTTL and the container mode createContainer, whatever the header says;
+/// otherwise a createTTL header falls back to create and the other headers stay (create,
+/// create2, createContainer). 3.8 rebuilt every non-TTL create as `Op.create(.., flags)`,
+/// so a create2 or createContainer header with other modes became a create there.
+fn multi_create_opcode(header: i32, flags: i32) -> i32 {
     use super::codes::create_mode as m;
     match flags {
         m::PERSISTENT_WITH_TTL | m::PERSISTENT_SEQUENTIAL_WITH_TTL => op::CREATE_TTL,
         m::CONTAINER => op::CREATE_CONTAINER,
-        _ => op::CREATE,
+        _ if header == op::CREATE_TTL => op::CREATE,
+        _ => header,
     }
 }
 

@@ -7,7 +7,7 @@
 //! Must never: mutate the tree, do I/O or read the clock (zxid and time are handed in),
 //! or panic on any request.
 
-pub use super::reply::write_reply;
+pub use super::reply::{answer_create2_subops, create2_subops, write_reply};
 use super::{RequestCtx, Txn, TxnBody, codec::body_type};
 use crate::jute::Data;
 use crate::jute::records::{
@@ -514,6 +514,13 @@ impl Prep<'_> {
 
     fn multi_op(&mut self, o: &MultiOp) -> R<TxnBody> {
         match o {
+            // 3.9 logs a create2 sub-op as a create2 sub-txn, which a 3.8 member cannot
+            // apply (DataTree.processTxn: "Invalid type of op"); a create sub-txn is the
+            // same change, and the reply still answers create2 with its Stat
+            // (`reply::answer_create2_subops`).
+            MultiOp::Create { op_code, req } if *op_code == op::CREATE2 => {
+                self.create(op::CREATE, req)
+            }
             MultiOp::Create { op_code, req } => self.create(*op_code, req),
             MultiOp::Delete(r) => self.delete(&r.path, r.version),
             MultiOp::SetData(r) => self.set_data(r),

@@ -934,3 +934,58 @@ fn null_data_flows_through_prep() {
     assert!(s.tree.get_data("/m").unwrap().0.is_null());
     assert!(!s.tree.get_data("/m/e").unwrap().0.is_null());
 }
+
+/// A create2 sub-op is logged as a create sub-txn (a 3.8 member cannot apply a create2
+/// one) and answered as 3.9 answers it: a create2 result with the node's Stat.
+#[test]
+fn multi_create2_subop_logs_create_and_answers_create2() {
+    let mut s = Sim::new();
+    let create = |op_code: i32, path: &str| MultiOp::Create {
+        op_code,
+        req: CreateTtlRequest {
+            path: path.into(),
+            data: Data::from_static(b"abc"),
+            acl: open(),
+            ttl: -1,
+            ..Default::default()
+        },
+    };
+    let req = Request::Multi(vec![
+        create(op::CREATE, "/a"),
+        create(op::CREATE2, "/b"),
+        create(op::CREATE2, "/c"),
+    ]);
+    let t = s.prep_as(&ctx(1), &req);
+    let TxnBody::Multi(subs) = &t.body else {
+        panic!("{t:?}")
+    };
+    assert!(
+        subs.iter().all(|b| matches!(b, TxnBody::Create(_))),
+        "{subs:?}"
+    );
+    let at = crate::txn::prep::create2_subops(&req).unwrap();
+    assert_eq!(&at[..], &[1, 2]);
+    let outcome = s.apply(&t);
+    let (e, mut resp) = crate::txn::prep::write_reply(op::MULTI, &outcome);
+    assert_eq!(e, 0);
+    crate::txn::prep::answer_create2_subops(&mut resp, &outcome, &at);
+    let crate::proto::Response::Multi(rs) = resp else {
+        panic!()
+    };
+    assert_eq!(
+        rs[0],
+        crate::proto::MultiResult::Create { path: "/a".into() }
+    );
+    let crate::proto::MultiResult::Create2 { path, stat } = &rs[2] else {
+        panic!("{rs:?}")
+    };
+    assert_eq!(
+        (path.as_str(), stat.data_length, stat.czxid),
+        ("/c", 3, t.header.zxid)
+    );
+    assert!(matches!(rs[1], crate::proto::MultiResult::Create2 { .. }));
+    assert_eq!(
+        crate::txn::prep::create2_subops(&Request::Multi(vec![])),
+        None
+    );
+}

@@ -33,6 +33,39 @@ fn multi_result(r: &TxnResult) -> MultiResult {
     }
 }
 
+/// Where a multi request has create2 sub-ops (their indexes), if it has any: they are
+/// logged as create sub-txns (see `prep`) and answered as 3.9 answers them, with a Stat.
+pub fn create2_subops(req: &crate::proto::Request) -> Option<Box<[u32]>> {
+    let crate::proto::Request::Multi(ops) = req else {
+        return None;
+    };
+    let at: Box<[u32]> = ops
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.op_code() == op::CREATE2)
+        .map(|(i, _)| i as u32)
+        .collect();
+    (!at.is_empty()).then_some(at)
+}
+
+/// Turn the create results at `at` (a multi's create2 sub-ops, `create2_subops`) into
+/// create2 results with the node's Stat, as 3.9 answers them (ZOOKEEPER-4026). A failed
+/// multi's error results and a create2 sub-txn from a 3.9 leader are left as they are.
+pub fn answer_create2_subops(resp: &mut Response, outcome: &TxnResult, at: &[u32]) {
+    let (Response::Multi(results), TxnResult::Multi(applied)) = (resp, outcome) else {
+        return;
+    };
+    for &i in at {
+        let i = i as usize;
+        if let (Some(r @ MultiResult::Create { .. }), Some(TxnResult::Created { stat, .. })) =
+            (results.get_mut(i), applied.get(i))
+            && let MultiResult::Create { path } = std::mem::replace(r, MultiResult::Delete)
+        {
+            *r = MultiResult::Create2 { path, stat: *stat };
+        }
+    }
+}
+
 /// Java's reply for a write request with opcode `op_code` whose txn produced `outcome`:
 /// (ReplyHeader.err, body). A body is only sent when err == 0. A failed multi answers
 /// err 0 with every result an ErrorResult.

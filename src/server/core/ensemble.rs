@@ -162,6 +162,7 @@ impl Core {
             op_code: r.op_code,
             received_ms: r.received_ms,
             answer_err: refusal.filter(|_| r.op_code != proto::op::MULTI),
+            create2_at: crate::txn::prep::create2_subops(&r.req),
         });
         let req = ForwardedRequest {
             session_id: c.session_id,
@@ -347,22 +348,30 @@ impl Core {
         let Some(c) = self.conns.get_mut(&conn) else {
             return false;
         };
-        let Some(&Queued::Forwarded {
+        let Some(Queued::Forwarded {
             xid,
             op_code,
             received_ms,
             answer_err,
+            create2_at,
         }) = c.queue.front()
         else {
             return false;
         };
+        let (xid, op_code, received_ms, answer_err) = (*xid, *op_code, *received_ms, *answer_err);
         if xid != txn.header.cxid {
             return false;
         }
         let z = txn.header.zxid;
         let (e, resp) = match answer_err {
             Some(e) => (e, Response::Empty),
-            None => prep::write_reply(op_code, &applied.outcome.result),
+            None => {
+                let (e, mut resp) = prep::write_reply(op_code, &applied.outcome.result);
+                if let Some(at) = create2_at.as_deref() {
+                    prep::answer_create2_subops(&mut resp, &applied.outcome.result, at);
+                }
+                (e, resp)
+            }
         };
         self.reply(conn, xid, z, e, &resp);
         let op = match answer_err {

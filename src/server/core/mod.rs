@@ -171,6 +171,8 @@ enum Queued {
         /// Answer with this error whatever the leader's txn says (a local session's
         /// ephemeral create: Java's learner answers its own exception).
         answer_err: Option<i32>,
+        /// A multi's create2 sub-ops (`prep::create2_subops`), answered with a Stat.
+        create2_at: Option<Box<[u32]>>,
     },
     /// A request that must wait behind the writes queued before it.
     Request(InboundRequest),

@@ -24,6 +24,8 @@ pub(super) enum Origin {
         xid: i32,
         op_code: i32,
         received_ms: i64,
+        /// A multi's create2 sub-ops (`prep::create2_subops`), answered with a Stat.
+        create2_at: Option<Box<[u32]>>,
     },
     /// A new session: finish the handshake once createSession is applied.
     Connect {
@@ -107,8 +109,12 @@ impl Core {
                 xid,
                 op_code,
                 received_ms,
+                create2_at,
             } => {
-                let (e, resp) = prep::write_reply(op_code, &applied.outcome.result);
+                let (e, mut resp) = prep::write_reply(op_code, &applied.outcome.result);
+                if let Some(at) = create2_at.as_deref() {
+                    prep::answer_create2_subops(&mut resp, &applied.outcome.result, at);
+                }
                 self.reply(conn, xid, z, e, &resp);
                 self.answered(conn, xid, z, write_op_name(&f.txn, op_code), received_ms);
                 closed_by_own_request = applied.closed_conn == Some(conn);

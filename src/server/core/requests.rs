@@ -108,6 +108,7 @@ impl Core {
             xid: r.xid,
             op_code: r.op_code,
             received_ms: r.received_ms,
+            create2_at: prep::create2_subops(&r.req),
         };
         self.submit(txn, origin);
     }
