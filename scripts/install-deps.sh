@@ -19,7 +19,7 @@
 # and its runtime dependencies, plus slf4j-simple (the binding for its slf4j-api 2.0, as
 # the 3.8 kind logs through Debian's slf4j-simple), with `mvn dependency:copy-dependencies`
 # on a generated pom (+ metrics-core and snappy-java, "provided" in its pom, shipped in its
-# server distribution); skipped when target/zk-3.9.5/lib/.complete is there.
+# server distribution, and Jetty + Jackson for its AdminServer); skipped when target/zk-3.9.5/lib/.complete is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -118,6 +118,10 @@ fetch_zk39() {
     <!-- provided there: the server's metrics (needed at start) and snappy snapshot compression -->
     <dependency><groupId>io.dropwizard.metrics</groupId><artifactId>metrics-core</artifactId></dependency>
     <dependency><groupId>org.xerial.snappy</groupId><artifactId>snappy-java</artifactId></dependency>
+    <!-- provided there too: the AdminServer (Jetty + Jackson), for the AdminServer comparison -->
+    <dependency><groupId>org.eclipse.jetty</groupId><artifactId>jetty-server</artifactId></dependency>
+    <dependency><groupId>org.eclipse.jetty</groupId><artifactId>jetty-servlet</artifactId></dependency>
+    <dependency><groupId>com.fasterxml.jackson.core</groupId><artifactId>jackson-databind</artifactId></dependency>
     <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-simple</artifactId><version>$ZK39_SLF4J</version></dependency>
   </dependencies>
 </project>
@@ -138,8 +142,8 @@ EOF
     echo "install-deps: could not fetch ZooKeeper $ZK39_VERSION from Maven Central (mvn failed)" >&2
     exit 1
   fi
-  for j in zookeeper-$ZK39_VERSION.jar zookeeper-jute-$ZK39_VERSION.jar metrics-core-*.jar \
-           slf4j-api-$ZK39_SLF4J.jar slf4j-simple-$ZK39_SLF4J.jar; do
+  for j in zookeeper-$ZK39_VERSION.jar zookeeper-jute-$ZK39_VERSION.jar metrics-core-*.jar jetty-server-*.jar \
+           jackson-databind-*.jar slf4j-api-$ZK39_SLF4J.jar slf4j-simple-$ZK39_SLF4J.jar; do
     compgen -G "$dir/lib.tmp/$j" >/dev/null || { echo "install-deps: $j missing after the Maven fetch" >&2; exit 1; }
   done
   mv "$dir/lib.tmp" "$dir/lib"
