@@ -1,0 +1,274 @@
+"""zkCli 3.9 (ZooKeeper 3.9.5's ZooKeeperMain) against zk (3.8.0), zk39 (3.9.5) and ferro.
+
+The 3.9 commands a 3.8 zkCli lacks or that changed: `addWatch -m PERSISTENT_RECURSIVE`
+(events for changes anywhere below, from this and from another client), `whoami` (before
+and after `addauth`), `getAllChildrenNumber`, `getEphemerals` (with and without a path),
+`ls -R`, `stat` (of a plain and of an ephemeral node), `sync`, and their error messages.
+
+Each kind's output is checked against known-good lines, and ferrokeeper's output is also
+compared with ZooKeeper 3.9.5's for the same script, after normalization (zxids -> Z1, Z2
+... in order of first appearance, hex in a Stat and decimal in an event alike; session ids
+-> S1...; times -> T; the unique root -> <r>).
+
+The JVM runs ZooKeeperMain with commands on stdin (no jline on the class path: 3.9's
+zkCli then reads plain lines and prints no prompt). Its class path is the 3.9.5 jars of
+target/zk-3.9.5/lib (scripts/install-deps.sh) plus commons-cli, which ZooKeeper's pom has
+as "provided" (its binary distribution ships commons-cli 1.5.0 in lib/): Debian's 1.5.0
+jar (libcommons-cli-java, a dependency of the `zookeeper` package). Watch events are
+printed by the client's event thread, concurrently with the commands' output: they are
+compared as their own list, and only those printed before the script's last `sync`
+(whose callback runs on that event thread after every earlier event).
+"""
+
+import os
+import re
+import subprocess
+import threading
+import time
+
+import pytest
+
+import conftest
+from harness import ZK39_LIB
+
+CLASSPATH = os.path.join(ZK39_LIB, "*") + ":/usr/share/java/commons-cli.jar"
+KINDS = conftest.selected_kinds()
+
+EVENT = re.compile(r"^WatchedEvent state:(\S+) type:(\S+) path:(\S+) zxid: (-?\d+)$")
+DROP = re.compile(r"^(WATCHER::|Welcome to ZooKeeper!|JLine support is disabled|Connecting to \S+)?$|SLF4J")
+
+
+def cli_command(server):
+    missing = [p for p in (os.path.join(ZK39_LIB, ".complete"), "/usr/share/java/commons-cli.jar")
+               if not os.path.exists(p)]
+    if missing:
+        pytest.fail(f"zkCli 3.9 needs {missing} (bash scripts/install-deps.sh)", pytrace=False)
+    return ["java", "-XX:TieredStopAtLevel=1", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+            "-cp", CLASSPATH, "org.apache.zookeeper.ZooKeeperMain", "-server", server.hostport]
+
+
+def zkcli39(server, commands, timeout=90):
+    """Run the commands (then quit) in one zkCli 3.9 session; its stdout+stderr lines."""
+    script = "\n".join(commands) + "\nquit\n"
+    p = subprocess.run(cli_command(server), input=script, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       text=True, timeout=timeout)
+    return p.stdout.splitlines()
+
+
+class Normalizer:
+    def __init__(self, root):
+        self.root = root
+        self.zxids = {}
+        self.sessions = {}
+
+    def zxid(self, z):
+        if z in (0, -1):
+            return str(z)
+        return self.zxids.setdefault(z, f"Z{len(self.zxids) + 1}")
+
+    def session(self, s):
+        if s == 0:
+            return "0x0"
+        return self.sessions.setdefault(s, f"S{len(self.sessions) + 1}")
+
+    def line(self, line):
+        line = line.replace(self.root, "<r>")
+        k, sep, v = line.partition(" = ")
+        if sep:
+            if k in ("cZxid", "mZxid", "pZxid"):
+                return f"{k} = {self.zxid(int(v, 16))}"
+            if k in ("ctime", "mtime"):
+                return f"{k} = T"
+            if k == "ephemeralOwner":
+                return f"{k} = {self.session(int(v, 16))}"
+        if line.startswith("[<r>/") and line.endswith("]"):
+            # getEphemerals lists in the server's (hash) order
+            return "[" + ", ".join(sorted(line[1:-1].split(", "))) + "]"
+        m = EVENT.match(line)
+        if m:
+            return f"event {m.group(1)} {m.group(2)} {m.group(3)} {self.zxid(int(m.group(4)))}"
+        return line
+
+
+def split_output(lines, root):
+    """(command output lines, event lines), normalized; only what was printed up to the
+    last "Sync is OK" (later events race with the JVM's exit)."""
+    last = max((i for i, ln in enumerate(lines) if ln == "Sync is OK"), default=len(lines) - 1)
+    norm = Normalizer(root)
+    out, events = [], []
+    for ln in lines[:last + 1]:
+        if DROP.search(ln):
+            continue
+        n = norm.line(ln)
+        (events if n.startswith("event ") else out).append(n)
+    return out, events
+
+
+@pytest.fixture(scope="module", params=KINDS, ids=KINDS)
+def srv(request, server_pool):
+    return server_pool.get(request.param)
+
+
+_reference = {}
+
+
+def reference_run(server_pool, name, script_of):
+    """The normalized output of script_of(root) on ZooKeeper 3.9.5 (once per worker)."""
+    if name not in _reference:
+        root = f"/cli39ref_{name}_{time.time_ns() % 10**9}"
+        _reference[name] = split_output(zkcli39(server_pool.get("zk39"), script_of(root)), root)
+    return _reference[name]
+
+
+def commands_script(r):
+    return [
+        f"create {r} d", f"create {r}/a 1", f"create {r}/a/b 2", f"create -e {r}/a/e x", f"create {r}/c",
+        f"create {r}/c/zz", f"create {r}/c/aa", f"create {r}/c/mm", f"create -e {r}/e2",
+        f"ls -R {r}", f"ls -R {r}/nope",
+        f"stat {r}", f"stat {r}/a/e", f"stat {r}/nope",
+        f"getAllChildrenNumber {r}", f"getAllChildrenNumber {r}/c", f"getAllChildrenNumber {r}/nope",
+        f"getEphemerals {r}", f"getEphemerals {r}/c", f"getEphemerals {r}/a",
+        "whoami", "addauth digest u:p", "whoami",
+        f"sync {r}", f"sync {r}/nope",
+        f"addWatch -m PERSISTENT_RECURSIVE {r}",
+        f"set {r}/a/b 3", f"create {r}/a/b/c", f"delete {r}/a/b/c", f"set {r} d2",
+        f"addWatch -m PERSISTENT {r}/c", f"create {r}/c/new", f"set {r}/c x",
+        f"addWatch -m BOGUS {r}",
+        f"sync {r}",
+    ]
+
+
+EXPECTED_OUT = [
+    "Created <r>", "Created <r>/a", "Created <r>/a/b", "Created <r>/a/e", "Created <r>/c", "Created <r>/c/zz",
+    "Created <r>/c/aa", "Created <r>/c/mm", "Created <r>/e2",
+    # ls -R: breadth first, each node's children sorted
+    "<r>", "<r>/a", "<r>/c", "<r>/e2", "<r>/a/b", "<r>/a/e", "<r>/c/aa", "<r>/c/mm", "<r>/c/zz",
+    "Node does not exist: <r>/nope",
+    # stat <r>: pZxid is the zxid of its last child's creation (e2)
+    "cZxid = Z1", "ctime = T", "mZxid = Z1", "mtime = T", "pZxid = Z2", "cversion = 3", "dataVersion = 0",
+    "aclVersion = 0", "ephemeralOwner = 0x0", "dataLength = 1", "numChildren = 3",
+    # stat <r>/a/e: ephemeral, owned by this session
+    "cZxid = Z3", "ctime = T", "mZxid = Z3", "mtime = T", "pZxid = Z3", "cversion = 0", "dataVersion = 0",
+    "aclVersion = 0", "ephemeralOwner = S1", "dataLength = 1", "numChildren = 0",
+    "Node does not exist: <r>/nope",
+    # getAllChildrenNumber: every descendant
+    "8", "3", "Node does not exist: <r>/nope",
+    # getEphemerals: this session's ephemerals whose path starts with the prefix (sorted here)
+    "[<r>/a/e, <r>/e2]", "[]", "[<r>/a/e]",
+    "Auth scheme: User", "ip: 127.0.0.1",
+    "Auth scheme: User", "ip: 127.0.0.1", "digest: u",
+    # sync of a missing path is OK too
+    "Sync is OK", "Sync is OK",
+    "Created <r>/a/b/c", "Created <r>/c/new",
+    "addWatch [-m mode] path # optional mode is one of [PERSISTENT, PERSISTENT_RECURSIVE] - default is "
+    "PERSISTENT_RECURSIVE",
+    "Sync is OK",
+]
+
+EXPECTED_EVENTS = [
+    "SyncConnected None null",
+    # the recursive watch on <r>
+    "SyncConnected NodeDataChanged <r>/a/b", "SyncConnected NodeCreated <r>/a/b/c",
+    "SyncConnected NodeDeleted <r>/a/b/c", "SyncConnected NodeDataChanged <r>",
+    "SyncConnected NodeCreated <r>/c/new",
+    # the persistent one on <r>/c (same txn as the previous event)
+    "SyncConnected NodeChildrenChanged <r>/c",
+    # both watches, one watcher (zkCli's default): one event
+    "SyncConnected NodeDataChanged <r>/c",
+]
+
+
+def without_zxid(events):
+    return [" ".join(e.split()[1:4]) for e in events]
+
+
+def test_zkcli39_commands(srv, server_pool, root):
+    out, events = split_output(zkcli39(srv, commands_script(root)), root)
+    text = "\n".join(out + ["--- events"] + events)
+    assert out == EXPECTED_OUT, text
+    assert without_zxid(events) == EXPECTED_EVENTS, text
+    if srv.kind == "ferro":
+        # the same script on 3.9.5: the zxids of the events (3.8.0 sends -1) and their
+        # equalities with the Stats' zxids too
+        ref_out, ref_events = reference_run(server_pool, "commands", commands_script)
+        assert out == ref_out, "\n".join(_first_diff(out, ref_out))
+        assert events == ref_events, "\n".join(_first_diff(events, ref_events))
+    elif srv.kind == "zk39":
+        assert [e.split()[-1] for e in events] == ["-1", "Z4", "Z5", "Z6", "Z7", "Z8", "Z8", "Z9"], text
+
+
+def _first_diff(got, want):
+    for i, (g, w) in enumerate(zip(got, want)):
+        if g != w:
+            return [f"first difference at line {i}:", f"  ferro: {g!r}", f"  zk39:  {w!r}",
+                    "ferro:", *got, "zk39:", *want]
+    return [f"lengths differ: ferro {len(got)}, zk39 {len(want)}", "ferro:", *got, "zk39:", *want]
+
+
+class Interactive:
+    """A zkCli 3.9 process fed one command at a time; its output lines collected by a thread."""
+
+    def __init__(self, server):
+        self.proc = subprocess.Popen(cli_command(server), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True, bufsize=1)
+        self.lines = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def send(self, command):
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+
+    def wait_count(self, line, n, timeout=30):
+        return conftest.wait_until(lambda: self.lines.count(line) >= n, timeout)
+
+    def close(self):
+        try:
+            self.send("quit")
+            self.proc.stdin.close()
+            self.proc.wait(timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+
+def watch_other_client(server, r):
+    """zkCli sets a recursive watch on r; another client (raw protocol) changes the tree
+    below it; zkCli prints each event. Returns the normalized event lines."""
+    c = server.raw()
+    cli = Interactive(server)
+    try:
+        c.create(r, b"0")
+        cli.send(f"addWatch -m PERSISTENT_RECURSIVE {r}")
+        cli.send(f"sync {r}")  # the watch is set once this is answered
+        assert cli.wait_count("Sync is OK", 1), "\n".join(cli.lines)
+        for step in (lambda: c.create(f"{r}/x", b"1"), lambda: c.create(f"{r}/x/y", b"2"),
+                     lambda: c.set_data(f"{r}/x/y", b"3"), lambda: c.delete(f"{r}/x/y"),
+                     lambda: c.set_data(r, b"4")):
+            assert step().err == 0
+        cli.send(f"sync {r}")
+        assert cli.wait_count("Sync is OK", 2), "\n".join(cli.lines)
+        return split_output(list(cli.lines), r)[1]
+    finally:
+        cli.close()
+        c.close()
+
+
+def test_zkcli39_addwatch_from_other_client(srv, server_pool, root):
+    events = watch_other_client(srv, root)
+    got = without_zxid(events)
+    assert got == ["SyncConnected None null", "SyncConnected NodeCreated <r>/x", "SyncConnected NodeCreated <r>/x/y",
+                   "SyncConnected NodeDataChanged <r>/x/y", "SyncConnected NodeDeleted <r>/x/y",
+                   "SyncConnected NodeDataChanged <r>"], "\n".join(events)
+    if srv.kind == "ferro":
+        if "watch_other" not in _reference:
+            ref_root = f"/cli39ref_watch_{time.time_ns() % 10**9}"
+            _reference["watch_other"] = watch_other_client(server_pool.get("zk39"), ref_root)
+        assert events == _reference["watch_other"], "\n".join(_first_diff(events, _reference["watch_other"]))
