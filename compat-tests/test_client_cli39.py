@@ -3,7 +3,8 @@
 The 3.9 commands a 3.8 zkCli lacks or that changed: `addWatch -m PERSISTENT_RECURSIVE`
 (events for changes anywhere below, from this and from another client), `whoami` (before
 and after `addauth`), `getAllChildrenNumber`, `getEphemerals` (with and without a path),
-`ls -R`, `stat` (of a plain and of an ephemeral node), `sync`, and their error messages.
+`ls -R`, `stat` (of a plain and of an ephemeral node), `sync`, and their error messages;
+then 3.9's other options (`setAcl -R`, `get -b/-x`, `removewatches`, `deleteall -b`, ...).
 
 Each kind's output is checked against known-good lines, and ferrokeeper's output is also
 compared with ZooKeeper 3.9.5's for the same script, after normalization (zxids -> Z1, Z2
@@ -195,6 +196,49 @@ def test_zkcli39_commands(srv, server_pool, root):
         assert events == ref_events, "\n".join(_first_diff(events, ref_events))
     elif srv.kind == "zk39":
         assert [e.split()[-1] for e in events] == ["-1", "Z4", "Z5", "Z6", "Z7", "Z8", "Z8", "Z9"], text
+
+
+def more_script(r):
+    return [
+        f"create {r} d", f"create -s -e {r}/s- x", f"create {r}/p 1", f"create {r}/p/q 2", f"create {r}/p/q/z 3",
+        f"get -s {r}/p", f"get -b {r}/p", f"get -x {r}/p",
+        f"setAcl -R {r}/p world:anyone:rw", f"getAcl {r}/p/q/z", f"getAcl -s {r}/p/q",
+        f"delete {r}/p/q/z", f"setAcl -v 0 {r}/p world:anyone:cdrwa", f"setAcl -v 1 {r}/p world:anyone:cdrwa",
+        f"getAcl -s {r}/p",
+        f"get -w {r}/p", f"set -s {r}/p 5", f"set {r}/p 6 -v 1", f"set {r}/p 6 -v 9",
+        f"ls -s {r}", f"ls -w {r}", f"create {r}/new",
+        f"stat -w {r}/p/q", f"set {r}/p/q qq",
+        f"ls -w {r}", f"removewatches {r} -c", f"create {r}/new2", f"removewatches {r} -d",
+        "config",
+        f"deleteall {r}/p -b 2", f"ls -R {r}", f"delete {r}", f"deleteall {r}",
+        f"ls {r}", f"sync {r}",
+    ]
+
+
+def test_zkcli39_more_commands(srv, server_pool, root):
+    """3.9's other new options: setAcl -R, getAcl -s, get -b/-x, set -s, stat -w, ls -s/-w,
+    removewatches (client-made ChildWatchRemoved; "No such watcher" for a watch that is not
+    there), config on a standalone server (prints nothing), deleteall -b (batched multis)
+    stopped by a node it may not delete."""
+    out, events = split_output(zkcli39(srv, more_script(root)), root)
+    text = "\n".join(out + ["--- events"] + events)
+    for line in ("Created <r>/s-0000000000", "MQ==", "|00000000| 31                                              |1               |",
+                 "version No is not valid : <r>/p", "KeeperErrorCode = No such watcher for <r>",
+                 "Node not empty: <r>", "[new, new2, p, s-0000000000]"):
+        assert line in out, text
+    # setAcl -R reached the grandchild; the rw ACL lacks DELETE (on the parent) and ADMIN
+    assert out.count("'world,'anyone") == 3 and out.count(": rw") == 3, text
+    assert out.count("Insufficient permission : <r>/p/q/z") == 1, text
+    assert out.count("Insufficient permission : <r>/p") == 2, text
+    assert out.count("Failed to delete some node(s) in the subtree!") == 2, text
+    assert "aclVersion = 1" in out, text
+    assert without_zxid(events) == [
+        "SyncConnected None null", "SyncConnected NodeDataChanged <r>/p", "SyncConnected NodeChildrenChanged <r>",
+        "SyncConnected NodeDataChanged <r>/p/q", "SyncConnected ChildWatchRemoved <r>"], text
+    if srv.kind == "ferro":
+        ref_out, ref_events = reference_run(server_pool, "more", more_script)
+        assert out == ref_out, "\n".join(_first_diff(out, ref_out))
+        assert events == ref_events, "\n".join(_first_diff(events, ref_events))
 
 
 def _first_diff(got, want):
