@@ -7,9 +7,11 @@ and after `addauth`), `getAllChildrenNumber`, `getEphemerals` (with and without 
 then 3.9's other options (`setAcl -R`, `get -b/-x`, `removewatches`, `deleteall -b`, ...).
 
 Each kind's output is checked against known-good lines, and ferrokeeper's output is also
-compared with ZooKeeper 3.9.5's for the same script, after normalization (zxids -> Z1, Z2
-... in order of first appearance, hex in a Stat and decimal in an event alike; session ids
--> S1...; times -> T; the unique root -> <r>).
+compared with each reference kind's for the same script (conftest.reference_kinds: the
+Java kinds in COMPAT_SERVERS, else 3.9.5), after normalization (zxids -> Z1, Z2 ... in
+order of first appearance, hex in a Stat and decimal in an event alike; session ids ->
+S1...; times -> T; the unique root -> <r>); with 3.8.0 the events' zxids are left out (it
+sends -1, 3.9 the txn's zxid).
 
 The JVM runs ZooKeeperMain with commands on stdin (no jline on the class path: 3.9's
 zkCli then reads plain lines and prints no prompt). Its class path is the 3.9.5 jars of
@@ -113,12 +115,27 @@ def srv(request, server_pool):
 _reference = {}
 
 
-def reference_run(server_pool, name, script_of):
-    """The normalized output of script_of(root) on ZooKeeper 3.9.5 (once per worker)."""
-    if name not in _reference:
-        root = f"/cli39ref_{name}_{time.time_ns() % 10**9}"
-        _reference[name] = split_output(zkcli39(server_pool.get("zk39"), script_of(root)), root)
-    return _reference[name]
+def compare_with_references(server_pool, name, run, got):
+    """ferrokeeper's normalized (output, events) `got` against each reference kind's run of
+    the same scenario (`run(server, root)`, once per worker): the Java kinds in
+    COMPAT_SERVERS, 3.9.5 when it names none (conftest.reference_kinds). With 3.8.0 the
+    events are compared without their zxids (3.8.0 sends -1)."""
+    for kind in conftest.reference_kinds():
+        key = (name, kind)
+        if key not in _reference:
+            ref_root = f"/cli39ref_{name}_{time.time_ns() % 10**9}"
+            _reference[key] = run(server_pool.get(kind), ref_root)
+        want = _reference[key]
+        if kind == "zk":
+            got_c, want_c = (got[0], without_zxid(got[1])), (want[0], without_zxid(want[1]))
+        else:
+            got_c, want_c = got, want
+        for g, w in zip(got_c, want_c):
+            assert g == w, "\n".join(_first_diff(g, w, kind))
+
+
+def script_run(script_of):
+    return lambda server, root: split_output(zkcli39(server, script_of(root)), root)
 
 
 def commands_script(r):
@@ -189,11 +206,9 @@ def test_zkcli39_commands(srv, server_pool, root):
     assert out == EXPECTED_OUT, text
     assert without_zxid(events) == EXPECTED_EVENTS, text
     if srv.kind == "ferro":
-        # the same script on 3.9.5: the zxids of the events (3.8.0 sends -1) and their
-        # equalities with the Stats' zxids too
-        ref_out, ref_events = reference_run(server_pool, "commands", commands_script)
-        assert out == ref_out, "\n".join(_first_diff(out, ref_out))
-        assert events == ref_events, "\n".join(_first_diff(events, ref_events))
+        # the same script on the reference(s): with 3.9.5 the zxids of the events too, and
+        # their equalities with the Stats' zxids
+        compare_with_references(server_pool, "commands", script_run(commands_script), (out, events))
     elif srv.kind == "zk39":
         assert [e.split()[-1] for e in events] == ["-1", "Z4", "Z5", "Z6", "Z7", "Z8", "Z8", "Z9"], text
 
@@ -236,17 +251,15 @@ def test_zkcli39_more_commands(srv, server_pool, root):
         "SyncConnected None null", "SyncConnected NodeDataChanged <r>/p", "SyncConnected NodeChildrenChanged <r>",
         "SyncConnected NodeDataChanged <r>/p/q", "SyncConnected ChildWatchRemoved <r>"], text
     if srv.kind == "ferro":
-        ref_out, ref_events = reference_run(server_pool, "more", more_script)
-        assert out == ref_out, "\n".join(_first_diff(out, ref_out))
-        assert events == ref_events, "\n".join(_first_diff(events, ref_events))
+        compare_with_references(server_pool, "more", script_run(more_script), (out, events))
 
 
-def _first_diff(got, want):
+def _first_diff(got, want, ref_kind):
     for i, (g, w) in enumerate(zip(got, want)):
         if g != w:
-            return [f"first difference at line {i}:", f"  ferro: {g!r}", f"  zk39:  {w!r}",
-                    "ferro:", *got, "zk39:", *want]
-    return [f"lengths differ: ferro {len(got)}, zk39 {len(want)}", "ferro:", *got, "zk39:", *want]
+            return [f"first difference at line {i}:", f"  ferro: {g!r}", f"  {ref_kind}: {w!r}",
+                    "ferro:", *got, f"{ref_kind}:", *want]
+    return [f"lengths differ: ferro {len(got)}, {ref_kind} {len(want)}", "ferro:", *got, f"{ref_kind}:", *want]
 
 
 class Interactive:
@@ -312,7 +325,5 @@ def test_zkcli39_addwatch_from_other_client(srv, server_pool, root):
                    "SyncConnected NodeDataChanged <r>/x/y", "SyncConnected NodeDeleted <r>/x/y",
                    "SyncConnected NodeDataChanged <r>"], "\n".join(events)
     if srv.kind == "ferro":
-        if "watch_other" not in _reference:
-            ref_root = f"/cli39ref_watch_{time.time_ns() % 10**9}"
-            _reference["watch_other"] = watch_other_client(server_pool.get("zk39"), ref_root)
-        assert events == _reference["watch_other"], "\n".join(_first_diff(events, _reference["watch_other"]))
+        compare_with_references(server_pool, "watch_other", lambda server, r: ([], watch_other_client(server, r)),
+                                ([], events))
