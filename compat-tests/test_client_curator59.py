@@ -26,6 +26,8 @@ ferrokeeper only is a ferrokeeper bug):
   session    the client's socket closed under it (Testable.closeSocket): it re-attaches to
              the same session; ephemeral kept; one-shot and persistent recursive watches
              set again (setWatches2) and fired by another client's changes
+  expiry     a second handle attaches to the session (id + password) and closes it: LOST,
+             a new session, the ephemeral gone, PersistentNode re-created, LeaderLatch leads again
   client     the 3.9 client's whoAmI, getAllChildrenNumber, getEphemerals(prefix)
   misc       digest auth + CREATOR_ALL_ACL (NOAUTH for another client), whoAmI with auth,
              TTL and container nodes, async multi (results; failure rolled back), a removed
@@ -123,6 +125,11 @@ EXPECTED = {
         "one_shot": "[None Disconnected, None SyncConnected, NodeDataChanged /session]",
         "recursive": "[None Disconnected, None SyncConnected, NodeDataChanged /session, NodeCreated /session/r]",
         "read_after": "x",
+    },
+    "expiry": {
+        "pnode_created": "true", "latch_leads": "true", "lost": "true", "reconnected_after_lost": "true",
+        "new_session": "true", "ephemeral_gone": "true", "pnode_recreated": "true", "latch_leads_again": "true",
+        "latch_participants": "true",
     },
     "client": {
         "whoami": "[ip:127.0.0.1]", "all_children": "3", "ephemerals": "[/client/e2, /client/x/e1]",

@@ -156,6 +156,7 @@ public class Curator59Compat {
         section("discovery", Curator59Compat::discovery);
         section("async", Curator59Compat::async);
         section("session", Curator59Compat::session);
+        section("expiry", Curator59Compat::expiry);
         section("client", Curator59Compat::client39);
         section("misc", Curator59Compat::misc);
         System.out.println("DONE");
@@ -801,6 +802,81 @@ public class Curator59Compat {
     static String event(WatchedEvent ev) {
         return ev.getType() == org.apache.zookeeper.Watcher.Event.EventType.None
                 ? "None " + ev.getState() : ev.getType() + " " + rel(ev.getPath());
+    }
+
+    // --- session expiry: a second handle attaches to a's session (id + password) and
+    // closes it. The server then answers a's reconnect with an expired session; Curator
+    // reports LOST and starts a new session: a's ephemeral is gone, its PersistentNode is
+    // created again under the new session, its LeaderLatch leads again.
+    static void expiry(String p, List<CuratorFramework> cs) throws Exception {
+        CuratorFramework a = client(cs), b = client(cs);
+        List<String> states = Collections.synchronizedList(new ArrayList<>());
+        a.getConnectionStateListenable().addListener((c, s) -> states.add(s.name()));
+        a.create().forPath(p);
+        a.create().withMode(CreateMode.EPHEMERAL).forPath(p + "/e");
+        org.apache.curator.framework.recipes.nodes.PersistentNode pn =
+                new org.apache.curator.framework.recipes.nodes.PersistentNode(a, CreateMode.EPHEMERAL, false, p + "/pn", b("x"));
+        pn.start();
+        check("expiry.pnode_created", pn.waitForInitialCreate(30, TimeUnit.SECONDS));
+        a.create().forPath(p + "/latch");
+        LeaderLatch latch = new LeaderLatch(a, p + "/latch", "a");
+        latch.start();
+        check("expiry.latch_leads", latch.await(30, TimeUnit.SECONDS));
+        ZooKeeper zk = a.getZookeeperClient().getZooKeeper();
+        long sid = zk.getSessionId();
+        byte[] pw = zk.getSessionPasswd();
+        // a's own reconnect (after a random delay of up to 1 s) may take the session back
+        // before the killer's closeSession is sent: then try again (bounded).
+        int attempts = 0;
+        while (!states.contains("LOST") && attempts++ < 10) {
+            CountDownLatch connected = new CountDownLatch(1);
+            ZooKeeper killer = new ZooKeeper(hp, 20000, ev -> {
+                if (ev.getState() == org.apache.zookeeper.Watcher.Event.KeeperState.SyncConnected) connected.countDown();
+            }, sid, pw);
+            if (connected.await(10, TimeUnit.SECONDS)) killer.close();
+            else killer.close(1000);
+            waitForMs(() -> states.contains("LOST"), 3000);
+        }
+        System.err.println("expiry: session killed after " + attempts + " attempt(s)");
+        check("expiry.lost", states.contains("LOST"));
+        check("expiry.reconnected_after_lost",
+                waitFor(() -> states.lastIndexOf("RECONNECTED") > states.indexOf("LOST") && states.contains("LOST")));
+        long sid2 = a.getZookeeperClient().getZooKeeper().getSessionId();
+        check("expiry.new_session", sid2 != sid && sid2 != 0);
+        check("expiry.ephemeral_gone", waitFor(() -> {
+            try {
+                return b.checkExists().forPath(p + "/e") == null;
+            } catch (Exception e) {
+                return false;
+            }
+        }));
+        check("expiry.pnode_recreated", waitFor(() -> {
+            try {
+                Stat st = b.checkExists().forPath(p + "/pn");
+                return st != null && st.getEphemeralOwner() == a.getZookeeperClient().getZooKeeper().getSessionId();
+            } catch (Exception e) {
+                return false;
+            }
+        }));
+        check("expiry.latch_leads_again", latch.await(30, TimeUnit.SECONDS));
+        check("expiry.latch_participants", waitFor(() -> {
+            try {
+                return latch.getParticipants().size() == 1;
+            } catch (Exception e) {
+                return false;
+            }
+        }));
+        latch.close();
+        pn.close();
+    }
+
+    static boolean waitForMs(BooleanSupplier cond, long ms) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(ms);
+        while (!cond.getAsBoolean()) {
+            if (System.nanoTime() > deadline) return false;
+            Thread.sleep(10);
+        }
+        return true;
     }
 
     // --- ZooKeeper 3.9 client calls through Curator's handle: whoAmI, getAllChildrenNumber,
