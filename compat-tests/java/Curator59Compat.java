@@ -339,6 +339,7 @@ public class Curator59Compat {
         la.close();
         check("latch.b_after_close", lb.await(30, TimeUnit.SECONDS));
         check("latch.leader_id_after", lb.getLeader().getId());
+        waitFor(() -> !bCalls.isEmpty());  // (the listener runs before await returns; to be sure)
         check("latch.b_listener", bCalls);
         lb.close();
     }
