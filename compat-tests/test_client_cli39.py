@@ -17,7 +17,7 @@ The JVM runs ZooKeeperMain with commands on stdin (no jline on the class path: 3
 zkCli then reads plain lines and prints no prompt). Its class path is the 3.9.5 jars of
 target/zk-3.9.5/lib (scripts/install-deps.sh) plus commons-cli, which ZooKeeper's pom has
 as "provided" (its binary distribution ships commons-cli 1.5.0 in lib/): Debian's 1.5.0
-jar (libcommons-cli-java, a dependency of the `zookeeper` package). Watch events are
+jar (libcommons-cli-java, which the `zookeeper` package pulls in via libzookeeper-java). Watch events are
 printed by the client's event thread, concurrently with the commands' output: they are
 compared as their own list, and only those printed before the script's last `sync`
 (whose callback runs on that event thread after every earlier event).
