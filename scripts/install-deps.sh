@@ -14,6 +14,9 @@
 # ensemble tests use) when it is missing or older than its sources; its one module comes
 # from the Go module proxy (GOPROXY) the first time.
 #
+# And builds target/goclient (tools/goclient, the compat suite's go-zookeeper/zk client
+# program, test_client_go.py) the same way; its module comes from the Go module proxy.
+#
 # And fetches Apache ZooKeeper 3.9.5 from Maven Central into target/zk-3.9.5/lib/ (the
 # "zk39" ensemble member kind, compat-tests/ensemble.py): org.apache.zookeeper:zookeeper
 # and its runtime dependencies, plus slf4j-simple (the binding for its slf4j-api 2.0, as
@@ -87,6 +90,19 @@ build_lincheck() {
   fi
   mkdir -p target
   (cd tools/lincheck && go build -o "../../$out" .)
+  echo "install-deps: built $out"
+}
+
+# target/goclient (tools/goclient: github.com/go-zookeeper/zk, pinned in its go.sum),
+# rebuilt only when a source is newer than the binary.
+build_goclient() {
+  local out=target/goclient
+  if [[ -x "$out" ]] && [[ -z $(find tools/goclient -newer "$out" \( -name '*.go' -o -name go.mod -o -name go.sum \) -print -quit) ]]; then
+    echo "install-deps: $out up to date"
+    return
+  fi
+  mkdir -p target
+  (cd tools/goclient && go build -o "../../$out.tmp" . && mv "../../$out.tmp" "../../$out")
   echo "install-deps: built $out"
 }
 
@@ -214,6 +230,7 @@ else
   install_packages
 fi
 build_lincheck
+build_goclient
 fetch_zk39
 fetch_curator59
 echo "install-deps: done"
