@@ -9,6 +9,7 @@
 #   default-jdk-headless       java + javac (skipped when a javac is already on the machine)
 #   golang-go                  Go, only when no `go` is on the machine (/usr/local/go counts)
 #   maven                      mvn, only when none is on the machine
+#   nodejs, npm                Node + npm, only when no `npm` is on the machine
 #
 # Then builds target/lincheck (tools/lincheck, the porcupine linearizability checker the
 # ensemble tests use) when it is missing or older than its sources; its one module comes
@@ -16,6 +17,9 @@
 #
 # And builds target/goclient (tools/goclient, the compat suite's go-zookeeper/zk client
 # program, test_client_go.py) the same way; its module comes from the Go module proxy.
+#
+# And installs tools/nodeclient/node_modules (node-zookeeper-client for test_client_node.py)
+# with `npm ci` from the npm registry, when missing or when package-lock.json changed.
 #
 # And fetches Apache ZooKeeper 3.9.5 from Maven Central into target/zk-3.9.5/lib/ (the
 # "zk39" ensemble member kind, compat-tests/ensemble.py): org.apache.zookeeper:zookeeper
@@ -49,6 +53,10 @@ if ! command -v javac >/dev/null 2>&1 || ! command -v java >/dev/null 2>&1; then
 fi
 if ! command -v go >/dev/null 2>&1; then
   PKGS+=(golang-go)
+fi
+# npm installs the Node client (below); any Node >= 18 will do.
+if ! command -v npm >/dev/null 2>&1; then
+  PKGS+=(nodejs npm)
 fi
 # Maven fetches ZooKeeper 3.9.5 (below); any mvn >= 3.6 will do.
 if ! command -v mvn >/dev/null 2>&1; then
@@ -104,6 +112,20 @@ build_goclient() {
   mkdir -p target
   (cd tools/goclient && go build -o "../../$out.tmp" . && mv "../../$out.tmp" "../../$out")
   echo "install-deps: built $out"
+}
+
+# tools/nodeclient/node_modules by `npm ci` (exactly package-lock.json), again only when
+# the lock's hash differs from the one recorded after the last install.
+install_nodeclient() {
+  local dir=tools/nodeclient stamp=tools/nodeclient/node_modules/.lock-sha256 sum
+  sum=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+  if [[ -f "$stamp" ]] && [[ "$(cat "$stamp")" == "$sum" ]]; then
+    echo "install-deps: $dir/node_modules up to date"
+    return
+  fi
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$sum" >"$stamp"
+  echo "install-deps: installed $dir/node_modules"
 }
 
 # target/zk-3.9.5/lib/*.jar from Maven Central, once (the .complete stamp is written last;
@@ -231,6 +253,7 @@ else
 fi
 build_lincheck
 build_goclient
+install_nodeclient
 fetch_zk39
 fetch_curator59
 echo "install-deps: done"
