@@ -345,8 +345,8 @@ GROUP_SECONDS = {
     "test_client_curator": 15,
     "test_client_curator59": 75,  # zk, zk39, ferro: one Curator 5.9 JVM each (zk ~40 s, the others ~15 s), load 8-12
     "test_client_cli39": 45,  # zk, zk39, ferro: ~10 zkCli 3.9 JVMs, ferro's runs also on the references
-    "test_client_go": 25,  # zk, zk39, ferro; the reconnect runs start (and restart) servers of their own
-    "test_client_node": 25,  # likewise
+    "test_client_go": 40,  # zk, zk39, ferro; the reconnect runs start (and restart) servers of their own and wait for a session expiry
+    "test_client_node": 40,  # likewise
     "test_store_interop::test_null_data_survives_handover": 14,
     "test_diff_sessions": 16,
     "test_store_interop::test_bit_flip_refuses_to_start": 7,

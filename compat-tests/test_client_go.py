@@ -31,8 +31,10 @@ second client (through a proxy link of its own) changes a watched node meanwhile
 heals -- same session, the missed change is notified at once
 (setWatches with the client's last zxid), the re-registered child watch fires later; then
 the server restarts on the same dataDir and port (SIGTERM, start) -- same session, its
-ephemeral kept, data and exists watches set before the restart fire after it; close
-removes the ephemeral.
+ephemeral kept, data and exists watches set before the restart fire after it; then a
+session with the minimum timeout (4 s) is cut off longer than that: its ephemeral goes,
+on reconnect the server answers "expired" and the library reports StateExpired and gets a
+new session, while the 30 s session cut off with it survives; close removes the ephemeral.
 
 go-zookeeper has no addWatch (persistent/recursive watches), so those are not covered.
 """
@@ -133,6 +135,10 @@ EXPECTED_RECONNECT = {
     "restart.data_channel": "EventNodeDataChanged",
     "restart.exist_channel": "EventNodeCreated",
     "restart.c1_read": "2,ok",
+    "expire.timeout": "4000",
+    "expire.ephemeral_gone": "true",
+    "expire.new_session": "true",
+    "expire.c1_same_session": "true",
     "close.ephemeral_gone": "true,ok",
 }
 

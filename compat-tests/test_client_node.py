@@ -25,7 +25,9 @@ test_node_reconnect (`client.js reconnect`): as test_client_go.py's: the proxy d
 connection while another client changes a watched node (notified at once after the
 reconnect, through setWatches), the re-registered child watch fires later; the server
 restarts on the same dataDir and port: same session, ephemeral kept, data and exists
-watches set before the restart fire after it.
+watches set before the restart fire after it; a 4 s session cut off longer than that
+expires (ephemeral gone, the library's state EXPIRED after the reconnect) while the 30 s
+one survives.
 """
 
 import os
@@ -102,6 +104,10 @@ EXPECTED_RECONNECT = {
     "restart.ephemeral_kept": "ok,true",
     "restart.events": "[NODE_DATA_CHANGED <root>/w; NODE_CREATED <root>/later]",
     "restart.c1_read": "2,ok",
+    "expire.timeout": "4000",
+    "expire.ephemeral_gone": "true",
+    "expire.state": "EXPIRED",
+    "expire.c1_same_session": "true",
     "close.ephemeral_gone": "true",
 }
 

@@ -5,8 +5,9 @@
 //	goclient basic     HOST:PORT ROOT   sessions, CRUD + Stat, sequential nodes, multi,
 //	                                    watches, ACLs, four-letter words (FLWSrvr/FLWCons/FLWRuok)
 //	goclient reconnect PROXY PROXY2 ROOT   a session through a TCP proxy (PROXY) that the
-//	                                    test drops and heals, then a server restart; a
-//	                                    second client talks through PROXY2 (not dropped). The program prints
+//	                                    test drops and heals, then a server restart, then
+//	                                    a drop longer than a session's timeout; a second
+//	                                    client talks through PROXY2 (not dropped). The program prints
 //	                                    "WAIT <what>" and the test does <what> (drop, heal,
 //	                                    restart) while the program waits for the client's
 //	                                    state to follow.
@@ -525,10 +526,46 @@ func reconnect(proxy, proxy2, root string) {
 	data, _, err := c1.conn.Get(root + "/w")
 	check("restart.c1_read", string(data)+","+errName(err))
 
+	// 3. A session that cannot reach the server for longer than its timeout expires:
+	//    its ephemeral goes, and when the client gets through again the server answers
+	//    "expired" (session id and timeout 0); the library reports it and starts a new
+	//    session. c1 (30 s) is cut off too and keeps its session.
+	c3 := connect("c3", proxy, 4*time.Second)
+	check("expire.timeout", c3.timeout)
+	sid3 := c3.conn.SessionID()
+	_, err = c3.conn.Create(root+"/eph3", nil, zk.FlagEphemeral, zk.WorldACL(zk.PermAll))
+	must(err, "create eph3")
+	mark = c1.eventCount()
+	mark3 := c3.eventCount()
+	ask("drop")
+	check("expire.ephemeral_gone", waitGone(c2, root+"/eph3"))
+	ask("heal")
+	next3 := c3.waitState(zk.StateExpired, mark3)
+	c3.waitState(zk.StateHasSession, next3)
+	check("expire.new_session", c3.conn.SessionID() != sid3 && c3.conn.SessionID() != 0)
+	c1.waitState(zk.StateHasSession, c1.waitState(zk.StateDisconnected, mark))
+	check("expire.c1_same_session", c1.conn.SessionID() == sid)
+	c3.conn.Close()
+
 	c1.conn.Close()
 	ok, _, err = c2.conn.Exists(root + "/eph")
 	check("close.ephemeral_gone", fmt.Sprintf("%v,%s", !ok, errName(err)))
 	c2.conn.Close()
+}
+
+// waitGone polls (with c) until path does not exist; false if it still does after waitFor.
+func waitGone(c *client, path string) bool {
+	deadline := time.Now().Add(waitFor)
+	for {
+		ok, _, err := c.conn.Exists(path)
+		if err == nil && !ok {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 func main() {

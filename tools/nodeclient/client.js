@@ -7,7 +7,8 @@
 //                                            (transaction), watches, digest ACLs, close
 //   node client.js reconnect PROXY PROXY2 ROOT
 //       a session through a TCP proxy (PROXY) that the test drops and heals, then a server
-//       restart; the second client talks through PROXY2. The program prints "WAIT <what>"
+//       restart, then a drop longer than a session's timeout; the second client talks
+//       through PROXY2. The program prints "WAIT <what>"
 //       and reads "done <what>" once the test did it (drop, heal, restart).
 //
 // Every wait has a deadline; the program ends with "DONE" (exit 0) or "FAIL <why>" (exit 1).
@@ -374,6 +375,24 @@ async function reconnect(proxy, proxy2, root) {
     check('restart.events', `[${evs.join('; ')}]`);
     [err, data] = await c1.call('getData', `${p}/w`);
     check('restart.c1_read', `${data},${errName(err)}`);
+
+    // 3. A session that cannot reach the server for longer than its timeout expires: its
+    //    ephemeral goes, and when the client gets through again the server answers
+    //    "expired" (timeout 0), which the library reports (and stops). c1 (30 s) is cut
+    //    off too and keeps its session.
+    const c3 = await new Client('c3', proxy, 4000).connect();
+    check('expire.timeout', c3.zk.getSessionTimeout());
+    await must(c3.create(`${p}/eph3`, null, OPEN, CreateMode.EPHEMERAL), 'create eph3');
+    mark = c1.log.length;
+    const mark3 = c3.log.length;
+    await ask('drop');
+    check('expire.ephemeral_gone',
+        await waitCondition(async () => !(await c2.call('exists', `${p}/eph3`))[1], WAIT_MS));
+    await ask('heal');
+    await c3.waitState('EXPIRED', mark3);
+    check('expire.state', c3.zk.getState().getName());
+    await c1.waitState('SYNC_CONNECTED', await c1.waitState('DISCONNECTED', mark));
+    check('expire.c1_same_session', c1.zk.getSessionId().equals(sid));
 
     c1.zk.close();
     const gone = await waitCondition(async () => !(await c2.call('exists', `${p}/eph`))[1]);
