@@ -12,7 +12,9 @@ ephemerals, sequential and ephemeral-sequential names, multi (a successful one w
 per-op results, a failing one with ok / BADVERSION / RUNTIMEINCONSISTENCY and nothing
 applied), one-shot data/child/exists watches in the order the changes were made and not
 firing twice, digest ACLs (NOAUTH for reads, writes, getACL without auth or with a wrong
-password; world-read + digest-all), INVALIDACL for an empty ACL list, the library's
+password; world-read + digest-all), INVALIDACL for an empty ACL list, sync, a container
+reaped once its last child is deleted, TTL nodes (plain and sequential) reaped after their
+TTL and BADARGUMENTS for a TTL of 0, the library's
 four-letter-word parsers FLWRuok / FLWSrvr / FLWCons, and closing a session (its
 ephemerals gone for the other session).
 
@@ -104,6 +106,16 @@ EXPECTED_BASIC = {
     "acl.readonly_read": "2,ok",
     "acl.readonly_create": "NOAUTH",
     "acl.empty_list": "INVALIDACL",
+    "special.sync": "true,ok",
+    "special.container_create": "true,ok",
+    "special.container_stat": "true,version=0,cversion=1,aversion=0,dataLength=0,numChildren=1,ephemeralOwner=0",
+    "special.container_reaped": "true",
+    "special.ttl_create": "true,ok",
+    "special.ttl_sequential": "ts-0000000012,ok",
+    "special.ttl_stat": "version=0,cversion=0,aversion=0,dataLength=1,numChildren=0,ephemeralOwner=0x0",
+    "special.ttl_reaped": "true",
+    "special.ttl_sequential_reaped": "true",
+    "special.ttl_zero": "BADARGUMENTS",
     "flw.ruok": "true",
     "flw.srvr_ok": "false",
     "flw.srvr_error": "unable to parse fields from zookeeper response (no regex matches)",

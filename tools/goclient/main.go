@@ -72,6 +72,8 @@ func errName(err error) string {
 		return "NOCHILDRENFOREPHEMERALS"
 	case zk.ErrSessionExpired:
 		return "SESSIONEXPIRED"
+	case zk.ErrBadArguments:
+		return "BADARGUMENTS"
 	}
 	if err.Error() == "unknown error: -2" { // no name in the library
 		return "RUNTIMEINCONSISTENCY"
@@ -362,6 +364,30 @@ func basic(addr, root string) {
 	check("acl.readonly_create", errName(err))
 	_, err = c1.conn.Create(root+"/bad", nil, 0, []zk.ACL{})
 	check("acl.empty_list", errName(err))
+
+	// --- sync, containers (reaped once their last child goes) and TTL nodes (reaped once
+	// unmodified and childless past the TTL; the server runs with extendedTypesEnabled)
+	p, err = c2.conn.Sync(root)
+	check("special.sync", fmt.Sprintf("%v,%s", p == root, errName(err)))
+	p, err = c1.conn.CreateContainer(root+"/cont", nil, zk.FlagContainer, zk.WorldACL(zk.PermAll))
+	check("special.container_create", fmt.Sprintf("%v,%s", p == root+"/cont", errName(err)))
+	_, err = c1.conn.Create(root+"/cont/x", nil, 0, zk.WorldACL(zk.PermAll))
+	must(err, "create cont/x")
+	ok, st, err = c2.conn.Exists(root + "/cont")
+	check("special.container_stat", fmt.Sprintf("%v,%s,ephemeralOwner=%d", ok, statFields(st), st.EphemeralOwner))
+	must(c1.conn.Delete(root+"/cont/x", -1), "delete cont/x")
+	check("special.container_reaped", waitGone(c2, root+"/cont"))
+	p, err = c1.conn.CreateTTL(root+"/ttl", []byte("t"), zk.FlagTTL, zk.WorldACL(zk.PermAll), 500*time.Millisecond)
+	check("special.ttl_create", fmt.Sprintf("%v,%s", p == root+"/ttl", errName(err)))
+	p, err = c1.conn.CreateTTL(root+"/ts-", nil, zk.FlagPersistentSequentialWithTTL, zk.WorldACL(zk.PermAll), 500*time.Millisecond)
+	check("special.ttl_sequential", fmt.Sprintf("%s,%s", strings.TrimPrefix(p, root+"/"), errName(err)))
+	_, st, err = c2.conn.Get(root + "/ttl")
+	must(err, "get ttl")
+	check("special.ttl_stat", fmt.Sprintf("%s,ephemeralOwner=0x%x", statFields(st), st.EphemeralOwner))
+	check("special.ttl_reaped", waitGone(c2, root+"/ttl"))
+	check("special.ttl_sequential_reaped", waitGone(c2, p))
+	_, err = c1.conn.CreateTTL(root+"/ttl0", nil, zk.FlagTTL, zk.WorldACL(zk.PermAll), 0)
+	check("special.ttl_zero", errName(err))
 
 	// --- four-letter words through the library's parsers
 	fourLetterWords(addr, []*client{c1, c2, c3})
