@@ -14,7 +14,7 @@ applied), one-shot data/child/exists watches in the order the changes were made 
 firing twice, digest ACLs (NOAUTH for reads, writes, getACL without auth or with a wrong
 password; world-read + digest-all), INVALIDACL for an empty ACL list, sync, a container
 reaped once its last child is deleted, TTL nodes (plain and sequential) reaped after their
-TTL and BADARGUMENTS for a TTL of 0, the library's
+TTL and BADARGUMENTS for a TTL of 0, the library's lock recipe between two sessions, its
 four-letter-word parsers FLWRuok / FLWSrvr / FLWCons, and closing a session (its
 ephemerals gone for the other session).
 
@@ -116,6 +116,10 @@ EXPECTED_BASIC = {
     "special.ttl_reaped": "true",
     "special.ttl_sequential_reaped": "true",
     "special.ttl_zero": "BADARGUMENTS",
+    "lock.second_blocked": "true",
+    "lock.contenders": "2,ok",
+    "lock.second_acquired": "ok",
+    "lock.after_unlock": "0,ok",
     "flw.ruok": "true",
     "flw.srvr_ok": "false",
     "flw.srvr_error": "unable to parse fields from zookeeper response (no regex matches)",
@@ -130,7 +134,7 @@ EXPECTED_BASIC = {
                         "lzxid>0=true,lcxid>0=true,queued=0" for c in ("c1", "c2", "c3")},
     "flw.cons_unparsed_session_lines": "0",
     "close.ephemeral_gone": "true,ok",
-    "close.children": "m1,nx,s-0000000002,s-0000000003,secret,w",
+    "close.children": "lock,m1,nx,s-0000000002,s-0000000003,secret,w",
     "close.c1_state": "StateDisconnected",
 }
 

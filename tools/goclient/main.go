@@ -389,6 +389,34 @@ func basic(addr, root string) {
 	_, err = c1.conn.CreateTTL(root+"/ttl0", nil, zk.FlagTTL, zk.WorldACL(zk.PermAll), 0)
 	check("special.ttl_zero", errName(err))
 
+	// --- the library's lock recipe (protected ephemeral-sequential nodes, a watch on the
+	// predecessor): c2 waits while c1 holds it and gets it once c1 unlocks.
+	lock1 := zk.NewLock(c1.conn, root+"/lock", zk.WorldACL(zk.PermAll))
+	must(lock1.Lock(), "lock 1")
+	got2 := make(chan error, 1)
+	lock2 := zk.NewLock(c2.conn, root+"/lock", zk.WorldACL(zk.PermAll))
+	go func() { got2 <- lock2.Lock() }()
+	// a window in which c2 must not get the lock (it cannot, on a correct server)
+	blocked := false
+	select {
+	case <-got2:
+	case <-time.After(500 * time.Millisecond):
+		blocked = true
+	}
+	check("lock.second_blocked", blocked)
+	children, _, err = c2.conn.Children(root + "/lock")
+	check("lock.contenders", fmt.Sprintf("%d,%s", len(children), errName(err)))
+	must(lock1.Unlock(), "unlock 1")
+	select {
+	case err = <-got2:
+		check("lock.second_acquired", errName(err))
+	case <-time.After(waitFor):
+		check("lock.second_acquired", "timeout")
+	}
+	must(lock2.Unlock(), "unlock 2")
+	children, _, err = c2.conn.Children(root + "/lock")
+	check("lock.after_unlock", fmt.Sprintf("%d,%s", len(children), errName(err)))
+
 	// --- four-letter words through the library's parsers
 	fourLetterWords(addr, []*client{c1, c2, c3})
 
