@@ -254,7 +254,7 @@ class KafkaCluster:
             f.write(LOG4J.replace("=INFO", "=WARN"))
         self.zk_connect = zk_connect  # () -> "host:port[,host:port...]"
         self.brokers = {i: Broker(self, i) for i in range(1, n + 1)}
-        self.runs = 0
+        self.shell = None  # (process, stdout Lines, stderr Lines) of KafkaCompat's shell
 
     @property
     def bootstrap(self):
@@ -319,13 +319,28 @@ class KafkaCluster:
         return client_command(self.classes, self.client_log4j, self.bootstrap, *args)
 
     def run(self, *args, timeout=150):
-        """Run one KafkaCompat command to its end; its CHECK values (asserts it finished)."""
-        p = subprocess.run(self.command(*args), capture_output=True, text=True, timeout=timeout)
-        lines = p.stdout.splitlines()
-        got = curator.checks(lines)
-        assert p.returncode == 0 and "DONE" in lines, \
-            f"KafkaCompat {' '.join(args)}: rc={p.returncode}\n{p.stdout[-4000:]}\n--- stderr:\n{p.stderr[-3000:]}"
-        return got
+        """Run one KafkaCompat command to its end in the cluster's shell process (started
+        on first use); its CHECK values (asserts it finished without a failure)."""
+        if self.shell is None or self.shell[0].poll() is not None:
+            p = subprocess.Popen(self.command("shell"), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True, start_new_session=True)
+            self.shell = (p, Lines(p.stdout), Lines(p.stderr))
+        p, out, err = self.shell
+        start = len(out.lines)
+        p.stdin.write(" ".join(args) + "\n")
+        p.stdin.flush()
+
+        def answer(lines):
+            return next((ln for ln in lines[start:] if ln in ("DONE", "FAILED")), None)
+
+        end = out.wait(answer, timeout)
+        lines = out.lines[start:]
+        if end is None:
+            end_process(p, signal.SIGKILL, 10)
+            self.shell = None
+        text = "\n".join(lines[-60:]) + "\n--- stderr:\n" + "\n".join(err.lines[-30:])
+        assert end == "DONE", f"KafkaCompat {' '.join(args)}: {end or f'no answer in {timeout}s'}\n{text}"
+        return curator.checks(lines)
 
     def start_load(self, topic):
         """A `load` run in the background: (process, stdout Lines, stderr Lines, ack file)."""
@@ -365,6 +380,12 @@ class KafkaCluster:
         return "".join(f"\n--- broker {b.id}:\n{b.log_tail(n)}" for b in self.brokers.values())
 
     def close(self, keep=False):
+        if self.shell is not None:
+            try:
+                self.shell[0].stdin.close()
+            except OSError:
+                pass
+            end_process(self.shell[0], signal.SIGTERM, 5)
         for b in self.brokers.values():
             b.kill9()
             zkraw.release_port(b.port)

@@ -3,6 +3,9 @@
 //
 //   java -cp <classes>:target/kafka-3.9/lib/* KafkaCompat <bootstrap> <command> args...
 //
+//   java ... KafkaCompat <bootstrap> shell   (commands from stdin, one a line, each
+//                                             answered with its lines, then DONE or FAILED)
+//
 // Commands (each prints "CHECK name value" lines, "INFO ..." lines for a failure's
 // context, and "DONE" when it got to its end):
 //   cluster <n>                       brokers in the metadata (waits until n), controller id
@@ -564,21 +567,50 @@ public class KafkaCompat {
         check("verify.acked_nonzero", !want.isEmpty());
     }
 
-    public static void main(String[] args) throws Exception {
-        bootstrap = args[0];
-        String cmd = args[1];
+    static void dispatch(String cmd, String[] a) throws Exception {
         switch (cmd) {
-            case "cluster": cluster(Integer.parseInt(args[2])); break;
-            case "create": create(args[2], Integer.parseInt(args[3]), Short.parseShort(args[4])); break;
-            case "produce": produce(args[2], Integer.parseInt(args[3]), args[4]); break;
-            case "consume": consume(args[2], Integer.parseInt(args[3]), args[4]); break;
+            case "cluster": cluster(Integer.parseInt(a[0])); break;
+            case "create": create(a[0], Integer.parseInt(a[1]), Short.parseShort(a[2])); break;
+            case "produce": produce(a[0], Integer.parseInt(a[1]), a[2]); break;
+            case "consume": consume(a[0], Integer.parseInt(a[1]), a[2]); break;
             case "acls": acls(); break;
             case "configs": configs(); break;
-            case "reassign": reassign(args[2]); break;
-            case "load": load(args[2], args[3]); break;
-            case "verify": verify(args[2], args[3]); break;
+            case "reassign": reassign(a[0]); break;
+            case "load": load(a[0], a[1]); break;
+            case "verify": verify(a[0], a[1]); break;
             default: throw new IllegalArgumentException("unknown command " + cmd);
         }
+    }
+
+    /** shell: one command a line from stdin, each answered with its lines and then "DONE"
+     *  or "FAILED" (one JVM for a whole test's commands instead of one JVM each). */
+    static void shell() throws Exception {
+        BufferedReader r = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+        String line;
+        while ((line = r.readLine()) != null) {
+            String[] words = line.trim().split(" ");
+            if (words[0].isEmpty()) {
+                continue;
+            }
+            failures = 0;
+            try {
+                dispatch(words[0], Arrays.copyOfRange(words, 1, words.length));
+            } catch (Throwable e) {
+                info("command failed: " + e);
+                failures++;
+            }
+            System.out.println(failures == 0 ? "DONE" : "FAILED");
+            System.out.flush();
+        }
+    }
+
+    public static void main(String[] args) throws Exception {
+        bootstrap = args[0];
+        if (args[1].equals("shell")) {
+            shell();
+            System.exit(0);
+        }
+        dispatch(args[1], Arrays.copyOfRange(args, 2, args.length));
         System.out.println("DONE");
         System.out.flush();
         System.exit(failures == 0 ? 0 : 1);
