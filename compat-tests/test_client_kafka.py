@@ -28,7 +28,8 @@ server and 3 brokers shared by the tests of the kind, in this order):
   - the ZooKeeper server killed -9 and restarted on the same dataDir and port: the brokers'
     sessions survive (same ephemeral owners of /brokers/ids/*, same controller and epoch,
     checked after the session timeout has passed), and a topic created after the restart
-    becomes usable (the controller's watches, re-set by the clients, fire);
+    becomes usable (the controller's watches, re-set by the clients, fire), and a
+    cluster-default config set after it reaches every broker (their /config/changes watches);
   - the controller broker killed -9 under acks=all load: its session expires, its
     registration goes, another broker becomes controller (epoch + 1), every acknowledged
     record is in the topic; restarted, it registers again with a new session.
@@ -37,7 +38,7 @@ Ensemble, per kind (3 members of that kind): 3 brokers with all three members in
 zookeeper.connect, acks=all load, the member the controller broker is connected to (from
 `cons` and the controller's session id) killed -9: the brokers' sessions move to the
 other members (same ephemeral owners, same controller), a topic created after the kill is
-usable, no acknowledged record is lost.
+usable, a config change reaches every broker, no acknowledged record is lost.
 """
 
 import json
@@ -427,11 +428,6 @@ def standalone(request, classes):
         srv.cleanup() if not keep else srv.stop()
 
 
-def xfail_on(kind, reason):
-    """For a ferrokeeper divergence: strict xfail on that kind only (none yet)."""
-    return pytest.mark.xfail(condition=False, reason=reason, strict=True)
-
-
 def test_brokers_register_and_elect_controller(standalone):
     srv, cluster = standalone
     owners = cluster.owners()
@@ -563,6 +559,9 @@ def test_zookeeper_killed_and_restarted(standalone):
     # a topic created after the restart: the controller's watch on /brokers/topics fires
     create_topic(cluster, "t-after-zk-restart")
     produce_consume(cluster, "t-after-zk-restart", 100, "zkrestart")
+    # a config change after the restart reaches every broker: their watches on
+    # /config/changes were set again on the restarted server
+    assert cluster.run("broker-default", "log.retention.bytes", "555555555") == {"default.seen_by": "[1, 2, 3]"}
 
     # once the session timeout has passed since the restart, a session the brokers had not
     # taken back would have expired and its ephemerals be gone (or re-created by a new one)
@@ -647,8 +646,11 @@ def test_ensemble_member_killed_under_load(kind, classes, ensemble_factory):
             print(f"killing member {victim} ({chose}); modes {ens.modes()}")
             ens.kill9(victim)
             cluster.wait_acked(load, 150, 60)
-            # a topic created while the member is down: the controller's watches work
+            # a topic created while the member is down: the controller's watches work; a
+            # config change reaches every broker (their /config/changes watches too)
             create_topic(cluster, "t-ens-after")
+            assert cluster.run("broker-default", "log.retention.bytes", "444444444") == \
+                {"default.seen_by": "[1, 2, 3]"}
             cluster.wait_acked(load, 50, 60)
         finally:
             got, text = cluster.finish_load(load)

@@ -15,6 +15,7 @@
 //   acls                              ACLs through the brokers' ZooKeeper-backed AclAuthorizer
 //   configs                           dynamic topic, broker and cluster-default configs
 //   reassign <topic>                  alterPartitionReassignments of a [1,2] partition to [2,3]
+//   broker-default <name> <value>     a cluster-default broker config, until every broker has it
 //   load <topic> <ackfile>            produce until "stop" on stdin (or 120 s): acknowledged
 //                                     values to <ackfile>, "PROGRESS <acked> <errors>" lines
 //   verify <topic> <ackfile>          every value in <ackfile> is in the topic
@@ -453,6 +454,30 @@ public class KafkaCompat {
         }
     }
 
+    /** The cluster-wide default of a dynamic broker config set to value; every broker
+     *  (describeConfigs answered by that broker) reports it once its watch on
+     *  /config/changes fired. */
+    static void brokerDefault(String name, String value) throws Exception {
+        try (Admin a = admin()) {
+            alter(a, new ConfigResource(ConfigResource.Type.BROKER, ""), AlterConfigOp.OpType.SET, name, value);
+            List<Integer> seenBy = new ArrayList<>();
+            for (Node n : a.describeCluster().nodes().get()) {
+                ConfigResource b = new ConfigResource(ConfigResource.Type.BROKER, Integer.toString(n.id()));
+                AtomicReference<String> got = new AtomicReference<>();
+                if (waitFor(30000, () -> {
+                    got.set(show(configEntry(a, b, name)));
+                    return got.get().equals(value + "/DYNAMIC_DEFAULT_BROKER_CONFIG");
+                })) {
+                    seenBy.add(n.id());
+                } else {
+                    info("broker " + n.id() + " has " + name + " " + got.get());
+                }
+            }
+            Collections.sort(seenBy);
+            check("default.seen_by", seenBy);
+        }
+    }
+
     // --- partition reassignment ------------------------------------------------------------------
 
     static void reassign(String topic) throws Exception {
@@ -576,6 +601,7 @@ public class KafkaCompat {
             case "acls": acls(); break;
             case "configs": configs(); break;
             case "reassign": reassign(a[0]); break;
+            case "broker-default": brokerDefault(a[0], a[1]); break;
             case "load": load(a[0], a[1]); break;
             case "verify": verify(a[0], a[1]); break;
             default: throw new IllegalArgumentException("unknown command " + cmd);
