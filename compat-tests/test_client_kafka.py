@@ -3,7 +3,7 @@ the server under test, with Kafka's own AdminClient, producer and consumer.
 
 Kafka 3.9.1 comes from Maven Central (scripts/install-deps.sh: target/kafka-3.9/lib).
 Brokers are JVMs started here (kafka.Kafka with a server.properties) on free 127.0.0.1
-ports, zookeeper.connect with the chroot /kafka (the brokers create it), a 6 s ZooKeeper
+ports, zookeeper.connect with the chroot /kafka (the brokers create it), a 10 s ZooKeeper
 session timeout. java/KafkaCompat.java (compiled into .deps/ like the Curator programs)
 is the client side: one command per run, printing "CHECK name value" lines compared here
 with known-good values.
@@ -66,7 +66,7 @@ SOURCE = os.path.join(HERE, "java", "KafkaCompat.java")
 KAFKA_LIB = os.path.join(REPO, "target", "kafka-3.9", "lib")
 KAFKA_CP = os.path.join(KAFKA_LIB, "*")
 CHROOT = "/kafka"
-SESSION_TIMEOUT_MS = 6000
+SESSION_TIMEOUT_MS = 10000  # the most a tickTime of 500 (the ensembles) allows: 20 ticks
 KINDS = kinds_for_module("test_client_kafka")
 
 pytestmark = [pytest.mark.xdist_group("kafka"),
@@ -255,6 +255,7 @@ class KafkaCluster:
             f.write(LOG4J.replace("=INFO", "=WARN"))
         self.zk_connect = zk_connect  # () -> "host:port[,host:port...]"
         self.brokers = {i: Broker(self, i) for i in range(1, n + 1)}
+        print(f"kafka cluster: {self.dir} (KAFKA_KEEP=1 keeps it)")
         self.shell = None  # (process, stdout Lines, stderr Lines) of KafkaCompat's shell
 
     @property
@@ -340,7 +341,8 @@ class KafkaCluster:
             end_process(p, signal.SIGKILL, 10)
             self.shell = None
         text = "\n".join(lines[-60:]) + "\n--- stderr:\n" + "\n".join(err.lines[-30:])
-        assert end == "DONE", f"KafkaCompat {' '.join(args)}: {end or f'no answer in {timeout}s'}\n{text}"
+        assert end == "DONE", \
+            f"KafkaCompat {' '.join(args)}: {end or f'no answer in {timeout}s'}\n{text}" + self.broker_tails()
         return curator.checks(lines)
 
     def start_load(self, topic):
@@ -380,7 +382,11 @@ class KafkaCluster:
     def broker_tails(self, n=15):
         return "".join(f"\n--- broker {b.id}:\n{b.log_tail(n)}" for b in self.brokers.values())
 
-    def close(self, keep=False):
+    def close(self, keep=None):
+        """Kill the brokers and the shell; remove the directory unless keep (default: the
+        KAFKA_KEEP environment variable)."""
+        if keep is None:
+            keep = bool(os.environ.get("KAFKA_KEEP"))
         if self.shell is not None:
             try:
                 self.shell[0].stdin.close()
@@ -424,7 +430,7 @@ def standalone(request, classes):
     finally:
         keep = bool(os.environ.get("KAFKA_KEEP"))
         if cluster is not None:
-            cluster.close(keep=keep)
+            cluster.close(keep)
         srv.cleanup() if not keep else srv.stop()
 
 
