@@ -49,11 +49,9 @@ import subprocess
 import tempfile
 import threading
 import time
-import uuid
 
 import pytest
 
-import conftest
 import zkraw
 from conftest import ServerHandle, kinds_for_module
 from ensemble import ensemble_factory  # noqa: F401  (a fixture)
