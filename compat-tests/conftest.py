@@ -334,6 +334,7 @@ GROUP_SECONDS = {
     "ensemble-local": 30,  # test_ensemble_local_sessions.py: 12 small ensembles
     "ensemble": 320,  # @pytest.mark.xdist_group("ensemble"): every ensemble test file (ensemble.py): java 55 + mixed 195 + java39 70
     "ensemble-clients": 80,  # test_ensemble_clients.py: its own group, in parallel with "ensemble"
+    "kafka": 180,  # test_client_kafka.py: Kafka 3.9 brokers on zk and ferro, standalone and ensembles
     "test_store_interop::test_crash_rounds": 44,
     "test_store_interop::test_datadir_handover": 38,
     "test_store_interop::test_java_compressed_snapshot": 36,
