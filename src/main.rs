@@ -177,7 +177,12 @@ fn main() -> ExitCode {
     }
     let quorum_member = runs_as_quorum_member(&cfg);
     let settings = match Settings::from_config(&cfg) {
-        Ok(s) => s,
+        Ok(mut s) => {
+            if let Some(p) = &cli.config {
+                s.initial_config = std::fs::read_to_string(p).unwrap_or_default();
+            }
+            s
+        }
         Err(e) => {
             eprintln!("ferrokeeper: {e}");
             return ExitCode::from(2);
@@ -203,7 +208,11 @@ fn main() -> ExitCode {
             Ok(h) => h,
             Err(e) => {
                 eprintln!("ferrokeeper: cannot start: {e}");
-                return ExitCode::from(1);
+                // Java's ExitCode.ERROR_STARTING_ADMIN_SERVER.
+                let admin = e
+                    .get_ref()
+                    .is_some_and(|r| r.is::<server::admin_http::AdminStartError>());
+                return ExitCode::from(if admin { 4 } else { 1 });
             }
         };
         tracing::info!("ferrokeeper serving clients on {}", handle.local_addr);

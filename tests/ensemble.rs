@@ -56,7 +56,7 @@ impl Ensemble {
                     &cfg,
                     format!(
                         "tickTime=500\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={c}\n\
-                         clientPortAddress=127.0.0.1\nmaxClientCnxns=0\n\
+                         clientPortAddress=127.0.0.1\nmaxClientCnxns=0\nadmin.enableServer=false\n\
                          4lw.commands.whitelist=*\n{servers}",
                         dir.display()
                     ),

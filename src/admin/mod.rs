@@ -7,9 +7,11 @@
 //! Must never: change server state, import the core (the core answers a `Query` with an
 //! owned `Answer`; the arrow points from `server` to `admin` only), or do I/O on the core:
 //! a word asks the core only for what it prints, and `ruok`/`isro`/`conf`/`dirs`/`envi`/
-//! `gtmk`/`stmk`/`srst`/`crst` do not ask it at all.
+//! `gtmk`/`stmk` do not ask it at all (`srst`/`crst` ask it to reset its counters).
 
-mod host;
+pub mod commands;
+pub mod host;
+pub mod json;
 pub mod query;
 
 pub use query::{
@@ -21,6 +23,7 @@ use crate::config::fourlw::FourLetterWord;
 use std::fmt::Write as _;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 /// Whether a server serves the client port now, and how: what `isro` prints (Java's
 /// `IsroCommand`: "null" while no server runs, as between an ensemble member's roles).
@@ -48,6 +51,20 @@ pub const VERSION: &str = concat!(
     ", built on 2026-11-25 00:00 UTC"
 );
 
+/// `ZooTrace`'s text trace level: Java's default mask (client requests, server packets,
+/// sessions, warnings). ferrokeeper keeps what `stmk` / `set_trace_mask` set and reports
+/// it, as Java does, but does not trace by it (its logging is `RUST_LOG`). The one piece
+/// of process state this module keeps.
+static TRACE_MASK: AtomicI64 = AtomicI64::new(306);
+
+pub fn trace_mask() -> i64 {
+    TRACE_MASK.load(Ordering::Relaxed)
+}
+
+pub fn set_trace_mask(mask: i64) {
+    TRACE_MASK.store(mask, Ordering::Relaxed);
+}
+
 /// The question `word` asks the core; `None` for words answered without it.
 pub fn query_for(word: FourLetterWord) -> Option<Query> {
     use FourLetterWord as W;
@@ -61,16 +78,11 @@ pub fn query_for(word: FourLetterWord) -> Option<Query> {
         W::Dump => Query::Dump,
         W::Mntr => Query::Monitor,
         W::Hash => Query::Digest,
-        W::Ruok
-        | W::Isro
-        | W::Conf
-        | W::Dirs
-        | W::Envi
-        | W::Gtmk
-        | W::Stmk
-        | W::Srst
-        | W::Crst
-        | W::TelnetClose => return None,
+        W::Srst => Query::ResetServerStats,
+        W::Crst => Query::ResetConnStats,
+        W::Ruok | W::Isro | W::Conf | W::Dirs | W::Envi | W::Gtmk | W::Stmk | W::TelnetClose => {
+            return None;
+        }
     })
 }
 
@@ -99,6 +111,11 @@ where
             // No server behind the port right now (an ensemble member between roles).
             return Some(NOT_SERVING.into());
         };
+        match word {
+            W::Srst => return Some("Server stats reset.\n".into()),
+            W::Crst => return Some("Connection stats reset.\n".into()),
+            _ => {}
+        }
         let fds = match answer {
             Answer::Monitor(_) => blocking(host::fd_counts).await?,
             _ => (0, 0),
@@ -108,9 +125,8 @@ where
     Some(match word {
         W::Ruok => "imok".into(),
         W::Isro => mode.isro().into(),
-        W::Gtmk | W::Stmk => "0\n".into(),
-        W::Srst => "Server stats reset.\n".into(),
-        W::Crst => "Connection stats reset.\n".into(),
+        // Java prints the mask with no newline.
+        W::Gtmk | W::Stmk => trace_mask().to_string(),
         W::Conf => {
             let conf = conf.clone();
             blocking(move || render_conf(&conf, host::DirSizes::read(&conf))).await?
@@ -260,67 +276,98 @@ pub fn render(answer: &Answer, asking: &ConnView, fds: (u64, u64)) -> String {
             let _ = writeln!(out, "Connections Sets (0)/(0):");
         }
         Answer::Monitor(m) => render_mntr(&mut out, m, fds),
-        Answer::Digest { zxid, digest } => {
-            let _ = writeln!(out, "Digest in log and actual tree:");
-            let _ = writeln!(out, "0x{zxid:x}: {digest}");
+        // 3.9's DigestCommand: one "<hex zxid>: <digest>" line per logged digest.
+        Answer::Digest(log) => {
+            for (zxid, digest) in log {
+                let _ = writeln!(out, "{zxid:x}: {digest}");
+            }
         }
+        Answer::Done => {}
     }
     out
 }
 
-fn render_mntr(out: &mut String, m: &MonitorView, (open_fds, max_fds): (u64, u64)) {
+fn render_mntr(out: &mut String, m: &MonitorView, fds: (u64, u64)) {
+    // The connection asking counts as alive (Java's 4lw runs on a client connection).
+    for (k, v) in mntr_values(m, fds, 1) {
+        let v = match v {
+            json::Json::Num(s) | json::Json::Str(s) => s,
+            other => other.pretty(),
+        };
+        let _ = writeln!(out, "zk_{k}\t{v}");
+    }
+}
+
+/// mntr's keys (without `zk_`) and values, in Java's order: the 4lw prints them as
+/// `zk_<key>\t<value>` lines (`asking_connections` 1: the word's own connection counts,
+/// and the keys are 3.8's), the AdminServer's `monitor` as a JSON object
+/// (`asking_connections` 0, the keys 3.9.5's JSON has).
+pub fn mntr_values(
+    m: &MonitorView,
+    (open_fds, max_fds): (u64, u64),
+    asking_connections: u64,
+) -> Vec<(&'static str, json::Json)> {
+    use json::Json;
     let s = &m.summary.stats;
-    let mut kv = |k: &str, val: String| {
-        let _ = writeln!(out, "zk_{k}\t{val}");
-    };
-    kv("version", VERSION.to_owned());
-    kv("server_state", m.summary.mode.into());
-    kv("avg_latency", format!("{:.4}", s.avg_latency()));
-    kv("max_latency", s.latency_max_ms.to_string());
-    kv("min_latency", s.latency_min_ms.to_string());
-    kv("packets_received", s.packets_received.to_string());
-    kv("packets_sent", s.packets_sent.to_string());
-    kv(
-        "num_alive_connections",
-        (m.summary.connections + 1).to_string(),
-    );
-    kv("outstanding_requests", "0".into());
-    kv("uptime", m.uptime_ms.to_string());
-    kv("znode_count", m.summary.node_count.to_string());
-    kv("watch_count", m.watch_count.to_string());
-    kv("ephemerals_count", m.ephemerals_count.to_string());
-    kv("approximate_data_size", m.approximate_data_size.to_string());
-    kv("global_sessions", m.global_sessions.to_string());
-    kv("local_sessions", m.local_sessions.to_string());
-    kv("open_file_descriptor_count", open_fds.to_string());
-    kv("max_file_descriptor_count", max_fds.to_string());
-    kv("connection_drop_probability", "0.0".into());
-    kv("auth_failed_count", s.auth_failed.to_string());
-    kv(
-        "fsync_threshold_exceed_count",
-        m.fsync_threshold_exceed_count.to_string(),
-    );
+    let mut v: Vec<(&'static str, Json)> = vec![
+        ("version", Json::str(VERSION)),
+        ("server_state", Json::str(m.summary.mode)),
+        ("avg_latency", Json::Num(format!("{:.4}", s.avg_latency()))),
+        ("max_latency", Json::uint(s.latency_max_ms)),
+        ("min_latency", Json::uint(s.latency_min_ms)),
+        ("packets_received", Json::uint(s.packets_received)),
+        ("packets_sent", Json::uint(s.packets_sent)),
+        (
+            "num_alive_connections",
+            Json::uint(m.summary.connections as u64 + asking_connections),
+        ),
+        ("outstanding_requests", Json::int(0)),
+        ("uptime", Json::uint(m.uptime_ms)),
+        ("znode_count", Json::uint(m.summary.node_count as u64)),
+        ("watch_count", Json::uint(m.watch_count as u64)),
+        ("ephemerals_count", Json::uint(m.ephemerals_count as u64)),
+        ("approximate_data_size", Json::uint(m.approximate_data_size)),
+        ("global_sessions", Json::uint(m.global_sessions as u64)),
+        ("local_sessions", Json::uint(m.local_sessions as u64)),
+        ("open_file_descriptor_count", Json::uint(open_fds)),
+        ("max_file_descriptor_count", Json::uint(max_fds)),
+        ("connection_drop_probability", Json::float(0.0)),
+        ("auth_failed_count", Json::uint(s.auth_failed)),
+        (
+            "fsync_threshold_exceed_count",
+            Json::uint(m.fsync_threshold_exceed_count),
+        ),
+    ];
     let (last, min, max) = m
         .quorum
         .as_ref()
         .and_then(|q| q.leader.as_ref())
         .map_or((-1, -1, -1), |l| l.proposal_sizes);
-    kv("last_proposal_size", last.to_string());
-    kv("outstanding_tls_handshake", "0".into());
+    if asking_connections > 0 {
+        // 3.8's mntr; 3.9's has it from the leader only (below), and no fsync count.
+        v.push(("last_proposal_size", Json::int(last)));
+    } else {
+        v.retain(|(k, _)| *k != "fsync_threshold_exceed_count");
+    }
+    v.push(("outstanding_tls_handshake", Json::int(0)));
     if let Some(q) = &m.quorum {
-        kv("peer_state", q.peer_state.clone());
-        kv("quorum_size", q.quorum_size.to_string());
+        v.push(("peer_state", Json::str(q.peer_state.clone())));
+        v.push(("quorum_size", Json::uint(q.quorum_size as u64)));
         if let Some(l) = &q.leader {
-            kv("learners", l.learners.to_string());
-            kv("synced_followers", l.synced_followers.to_string());
-            kv("synced_non_voting_followers", "0".into());
-            kv("synced_observers", l.synced_observers.to_string());
-            kv("pending_syncs", l.pending_syncs.to_string());
-            kv("leader_uptime", l.leader_uptime_ms.to_string());
-            kv("max_proposal_size", max.to_string());
-            kv("min_proposal_size", min.to_string());
+            v.push(("learners", Json::uint(l.learners as u64)));
+            v.push(("synced_followers", Json::uint(l.synced_followers as u64)));
+            v.push(("synced_non_voting_followers", Json::int(0)));
+            v.push(("synced_observers", Json::uint(l.synced_observers as u64)));
+            v.push(("pending_syncs", Json::uint(l.pending_syncs as u64)));
+            v.push(("leader_uptime", Json::uint(l.leader_uptime_ms)));
+            if asking_connections == 0 {
+                v.push(("last_proposal_size", Json::int(last)));
+            }
+            v.push(("max_proposal_size", Json::int(max)));
+            v.push(("min_proposal_size", Json::int(min)));
         }
     }
+    v
 }
 
 fn data_dir_line(d: &Option<std::path::PathBuf>) -> String {
@@ -354,14 +401,39 @@ fn render_dirs(sizes: host::DirSizes) -> String {
 fn render_envi(e: &host::Environment) -> String {
     let mut out = String::new();
     out.push_str("Environment:\n");
-    let _ = writeln!(out, "zookeeper.version={VERSION}");
-    let _ = writeln!(out, "host.name={}", e.host_name);
-    let _ = writeln!(out, "java.version=n/a (ferrokeeper, Rust)");
-    let _ = writeln!(out, "os.name={}", std::env::consts::OS);
-    let _ = writeln!(out, "os.arch={}", std::env::consts::ARCH);
-    let _ = writeln!(out, "user.dir={}", e.user_dir);
-    let _ = writeln!(out, "ferrokeeper.pid={}", std::process::id());
+    for (k, v) in envi_entries(e) {
+        let _ = writeln!(out, "{k}={v}");
+    }
     out
+}
+
+/// What `envi` and the AdminServer's `environment` list (Java's `Environment.list()`,
+/// with what applies to this process).
+fn envi_entries(e: &host::Environment) -> Vec<(String, String)> {
+    vec![
+        ("zookeeper.version".into(), VERSION.into()),
+        ("host.name".into(), e.host_name.clone()),
+        ("java.version".into(), "n/a (ferrokeeper, Rust)".into()),
+        ("os.name".into(), std::env::consts::OS.into()),
+        ("os.arch".into(), std::env::consts::ARCH.into()),
+        ("user.dir".into(), e.user_dir.clone()),
+        ("ferrokeeper.pid".into(), std::process::id().to_string()),
+    ]
+}
+
+/// `environment`'s entries (blocking: reads the host name and working directory).
+pub fn environment_entries() -> Vec<(String, String)> {
+    envi_entries(&host::Environment::read())
+}
+
+/// (data, log) directory sizes as `dirs` prints them (blocking).
+pub fn dir_sizes(conf: &ConfView) -> host::DirSizes {
+    host::DirSizes::read(conf)
+}
+
+/// (open, max) file descriptors (blocking).
+pub fn fd_counts() -> (u64, u64) {
+    host::fd_counts()
 }
 
 #[cfg(test)]

@@ -206,6 +206,8 @@ pub struct QuorumStatus {
     pub peer_state: String,
     /// Voting members in the configuration.
     pub quorum_size: usize,
+    /// The leader's server id (this member's own when it leads).
+    pub leader_id: i64,
     pub leader: Option<LeaderStatus>,
 }
 
@@ -240,8 +242,12 @@ pub enum Query {
     Dump,
     /// mntr
     Monitor,
-    /// hash
+    /// hash: the digest log.
     Digest,
+    /// srst: zero the server's counters (`ServerStats.reset`).
+    ResetServerStats,
+    /// crst: zero every connection's counters (`ServerCnxn.resetStats`).
+    ResetConnStats,
 }
 
 /// The core's answer to a `Query` (the variant of the same name).
@@ -255,7 +261,11 @@ pub enum Answer {
     SessionsByPath(Vec<(String, Vec<i64>)>),
     Dump(DumpView),
     Monitor(MonitorView),
-    Digest { zxid: i64, digest: i64 },
+    /// The digest log: (zxid, tree digest) at every zxid divisible by 128, the newest
+    /// 1024 (DataTree.DIGEST_LOG_INTERVAL / DIGEST_LOG_LIMIT).
+    Digest(Vec<(i64, i64)>),
+    /// A reset was done.
+    Done,
 }
 
 /// The configuration `conf` and `dirs` print (built by the server from its settings).

@@ -129,6 +129,7 @@ fn srvr_and_mntr_count_the_asking_connection() {
     lead.quorum = Some(QuorumStatus {
         peer_state: "leading - broadcast".into(),
         quorum_size: 3,
+        leader_id: 3,
         leader: Some(LeaderStatus {
             learners: 2,
             synced_followers: 2,
@@ -168,6 +169,8 @@ fn each_core_word_asks_only_its_own_query() {
         (W::Dump, Some(Query::Dump)),
         (W::Mntr, Some(Query::Monitor)),
         (W::Hash, Some(Query::Digest)),
+        (W::Srst, Some(Query::ResetServerStats)),
+        (W::Crst, Some(Query::ResetConnStats)),
     ];
     for w in FourLetterWord::ALL {
         let want = expected.iter().find(|(x, _)| *x == w).and_then(|(_, q)| *q);

@@ -136,7 +136,7 @@ pub(super) fn parse(text: &str, flags: Vec<(String, String)>) -> Result<Config, 
     let mut data_dir: Option<PathBuf> = None;
     let mut data_log_dir: Option<PathBuf> = None;
     let mut membership: Vec<(String, String, usize)> = Vec::new();
-    let (mut warned_ssl, mut warned_admin) = (false, false);
+    let mut warned_ssl = false;
 
     for p in &props {
         let key = java_trim(&p.key);
@@ -290,13 +290,6 @@ pub(super) fn parse(text: &str, flags: Vec<(String, String)>) -> Result<Config, 
                     warned_ssl = true;
                     cfg.warn(format!(
                         "line {}: ssl.* settings are recorded but TLS is not supported",
-                        p.line
-                    ));
-                }
-                if key.starts_with("admin.") && !warned_admin {
-                    warned_admin = true;
-                    cfg.warn(format!(
-                        "line {}: admin.* settings are recorded but the AdminServer is not supported",
                         p.line
                     ));
                 }

@@ -66,6 +66,9 @@ pub async fn serve(
                 // stmk carries an 8-byte trace mask after the word.
                 let _ =
                     tokio::time::timeout(HANDSHAKE_TIMEOUT, read_at_least(rd, &mut buf, 12)).await;
+                if let Some(mask) = buf.get(4..12).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
+                    admin::set_trace_mask(i64::from_be_bytes(mask));
+                }
             }
             let conf = settings.conf_view();
             let mode = shared.serving_mode();

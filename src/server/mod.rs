@@ -3,6 +3,7 @@
 //! Owns: sockets, tasks, timers and their wiring. Must never: contain protocol or tree
 //! logic that a lower layer could own.
 
+pub mod admin_http;
 pub mod clock;
 pub mod conn;
 pub mod core;
@@ -52,6 +53,10 @@ pub async fn start(settings: Settings) -> std::io::Result<ServerHandle> {
     let settings = Arc::new(settings);
     let listener = TcpListener::bind(settings.client_addr).await?;
     let local_addr = listener.local_addr()?;
+    // Java's standalone server exits when its AdminServer cannot start.
+    let admin = admin_http::bind(&settings)
+        .await
+        .map_err(std::io::Error::other)?;
     let (core_tx, core_rx) = mpsc::channel::<Input>(CORE_QUEUE);
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let (tree, recovered) = startup::recover(&settings)?;
@@ -80,6 +85,16 @@ pub async fn start(settings: Settings) -> std::io::Result<ServerHandle> {
     ));
     if settings.purge_interval_ms > 0 {
         tokio::spawn(autopurge(settings.clone(), shutdown_rx.clone()));
+    }
+    if let Some(l) = admin {
+        admin_http::spawn(
+            l,
+            settings.clone(),
+            shared.clone(),
+            core_tx.clone(),
+            None,
+            shutdown_rx.clone(),
+        );
     }
     let task = tokio::spawn(accept_loop(
         listener,

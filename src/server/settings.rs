@@ -55,6 +55,10 @@ pub struct Settings {
     /// `localSessionsUpgradingEnabled`: a local session that creates an ephemeral becomes
     /// global first, instead of getting EPHEMERALONLOCALSESSION.
     pub local_sessions_upgrading: bool,
+    /// The AdminServer (`admin.enableServer`, default on); None = off.
+    pub admin_http: Option<super::admin_http::AdminHttp>,
+    /// zoo.cfg's text as read at start (the AdminServer's `initial_configuration`).
+    pub initial_config: String,
 }
 
 impl Settings {
@@ -110,6 +114,8 @@ impl Default for Settings {
             fault_panic_on_create: None,
             local_sessions: false,
             local_sessions_upgrading: false,
+            admin_http: None,
+            initial_config: String::new(),
         }
     }
 }
@@ -181,6 +187,42 @@ impl Settings {
                 .cloned(),
             local_sessions: c.local_sessions_enabled,
             local_sessions_upgrading: c.local_sessions_upgrading_enabled,
+            admin_http: admin_http(&c.admin)?,
+            initial_config: String::new(),
         })
     }
+}
+
+/// The AdminServer's listen address from `admin.*` (None when disabled).
+fn admin_http(
+    a: &crate::config::AdminConfig,
+) -> Result<Option<super::admin_http::AdminHttp>, String> {
+    if !a.enable_server {
+        return Ok(None);
+    }
+    let port = u16::try_from(a.server_port)
+        .map_err(|_| format!("admin.serverPort {} is not a port", a.server_port))?;
+    let host = a.server_address.trim_matches(|ch| ch == '[' || ch == ']');
+    let ip: std::net::IpAddr = match host.parse() {
+        Ok(ip) => ip,
+        Err(_) => {
+            use std::net::ToSocketAddrs;
+            (host, port)
+                .to_socket_addrs()
+                .map_err(|e| format!("cannot resolve admin.serverAddress {host}: {e}"))?
+                .next()
+                .ok_or_else(|| format!("cannot resolve admin.serverAddress {host}"))?
+                .ip()
+        }
+    };
+    let url = a.command_url.trim_end_matches('/');
+    Ok(Some(super::admin_http::AdminHttp {
+        addr: SocketAddr::new(ip, port),
+        command_url: if url.starts_with('/') {
+            url.to_owned()
+        } else {
+            format!("/{url}")
+        },
+        idle_timeout: std::time::Duration::from_millis(a.idle_timeout_ms.max(1) as u64),
+    }))
 }

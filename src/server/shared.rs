@@ -191,6 +191,11 @@ impl ConnLink {
             .responded(cxid, zxid, op, start_ms, end_ms);
     }
 
+    /// crst: back to a new connection's counters.
+    pub fn reset_stats(&self) {
+        *self.stats.lock() = ConnStats::default();
+    }
+
     pub fn stats(&self) -> ConnStats {
         *self.stats.lock()
     }

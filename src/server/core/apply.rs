@@ -20,6 +20,10 @@ pub(super) struct Applied {
     pub closed_conn: Option<ConnId>,
 }
 
+/// Java's DataTree.DIGEST_LOG_INTERVAL and DIGEST_LOG_LIMIT (the `hash` word's log).
+const DIGEST_LOG_INTERVAL: i64 = 128;
+const DIGEST_LOG_LIMIT: usize = 1024;
+
 impl Core {
     /// Everything up to `zxid` is durable in this node's log.
     pub(super) fn on_logged(&mut self, zxid: i64) {
@@ -69,6 +73,12 @@ impl Core {
         // notification.
         let mut tree = shared.tree.write();
         let outcome = tree.apply(txn);
+        if self.settings.prep.digest_enabled && zxid % DIGEST_LOG_INTERVAL == 0 {
+            if self.digest_log.len() >= DIGEST_LOG_LIMIT {
+                self.digest_log.pop_front();
+            }
+            self.digest_log.push_back((zxid, tree.digest()));
+        }
         self.last_applied = zxid;
         shared
             .last_applied

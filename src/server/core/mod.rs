@@ -212,6 +212,9 @@ pub struct Core {
     conns: HashMap<ConnId, Conn>,
     session_conn: HashMap<i64, ConnId>,
     stats: Stats,
+    /// `hash`: (zxid, tree digest) at every applied zxid divisible by
+    /// `DIGEST_LOG_INTERVAL`, the newest `DIGEST_LOG_LIMIT` (Java's DataTree digestLog).
+    digest_log: VecDeque<(i64, i64)>,
     /// Monotonic ms at start (uptime).
     started_ms: i64,
     /// The time of the input being handled.
@@ -270,6 +273,7 @@ impl Core {
             conns: HashMap::new(),
             session_conn: HashMap::new(),
             stats: Stats::default(),
+            digest_log: VecDeque::new(),
             started_ms: now.mono_ms,
             now,
             in_flight: VecDeque::new(),
@@ -328,6 +332,7 @@ impl Core {
             }
             Input::Disconnected { conn } => self.disconnected(conn),
             Input::FourLetter { query, reply } => {
+                self.reset_for(query);
                 let _ = reply.send(self.answer(query));
             }
             Input::Logged(zxid) => self.on_logged(zxid),

@@ -70,10 +70,28 @@ impl Core {
                     quorum: self.quorum_status.clone(),
                 })
             }
-            Query::Digest => Answer::Digest {
-                zxid: self.last_applied,
-                digest: self.shared.tree.read().digest(),
-            },
+            Query::Digest => Answer::Digest(self.digest_log.iter().copied().collect()),
+            Query::ResetServerStats | Query::ResetConnStats => Answer::Done,
+        }
+    }
+
+    /// srst / crst: zero the counters (before `answer` acknowledges).
+    pub(super) fn reset_for(&mut self, q: Query) {
+        match q {
+            Query::ResetServerStats => {
+                self.stats = Stats::default();
+                self.shared.served.store(0, Ordering::Relaxed);
+                self.slow_fsyncs.store(0, Ordering::Relaxed);
+            }
+            Query::ResetConnStats => {
+                for c in self.conns.values_mut() {
+                    c.received = 0;
+                    c.sent = 0;
+                    c.link.served.store(0, Ordering::Relaxed);
+                    c.link.reset_stats();
+                }
+            }
+            _ => {}
         }
     }
 

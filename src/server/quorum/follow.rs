@@ -263,6 +263,7 @@ pub async fn follow(
                             }
                             .into(),
                             quorum_size: q.voters().len(),
+                            leader_id: leader.sid,
                             leader: None,
                         });
                     }

@@ -161,7 +161,7 @@ pub async fn lead(
             _ = ticker.tick() => {
                 leader.tick(t.mono_ms);
                 if let Some(c) = core.as_mut() {
-                    c.set_quorum_status(status(&leader, q.voters().len(), t.mono_ms - established_ms, &proposal_sizes));
+                    c.set_quorum_status(status(&leader, q.my_sid, q.voters().len(), t.mono_ms - established_ms, &proposal_sizes));
                     c.step(Input::Tick, t);
                 }
             }
@@ -366,6 +366,7 @@ impl ProposalSizes {
 
 fn status(
     leader: &Leader,
+    my_sid: i64,
     quorum_size: usize,
     uptime_ms: i64,
     sizes: &ProposalSizes,
@@ -373,6 +374,7 @@ fn status(
     crate::admin::QuorumStatus {
         peer_state: "leading - broadcast".into(),
         quorum_size,
+        leader_id: my_sid,
         leader: Some(crate::admin::LeaderStatus {
             learners: leader.learners().len(),
             synced_followers: leader.synced_followers(),

@@ -56,6 +56,20 @@ pub async fn start(
     };
     st.reload_committed();
     st.set_config_node(crate::server::clock::wall_ms());
+    // An ensemble member goes on without its AdminServer (Java: "Problem starting
+    // AdminServer").
+    match crate::server::admin_http::bind(&settings).await {
+        Ok(Some(l)) => crate::server::admin_http::spawn(
+            l,
+            settings.clone(),
+            shared.clone(),
+            core_tx.clone(),
+            Some(admin_quorum_facts(&st.quorum)),
+            shutdown_rx.clone(),
+        ),
+        Ok(None) => {}
+        Err(e) => tracing::warn!("Problem starting AdminServer: {e}"),
+    }
     let peer_task = tokio::spawn(run(st, election, shutdown_rx.clone()));
     let task = tokio::spawn(accept_loop(
         listener,
@@ -128,4 +142,35 @@ async fn run(
         tracing::info!("role ended: {reason}");
     }
     election.shutdown().await;
+}
+
+/// What the AdminServer's `leader`, `voting_view` and `zabstate` print about the
+/// ensemble's configuration.
+fn admin_quorum_facts(q: &super::QuorumSettings) -> crate::admin::commands::QuorumFacts {
+    crate::admin::commands::QuorumFacts {
+        my_id: q.my_sid,
+        servers: q
+            .servers
+            .iter()
+            .map(|s| {
+                let first = s.addrs.first();
+                let hp = |h: &str, p: u16| {
+                    if h.contains(':') {
+                        format!("[{h}]:{p}")
+                    } else {
+                        format!("{h}:{p}")
+                    }
+                };
+                (
+                    s.id,
+                    first.map_or(String::new(), |a| hp(&a.host, a.quorum_port)),
+                    first.map_or(String::new(), |a| hp(&a.host, a.election_port)),
+                    s.client_addr
+                        .as_ref()
+                        .map_or(String::new(), |c| hp(&c.host, c.port)),
+                    s.peer_type == crate::config::PeerType::Participant,
+                )
+            })
+            .collect(),
+    }
 }

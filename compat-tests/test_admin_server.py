@@ -1,0 +1,264 @@
+"""The AdminServer (HTTP, `admin.*`) against Apache ZooKeeper 3.9.5's (Jetty) on the same
+requests: every command's JSON keys and value types (nested objects and connection rows
+too), the values both must agree on, the command list, unknown commands, the resets
+(srst/crst) really zeroing counters, the trace mask (HTTP and the gtmk/stmk words), and
+bad HTTP input leaving the server up. A standalone ferrokeeper whose admin port is taken
+exits with Java's code 4.
+
+Each side is a standalone server with `admin.enableServer=true` on a free loopback port;
+the same client activity (kazoo: a node, an ephemeral, a data watch) is made on both
+before the commands are read.
+"""
+
+import json
+import os
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+import zkraw
+from harness import ferro_binary, java_missing
+
+pytestmark = pytest.mark.xdist_group("admin")
+
+# Commands whose every value depends on the moment or the process (compared by shape only).
+SHAPE_ONLY = {"environment", "system_properties", "initial_configuration", "hash", "last_snapshot"}
+# Keys whose values are the process's own (sizes, times, ids, versions).
+VOLATILE = {
+    "version", "uptime", "data_dir_size", "log_dir_size", "datadir_size", "logdir_size", "remote_socket_address",
+    "session_id", "established", "last_response_time", "last_latency", "min_latency", "avg_latency",
+    "max_latency", "data_dir", "data_log_dir", "client_port", "last_processed_zxid", "packets_received",
+    "packets_sent", "last_buffer_size", "min_buffer_size", "max_buffer_size", "open_file_descriptor_count",
+    "max_file_descriptor_count", "approximate_data_size", "node_count", "znode_count", "last_cxid", "last_zxid",
+    "expiry_time_to_session_ids", "session_id_to_ephemeral_paths", "session_id_to_watched_paths",
+    "path_to_session_ids", "max_client_cnxns", "interest_ops", "server_id", "last_operation",
+}
+
+
+def admin_server(server_pool, kind):
+    if kind != "ferro" and java_missing(kind):
+        pytest.skip(java_missing(kind))
+    port = zkraw.free_port("127.0.0.1")
+    srv = server_pool.get(kind, **{"admin.enableServer": "true", "admin.serverAddress": "127.0.0.1",
+                                   "admin.serverPort": port})
+    srv.admin_port = port
+    return srv
+
+
+def get(srv, path, method="GET"):
+    """(status, content type, body text) of an admin request."""
+    req = urllib.request.Request(f"http://127.0.0.1:{srv.admin_port}{path}", method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.headers.get("Content-Type", ""), r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Content-Type", ""), e.read().decode()
+
+
+def command(srv, name):
+    status, ctype, body = get(srv, f"/commands/{name}")
+    assert status == 200 and ctype.startswith("application/json"), (srv.kind, name, status, ctype, body)
+    return json.loads(body)
+
+
+def shape(v):
+    """A JSON value's shape: keys and types, recursively (lists by their first item)."""
+    if isinstance(v, dict):
+        if v and all(k.lstrip("-").isdigit() or k.startswith("/") for k in v):
+            # a map keyed by session ids, times or paths: the shape of one entry
+            return {"*": shape(next(iter(v.values())))}
+        return {k: shape(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [shape(v[0])] if v else []
+    if isinstance(v, bool) or v is None:
+        return type(v).__name__
+    if isinstance(v, (int, float)):
+        return "number"
+    return type(v).__name__
+
+
+def values(v):
+    """The values both servers must agree on: volatile keys dropped."""
+    if isinstance(v, dict):
+        return {k: values(x) for k, x in v.items() if k not in VOLATILE}
+    if isinstance(v, list):
+        return [values(x) for x in v]
+    return v
+
+
+@pytest.fixture(scope="module")
+def pair(server_pool):
+    """The two admin servers, each with the same client activity; the clients stay open."""
+    servers = [admin_server(server_pool, "zk39"), admin_server(server_pool, "ferro")]
+    clients = []
+    from kazoo.client import KazooClient
+    for srv in servers:
+        c = KazooClient(srv.hostport, timeout=10)
+        c.start(timeout=20)
+        root = f"/admin-{srv.kind}"
+        if not c.exists(root):
+            c.create(root, b"r")
+        c.ensure_path(f"{root}/n")
+        c.create(f"{root}/e", b"", ephemeral=True)
+        c.get(f"{root}/n", watch=lambda e: None)
+        clients.append(c)
+    yield servers
+    for c in clients:
+        c.stop()
+        c.close()
+
+
+def test_commands_answer_as_zookeeper_3_9_5(pair):
+    zk39, ferro = pair
+    names = ["ruok", "server_stats", "stats", "connections", "configuration", "is_read_only", "dirs", "dump",
+             "watch_summary", "watches", "watches_by_path", "monitor", "leader", "voting_view", "zabstate",
+             "observers", "get_trace_mask", "last_snapshot", "hash", "initial_configuration", "environment",
+             "srvr", "cons", "wchs", "isro", "lead", "mntr", "no_such_command"]
+    for name in names:
+        j, f = command(zk39, name), command(ferro, name)
+        if name in ("monitor", "mntr"):
+            # Java's metrics provider adds ~150 keys ferrokeeper does not keep; every key
+            # ferrokeeper writes is one Java writes, with the same type.
+            js, fs = shape(j), shape(f)
+            extra = sorted(set(fs) - set(js))
+            assert not extra, f"{name}: keys Java does not have: {extra}"
+            for k in fs:
+                assert fs[k] == js[k], (name, k, fs[k], js[k])
+            for k in ("server_state", "znode_count", "watch_count", "ephemerals_count", "global_sessions",
+                      "num_alive_connections", "outstanding_requests"):
+                assert k in f, (name, k)
+            continue
+        if name in ("environment",):
+            assert f.pop("command") == "environment" and f.pop("error") is None, f
+            assert set(shape(f).values()) == {"str"} and {"zookeeper.version", "host.name", "user.dir"} <= set(f), f
+            continue
+        assert shape(f) == shape(j), f"{name}: shape differs\nzk39:  {shape(j)}\nferro: {shape(f)}"
+        if name not in SHAPE_ONLY:
+            assert values(f) == values(j), f"{name}: values differ\nzk39:  {values(j)}\nferro: {values(f)}"
+    # What the volatile keys must still say.
+    for srv in pair:
+        d = command(srv, "dump")
+        root = f"/admin-{srv.kind}"
+        assert list(d["session_id_to_ephemeral_paths"].values()) == [[f"{root}/e"]], (srv.kind, d)
+        w = command(srv, "watches")
+        assert list(w["session_id_to_watched_paths"].values()) == [[f"{root}/n"]], (srv.kind, w)
+        c = command(srv, "connections")["connections"]
+        assert len(c) == 1 and c[0]["session_timeout"] == 10000, (srv.kind, c)
+        conf = command(srv, "configuration")
+        assert conf["client_port"] == srv.port and conf["data_dir"].endswith("/data/version-2"), (srv.kind, conf)
+        s = command(srv, "server_stats")
+        assert s["server_stats"]["num_alive_client_connections"] == 1, (srv.kind, s)
+        assert command(srv, "initial_configuration")["initial_configuration"] == open(srv.cfg_path).read()
+        assert int(command(srv, "last_snapshot")["zxid"], 16) >= 0
+
+
+def test_exact_text_and_command_list(pair):
+    zk39, ferro = pair
+    for path in ("/commands/ruok", "/commands/nope", "/commands/is_read_only", "/commands/watch_summary"):
+        assert get(ferro, path) == get(zk39, path), path
+    j, f = get(zk39, "/commands"), get(ferro, "/commands")
+    assert f[0] == j[0] == 200
+    assert f[2] == j[2], "the command links"
+    assert get(ferro, "/commands/")[2] == f[2]
+    assert get(ferro, "/elsewhere")[0] == get(zk39, "/elsewhere")[0] == 404
+
+
+def test_resets_zero_the_counters(pair):
+    for srv in pair:
+        c = zkraw.ZkRaw("127.0.0.1", srv.port)
+        c.handshake(timeout_ms=10000)
+        for _ in range(3):
+            c.exists("/")
+        assert command(srv, "server_stats")["server_stats"]["packets_received"] > 0
+        assert command(srv, "stat_reset") == {"command": "stat_reset", "error": None}
+        assert command(srv, "server_stats")["server_stats"]["packets_received"] == 0, srv.kind
+        assert command(srv, "connection_stat_reset") == {"command": "connection_stat_reset", "error": None}
+        rows = command(srv, "connections")["connections"]
+        assert rows and all(r["packets_received"] == 0 and r["last_cxid"] == -1 for r in rows), (srv.kind, rows)
+        c.close()
+
+
+def four_letter(srv, word, extra=b""):
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+        s.sendall(word + extra)
+        out = b""
+        while True:
+            b = s.recv(4096)
+            if not b:
+                return out
+            out += b
+
+
+def test_trace_mask(pair):
+    for srv in pair:
+        assert command(srv, "get_trace_mask")["tracemask"] == 306, srv.kind
+        assert four_letter(srv, b"gtmk") == b"306", srv.kind
+        r = command(srv, "set_trace_mask?traceMask=82")
+        assert r == {"tracemask": 82, "command": "set_trace_mask", "error": None}, (srv.kind, r)
+        assert four_letter(srv, b"gtmk") == b"82"
+        assert four_letter(srv, b"stmk", struct.pack(">q", 306)) == b"306"
+        assert command(srv, "gtmk")["tracemask"] == 306
+        bad = command(srv, "set_trace_mask?traceMask=x")
+        assert bad["error"] == "setTraceMask requires long traceMask argument, got x", (srv.kind, bad)
+        assert command(srv, "set_trace_mask")["error"] == "setTraceMask requires long traceMask argument"
+
+
+def raw_http(srv, data):
+    with socket.create_connection(("127.0.0.1", srv.admin_port), timeout=10) as s:
+        try:
+            s.sendall(data)
+            s.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        out = b""
+        try:
+            while True:
+                b = s.recv(4096)
+                if not b:
+                    break
+                out += b
+        except OSError:
+            pass
+        return out
+
+
+def test_bad_http_input_leaves_the_server_up(pair):
+    _, ferro = pair
+    assert raw_http(ferro, b"\x00\xff garbage\r\n\r\n").startswith(b"HTTP/1.1 400")
+    assert raw_http(ferro, b"GET /commands/ruok HTTP/1.1\r\nX: " + b"a" * 20000 + b"\r\n\r\n").startswith(
+        b"HTTP/1.1 431")
+    assert raw_http(ferro, b"GET /commands/ruok").startswith(b"HTTP/1.1 400")  # no blank line, then EOF
+    assert raw_http(ferro, b"DELETE /commands/ruok HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 405")
+    assert get(ferro, "/commands/snapshot")[0] == 401
+    # idle connections do not keep others out
+    idle = [socket.create_connection(("127.0.0.1", ferro.admin_port), timeout=10) for _ in range(100)]
+    try:
+        assert command(ferro, "ruok") == {"command": "ruok", "error": None}
+    finally:
+        for s in idle:
+            s.close()
+    assert command(ferro, "ruok") == {"command": "ruok", "error": None}
+    assert zkraw.ZkRaw("127.0.0.1", ferro.port).handshake(timeout_ms=10000) is not None
+
+
+def test_admin_port_in_use_stops_a_standalone_server():
+    """As Java's ZooKeeperServerMain: "Unable to start AdminServer, exiting abnormally", exit 4."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        d = tempfile.mkdtemp(prefix="compat-admin-")
+        cfg = os.path.join(d, "zoo.cfg")
+        port = zkraw.free_port("127.0.0.1")
+        with open(cfg, "w") as f:
+            f.write(f"tickTime=2000\ndataDir={d}/data\nclientPort={port}\nclientPortAddress=127.0.0.1\n"
+                    f"admin.serverAddress=127.0.0.1\nadmin.serverPort={taken.getsockname()[1]}\n")
+        p = subprocess.run([ferro_binary(), cfg], capture_output=True, text=True, timeout=60)
+        assert p.returncode == 4, (p.returncode, p.stderr[-2000:])
+        assert "Unable to start AdminServer" in p.stderr, p.stderr[-2000:]
+        zkraw.release_port(port)
