@@ -254,22 +254,15 @@ def test_zkcli39_more_commands(srv, server_pool, root):
         compare_with_references(server_pool, "more", script_run(more_script), (out, events))
 
 
-WHOAMI_ORDER_WHY = (
-    "ferrokeeper lists whoAmI's auth ids in the order they were added; ZooKeeper lists them "
-    "in the iteration order of the connection's ConcurrentHashMap-backed Set<Id> (Id.hashCode "
-    "over scheme and id, a digest id being 'user:base64(sha1)'): after `addauth digest "
-    "alice:x` Java answers [digest alice, ip], ferrokeeper [ip, digest alice]")
-
-
 def whoami_script(r):
     return ["whoami", "addauth digest alice:x", "whoami", "addauth digest super:test", "whoami", f"sync {r}"]
 
 
-def test_zkcli39_whoami_order(srv, server_pool, root, request):
-    """whoami prints the server's list in the server's order."""
-    if srv.kind == "ferro":
-        request.node.add_marker(pytest.mark.xfail(strict=True, reason=WHOAMI_ORDER_WHY))
-    out, _ = split_output(zkcli39(srv, whoami_script(root)), root)
+def test_zkcli39_whoami_order(srv, server_pool, root):
+    """whoami prints the server's list in the server's order: Java's is the iteration order
+    of the connection's ConcurrentHashMap-backed Set<Id> (Id.hashCode over scheme and id, a
+    digest id being 'user:base64(sha1)'), which ferrokeeper reproduces."""
+    out, events = split_output(zkcli39(srv, whoami_script(root)), root)
     assert out == [
         "Auth scheme: User", "ip: 127.0.0.1",
         "Auth scheme: User", "digest: alice", "ip: 127.0.0.1",
@@ -277,7 +270,7 @@ def test_zkcli39_whoami_order(srv, server_pool, root, request):
         "Auth scheme: User", "digest: alice", "super: ", "ip: 127.0.0.1", "digest: super",
         "Sync is OK"], "\n".join(out)
     if srv.kind == "ferro":
-        compare_with_references(server_pool, "whoami", script_run(whoami_script), (out, []))
+        compare_with_references(server_pool, "whoami", script_run(whoami_script), (out, events))
 
 
 def _first_diff(got, want, ref_kind):

@@ -23,6 +23,7 @@
 //! outboxes, which the shell writes).
 
 mod apply;
+mod auth_order;
 mod connect;
 mod ensemble;
 mod local_sessions;

@@ -139,10 +139,11 @@ impl Core {
                 self.reply(conn, xid, last, err::MARSHALLING_ERROR, &Response::Empty);
             }
             Request::WhoAmI => {
+                // In the order Java's hash set of auth ids iterates them.
                 let infos = self.conns.get(&conn).map(|c| {
-                    c.link
-                        .auth()
-                        .iter()
+                    let auth = c.link.auth();
+                    super::auth_order::java_set_order(&auth)
+                        .into_iter()
                         .map(|id| ClientInfo {
                             auth_scheme: id.scheme.clone(),
                             user: tree::acl::user_name(id),
