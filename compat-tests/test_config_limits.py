@@ -15,6 +15,7 @@ only ever signalled by the PID of the process started here.
 """
 
 import os
+import time
 import shutil
 
 import pytest
@@ -144,3 +145,41 @@ def test_java_txn_log_with_a_3mb_txn_needs_the_same_limit(lab):
         assert c.get_data("/after").value[0] == b"small"
     finally:
         c.close()
+
+
+def handshake_refused(srv):
+    """True if a new connection is closed without a ConnectResponse; else the open client."""
+    c = zkraw.ZkRaw(srv.host, srv.port)
+    try:
+        c.handshake(timeout_ms=10000)
+    except (zkraw.ConnectionClosed, OSError):
+        return True
+    return c
+
+
+@pytest.mark.parametrize("limits", [{"maxCnxns": 3, "maxClientCnxns": 0}, {"maxCnxns": 0, "maxClientCnxns": 3}],
+                         ids=["maxCnxns", "maxClientCnxns"])
+def test_connection_limits(server_factory, limits):
+    """maxCnxns (all connections) and maxClientCnxns (per address; all ours come from
+    127.0.0.1): the connection over the limit is closed at once, with no ConnectResponse;
+    once one closes, a new one gets in."""
+    srv = server_factory(**limits)
+    held = []
+    try:
+        for _ in range(3):
+            c = handshake_refused(srv)
+            assert c is not True, f"refused below the limit ({limits})"
+            held.append(c)
+        assert handshake_refused(srv) is True, f"over the limit ({limits})"
+        held.pop().close()
+        deadline = time.monotonic() + 10
+        while True:
+            c = handshake_refused(srv)
+            if c is not True:
+                held.append(c)
+                break
+            assert time.monotonic() < deadline, "no room after a connection closed"
+            time.sleep(0.2)
+    finally:
+        for c in held:
+            c.close()

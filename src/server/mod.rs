@@ -153,6 +153,15 @@ pub(crate) async fn accept_loop(
         let ip = peer.ip();
         {
             let mut m = per_ip.lock();
+            // Java's doAccept: the total first (`maxCnxns`), then the per-address limit.
+            let total: usize = m.values().sum();
+            if settings.max_cnxns > 0 && total >= settings.max_cnxns {
+                tracing::error!(
+                    "Too many connections {total} - max is {}",
+                    settings.max_cnxns
+                );
+                continue;
+            }
             let n = m.entry(ip).or_insert(0);
             if settings.max_client_cnxns > 0 && *n >= settings.max_client_cnxns {
                 tracing::warn!(

@@ -21,6 +21,8 @@ pub struct Settings {
     pub jute_extra_size: usize,
     /// Most connections per client IP (0 = unlimited).
     pub max_client_cnxns: usize,
+    /// `maxCnxns`: client connections in all (0 = unlimited).
+    pub max_cnxns: usize,
     pub super_digest: Option<String>,
     pub container_check_interval_ms: u64,
     pub container_max_per_minute: usize,
@@ -96,6 +98,7 @@ impl Default for Settings {
             max_buffer: 0xfffff,
             jute_extra_size: 0xfffff,
             max_client_cnxns: 60,
+            max_cnxns: 0,
             super_digest: None,
             container_check_interval_ms: 60000,
             container_max_per_minute: 10000,
@@ -155,6 +158,7 @@ impl Settings {
             max_buffer: c.jute_max_buffer.max(1024) as usize,
             jute_extra_size: c.jute_max_buffer_extra_size.max(1024) as usize,
             max_client_cnxns: c.max_client_cnxns.max(0) as usize,
+            max_cnxns: c.max_cnxns.max(0) as usize,
             super_digest: c.super_digest.clone(),
             container_check_interval_ms: c.container_check_interval_ms.max(1) as u64,
             container_max_per_minute: c.container_max_per_minute.max(1) as usize,
