@@ -175,7 +175,7 @@ class ServerHandle:
             cmd = self.command()
             logf = open(self.log_path, "ab")
             env = dict(os.environ)
-            env.setdefault("RUST_LOG", "info")
+            env.setdefault("FERROKEEPER_LOG", "info")
             self.proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, cwd=self.dir,
                                          env=env, start_new_session=True)
             logf.close()

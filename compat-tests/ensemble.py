@@ -298,7 +298,7 @@ class Ensemble:
                 logf.write(f"\n===== start {m.starts}: {m.kind} at {time.strftime('%H:%M:%S')} =====\n".encode())
                 logf.flush()
                 env = dict(os.environ)
-                env.setdefault("RUST_LOG", "info")
+                env.setdefault("FERROKEEPER_LOG", "info")
                 m.proc = subprocess.Popen(m.command(), stdout=logf, stderr=subprocess.STDOUT, cwd=m.dir,
                                           env=env, start_new_session=True)
             _live_procs.add(m.proc)

@@ -88,7 +88,7 @@ class Server:
 
     def start(self, timeout=60.0):
         env = dict(os.environ)
-        env.setdefault("RUST_LOG", "info")
+        env.setdefault("FERROKEEPER_LOG", "info")
         env["TZ"] = "UTC"
         with open(self.log_path, "ab") as logf:
             self.proc = subprocess.Popen(self.command(), stdout=logf, stderr=subprocess.STDOUT,

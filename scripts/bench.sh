@@ -111,7 +111,7 @@ start_server() {
     java $JAVA_OPTS -cp "$ZK_CP" org.apache.zookeeper.server.ZooKeeperServerMain "$dir/zoo.cfg" \
       >>"$dir/server.log" 2>&1 &
   else
-    RUST_LOG=warn "$FERRO" "$dir/zoo.cfg" >>"$dir/server.log" 2>&1 &
+    FERROKEEPER_LOG=warn "$FERRO" "$dir/zoo.cfg" >>"$dir/server.log" 2>&1 &
   fi
   SERVER_PID=$!
   "$BENCH" --addr "127.0.0.1:$port" --workload probe --ready-timeout 300 \

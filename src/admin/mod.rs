@@ -53,7 +53,7 @@ pub const VERSION: &str = concat!(
 
 /// `ZooTrace`'s text trace level: Java's default mask (client requests, server packets,
 /// sessions, warnings). ferrokeeper keeps what `stmk` / `set_trace_mask` set and reports
-/// it, as Java does, but does not trace by it (its logging is `RUST_LOG`). The one piece
+/// it, as Java does, but does not trace by it (its logging is `FERROKEEPER_LOG`). The one piece
 /// of process state this module keeps.
 static TRACE_MASK: AtomicI64 = AtomicI64::new(306);
 
