@@ -28,6 +28,7 @@ import pytest
 
 import conftest
 import lin_history
+import zkraw
 from ensemble import ensemble_factory  # noqa: F401  (a fixture)
 from ensemble import kill9_leader_under_load
 from test_ensemble_mixed import (assert_trees_identical, diff_then_snap, diverge_leader, kazoo, rejoin,
@@ -75,6 +76,18 @@ def test_replication_diff_snap(ensemble_factory, voters, observer, syncs, what):
 
     # writes through every member, read back on every member after sync()
     writes_everywhere(ens, leader, root)
+
+    # a multi's create2 sub-op on every member: a 3.9.5 leader logs it as a create2
+    # sub-txn (ferrokeeper learners apply it), ferrokeeper logs a create; ferrokeeper
+    # answers create2 with its Stat either way, a 3.9.5 member answers from the txn
+    for m in ens.members:
+        r = zkraw.ZkRaw("127.0.0.1", m.client_port)
+        r.handshake(timeout_ms=10000)
+        res = r.multi([(zkraw.Op.CREATE2, zkraw.enc_create(f"{root}/c2-{m.sid}", b"c2"))])
+        r.close()
+        assert res.err == 0, (m, res)
+        want = "create2" if m.kind == "ferro" or leader.kind == "zk39" else "create"
+        assert [x[0] for x in res.value] == [want], (m, leader, res)
 
     # a session moving across members of both kinds (follower, leader, follower, observer)
     session_moves(ens, [one, leader, two, obs, one], root)
