@@ -27,7 +27,8 @@ data/myid and server.log (stdout and stderr of every start, appended, with a ban
 
 zoo.cfg is what Java's QuorumPeerConfig reads, the same file for every kind: tickTime
 (default 500), initLimit 10, syncLimit 5, dataDir, clientPort + clientPortAddress
-127.0.0.1, 4lw.commands.whitelist=*, admin.enableServer=false, maxClientCnxns=0,
+127.0.0.1, 4lw.commands.whitelist=*, admin.enableServer=false (admin=True: each member's
+AdminServer on 127.0.0.1:member.admin_port), maxClientCnxns=0,
 server.N=127.0.0.1:quorumPort:electionPort[:observer] and peerType=observer on
 observers. With proxy=True (the default) every member-to-member connection goes through
 netproxy links in this process: in member A's zoo.cfg the line for member B names the
@@ -119,6 +120,8 @@ class Member:
         self.client_port = ens._port()
         self.quorum_port = ens._port()
         self.election_port = ens._port()
+        # the AdminServer's port, when the ensemble has them (admin=True)
+        self.admin_port = ens._port() if ens.admin else None
         self.proc = None
         self.starts = 0
 
@@ -189,6 +192,9 @@ class Member:
             "admin.enableServer": "false",
             "maxClientCnxns": 0,
         }
+        if self.admin_port is not None:
+            cfg.update({"admin.enableServer": "true", "admin.serverAddress": HOST,
+                        "admin.serverPort": self.admin_port})
         if self.observer:
             cfg["peerType"] = "observer"
         cfg.update(ens.extra_cfg)
@@ -210,8 +216,9 @@ class Ensemble:
 
     def __init__(self, kinds=("zk", "zk", "zk"), observers=(), tick_ms=500, init_limit=10,
                  sync_limit=5, proxy=True, extra_cfg=None, java_flags=(), ferro_bin=None,
-                 fle_max_notification_ms=2000, base_dir=None, sys_props=None):
+                 fle_max_notification_ms=2000, base_dir=None, sys_props=None, admin=False):
         self.dir = tempfile.mkdtemp(prefix="ensemble-", dir=base_dir)
+        self.admin = admin
         self.tick_ms = tick_ms
         self.init_limit = init_limit
         self.sync_limit = sync_limit

@@ -23,6 +23,7 @@ import urllib.request
 import pytest
 
 import zkraw
+from ensemble import ensemble_factory  # noqa: F401  (a fixture)
 from harness import ferro_binary, java_missing
 
 pytestmark = pytest.mark.xdist_group("admin")
@@ -262,3 +263,45 @@ def test_admin_port_in_use_stops_a_standalone_server():
         assert p.returncode == 4, (p.returncode, p.stderr[-2000:])
         assert "Unable to start AdminServer" in p.stderr, p.stderr[-2000:]
         zkraw.release_port(port)
+
+
+def test_ensemble_commands_answer_as_zookeeper_3_9_5(ensemble_factory):
+    """`leader`, `voting_view`, `zabstate`, `configuration`, `observers`, `is_read_only` on
+    every member of a mixed ensemble (3.9.5 leader, a 3.9.5 and a ferrokeeper follower, a
+    ferrokeeper observer): the same shapes, and the values the members must agree on."""
+    if java_missing("zk39"):
+        pytest.skip(java_missing("zk39"))
+    from test_ensemble_mixed import start_led_by
+    # no proxies: every member's zoo.cfg names the same ports, so their voting views agree
+    ens = ensemble_factory(["ferro", "zk39", "zk39"], observers=["ferro"], tick_ms=500, start=False, admin=True,
+                           proxy=False)
+    leader = start_led_by(ens, 3)
+    assert leader.kind == "zk39"
+
+    by_name = {}
+    for m in ens.members:
+        for name in ("leader", "voting_view", "zabstate", "observers", "is_read_only", "configuration"):
+            by_name.setdefault(name, []).append((m, command(m, name)))
+    # ferrokeeper's follower and observer against 3.9.5's follower (member 2)
+    for name, answers in by_name.items():
+        java = next(a for m, a in answers if m.sid == 2)
+        for m, a in answers:
+            if m.kind == "ferro":
+                assert shape(a) == shape(java), f"{name} on {m!r}: {shape(a)} vs 3.9.5's {shape(java)}"
+    for m, a in by_name["leader"]:
+        assert (a["is_leader"], a["leader_id"], a["leader_ip"]) == (m is leader, 3, "127.0.0.1"), (m, a)
+    # the participants only; a member's own entry carries its client address
+    views = []
+    for m, a in by_name["voting_view"]:
+        v = a["current_config"]
+        assert sorted(v) == ["1", "2", "3"], (m, v)
+        if not m.observer:
+            assert v[str(m.sid)]["client_address"] == f"127.0.0.1:{m.client_port}", (m, v)
+            v[str(m.sid)]["client_address"] = ""
+        views.append(v)
+    assert all(v == views[0] for v in views), "\n".join(json.dumps(v, sort_keys=True) for v in views)
+    for m, a in by_name["zabstate"]:
+        assert (a["myid"], a["is_leader"], a["voting"], a["zabstate"]) == (m.sid, m is leader, not m.observer,
+                                                                           "broadcast"), (m, a)
+    for m, a in by_name["configuration"]:
+        assert a["server_id"] == m.sid, (m, a)

@@ -174,6 +174,8 @@ pub fn not_serving(name: &str) -> Json {
 #[derive(Debug, Clone, Default)]
 pub struct QuorumFacts {
     pub my_id: i64,
+    /// This member's client address as bound ("ip:port").
+    pub my_client: String,
     /// Voting and observing members: (sid, quorum "host:port", election "host:port",
     /// client "host:port" or "", participant?).
     pub servers: Vec<(i64, String, String, String, bool)>,
@@ -307,6 +309,31 @@ fn server_stats(i: &Inputs, m: &MonitorView) -> Vec<(String, Json)> {
     }
     v.push(("node_count".into(), Json::uint(m.summary.node_count as u64)));
     v
+}
+
+/// Java's `MultipleAddresses` as Jackson writes the bean (one address, "host:port").
+fn multiple_addresses(host_port: &str) -> Json {
+    let (host, port) = host_port.rsplit_once(':').unwrap_or((host_port, "0"));
+    let port: i64 = port.parse().unwrap_or(0);
+    let one = || Json::Arr(vec![Json::str(host_port)]);
+    obj([
+        ("empty", Json::Bool(host_port.is_empty())),
+        ("all_addresses", one()),
+        (
+            "wildcard_addresses",
+            Json::Arr(vec![Json::str(format!("0.0.0.0:{port}"))]),
+        ),
+        ("all_ports", Json::Arr(vec![Json::int(port)])),
+        (
+            "all_host_strings",
+            Json::Arr(vec![Json::str(host.trim_matches(|c| c == '[' || c == ']'))]),
+        ),
+        ("reachable_address", Json::str(host_port)),
+        ("all_reachable_addresses", one()),
+        ("all_reachable_addresses_or_all", one()),
+        ("reachable_or_one", Json::str(host_port)),
+        ("one", Json::str(host_port)),
+    ])
 }
 
 fn is_leader(m: Option<&MonitorView>) -> bool {
@@ -517,10 +544,18 @@ pub fn answer(command: &Command, i: &Inputs) -> Json {
             .map(|(k, v)| (k.clone(), Json::str(v.clone())))
             .collect(),
         "voting_view" => {
+            // Java's voting view: the participants only; a member's own entry has its
+            // client address even when its server line does not.
             let view = i.quorum.map_or(vec![], |q| {
                 q.servers
                     .iter()
+                    .filter(|s| s.4)
                     .map(|(sid, quorum, election, client, participant)| {
+                        let client = if client.is_empty() && *sid == q.my_id {
+                            &q.my_client
+                        } else {
+                            client
+                        };
                         (
                             sid.to_string(),
                             obj([
@@ -605,16 +640,13 @@ pub fn answer(command: &Command, i: &Inputs) -> Json {
                     ("is_leader".into(), Json::Bool(is_leader(Some(m)))),
                     (
                         "quorum_address".into(),
-                        Json::str(me.map(|s| s.1.clone()).unwrap_or_default()),
+                        multiple_addresses(me.map_or("", |s| s.1.as_str())),
                     ),
                     (
                         "election_address".into(),
-                        Json::str(me.map(|s| s.2.clone()).unwrap_or_default()),
+                        multiple_addresses(me.map_or("", |s| s.2.as_str())),
                     ),
-                    (
-                        "client_address".into(),
-                        Json::str(me.map(|s| s.3.clone()).unwrap_or_default()),
-                    ),
+                    ("client_address".into(), Json::str(q.my_client.clone())),
                     ("voting".into(), Json::Bool(me.is_some_and(|s| s.4))),
                     ("last_zxid".into(), Json::str(format!("0x{z:x}"))),
                     ("zab_epoch".into(), Json::int(z >> 32)),

@@ -64,7 +64,7 @@ pub async fn start(
             settings.clone(),
             shared.clone(),
             core_tx.clone(),
-            Some(admin_quorum_facts(&st.quorum)),
+            Some(admin_quorum_facts(&st.quorum, settings.client_addr)),
             shutdown_rx.clone(),
         ),
         Ok(None) => {}
@@ -146,9 +146,13 @@ async fn run(
 
 /// What the AdminServer's `leader`, `voting_view` and `zabstate` print about the
 /// ensemble's configuration.
-fn admin_quorum_facts(q: &super::QuorumSettings) -> crate::admin::commands::QuorumFacts {
+fn admin_quorum_facts(
+    q: &super::QuorumSettings,
+    client: std::net::SocketAddr,
+) -> crate::admin::commands::QuorumFacts {
     crate::admin::commands::QuorumFacts {
         my_id: q.my_sid,
+        my_client: client.to_string(),
         servers: q
             .servers
             .iter()
