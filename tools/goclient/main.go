@@ -102,6 +102,7 @@ func (l captureLogger) Printf(format string, args ...interface{}) {
 		n, _ := strconv.Atoi(m[1])
 		l.c.mu.Lock()
 		l.c.timeout = n
+		l.c.cond.Broadcast()
 		l.c.mu.Unlock()
 	}
 	fmt.Fprintf(os.Stderr, "[%s] %s\n", l.c.name, line)
@@ -121,7 +122,25 @@ func connect(name, addr string, timeout time.Duration) *client {
 	must(err, name+" connect")
 	c.conn = conn
 	c.waitState(zk.StateHasSession, 0)
+	// The library logs the negotiated timeout after it reports the session: wait for it.
+	c.waitTimeout()
 	return c
+}
+
+// waitTimeout waits (at most waitFor) until the library's log told the session timeout.
+func (c *client) waitTimeout() {
+	timer := time.AfterFunc(waitFor, func() {
+		c.mu.Lock()
+		c.cond.Broadcast()
+		c.mu.Unlock()
+	})
+	defer timer.Stop()
+	deadline := time.Now().Add(waitFor)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.timeout == 0 && time.Now().Before(deadline) {
+		c.cond.Wait()
+	}
 }
 
 // waitState waits until the client reported `state` at an index >= from in its event
