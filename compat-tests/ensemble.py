@@ -497,8 +497,13 @@ def kill9_leader_under_load(ens, rec, old, new_sid=None, wait_observers=False):
     ens.kill9(old)
     new = ens.leader(timeout=30)
     assert new is not old
-    if new_sid is not None:
-        assert new.sid == new_sid, ens.modes()
+    if new_sid is not None and new.sid != new_sid:
+        # The survivor with the newest log wins (then the highest sid): under load a
+        # proposal can reach one follower and not yet the other when the leader dies, so
+        # member new_sid usually, not always, takes over. A voter must, though.
+        voters = {m.sid for m in ens.members if not m.observer and m is not old}
+        assert new.sid in voters, ens.modes()
+        print(f"kill9_leader_under_load: {new!r} took over, not member {new_sid} (newer log)")
     rec.event(f"new leader {new.sid} ({new.kind})")
     assert rec.wait_ops(80, timeout=30, since_ns=killed_at), \
         f"no progress after killing {old!r}: {rec.count_since(killed_at)} definite ops"

@@ -149,10 +149,11 @@ def test_java_txn_log_with_a_3mb_txn_needs_the_same_limit(lab):
 
 def handshake_refused(srv):
     """True if a new connection is closed without a ConnectResponse; else the open client."""
-    c = zkraw.ZkRaw(srv.host, srv.port)
     try:
+        c = zkraw.ZkRaw(srv.host, srv.port)
         c.handshake(timeout_ms=10000)
     except (zkraw.ConnectionClosed, OSError):
+        # (Java can close the socket so early that even the connect fails)
         return True
     return c
 
