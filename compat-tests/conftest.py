@@ -340,6 +340,7 @@ GROUP_SECONDS = {
     "test_store_interop::test_java_compressed_snapshot": 36,
     "test_robustness": 28,
     "test_diff_special_nodes": 40,
+    "test_diff_tls": 52,  # zk39 and ferro only (3.8.0 has no Netty): ~9 TLS servers each, zkCli 3.9 JVMs
     "test_store_interop::test_dump_tools_match_java": 18,
     "test_store_interop::test_torn_tail_loses_only_the_torn_entry": 17,
     "test_client_cli": 17,

@@ -13,6 +13,7 @@ pub mod session;
 #[cfg(test)]
 pub mod sim;
 pub mod storage;
+pub mod tls;
 pub mod tree;
 pub mod txn;
 pub mod watch;

@@ -198,6 +198,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let (serve_plain, secure_addr) = (settings.serve_plain_port, settings.secure_client_addr);
     rt.block_on(async move {
         let started = if quorum_member {
             server::quorum::peer::start(settings, &cfg).await
@@ -215,7 +216,12 @@ fn main() -> ExitCode {
                 return ExitCode::from(if admin { 4 } else { 1 });
             }
         };
-        tracing::info!("ferrokeeper serving clients on {}", handle.local_addr);
+        if serve_plain {
+            tracing::info!("ferrokeeper serving clients on {}", handle.local_addr);
+        }
+        if let Some(secure) = secure_addr {
+            tracing::info!("ferrokeeper serving TLS clients on {secure}");
+        }
         wait_for_signal().await;
         tracing::info!("shutting down");
         handle.shutdown().await;

@@ -112,7 +112,7 @@ pub struct Config {
     pub client_port: Option<u16>,
     /// `clientPortAddress` host (None = all interfaces); error if set without clientPort.
     pub client_port_address: Option<String>,
-    /// `secureClientPort` (TLS; recorded, unsupported, warned).
+    /// `secureClientPort` (TLS only; configured by the `ssl.*` keys, see `crate::tls`).
     pub secure_client_port: Option<u16>,
     /// `secureClientPortAddress`.
     pub secure_client_port_address: Option<String>,

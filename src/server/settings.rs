@@ -9,7 +9,17 @@ use std::path::PathBuf;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// The plain client port's address (the secure one's when only `secureClientPort` is
+    /// set: then `serve_plain_port` is false).
     pub client_addr: SocketAddr,
+    /// Whether `client_addr` is served as the plain (or port-unified) client port.
+    pub serve_plain_port: bool,
+    /// `secureClientPort` / `secureClientPortAddress`: TLS only.
+    pub secure_client_addr: Option<SocketAddr>,
+    /// `client.portUnification`: the plain port also takes TLS clients.
+    pub port_unification: bool,
+    /// TLS from the `ssl.*` keys, when a secure port or port unification needs it.
+    pub tls: Option<std::sync::Arc<crate::tls::TlsServer>>,
     pub server_id: i64,
     pub tick_ms: i32,
     pub min_session_timeout: i32,
@@ -91,6 +101,10 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             client_addr: SocketAddr::from(([127, 0, 0, 1], 2181)),
+            serve_plain_port: true,
+            secure_client_addr: None,
+            port_unification: false,
+            tls: None,
             server_id: 1,
             tick_ms: 2000,
             min_session_timeout: 4000,
@@ -126,23 +140,32 @@ impl Default for Settings {
 impl Settings {
     /// Resolve what the running server needs from a parsed zoo.cfg.
     pub fn from_config(c: &crate::config::Config) -> Result<Self, String> {
-        let Some((host, port)) = c.client_listen() else {
-            return Err(
-                "no clientPort configured (secureClientPort alone is not supported yet)".into(),
-            );
+        let secure_client_addr = match c.secure_client_port {
+            Some(port) => Some(resolve(
+                c.secure_client_port_address.as_deref().unwrap_or("0.0.0.0"),
+                port,
+                "secureClientPortAddress",
+            )?),
+            None => None,
         };
-        let host = host.unwrap_or("0.0.0.0");
-        let ip: std::net::IpAddr = match host.trim_matches(|ch| ch == '[' || ch == ']').parse() {
-            Ok(ip) => ip,
-            Err(_) => {
-                use std::net::ToSocketAddrs;
-                (host, port)
-                    .to_socket_addrs()
-                    .map_err(|e| format!("cannot resolve clientPortAddress {host}: {e}"))?
-                    .next()
-                    .ok_or_else(|| format!("cannot resolve clientPortAddress {host}"))?
-                    .ip()
+        let (client_addr, serve_plain_port) = match (c.client_listen(), secure_client_addr) {
+            (Some((host, port)), _) => (
+                resolve(host.unwrap_or("0.0.0.0"), port, "clientPortAddress")?,
+                true,
+            ),
+            (None, Some(secure)) => (secure, false),
+            (None, None) => {
+                return Err("no clientPort or secureClientPort configured".into());
             }
+        };
+        let port_unification = serve_plain_port
+            && c.system_property("client.portUnification")
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        let tls = match crate::tls::TlsOptions::from_config(c, port_unification)? {
+            Some(o) => Some(std::sync::Arc::new(
+                crate::tls::TlsServer::new(o).map_err(|e| format!("TLS: {e}"))?,
+            )),
+            None => None,
         };
         let data_log_dir = if c.data_log_dir.as_os_str().is_empty() {
             &c.data_dir
@@ -150,7 +173,11 @@ impl Settings {
             &c.data_log_dir
         };
         Ok(Settings {
-            client_addr: SocketAddr::new(ip, port),
+            client_addr,
+            serve_plain_port,
+            secure_client_addr,
+            port_unification,
+            tls,
             server_id: c.server_id.unwrap_or(1),
             tick_ms: c.tick_time,
             min_session_timeout: c.effective_min_session_timeout(),
@@ -195,6 +222,20 @@ impl Settings {
             initial_config: String::new(),
         })
     }
+}
+
+/// `host:port` as a socket address (a literal IP, or the first address a name resolves to).
+fn resolve(host: &str, port: u16, key: &str) -> Result<SocketAddr, String> {
+    let host = host.trim_matches(|ch| ch == '[' || ch == ']');
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    use std::net::ToSocketAddrs;
+    (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {key} {host}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("cannot resolve {key} {host}"))
 }
 
 /// The AdminServer's listen address from `admin.*` (None when disabled).

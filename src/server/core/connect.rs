@@ -51,11 +51,14 @@ impl Core {
         let ro = req.read_only.map(|_| read_only);
         let now = self.now;
         let new_conn = |session_id: i64, outbox: Arc<Outbox>| {
-            let auth: Arc<Vec<Id>> = vec![Id {
+            // ("ip", addr) first, then what a TLS client certificate earned (the link
+            // holds those from before the handshake reached the core).
+            let mut ids = vec![Id {
                 scheme: "ip".into(),
                 id: peer.ip().to_string(),
-            }]
-            .into();
+            }];
+            ids.extend(link.auth().iter().cloned());
+            let auth: Arc<Vec<Id>> = ids.into();
             link.set_session(session_id, auth);
             Conn {
                 outbox,
