@@ -24,6 +24,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import time
 
 import pytest
 from kazoo.client import KazooClient
@@ -267,4 +268,56 @@ def test_ferro_refuses_to_start_with_unusable_stores(kind, pki, tmp_path):
             assert expect in (p.stdout + p.stderr), (keystore, p.stdout + p.stderr)
     finally:
         zkraw.release_port(port)
+        zkraw.release_port(secure)
+
+
+def server_cert_der(port, pki):
+    ctx = ssl.create_default_context(cafile=pki.ca_pem)
+    ctx.load_cert_chain(pki.client_cert, pki.client_key)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        with ctx.wrap_socket(s, server_hostname="127.0.0.1") as t:
+            return t.getpeercert(binary_form=True)
+
+
+def test_cert_reload(server_pool, kind, pki, tmp_path):
+    """`client.certReload=true`: a key store replaced on disk serves the next handshake."""
+    store = tmp_path / "keystore.p12"
+    shutil.copy(pki.keystore_p12, store)
+    srv = tls_server(server_pool, kind, pki, "p12", **{"client.certReload": "true",
+                                                       "ssl.keyStore.location": str(store)})
+    first = server_cert_der(srv.secure_port, pki)
+    fresh = tls_pki.make_pki(str(tmp_path / "again"), ca=pki)
+    time.sleep(1.1)  # a new modification time, whatever the file system's resolution
+    shutil.copy(fresh.keystore_p12, str(store) + ".new")
+    os.replace(str(store) + ".new", store)
+    assert wait_until(lambda: server_cert_der(srv.secure_port, pki) != first, timeout=20)
+    c = tls_raw(srv.secure_port, context(pki, pki.client_cert, pki.client_key))
+    c.close()
+
+
+def test_ferro_secure_port_only(kind, pki, tmp_path):
+    """Only secureClientPort (no clientPort): TLS clients are served, nothing plain."""
+    if kind != "ferro":
+        pytest.skip("the compat harness reaches servers on their plain port; one kind is enough")
+    secure = zkraw.free_port("127.0.0.1")
+    cfg = tmp_path / "zoo.cfg"
+    cfg.write_text(f"dataDir={tmp_path}/data\nsecureClientPort={secure}\nsecureClientPortAddress=127.0.0.1\n"
+                   f"admin.enableServer=false\nauthProvider.x509={X509}\n"
+                   f"ssl.keyStore.location={pki.keystore_jks}\nssl.keyStore.password={pki.password}\n"
+                   f"ssl.trustStore.location={pki.truststore_jks}\nssl.trustStore.password={pki.password}\n")
+    p = subprocess.Popen([ferro_binary(), str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    try:
+        def up():
+            try:
+                c = tls_raw(secure, context(pki, pki.client_cert, pki.client_key), timeout_ms=5000)
+            except (OSError, ssl.SSLError, zkraw.ConnectionClosed, ValueError):
+                return False
+            ok = ids(c) == [("ip", "127.0.0.1"), ("x509", tls_pki.CLIENT_SUBJECT)]
+            c.close()
+            return ok
+        assert wait_until(up, timeout=20)
+    finally:
+        p.terminate()
+        p.wait(timeout=10)
         zkraw.release_port(secure)

@@ -63,13 +63,21 @@ class Pki:
     """Paths of everything made (attributes), see make_pki."""
 
 
-def make_pki(d, server_key_kind="rsa"):
+def make_pki(d, server_key_kind="rsa", ca=None):
+    """Everything, in the (new or empty) directory d; with ca=<an earlier Pki>, under that
+    one's CA (new server and client keys)."""
+    os.makedirs(d, exist_ok=True)
     p = Pki()
     p.dir = d
     p.password = PASSWORD
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = _name([(NameOID.COMMON_NAME, "ferrokeeper test CA"), (NameOID.ORGANIZATION_NAME, "ferrokeeper")])
-    ca = _cert(ca_name, ca_name, ca_key, ca_key, ca=True, days=3650)
+    if ca is not None:
+        ca_key, ca = ca.ca_key, ca.ca
+    else:
+        ca_key = ec.generate_private_key(ec.SECP256R1())
+        ca_name = _name([(NameOID.COMMON_NAME, "ferrokeeper test CA"), (NameOID.ORGANIZATION_NAME, "ferrokeeper")])
+        ca = _cert(ca_name, ca_name, ca_key, ca_key, ca=True, days=3650)
+    ca_name = ca.subject
+    p.ca_key, p.ca = ca_key, ca
     p.ca_pem = _write(os.path.join(d, "ca.pem"), _pem_cert(ca))
 
     if server_key_kind == "rsa":
