@@ -18,6 +18,8 @@ pub struct Settings {
     pub secure_client_addr: Option<SocketAddr>,
     /// `client.portUnification`: the plain port also takes TLS clients.
     pub port_unification: bool,
+    /// `zookeeper.connection_throttle_*` (Java's BlueThrottle; off by default).
+    pub conn_throttle: crate::session::conn_throttle::ConnThrottleConfig,
     /// TLS from the `ssl.*` keys, when a secure port or port unification needs it.
     pub tls: Option<std::sync::Arc<crate::tls::TlsServer>>,
     pub server_id: i64,
@@ -105,6 +107,7 @@ impl Default for Settings {
             secure_client_addr: None,
             port_unification: false,
             tls: None,
+            conn_throttle: Default::default(),
             server_id: 1,
             tick_ms: 2000,
             min_session_timeout: 4000,
@@ -178,6 +181,9 @@ impl Settings {
             secure_client_addr,
             port_unification,
             tls,
+            conn_throttle: crate::session::conn_throttle::ConnThrottleConfig::from_properties(
+                |k| c.system_property(k).map(str::to_string),
+            ),
             server_id: c.server_id.unwrap_or(1),
             tick_ms: c.tick_time,
             min_session_timeout: c.effective_min_session_timeout(),
@@ -211,7 +217,7 @@ impl Settings {
             snap_count: c.snap_count.max(2) as u64,
             purge_retain: c.autopurge_snap_retain_count.max(3) as usize,
             purge_interval_ms: c.autopurge_purge_interval_ms.max(0) as u64,
-            global_outstanding_limit: c.global_outstanding_limit.max(1) as usize,
+            global_outstanding_limit: outstanding_limit(c),
             fault_panic_on_create: c
                 .system_properties
                 .get("ferrokeeper.faultInjection.panicOnCreate")
@@ -222,6 +228,20 @@ impl Settings {
             initial_config: String::new(),
         })
     }
+}
+
+/// Requests in process before connections stop reading: `globalOutstandingLimit`, or
+/// Java's RequestThrottler limit `request_throttle_max_requests` when that is lower (both
+/// hold requests back from the core; ferrokeeper does it by not reading, so requests of a
+/// client that left meanwhile are still applied, as with `request_throttle_drop_stale=false`).
+fn outstanding_limit(c: &crate::config::Config) -> usize {
+    let global = c.global_outstanding_limit.max(1) as usize;
+    let throttler = c
+        .system_property("request_throttle_max_requests")
+        .and_then(|v| v.trim().parse::<i32>().ok())
+        .filter(|&n| n > 0)
+        .map_or(usize::MAX, |n| n as usize);
+    global.min(throttler)
 }
 
 /// `host:port` as a socket address (a literal IP, or the first address a name resolves to).
