@@ -64,11 +64,7 @@ impl ConnThrottleConfig {
         let local = int("connection_throttle_local_session_weight", 1);
         let local = if local <= 0 { 1 } else { local };
         let global = int("connection_throttle_global_session_weight", 3);
-        let global = if global <= 0 {
-            3
-        } else {
-            global.max(local)
-        };
+        let global = if global <= 0 { 3 } else { global.max(local) };
         let renew = int("connection_throttle_renew_session_weight", 2);
         let renew = if renew <= 0 { 2 } else { renew.max(local) };
         let tokens = int("connection_throttle_tokens", 0);
@@ -141,10 +137,7 @@ impl ConnThrottle {
         let diff = now_ms - self.last_time;
         if diff > self.cfg.fill_time_ms && self.cfg.fill_time_ms > 0 {
             let refill = diff.saturating_mul(self.cfg.fill_count) / self.cfg.fill_time_ms;
-            self.tokens = self
-                .tokens
-                .saturating_add(refill)
-                .min(self.cfg.max_tokens);
+            self.tokens = self.tokens.saturating_add(refill).min(self.cfg.max_tokens);
             self.last_time = now_ms;
         }
         if self.cfg.freeze_time_ms != -1 && !self.check_blue(now_ms, uniform) {

@@ -190,6 +190,16 @@ pub(crate) fn der_tlv(d: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     Some((tag, &d[head..end], &d[end..]))
 }
 
+/// The integrity digest a JKS body needs under `password` (for tools and the fuzzer,
+/// which must get past the check to reach the parser).
+pub fn store_digest(body: &[u8], password: &str) -> [u8; 20] {
+    let mut h = Sha1::new();
+    h.update(utf16be(password));
+    h.update(b"Mighty Aphrodite");
+    h.update(body);
+    h.finalize().into()
+}
+
 /// A Java password as the key protector and digest see it: UTF-16BE code units.
 fn utf16be(s: &str) -> Vec<u8> {
     s.encode_utf16().flat_map(|u| u.to_be_bytes()).collect()

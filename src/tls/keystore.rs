@@ -105,32 +105,40 @@ fn binary_kind(data: &[u8], declared: StoreType) -> Result<StoreType, String> {
 pub fn load_key_store(spec: &StoreSpec) -> Result<KeyMaterial, String> {
     let kind = StoreType::resolve(spec.declared_type.as_deref(), &spec.location)?;
     let data = read(spec)?;
-    let at = |e: String| format!("key store {}: {e}", spec.location.display());
+    key_store_from_bytes(kind, &data, &spec.password)
+        .map_err(|e| format!("key store {}: {e}", spec.location.display()))
+}
+
+/// A key store's bytes as `kind` (JKS and PKCS12 read by what the bytes are).
+pub fn key_store_from_bytes(
+    kind: StoreType,
+    data: &[u8],
+    password: &str,
+) -> Result<KeyMaterial, String> {
     match kind {
-        StoreType::Bcfks => Err(at("BCFKS key stores are not supported".into())),
-        StoreType::Pem => pem_key_store(&data, &spec.password).map_err(at),
-        StoreType::Jks | StoreType::Pkcs12 => match binary_kind(&data, kind).map_err(at)? {
+        StoreType::Bcfks => Err("BCFKS key stores are not supported".into()),
+        StoreType::Pem => pem_key_store(data, password),
+        StoreType::Jks | StoreType::Pkcs12 => match binary_kind(data, kind)? {
             StoreType::Jks => {
-                for e in jks::parse(&data, &spec.password).map_err(at)? {
+                for e in jks::parse(data, password)? {
                     if let JksEntry::PrivateKey {
                         key_pkcs8, chain, ..
                     } = e
                     {
-                        return material(key_pkcs8, chain).map_err(at);
+                        return material(key_pkcs8, chain);
                     }
                 }
-                Err(at("no private key entry".into()))
+                Err("no private key entry".into())
             }
             _ => {
-                let store = pkcs12(&data, &spec.password).map_err(at)?;
+                let store = pkcs12(data, password)?;
                 let Some((_, chain)) = store.private_key_chain() else {
-                    return Err(at("no private key entry".into()));
+                    return Err("no private key entry".into());
                 };
                 material(
                     chain.key().as_der().to_vec(),
                     chain.certs().iter().map(|c| c.as_der().to_vec()).collect(),
                 )
-                .map_err(at)
             }
         },
     }
@@ -141,21 +149,28 @@ pub fn load_key_store(spec: &StoreSpec) -> Result<KeyMaterial, String> {
 pub fn load_trust_store(spec: &StoreSpec) -> Result<Vec<CertificateDer<'static>>, String> {
     let kind = StoreType::resolve(spec.declared_type.as_deref(), &spec.location)?;
     let data = read(spec)?;
-    let at = |e: String| format!("trust store {}: {e}", spec.location.display());
+    trust_store_from_bytes(kind, &data, &spec.password)
+        .map_err(|e| format!("trust store {}: {e}", spec.location.display()))
+}
+
+/// A trust store's bytes as `kind`.
+pub fn trust_store_from_bytes(
+    kind: StoreType,
+    data: &[u8],
+    password: &str,
+) -> Result<Vec<CertificateDer<'static>>, String> {
     let certs: Vec<CertificateDer<'static>> = match kind {
-        StoreType::Bcfks => return Err(at("BCFKS trust stores are not supported".into())),
-        StoreType::Pem => pem_certs(&data).map_err(at)?,
-        StoreType::Jks | StoreType::Pkcs12 => match binary_kind(&data, kind).map_err(at)? {
-            StoreType::Jks => jks::parse(&data, &spec.password)
-                .map_err(at)?
+        StoreType::Bcfks => return Err("BCFKS trust stores are not supported".into()),
+        StoreType::Pem => pem_certs(data)?,
+        StoreType::Jks | StoreType::Pkcs12 => match binary_kind(data, kind)? {
+            StoreType::Jks => jks::parse(data, password)?
                 .into_iter()
                 .filter_map(|e| match e {
                     JksEntry::TrustedCert { cert, .. } => Some(CertificateDer::from(cert)),
                     JksEntry::PrivateKey { .. } => None,
                 })
                 .collect(),
-            _ => pkcs12(&data, &spec.password)
-                .map_err(at)?
+            _ => pkcs12(data, password)?
                 .entries()
                 .filter_map(|(_, e)| match e {
                     p12_keystore::KeyStoreEntry::Certificate(c) => {
@@ -167,7 +182,7 @@ pub fn load_trust_store(spec: &StoreSpec) -> Result<Vec<CertificateDer<'static>>
         },
     };
     if certs.is_empty() {
-        return Err(at("holds no trusted certificate".into()));
+        return Err("holds no trusted certificate".into());
     }
     Ok(certs)
 }
