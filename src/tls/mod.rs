@@ -84,25 +84,50 @@ impl TlsOptions {
         if c.secure_client_port.is_none() && !port_unification {
             return Ok(None);
         }
-        let prop = |k: &str| c.system_property(k).map(str::to_string);
-        let store = |prefix: &str| -> Result<Option<StoreSpec>, String> {
-            let Some(loc) = prop(&format!("ssl.{prefix}.location")).filter(|l| !l.is_empty())
-            else {
+        Self::read(c, "ssl.").map(Some)
+    }
+
+    /// The AdminServer's HTTPS (`admin.forceHttps` / `admin.portUnification`): Java's
+    /// JettyAdminServer takes the quorum's stores (`ssl.quorum.*`) and asks for a client
+    /// certificate only with `admin.needClientAuth`.
+    pub fn for_admin(c: &Config) -> Result<Option<TlsOptions>, String> {
+        let on = |k: &str| {
+            c.system_property(k)
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+        };
+        if !on("admin.forceHttps") && !on("admin.portUnification") {
+            return Ok(None);
+        }
+        let mut o = Self::read(c, "ssl.quorum.")?;
+        o.client_auth = if on("admin.needClientAuth") {
+            ClientAuth::Need
+        } else {
+            ClientAuth::None
+        };
+        Ok(Some(o))
+    }
+
+    /// The keys under `prefix` (`ssl.` for clients, `ssl.quorum.` for members).
+    fn read(c: &Config, prefix: &str) -> Result<TlsOptions, String> {
+        let prop = |k: &str| {
+            c.system_property(&format!("{prefix}{k}"))
+                .map(str::to_string)
+        };
+        let store = |name: &str| -> Result<Option<StoreSpec>, String> {
+            let Some(loc) = prop(&format!("{name}.location")).filter(|l| !l.is_empty()) else {
                 return Ok(None);
             };
-            let mut password = prop(&format!("ssl.{prefix}.password")).unwrap_or_default();
-            if let Some(path) =
-                prop(&format!("ssl.{prefix}.passwordPath")).filter(|p| !p.is_empty())
-            {
+            let mut password = prop(&format!("{name}.password")).unwrap_or_default();
+            if let Some(path) = prop(&format!("{name}.passwordPath")).filter(|p| !p.is_empty()) {
                 password = read_secret(&path)?;
             }
             Ok(Some(StoreSpec {
                 location: PathBuf::from(loc),
                 password,
-                declared_type: prop(&format!("ssl.{prefix}.type")),
+                declared_type: prop(&format!("{name}.type")),
             }))
         };
-        let client_auth = match prop("ssl.clientAuth").map(|s| s.to_ascii_uppercase()) {
+        let client_auth = match prop("clientAuth").map(|s| s.to_ascii_uppercase()) {
             None => ClientAuth::Need,
             Some(s) if s.is_empty() || s == "NEED" => ClientAuth::Need,
             Some(s) if s == "WANT" => ClientAuth::Want,
@@ -127,23 +152,23 @@ impl TlsOptions {
                 .starts_with("authProvider.")
                 && v.trim() == X509_PROVIDER_CLASS
         });
-        Ok(Some(TlsOptions {
+        Ok(TlsOptions {
             key_store: store("keyStore")?,
             trust_store: store("trustStore")?,
             client_auth,
-            protocol: prop("ssl.protocol").unwrap_or_else(|| "TLSv1.3".into()),
-            enabled_protocols: list("ssl.enabledProtocols"),
-            cipher_suites: list("ssl.ciphersuites"),
+            protocol: prop("protocol").unwrap_or_else(|| "TLSv1.3".into()),
+            enabled_protocols: list("enabledProtocols"),
+            cipher_suites: list("ciphersuites"),
             cert_reload: c
                 .system_property("client.certReload")
                 .is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
             x509_registered,
-            auth_provider: prop("ssl.authProvider").unwrap_or_else(|| "x509".into()),
+            auth_provider: prop("authProvider").unwrap_or_else(|| "x509".into()),
             x509_super_user: c
                 .system_properties
                 .get("zookeeper.X509AuthenticationProvider.superUser")
                 .cloned(),
-        }))
+        })
     }
 
     /// The files whose change triggers a reload.
