@@ -176,6 +176,7 @@ class ServerHandle:
             logf = open(self.log_path, "ab")
             env = dict(os.environ)
             env.setdefault("FERROKEEPER_LOG", "info")
+            env.update(getattr(self, "extra_env", None) or {})  # e.g. test_sasl's SERVER_JVMFLAGS
             self.proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, cwd=self.dir,
                                          env=env, start_new_session=True)
             logf.close()

@@ -5,6 +5,7 @@
 //! `config` is read by `server` and `admin`.
 
 pub mod admin;
+pub mod auth;
 pub mod config;
 pub mod jute;
 pub mod proto;

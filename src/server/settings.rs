@@ -24,6 +24,12 @@ pub struct Settings {
     /// `maxCnxns`: client connections in all (0 = unlimited).
     pub max_cnxns: usize,
     pub super_digest: Option<String>,
+    /// SASL DIGEST-MD5 users when a JAAS `Server` section configures SASL (set by the
+    /// binary from `config::jaas::server_sasl`); None = the `sasl` opcode answers a null
+    /// token, as Java without a SASL login.
+    pub sasl: Option<std::sync::Arc<crate::auth::sasl_digest::DigestUsers>>,
+    /// `zookeeper.superUser` / `zookeeper.superUser.*`: SASL ids that also get ("super","").
+    pub sasl_super_users: Vec<String>,
     pub container_check_interval_ms: u64,
     pub container_max_per_minute: usize,
     /// Enabled four-letter words by name (`config::fourlw::build_whitelist`).
@@ -100,6 +106,8 @@ impl Default for Settings {
             max_client_cnxns: 60,
             max_cnxns: 0,
             super_digest: None,
+            sasl: None,
+            sasl_super_users: Vec::new(),
             container_check_interval_ms: 60000,
             container_max_per_minute: 10000,
             four_letter_whitelist: crate::config::fourlw::build_whitelist(None, false),
@@ -160,6 +168,8 @@ impl Settings {
             max_client_cnxns: c.max_client_cnxns.max(0) as usize,
             max_cnxns: c.max_cnxns.max(0) as usize,
             super_digest: c.super_digest.clone(),
+            sasl: None,
+            sasl_super_users: sasl_super_users(c),
             container_check_interval_ms: c.container_check_interval_ms.max(1) as u64,
             container_max_per_minute: c.container_max_per_minute.max(1) as usize,
             four_letter_whitelist: c.four_letter_word_whitelist.clone(),
@@ -195,6 +205,22 @@ impl Settings {
             initial_config: String::new(),
         })
     }
+}
+
+/// ZooKeeperServer.isSaslSuperUser's properties: `zookeeper.superUser` and
+/// `zookeeper.superUser.<anything>` (also spelled without `zookeeper.`, as every
+/// ferrokeeper `-D` flag may be).
+fn sasl_super_users(c: &crate::config::Config) -> Vec<String> {
+    c.system_properties
+        .iter()
+        .filter(|(k, _)| {
+            let k = k.strip_prefix("zookeeper.").unwrap_or(k);
+            k.strip_prefix("superUser")
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+        })
+        .map(|(_, v)| v.clone())
+        .filter(|v| !v.is_empty())
+        .collect()
 }
 
 /// The AdminServer's listen address from `admin.*` (None when disabled).

@@ -43,11 +43,7 @@ impl Core {
         match r.req {
             // Handled on receipt, like ZooKeeper's processPacket (not in the pipeline).
             Request::Auth(p) => self.auth(conn, r.xid, p),
-            Request::Sasl(_) => {
-                // SASL is not enabled: ZooKeeper (no SASL server on the connection) answers
-                // OK with a null token and zxid 0.
-                self.reply(conn, r.xid, 0, 0, &Response::SaslNull);
-            }
+            Request::Sasl(t) => self.sasl(conn, r.xid, t.token),
             ref req if req.is_write() => self.write(conn, r),
             // A learner forwards a sync at receipt, like a write, so the leader sees this
             // session's writes and syncs in request order (and orders the sync after
