@@ -53,10 +53,11 @@ def jaas_text():
 class SaslServer(conftest.ServerHandle):
     """A standalone server of `variant` with SASL configured as described above."""
 
-    def __init__(self, variant, jaas):
+    def __init__(self, variant, jaas, **extra_cfg):
         self.variant = variant
         kind = "ferro" if variant.startswith("ferro") else variant
         cfg = {} if variant == "ferro-D" else {"authProvider.1": SASL_PROVIDER}
+        cfg.update(extra_cfg)
         self.jvm_flags = [f"-Djava.security.auth.login.config={jaas}", "-Dzookeeper.superUser=carol"]
         if variant == "ferro-D":
             self.jvm_flags.append(f"-Dzookeeper.authProvider.1={SASL_PROVIDER}")
@@ -97,11 +98,12 @@ def sasl_servers(jaas_dir):
     _servers.clear()
 
 
-def get_server(servers, jaas_dir, variant):
-    s = servers.get(variant)
+def get_server(servers, jaas_dir, variant, **cfg):
+    key = (variant, tuple(sorted(cfg.items())))
+    s = servers.get(key)
     if s is None or not s.alive():
-        s = SaslServer(variant, os.path.join(jaas_dir, "server-jaas.conf"))
-        servers[variant] = s
+        s = SaslServer(variant, os.path.join(jaas_dir, "server-jaas.conf"), **cfg)
+        servers[key] = s
         s.start()
     return s
 
@@ -245,7 +247,14 @@ def kazoo_scenario(server, root):
     from kazoo.client import KazooClient
     from kazoo.exceptions import AuthFailedError, NoAuthError
 
+    # kazoo loops forever on a server that answers SASL tokens with a null token (no SASL
+    # configured): fail fast instead.
+    c = server.raw()
+    first = c.sasl(b"")
+    c.drop()
+    assert first.value, f"no SASL challenge from {server}: {first!r}"
     t = []
+    W = 30  # every call bounded: a server that never completes the exchange fails the test
 
     def client(user, pw):
         return KazooClient(hosts=server.hostport, timeout=10,
@@ -255,10 +264,11 @@ def kazoo_scenario(server, root):
     bob = client("bob", "bobsecret")
     bob.start(timeout=30)
     try:
-        bob.ensure_path(root)
-        bob.create(f"{root}/kz", b"v", acl=[bob_acl_kazoo("bob")])
-        t.append(("kazoo bob reads", bob.get(f"{root}/kz")[0]))
-        t.append(("kazoo bob acl", [(a.perms, a.id.scheme, a.id.id) for a in bob.get_acls(f"{root}/kz")[0]]))
+        bob.create_async(root).get(timeout=W)
+        bob.create_async(f"{root}/kz", b"v", acl=[bob_acl_kazoo("bob")]).get(timeout=W)
+        t.append(("kazoo bob reads", bob.get_async(f"{root}/kz").get(timeout=W)[0]))
+        acls = bob.get_acls_async(f"{root}/kz").get(timeout=W)[0]
+        t.append(("kazoo bob acl", [(a.perms, a.id.scheme, a.id.id) for a in acls]))
     finally:
         bob.stop()
         bob.close()
@@ -267,7 +277,7 @@ def kazoo_scenario(server, root):
     alice.start(timeout=30)
     try:
         try:
-            alice.get(f"{root}/kz")
+            alice.get_async(f"{root}/kz").get(timeout=W)
             t.append(("kazoo alice reads", "ok"))
         except NoAuthError:
             t.append(("kazoo alice reads", "NoAuthError"))
@@ -279,7 +289,7 @@ def kazoo_scenario(server, root):
     try:
         try:
             bad.start(timeout=30)
-            bad.get(root)
+            bad.get_async(root).get(timeout=W)
             t.append(("kazoo wrong password", "ok"))
         except AuthFailedError:
             t.append(("kazoo wrong password", "AuthFailedError"))
@@ -347,6 +357,7 @@ def test_raw_exchange(variant, sasl_servers, jaas_dir):
             assert t == transcript(ref, sasl_servers, jaas_dir, "raw"), f"differs from {ref}"
 
 
+@pytest.mark.timeout(240)
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_kazoo(variant, sasl_servers, jaas_dir):
     t = transcript(variant, sasl_servers, jaas_dir, "kazoo")
@@ -379,7 +390,7 @@ def zkcli(server, jaas, commands, java39=True):
         cmd = ["/usr/share/zookeeper/bin/zkCli.sh", "-server", server.hostport]
         env = dict(os.environ, CLIENT_JVMFLAGS=" ".join(flags))
     out = subprocess.run(cmd, input=script, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                         timeout=90, env=env).stdout
+                         timeout=60, env=env).stdout
     return [line.strip() for line in out.splitlines() if not CLI_NOISE.search(line)]
 
 
@@ -467,3 +478,74 @@ def test_ferro_jaas_errors_stop_the_start(jaas_dir):
         c.close()
     finally:
         s.cleanup()
+
+
+# --- enforced authentication ------------------------------------------------------------------
+
+ENFORCE_CFGS = {
+    "sessionRequireClientSASLAuth": {"sessionRequireClientSASLAuth": "true"},
+    "enforce.auth": {"enforce.auth.enabled": "true", "enforce.auth.schemes": "sasl"},
+}
+
+
+def enforce_scenario(server):
+    """Requests of connections without a sasl id: SESSIONCLOSEDREQUIRESASLAUTH, closed."""
+    t = []
+    c = server.raw()
+    t.append(("unauthenticated exists", (c.exists("/").err, after_close(c))))
+    c.drop()
+    c = server.raw()
+    r = c.call(zkraw.Op.PING, xid=zkraw.XID_PING)
+    t.append(("unauthenticated ping", (r.err, r.zxid, after_close(c))))
+    c.drop()
+    c = server.raw()
+    a = c.auth("digest", b"u:p")
+    t.append(("digest auth only", (a.err, c.get_data("/").err, after_close(c))))
+    c.drop()
+    c, err = login(server, "bob", "bobsecret", t, "bob")
+    t.append(("sasl bob reads", (c.get_data("/").err, c.who_am_i().value)))
+    c.close()
+    c, err = login(server, "bob", "wrong", t, "wrong password")
+    t.append(("wrong password: then", after_close(c)))
+    c.drop()
+    return t
+
+
+_enforce = {}
+
+
+@pytest.mark.parametrize("how", list(ENFORCE_CFGS))
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_enforced_authentication(variant, how, sasl_servers, jaas_dir):
+    def run(v):
+        if (v, how) not in _enforce:
+            _enforce[(v, how)] = enforce_scenario(get_server(sasl_servers, jaas_dir, v, **ENFORCE_CFGS[how]))
+        return _enforce[(v, how)]
+
+    t = run(variant)
+    expect(t, "unauthenticated exists", (-124, "closed"))
+    expect(t, "unauthenticated ping", (-124, 0, "closed"))
+    expect(t, "digest auth only", (0, -124, "closed"))
+    expect(t, "bob: answer", (0, 0, True))
+    expect(t, "sasl bob reads", (0, [("sasl", "bob"), IP]))
+    expect(t, "wrong password: answer", (-124, 0, NULL))
+    expect(t, "wrong password: then", "closed")
+    if variant.startswith("ferro"):
+        for ref in REFERENCES:
+            assert t == run(ref), f"differs from {ref}"
+
+
+def test_ferro_enforce_needs_a_provider(jaas_dir):
+    """enforce.auth.enabled without schemes, or with a scheme no provider serves, stops
+    the start (Java: IllegalArgumentException from AuthenticationHelper)."""
+    if "ferro" not in KINDS:
+        pytest.skip("ferro not selected")
+    for cfg, msg in (({"enforce.auth.enabled": "true"}, "enforce.auth.schemes must be"),
+                     ({"enforce.auth.enabled": "true", "enforce.auth.schemes": "x509"},
+                      "Authentication scheme x509 is not available.")):
+        s = conftest.ServerHandle("ferro", cfg)
+        try:
+            p = subprocess.run(s.command(), capture_output=True, text=True, timeout=30)
+            assert p.returncode != 0 and msg in p.stderr, p
+        finally:
+            s.cleanup()

@@ -39,7 +39,10 @@ impl std::fmt::Debug for DigestUsers {
         names.sort();
         f.debug_struct("DigestUsers")
             .field("users", &names)
-            .field("super_password", &self.super_password.as_ref().map(|_| "***"))
+            .field(
+                "super_password",
+                &self.super_password.as_ref().map(|_| "***"),
+            )
             .field("remove_host", &self.remove_host)
             .field("remove_realm", &self.remove_realm)
             .finish()
@@ -162,7 +165,7 @@ impl DigestServer {
         let fail = |m: &str| Step::Failed(format!("DIGEST-MD5: {m}"));
         let violation =
             |m: String| Step::Failed(format!("DIGEST-MD5: digest response format violation. {m}"));
-        let d = parse_directives(token).map_err(|e| violation(e))?;
+        let d = parse_directives(token).map_err(violation)?;
         let utf8 = match d.get("charset") {
             None => false,
             Some(c) if c.eq_ignore_ascii_case(b"utf-8") => true,
@@ -404,7 +407,9 @@ fn parse_directives(b: &[u8]) -> Result<Directives, String> {
         }
         skip_ws(&mut i);
         if i < b.len() && b[i] != b',' {
-            return Err(format!("Expecting comma or linear whitespace after quoted string: {key}"));
+            return Err(format!(
+                "Expecting comma or linear whitespace after quoted string: {key}"
+            ));
         }
         if SINGLE.contains(&key.as_str()) && out.contains_key(&key) {
             return Err(format!("Peer sent more than one {key} directive"));
@@ -428,7 +433,14 @@ mod tests {
     /// A client's response as puresasl / the JDK client compute it.
     fn response(user: &str, pass: &str, nonce: &str, cnonce: &str, uri: &str) -> String {
         let a1 = a1_hash(user, SERVER_NAME, pass, nonce, cnonce, None, true);
-        let r = kd(&a1, nonce, "00000001", cnonce, "auth", &format!("AUTHENTICATE:{uri}"));
+        let r = kd(
+            &a1,
+            nonce,
+            "00000001",
+            cnonce,
+            "auth",
+            &format!("AUTHENTICATE:{uri}"),
+        );
         format!(
             "charset=utf-8,username=\"{user}\",realm=\"{SERVER_NAME}\",nonce=\"{nonce}\",\
              nc=00000001,cnonce=\"{cnonce}\",digest-uri=\"{uri}\",maxbuf=65536,\
@@ -470,7 +482,14 @@ mod tests {
         };
         assert_eq!(authorization_id, "bob");
         let a1 = a1_hash("bob", SERVER_NAME, "bobsecret", &nonce, "abc", None, true);
-        let want = kd(&a1, &nonce, "00000001", "abc", "auth", ":zookeeper/zk-sasl-md5");
+        let want = kd(
+            &a1,
+            &nonce,
+            "00000001",
+            "abc",
+            "auth",
+            ":zookeeper/zk-sasl-md5",
+        );
         assert_eq!(token, format!("rspauth={want}").into_bytes());
         assert!(s.is_complete());
         // A further token: "Server at illegal state".
@@ -482,11 +501,33 @@ mod tests {
     #[test]
     fn matches_a_captured_java_exchange() {
         let nonce = "Ci3Ir142HsF/6Hnv6KeRTRRJZzt7DkveIHvp0gni";
-        let a1 = a1_hash("bob", SERVER_NAME, "bobsecret", nonce, "6700606954587033", None, true);
+        let a1 = a1_hash(
+            "bob",
+            SERVER_NAME,
+            "bobsecret",
+            nonce,
+            "6700606954587033",
+            None,
+            true,
+        );
         let uri = "zookeeper/zk-sasl-md5";
-        let resp = kd(&a1, nonce, "00000001", "6700606954587033", "auth", &format!("AUTHENTICATE:{uri}"));
+        let resp = kd(
+            &a1,
+            nonce,
+            "00000001",
+            "6700606954587033",
+            "auth",
+            &format!("AUTHENTICATE:{uri}"),
+        );
         assert_eq!(resp, "b11ee8c6870b51d1e134c2dd6618c8d5");
-        let rspauth = kd(&a1, nonce, "00000001", "6700606954587033", "auth", &format!(":{uri}"));
+        let rspauth = kd(
+            &a1,
+            nonce,
+            "00000001",
+            "6700606954587033",
+            "auth",
+            &format!(":{uri}"),
+        );
         assert_eq!(rspauth, "3b19be086ee8c24575d69b1a22325032");
     }
 
@@ -495,10 +536,25 @@ mod tests {
     fn rfc2831_example() {
         let nonce = "OA6MG9tEQGm2hh";
         let cnonce = "OA6MHXh6VqTrRk";
-        let a1 = a1_hash("chris", "elwood.innosoft.com", "secret", nonce, cnonce, None, false);
+        let a1 = a1_hash(
+            "chris",
+            "elwood.innosoft.com",
+            "secret",
+            nonce,
+            cnonce,
+            None,
+            false,
+        );
         let uri = "imap/elwood.innosoft.com";
         assert_eq!(
-            kd(&a1, nonce, "00000001", cnonce, "auth", &format!("AUTHENTICATE:{uri}")),
+            kd(
+                &a1,
+                nonce,
+                "00000001",
+                cnonce,
+                "auth",
+                &format!("AUTHENTICATE:{uri}")
+            ),
             "d388dad90d4bbd760a152321f2143af7"
         );
         assert_eq!(
@@ -549,10 +605,15 @@ mod tests {
     #[test]
     fn tokens_over_4096_bytes_fail_at_any_step() {
         let mut s = DigestServer::new(&[2u8; 30]);
-        assert!(matches!(s.evaluate(&users(), &[b'x'; 4097]), Step::Failed(m) if m.contains("length")));
+        assert!(
+            matches!(s.evaluate(&users(), &[b'x'; 4097]), Step::Failed(m) if m.contains("length"))
+        );
         assert!(matches!(s.evaluate(&users(), b""), Step::Failed(_)));
         let mut s = DigestServer::new(&[2u8; 30]);
-        assert!(matches!(s.evaluate(&users(), &[b'x'; 4096]), Step::Challenge(_)));
+        assert!(matches!(
+            s.evaluate(&users(), &[b'x'; 4096]),
+            Step::Challenge(_)
+        ));
     }
 
     #[test]

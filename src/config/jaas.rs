@@ -160,10 +160,7 @@ pub fn parse(text: &str) -> Result<JaasFile, String> {
                 flag.to_ascii_lowercase().as_str(),
                 "required" | "requisite" | "sufficient" | "optional"
             ) {
-                return Err(format!(
-                    "Line {}: Invalid control flag, {flag}",
-                    line_at(i)
-                ));
+                return Err(format!("Line {}: Invalid control flag, {flag}", line_at(i)));
             }
             i += 1;
             let mut options = Vec::new();
@@ -231,7 +228,8 @@ pub fn server_sasl(cfg: &Config) -> Result<Option<ServerSasl>, String> {
     let path = path.strip_prefix("file:").unwrap_or(path);
     let section_set = cfg.system_properties.contains_key(SERVER_SECTION_KEY);
     let no_section = |why: String| {
-        let mut m = format!("No JAAS configuration section named '{section}' was found in '{path}'.");
+        let mut m =
+            format!("No JAAS configuration section named '{section}' was found in '{path}'.");
         if section_set {
             m.push_str(&format!(" But {SERVER_SECTION_KEY} was set."));
         }
@@ -271,8 +269,8 @@ fn from_section(cfg: &Config, section: &str, modules: &[LoginModule]) -> ServerS
     }
     // Java reads these with System.getProperty under their full names.
     let exact = |k: &str| cfg.system_properties.get(k).map(String::as_str);
-    users.super_password = exact("zookeeper.SASLAuthenticationProvider.superPassword")
-        .map(str::to_string);
+    users.super_password =
+        exact("zookeeper.SASLAuthenticationProvider.superPassword").map(str::to_string);
     users.remove_host = exact("zookeeper.kerberos.removeHostFromPrincipal") == Some("true");
     users.remove_realm = exact("zookeeper.kerberos.removeRealmFromPrincipal") == Some("true");
     ServerSasl {
@@ -285,7 +283,10 @@ fn from_section(cfg: &Config, section: &str, modules: &[LoginModule]) -> ServerS
 /// `-D` flags from the environment variables zkServer.sh passes to the JVM: it runs
 /// `java ... $JVMFLAGS` with `JVMFLAGS="$SERVER_JVMFLAGS $JVMFLAGS"`, so a later
 /// `JVMFLAGS` flag wins. Tokens other than `-Dkey[=value]` (-Xmx..., -XX:...) are ignored.
-pub fn jvm_flag_props(server_jvmflags: Option<&str>, jvmflags: Option<&str>) -> Vec<(String, String)> {
+pub fn jvm_flag_props(
+    server_jvmflags: Option<&str>,
+    jvmflags: Option<&str>,
+) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for s in [server_jvmflags, jvmflags].into_iter().flatten() {
         for tok in s.split_whitespace() {
@@ -321,7 +322,10 @@ Empty { };
         let f = parse(SAMPLE).unwrap();
         let s = f.section("Server").unwrap();
         assert_eq!(s.len(), 1);
-        assert_eq!(s[0].class, "org.apache.zookeeper.server.auth.DigestLoginModule");
+        assert_eq!(
+            s[0].class,
+            "org.apache.zookeeper.server.auth.DigestLoginModule"
+        );
         assert_eq!(s[0].flag, "required");
         assert_eq!(
             s[0].options,
@@ -341,9 +345,17 @@ Empty { };
         // The option list must end with ';' (the JDK: "Line 4: expected [option key]").
         let e = parse("Server {\n  a.B required\n  user_bob=\"x\"\n};\n").unwrap_err();
         assert_eq!(e, "Line 4: expected [option key]");
-        assert!(parse("Server { a.B maybe; };").unwrap_err().contains("Invalid control flag"));
+        assert!(
+            parse("Server { a.B maybe; };")
+                .unwrap_err()
+                .contains("Invalid control flag")
+        );
         assert!(parse("Server { a.B required k=\"v; };").is_err());
-        assert!(parse("Server { a.B required; }").unwrap_err().contains("expected [;]"));
+        assert!(
+            parse("Server { a.B required; }")
+                .unwrap_err()
+                .contains("expected [;]")
+        );
         assert!(parse("Server a.B required; };").is_err());
         assert!(parse("/* open").is_err());
     }
@@ -364,19 +376,30 @@ Empty { };
         let p = path.to_str().unwrap();
         // No JAAS property: no SASL.
         assert!(server_sasl(&cfg_with(&[])).unwrap().is_none());
-        let s = server_sasl(&cfg_with(&[(JAAS_CONF_KEY, p)])).unwrap().unwrap();
+        let s = server_sasl(&cfg_with(&[(JAAS_CONF_KEY, p)]))
+            .unwrap()
+            .unwrap();
         assert_eq!(s.section, "Server");
         assert_eq!(s.users.users.len(), 2);
         assert!(s.warnings.is_empty());
         // Another section by name; a missing one: served without SASL, as Java.
-        let c = server_sasl(&cfg_with(&[(JAAS_CONF_KEY, p), (SERVER_SECTION_KEY, "Client")]));
+        let c = server_sasl(&cfg_with(&[
+            (JAAS_CONF_KEY, p),
+            (SERVER_SECTION_KEY, "Client"),
+        ]));
         assert_eq!(c.unwrap().unwrap().section, "Client");
-        let none = server_sasl(&cfg_with(&[(JAAS_CONF_KEY, p), (SERVER_SECTION_KEY, "Nope")]));
+        let none = server_sasl(&cfg_with(&[
+            (JAAS_CONF_KEY, p),
+            (SERVER_SECTION_KEY, "Nope"),
+        ]));
         assert!(none.unwrap().is_none());
         // Missing file / syntax error: an error naming the section and file.
         let missing = dir.path().join("nope.conf");
         let e = server_sasl(&cfg_with(&[(JAAS_CONF_KEY, missing.to_str().unwrap())])).unwrap_err();
-        assert!(e.starts_with("No JAAS configuration section named 'Server' was found in"), "{e}");
+        assert!(
+            e.starts_with("No JAAS configuration section named 'Server' was found in"),
+            "{e}"
+        );
         std::fs::write(&path, "Server { a.B required x=\"y\" };").unwrap();
         let e = server_sasl(&cfg_with(&[(JAAS_CONF_KEY, p)])).unwrap_err();
         assert!(e.contains("Configuration Error: Line 1"), "{e}");
@@ -393,7 +416,11 @@ Empty { };
         ]))
         .unwrap()
         .unwrap();
-        assert!(s.warnings[0].contains("JAAS section 'Server'"), "{:?}", s.warnings);
+        assert!(
+            s.warnings[0].contains("JAAS section 'Server'"),
+            "{:?}",
+            s.warnings
+        );
         assert!(s.warnings[0].contains("Krb5LoginModule"));
         assert!(s.users.remove_host && !s.users.remove_realm);
     }

@@ -30,6 +30,14 @@ pub struct Settings {
     pub sasl: Option<std::sync::Arc<crate::auth::sasl_digest::DigestUsers>>,
     /// `zookeeper.superUser` / `zookeeper.superUser.*`: SASL ids that also get ("super","").
     pub sasl_super_users: Vec<String>,
+    /// AuthenticationHelper: `enforce.auth.enabled` + `enforce.auth.schemes`, or
+    /// `sessionRequireClientSASLAuth=true` (= enforcing `sasl`). `Some(schemes)`: every
+    /// request but auth/sasl from a connection with no id of these schemes is refused
+    /// with SESSIONCLOSEDREQUIRESASLAUTH and the connection closed.
+    pub enforce_auth_schemes: Option<std::sync::Arc<Vec<String>>>,
+    /// `zookeeper.allowSaslFailedClients=true` (ignored when SASL is required): a failed
+    /// SASL exchange answers OK with a null token and keeps the connection.
+    pub allow_sasl_failed_clients: bool,
     pub container_check_interval_ms: u64,
     pub container_max_per_minute: usize,
     /// Enabled four-letter words by name (`config::fourlw::build_whitelist`).
@@ -108,6 +116,8 @@ impl Default for Settings {
             super_digest: None,
             sasl: None,
             sasl_super_users: Vec::new(),
+            enforce_auth_schemes: None,
+            allow_sasl_failed_clients: false,
             container_check_interval_ms: 60000,
             container_max_per_minute: 10000,
             four_letter_whitelist: crate::config::fourlw::build_whitelist(None, false),
@@ -170,6 +180,10 @@ impl Settings {
             super_digest: c.super_digest.clone(),
             sasl: None,
             sasl_super_users: sasl_super_users(c),
+            enforce_auth_schemes: enforce_auth_schemes(c)?.map(std::sync::Arc::new),
+            allow_sasl_failed_clients: c
+                .system_property("zookeeper.allowSaslFailedClients")
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
             container_check_interval_ms: c.container_check_interval_ms.max(1) as u64,
             container_max_per_minute: c.container_max_per_minute.max(1) as usize,
             four_letter_whitelist: c.four_letter_word_whitelist.clone(),
@@ -221,6 +235,61 @@ fn sasl_super_users(c: &crate::config::Config) -> Vec<String> {
         .map(|(_, v)| v.clone())
         .filter(|v| !v.is_empty())
         .collect()
+}
+
+/// The schemes ProviderRegistry knows: ip, digest (unless disabled) and the providers
+/// named by `zookeeper.authProvider.*` (by their class, as Java loads them).
+fn auth_provider_schemes(c: &crate::config::Config) -> Vec<String> {
+    let mut schemes = vec!["ip".to_string()];
+    if c.system_property("zookeeper.DigestAuthenticationProvider.enabled")
+        .is_none_or(|v| v.trim().eq_ignore_ascii_case("true"))
+    {
+        schemes.push("digest".into());
+    }
+    for (k, v) in &c.system_properties {
+        let k = k.strip_prefix("zookeeper.").unwrap_or(k);
+        if !k.starts_with("authProvider.") {
+            continue;
+        }
+        let scheme = match v.trim().rsplit('.').next().unwrap_or("") {
+            "SASLAuthenticationProvider" => "sasl",
+            "X509AuthenticationProvider" => "x509",
+            "DigestAuthenticationProvider" => "digest",
+            "IPAuthenticationProvider" => "ip",
+            _ => continue,
+        };
+        schemes.push(scheme.into());
+    }
+    schemes
+}
+
+/// AuthenticationHelper's configuration, validated as Java validates it at startup.
+fn enforce_auth_schemes(c: &crate::config::Config) -> Result<Option<Vec<String>>, String> {
+    let is_true = |k: &str| {
+        c.system_property(k)
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+    };
+    let schemes: Vec<String> = if is_true("zookeeper.sessionRequireClientSASLAuth") {
+        vec!["sasl".into()]
+    } else if is_true("zookeeper.enforce.auth.enabled") {
+        c.system_property("zookeeper.enforce.auth.schemes")
+            .map(|s| s.split(',').map(|x| x.trim().to_string()).collect())
+            .unwrap_or_default()
+    } else {
+        return Ok(None);
+    };
+    if schemes.is_empty() {
+        return Err(
+            "zookeeper.enforce.auth.enabled is true zookeeper.enforce.auth.schemes must be  \
+             configured."
+                .into(),
+        );
+    }
+    let known = auth_provider_schemes(c);
+    if let Some(s) = schemes.iter().find(|s| !known.contains(s)) {
+        return Err(format!("Authentication scheme {s} is not available."));
+    }
+    Ok(Some(schemes))
 }
 
 /// The AdminServer's listen address from `admin.*` (None when disabled).

@@ -59,11 +59,7 @@ impl Core {
                     c.session_id,
                     authorization_id
                 );
-                let superuser = self
-                    .settings
-                    .sasl_super_users
-                    .iter()
-                    .any(|s| *s == authorization_id);
+                let superuser = self.settings.sasl_super_users.contains(&authorization_id);
                 let mut ids = vec![Id {
                     scheme: "sasl".into(),
                     id: authorization_id.clone(),
@@ -86,10 +82,29 @@ impl Core {
                 self.reply(conn, xid, 0, 0, &resp);
             }
             Step::Failed(why) => {
+                let required = self
+                    .settings
+                    .enforce_auth_schemes
+                    .as_ref()
+                    .is_some_and(|s| s.iter().any(|x| x == "sasl"));
+                if self.settings.allow_sasl_failed_clients && !required {
+                    tracing::warn!(
+                        "Client {} failed to SASL authenticate: {why}; maintaining the \
+                         connection (allowSaslFailedClients)",
+                        c.peer
+                    );
+                    self.reply(conn, xid, 0, 0, &Response::SaslNull);
+                    return;
+                }
                 tracing::warn!(
                     "Client {} failed to SASL authenticate: {why}; closing the connection",
                     c.peer
                 );
+                let code = if required {
+                    err::SESSION_CLOSED_REQUIRE_SASL_AUTH
+                } else {
+                    err::AUTH_FAILED
+                };
                 self.stats.auth_failed += 1;
                 // Unlike other errors, Java sends the (null) SetSASLResponse body too.
                 if let Some(c) = self.conns.get_mut(&conn) {
@@ -98,7 +113,7 @@ impl Core {
                             ReplyHeader {
                                 xid,
                                 zxid: 0,
-                                err: err::AUTH_FAILED,
+                                err: code,
                             }
                             .write(out);
                             Response::SaslNull.write(out);
