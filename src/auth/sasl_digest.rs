@@ -419,6 +419,29 @@ fn parse_directives(b: &[u8]) -> Result<Directives, String> {
     Ok(out)
 }
 
+/// A client's digest-response to `challenge` (tests of the server core).
+#[cfg(test)]
+pub(crate) fn client_response(challenge: &[u8], user: &str, pass: &str) -> Vec<u8> {
+    let d = parse_directives(challenge).unwrap_or_default();
+    let nonce = d.get("nonce").map(|v| decode(v, true)).unwrap_or_default();
+    let cnonce = "clientnonce";
+    let uri = format!("{PROTOCOL}/{SERVER_NAME}");
+    let a1 = a1_hash(user, SERVER_NAME, pass, &nonce, cnonce, None, true);
+    let r = kd(
+        &a1,
+        &nonce,
+        "00000001",
+        cnonce,
+        "auth",
+        &format!("AUTHENTICATE:{uri}"),
+    );
+    format!(
+        "charset=utf-8,username=\"{user}\",realm=\"{SERVER_NAME}\",nonce=\"{nonce}\",\
+         nc=00000001,cnonce=\"{cnonce}\",digest-uri=\"{uri}\",response={r},qop=auth"
+    )
+    .into_bytes()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

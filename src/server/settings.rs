@@ -325,3 +325,48 @@ fn admin_http(
         idle_timeout: std::time::Duration::from_millis(a.idle_timeout_ms.max(1) as u64),
     }))
 }
+
+#[cfg(test)]
+mod sasl_tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn cfg(extra: &str) -> Config {
+        Config::parse_str(&format!("dataDir=/d\nclientPort=2181\n{extra}")).expect("parses")
+    }
+
+    #[test]
+    fn enforcement_as_authentication_helper_reads_it() {
+        assert_eq!(enforce_auth_schemes(&cfg("")), Ok(None));
+        let sasl = "authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n";
+        assert_eq!(
+            enforce_auth_schemes(&cfg(&format!("{sasl}sessionRequireClientSASLAuth=true"))),
+            Ok(Some(vec!["sasl".to_string()]))
+        );
+        assert_eq!(
+            enforce_auth_schemes(&cfg(&format!(
+                "{sasl}enforce.auth.enabled=true\nenforce.auth.schemes=sasl, digest"
+            ))),
+            Ok(Some(vec!["sasl".to_string(), "digest".to_string()]))
+        );
+        // No schemes, or a scheme without a provider: Java refuses to start.
+        assert!(enforce_auth_schemes(&cfg("enforce.auth.enabled=true")).is_err());
+        let e = enforce_auth_schemes(&cfg("sessionRequireClientSASLAuth=true")).unwrap_err();
+        assert_eq!(e, "Authentication scheme sasl is not available.");
+        let e = enforce_auth_schemes(&cfg(
+            "DigestAuthenticationProvider.enabled=false\nenforce.auth.enabled=true\n\
+             enforce.auth.schemes=digest",
+        ))
+        .unwrap_err();
+        assert!(e.contains("digest"), "{e}");
+    }
+
+    #[test]
+    fn super_users_from_every_superuser_property() {
+        let mut c = cfg("superUser=alice\nsuperUser.2=bob\nsuperUserX=eve");
+        c.apply_system_property("zookeeper.superUser.ops", "carol");
+        let mut got = sasl_super_users(&c);
+        got.sort();
+        assert_eq!(got, vec!["alice", "bob", "carol"]);
+    }
+}
