@@ -261,7 +261,7 @@ fn from_section(cfg: &Config, section: &str, modules: &[LoginModule]) -> ServerS
             }
         }
     }
-    if users.users.is_empty() {
+    if users.users.is_empty() && warnings.is_empty() {
         warnings.push(format!(
             "JAAS section '{section}' has no user_NAME=\"password\" entries: every SASL \
              client will fail to authenticate"
@@ -422,6 +422,7 @@ Empty { };
             s.warnings
         );
         assert!(s.warnings[0].contains("Krb5LoginModule"));
+        assert_eq!(s.warnings.len(), 1, "one line: {:?}", s.warnings);
         assert!(s.users.remove_host && !s.users.remove_realm);
     }
 
