@@ -147,7 +147,12 @@ fn main() -> ExitCode {
     if let Some(tool) = cli.tool {
         return run_tool(tool);
     }
-    let mut props = Vec::new();
+    // -D flags of the environment variables zkServer.sh hands to the JVM, then the
+    // command line's (a later flag wins, so the command line wins).
+    let mut props = ferrokeeper::config::jaas::jvm_flag_props(
+        std::env::var("SERVER_JVMFLAGS").ok().as_deref(),
+        std::env::var("JVMFLAGS").ok().as_deref(),
+    );
     for kv in &cli.props {
         let Some((k, v)) = kv.split_once('=') else {
             eprintln!("ferrokeeper: -D expects KEY=VALUE, got {kv:?}");
@@ -188,6 +193,28 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let mut settings = settings;
+    // ServerCnxnFactory.configureSaslLogin: a JAAS file that is named but missing or
+    // malformed stops the start (Java exits with 1).
+    match ferrokeeper::config::jaas::server_sasl(&cfg) {
+        Ok(None) => {}
+        Ok(Some(sasl)) => {
+            for w in &sasl.warnings {
+                tracing::warn!("{w}");
+            }
+            tracing::info!(
+                "SASL DIGEST-MD5 client authentication enabled (JAAS section '{}', {} users)",
+                sasl.section,
+                sasl.users.users.len()
+            );
+            settings.sasl = Some(std::sync::Arc::new(sasl.users));
+        }
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("ferrokeeper: cannot start: {e}");
+            return ExitCode::from(1);
+        }
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

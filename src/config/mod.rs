@@ -13,6 +13,7 @@
 //! (`server.N`, `myid`), `fourlw` (4lw words and whitelist).
 
 pub mod fourlw;
+pub mod jaas;
 mod parse;
 pub mod properties;
 pub mod quorum;

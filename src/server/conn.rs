@@ -148,6 +148,7 @@ pub async fn serve(
             link,
             conn: id,
             skip_acl: settings.prep.skip_acl,
+            enforce_auth_schemes: settings.enforce_auth_schemes.clone(),
             touch_every: Duration::from_millis((settings.tick_ms / 2).max(1) as u64),
             last_touch: Instant::now(),
             pending: Default::default(),

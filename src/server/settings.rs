@@ -36,6 +36,20 @@ pub struct Settings {
     /// `maxCnxns`: client connections in all (0 = unlimited).
     pub max_cnxns: usize,
     pub super_digest: Option<String>,
+    /// SASL DIGEST-MD5 users when a JAAS `Server` section configures SASL (set by the
+    /// binary from `config::jaas::server_sasl`); None = the `sasl` opcode answers a null
+    /// token, as Java without a SASL login.
+    pub sasl: Option<std::sync::Arc<crate::auth::sasl_digest::DigestUsers>>,
+    /// `zookeeper.superUser` / `zookeeper.superUser.*`: SASL ids that also get ("super","").
+    pub sasl_super_users: Vec<String>,
+    /// AuthenticationHelper: `enforce.auth.enabled` + `enforce.auth.schemes`, or
+    /// `sessionRequireClientSASLAuth=true` (= enforcing `sasl`). `Some(schemes)`: every
+    /// request but auth/sasl from a connection with no id of these schemes is refused
+    /// with SESSIONCLOSEDREQUIRESASLAUTH and the connection closed.
+    pub enforce_auth_schemes: Option<std::sync::Arc<Vec<String>>>,
+    /// `zookeeper.allowSaslFailedClients=true` (ignored when SASL is required): a failed
+    /// SASL exchange answers OK with a null token and keeps the connection.
+    pub allow_sasl_failed_clients: bool,
     pub container_check_interval_ms: u64,
     pub container_max_per_minute: usize,
     /// Enabled four-letter words by name (`config::fourlw::build_whitelist`).
@@ -117,6 +131,10 @@ impl Default for Settings {
             max_client_cnxns: 60,
             max_cnxns: 0,
             super_digest: None,
+            sasl: None,
+            sasl_super_users: Vec::new(),
+            enforce_auth_schemes: None,
+            allow_sasl_failed_clients: false,
             container_check_interval_ms: 60000,
             container_max_per_minute: 10000,
             four_letter_whitelist: crate::config::fourlw::build_whitelist(None, false),
@@ -193,6 +211,12 @@ impl Settings {
             max_client_cnxns: c.max_client_cnxns.max(0) as usize,
             max_cnxns: c.max_cnxns.max(0) as usize,
             super_digest: c.super_digest.clone(),
+            sasl: None,
+            sasl_super_users: sasl_super_users(c),
+            enforce_auth_schemes: enforce_auth_schemes(c)?.map(std::sync::Arc::new),
+            allow_sasl_failed_clients: c
+                .system_property("zookeeper.allowSaslFailedClients")
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
             container_check_interval_ms: c.container_check_interval_ms.max(1) as u64,
             container_max_per_minute: c.container_max_per_minute.max(1) as usize,
             four_letter_whitelist: c.four_letter_word_whitelist.clone(),
@@ -258,6 +282,77 @@ fn resolve(host: &str, port: u16, key: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("cannot resolve {key} {host}"))
 }
 
+/// ZooKeeperServer.isSaslSuperUser's properties: `zookeeper.superUser` and
+/// `zookeeper.superUser.<anything>` (also spelled without `zookeeper.`, as every
+/// ferrokeeper `-D` flag may be).
+fn sasl_super_users(c: &crate::config::Config) -> Vec<String> {
+    c.system_properties
+        .iter()
+        .filter(|(k, _)| {
+            let k = k.strip_prefix("zookeeper.").unwrap_or(k);
+            k.strip_prefix("superUser")
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+        })
+        .map(|(_, v)| v.clone())
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+/// The schemes ProviderRegistry knows: ip, digest (unless disabled) and the providers
+/// named by `zookeeper.authProvider.*` (by their class, as Java loads them).
+fn auth_provider_schemes(c: &crate::config::Config) -> Vec<String> {
+    let mut schemes = vec!["ip".to_string()];
+    if c.system_property("zookeeper.DigestAuthenticationProvider.enabled")
+        .is_none_or(|v| v.trim().eq_ignore_ascii_case("true"))
+    {
+        schemes.push("digest".into());
+    }
+    for (k, v) in &c.system_properties {
+        let k = k.strip_prefix("zookeeper.").unwrap_or(k);
+        if !k.starts_with("authProvider.") {
+            continue;
+        }
+        let scheme = match v.trim().rsplit('.').next().unwrap_or("") {
+            "SASLAuthenticationProvider" => "sasl",
+            "X509AuthenticationProvider" => "x509",
+            "DigestAuthenticationProvider" => "digest",
+            "IPAuthenticationProvider" => "ip",
+            _ => continue,
+        };
+        schemes.push(scheme.into());
+    }
+    schemes
+}
+
+/// AuthenticationHelper's configuration, validated as Java validates it at startup.
+fn enforce_auth_schemes(c: &crate::config::Config) -> Result<Option<Vec<String>>, String> {
+    let is_true = |k: &str| {
+        c.system_property(k)
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+    };
+    let schemes: Vec<String> = if is_true("zookeeper.sessionRequireClientSASLAuth") {
+        vec!["sasl".into()]
+    } else if is_true("zookeeper.enforce.auth.enabled") {
+        c.system_property("zookeeper.enforce.auth.schemes")
+            .map(|s| s.split(',').map(|x| x.trim().to_string()).collect())
+            .unwrap_or_default()
+    } else {
+        return Ok(None);
+    };
+    if schemes.is_empty() {
+        return Err(
+            "zookeeper.enforce.auth.enabled is true zookeeper.enforce.auth.schemes must be  \
+             configured."
+                .into(),
+        );
+    }
+    let known = auth_provider_schemes(c);
+    if let Some(s) = schemes.iter().find(|s| !known.contains(s)) {
+        return Err(format!("Authentication scheme {s} is not available."));
+    }
+    Ok(Some(schemes))
+}
+
 /// The AdminServer's listen address from `admin.*` (None when disabled).
 fn admin_http(
     a: &crate::config::AdminConfig,
@@ -290,4 +385,49 @@ fn admin_http(
         },
         idle_timeout: std::time::Duration::from_millis(a.idle_timeout_ms.max(1) as u64),
     }))
+}
+
+#[cfg(test)]
+mod sasl_tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn cfg(extra: &str) -> Config {
+        Config::parse_str(&format!("dataDir=/d\nclientPort=2181\n{extra}")).expect("parses")
+    }
+
+    #[test]
+    fn enforcement_as_authentication_helper_reads_it() {
+        assert_eq!(enforce_auth_schemes(&cfg("")), Ok(None));
+        let sasl = "authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n";
+        assert_eq!(
+            enforce_auth_schemes(&cfg(&format!("{sasl}sessionRequireClientSASLAuth=true"))),
+            Ok(Some(vec!["sasl".to_string()]))
+        );
+        assert_eq!(
+            enforce_auth_schemes(&cfg(&format!(
+                "{sasl}enforce.auth.enabled=true\nenforce.auth.schemes=sasl, digest"
+            ))),
+            Ok(Some(vec!["sasl".to_string(), "digest".to_string()]))
+        );
+        // No schemes, or a scheme without a provider: Java refuses to start.
+        assert!(enforce_auth_schemes(&cfg("enforce.auth.enabled=true")).is_err());
+        let e = enforce_auth_schemes(&cfg("sessionRequireClientSASLAuth=true")).unwrap_err();
+        assert_eq!(e, "Authentication scheme sasl is not available.");
+        let e = enforce_auth_schemes(&cfg(
+            "DigestAuthenticationProvider.enabled=false\nenforce.auth.enabled=true\n\
+             enforce.auth.schemes=digest",
+        ))
+        .unwrap_err();
+        assert!(e.contains("digest"), "{e}");
+    }
+
+    #[test]
+    fn super_users_from_every_superuser_property() {
+        let mut c = cfg("superUser=alice\nsuperUser.2=bob\nsuperUserX=eve");
+        c.apply_system_property("zookeeper.superUser.ops", "carol");
+        let mut got = sasl_super_users(&c);
+        got.sort();
+        assert_eq!(got, vec!["alice", "bob", "carol"]);
+    }
 }

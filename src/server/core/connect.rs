@@ -103,6 +103,7 @@ impl Core {
                 connected_at: now.wall_ms,
                 started_ms: now.mono_ms,
                 queue: VecDeque::new(),
+                sasl: None,
             }
         };
         if req.session_id == 0 && self.new_sessions_local() {

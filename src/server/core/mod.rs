@@ -30,6 +30,7 @@ mod local_sessions;
 mod pipeline;
 mod read_only;
 mod requests;
+mod sasl;
 mod snapshots;
 #[cfg(test)]
 mod tests;
@@ -194,6 +195,8 @@ struct Conn {
     started_ms: i64,
     /// Pending writes and the requests queued behind them.
     queue: VecDeque<Queued>,
+    /// The connection's SASL exchange, from its first `sasl` request (`sasl.rs`).
+    sasl: Option<Box<crate::auth::sasl_digest::DigestServer>>,
 }
 
 pub struct Core {
