@@ -9,7 +9,9 @@ pub mod conn;
 pub mod core;
 pub mod core_loop;
 pub mod election;
+pub mod http;
 pub mod local_read;
+pub mod metrics_http;
 pub mod outbox;
 pub mod persister;
 pub mod quorum;
@@ -51,6 +53,10 @@ impl ServerHandle {
 /// Bind the client port and start serving.
 pub async fn start(settings: Settings) -> std::io::Result<ServerHandle> {
     let settings = Arc::new(settings);
+    // Java starts its metrics provider first, and exits when it cannot.
+    let metrics = metrics_http::bind(settings.metrics_http.as_ref())
+        .await
+        .map_err(std::io::Error::other)?;
     let listener = TcpListener::bind(settings.client_addr).await?;
     let local_addr = listener.local_addr()?;
     // Java's standalone server exits when its AdminServer cannot start.
@@ -85,6 +91,9 @@ pub async fn start(settings: Settings) -> std::io::Result<ServerHandle> {
     ));
     if settings.purge_interval_ms > 0 {
         tokio::spawn(autopurge(settings.clone(), shutdown_rx.clone()));
+    }
+    if let (Some(l), Some(m)) = (metrics, settings.metrics_http.clone()) {
+        metrics_http::spawn(l, m, shared.clone(), core_tx.clone(), shutdown_rx.clone());
     }
     if let Some(l) = admin {
         admin_http::spawn(

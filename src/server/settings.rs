@@ -59,6 +59,8 @@ pub struct Settings {
     pub local_sessions_upgrading: bool,
     /// The AdminServer (`admin.enableServer`, default on); None = off.
     pub admin_http: Option<super::admin_http::AdminHttp>,
+    /// `/metrics` (`metricsProvider.className` = PrometheusMetricsProvider); None = off.
+    pub metrics_http: Option<super::metrics_http::MetricsHttp>,
     /// zoo.cfg's text as read at start (the AdminServer's `initial_configuration`).
     pub initial_config: String,
 }
@@ -118,6 +120,7 @@ impl Default for Settings {
             local_sessions: false,
             local_sessions_upgrading: false,
             admin_http: None,
+            metrics_http: None,
             initial_config: String::new(),
         }
     }
@@ -192,9 +195,51 @@ impl Settings {
             local_sessions: c.local_sessions_enabled,
             local_sessions_upgrading: c.local_sessions_upgrading_enabled,
             admin_http: admin_http(&c.admin)?,
+            metrics_http: metrics_http(c)?,
             initial_config: String::new(),
         })
     }
+}
+
+/// Resolve `host` (an address or a name) with `port`.
+fn resolve(host: &str, port: u16, key: &str) -> Result<std::net::IpAddr, String> {
+    let host = host.trim_matches(|ch| ch == '[' || ch == ']');
+    match host.parse() {
+        Ok(ip) => Ok(ip),
+        Err(_) => {
+            use std::net::ToSocketAddrs;
+            Ok((host, port)
+                .to_socket_addrs()
+                .map_err(|e| format!("cannot resolve {key} {host}: {e}"))?
+                .next()
+                .ok_or_else(|| format!("cannot resolve {key} {host}"))?
+                .ip())
+        }
+    }
+}
+
+/// `/metrics` from `metricsProvider.*` (PrometheusMetricsProvider's defaults: 0.0.0.0,
+/// port 7000, exportJvmInfo true; `Boolean.parseBoolean` for the latter).
+fn metrics_http(
+    c: &crate::config::Config,
+) -> Result<Option<super::metrics_http::MetricsHttp>, String> {
+    if c.metrics_provider_class_name != crate::config::PROMETHEUS_METRICS_PROVIDER {
+        return Ok(None);
+    }
+    let get = |k: &str| c.metrics_provider_config.get(k).map(|v| v.trim());
+    let port_text = get("httpPort").unwrap_or("7000");
+    let port: u16 = port_text
+        .parse()
+        .map_err(|_| format!("metricsProvider.httpPort {port_text} is not a port"))?;
+    let ip = resolve(
+        get("httpHost").unwrap_or("0.0.0.0"),
+        port,
+        "metricsProvider.httpHost",
+    )?;
+    Ok(Some(super::metrics_http::MetricsHttp {
+        addr: SocketAddr::new(ip, port),
+        export_process: get("exportJvmInfo").is_none_or(|v| v.eq_ignore_ascii_case("true")),
+    }))
 }
 
 /// The AdminServer's listen address from `admin.*` (None when disabled).

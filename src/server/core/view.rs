@@ -67,6 +67,7 @@ impl Core {
                     global_sessions: self.sessions.len(),
                     local_sessions: self.local.len(),
                     fsync_threshold_exceed_count: self.slow_fsyncs.load(Ordering::Relaxed),
+                    outstanding_requests: self.shared.throttle.in_process(),
                     quorum: self.quorum_status.clone(),
                 })
             }

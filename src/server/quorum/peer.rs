@@ -33,6 +33,10 @@ pub async fn start(
             current: 0,
         },
     };
+    // Java's QuorumPeerMain starts its metrics provider first, and exits when it cannot.
+    let metrics = crate::server::metrics_http::bind(settings.metrics_http.as_ref())
+        .await
+        .map_err(std::io::Error::other)?;
     let election = Election::start(election_cfg).await?;
     let listener = TcpListener::bind(settings.client_addr).await?;
     let local_addr = listener.local_addr()?;
@@ -69,6 +73,15 @@ pub async fn start(
         ),
         Ok(None) => {}
         Err(e) => tracing::warn!("Problem starting AdminServer: {e}"),
+    }
+    if let (Some(l), Some(m)) = (metrics, settings.metrics_http.clone()) {
+        crate::server::metrics_http::spawn(
+            l,
+            m,
+            shared.clone(),
+            core_tx.clone(),
+            shutdown_rx.clone(),
+        );
     }
     let peer_task = tokio::spawn(run(st, election, shutdown_rx.clone()));
     let task = tokio::spawn(accept_loop(
