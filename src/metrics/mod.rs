@@ -206,14 +206,8 @@ pub static LEARNER_COMMIT_RECEIVED_COUNT: Counter = Counter::new();
 pub static CONNECTION_REQUEST_COUNT: Counter = Counter::new();
 /// Connections refused (maxClientCnxns / maxCnxns).
 pub static CONNECTION_REJECTED: Counter = Counter::new();
-/// Connections closed by the server (e.g. expired sessions, errors).
-pub static CONNECTION_DROP_COUNT: Counter = Counter::new();
-/// Bytes of client requests received.
-pub static BYTES_RECEIVED_COUNT: Counter = Counter::new();
 /// Snapshots that failed to be written.
 pub static SNAPSHOT_ERROR_COUNT: Counter = Counter::new();
-/// Requests larger than jute.maxbuffer refused.
-pub static LARGE_REQUESTS_REJECTED: Counter = Counter::new();
 
 /// Measured counters by Java name (the rest of the catalog's counters stay 0).
 pub fn measured_counter(name: &str) -> Option<&'static Counter> {
@@ -227,10 +221,7 @@ pub fn measured_counter(name: &str) -> Option<&'static Counter> {
         "learner_commit_received_count" => &LEARNER_COMMIT_RECEIVED_COUNT,
         "connection_request_count" => &CONNECTION_REQUEST_COUNT,
         "connection_rejected" => &CONNECTION_REJECTED,
-        "connection_drop_count" => &CONNECTION_DROP_COUNT,
-        "bytes_received_count" => &BYTES_RECEIVED_COUNT,
         "snapshot_error_count" => &SNAPSHOT_ERROR_COUNT,
-        "large_requests_rejected" => &LARGE_REQUESTS_REJECTED,
         _ => return None,
     })
 }

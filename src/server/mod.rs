@@ -68,7 +68,11 @@ pub async fn start(settings: Settings) -> std::io::Result<ServerHandle> {
     let (tree, recovered) = startup::recover(&settings)?;
     let log = startup::open_log(&settings)?;
     let (persister, durable_rx) =
-        Persister::start(log, Duration::from_millis(settings.fsync_warn_ms))?;
+        Persister::start(
+        log,
+        Duration::from_millis(settings.fsync_warn_ms),
+        Duration::from_millis(settings.fault_fsync_delay_ms),
+    )?;
     let shared = Arc::new(Shared::new(
         tree,
         recovered.last_zxid,
@@ -165,6 +169,7 @@ pub(crate) async fn accept_loop(
             // Java's doAccept: the total first (`maxCnxns`), then the per-address limit.
             let total: usize = m.values().sum();
             if settings.max_cnxns > 0 && total >= settings.max_cnxns {
+                crate::metrics::CONNECTION_REJECTED.inc();
                 tracing::error!(
                     "Too many connections {total} - max is {}",
                     settings.max_cnxns
@@ -173,6 +178,7 @@ pub(crate) async fn accept_loop(
             }
             let n = m.entry(ip).or_insert(0);
             if settings.max_client_cnxns > 0 && *n >= settings.max_client_cnxns {
+                crate::metrics::CONNECTION_REJECTED.inc();
                 tracing::warn!(
                     "too many connections from {ip} - max is {}",
                     settings.max_client_cnxns

@@ -51,6 +51,9 @@ pub struct Settings {
     /// Test-only fault injection (`-D ferrokeeper.faultInjection.panicOnCreate=PATH`): the
     /// core panics on a create of PATH, for the tests that a fatal fault ends the process.
     pub fault_panic_on_create: Option<String>,
+    /// Test-only fault injection (`-D ferrokeeper.faultInjection.fsyncDelayMs=N`): every
+    /// log flush takes N ms longer (a slow disk, for the fsync alert tests).
+    pub fault_fsync_delay_ms: u64,
     /// `localSessionsEnabled`: an ensemble member's new sessions are its own, never
     /// logged (a standalone server ignores it, as Java's does).
     pub local_sessions: bool,
@@ -117,6 +120,7 @@ impl Default for Settings {
             purge_interval_ms: 0,
             global_outstanding_limit: 1000,
             fault_panic_on_create: None,
+            fault_fsync_delay_ms: 0,
             local_sessions: false,
             local_sessions_upgrading: false,
             admin_http: None,
@@ -192,6 +196,11 @@ impl Settings {
                 .system_properties
                 .get("ferrokeeper.faultInjection.panicOnCreate")
                 .cloned(),
+            fault_fsync_delay_ms: c
+                .system_properties
+                .get("ferrokeeper.faultInjection.fsyncDelayMs")
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0),
             local_sessions: c.local_sessions_enabled,
             local_sessions_upgrading: c.local_sessions_upgrading_enabled,
             admin_http: admin_http(&c.admin)?,

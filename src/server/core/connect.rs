@@ -25,6 +25,7 @@ impl Core {
         reply: oneshot::Sender<bool>,
     ) {
         self.stats.packets_received += 1;
+        crate::metrics::CONNECTION_REQUEST_COUNT.inc();
         if req.last_zxid_seen > self.last_applied {
             tracing::info!(
                 "refusing session request for client {peer} as it has seen zxid 0x{:x} our last zxid is 0x{:x} client must try another server",

@@ -145,6 +145,14 @@ impl Core {
     }
 }
 
+/// A write (Java's `Request.isQuorum`) by its `op_name` ("NA": a write that failed).
+pub fn is_write_op(name: &str) -> bool {
+    matches!(
+        name,
+        "CREA" | "CRE2" | "CRTE" | "CRTT" | "DELE" | "SETD" | "SETA" | "MULT" | "RECO" | "CLOS" | "NA"
+    )
+}
+
 /// Opcode names as ZooKeeper's `Request.op2String` prints them (for cons/dump).
 pub fn op_name(code: i32) -> &'static str {
     match code {

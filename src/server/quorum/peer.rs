@@ -113,10 +113,13 @@ async fn run(
             st.last_logged_zxid(),
             st.current_epoch
         );
+        crate::metrics::LOOKING_COUNT.inc();
+        let looking_since = std::time::Instant::now();
         let decided = looking::look(&mut st, &election, &mut shutdown).await;
         let Some(d) = decided else {
             break;
         };
+        crate::metrics::ELECTION_TIME.observe(looking_since.elapsed().as_millis() as i64);
         let reason = match d.state {
             Vote::Leading => {
                 lead::lead(
