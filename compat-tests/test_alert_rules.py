@@ -410,3 +410,46 @@ def test_rules_without_a_ferrokeeper_metric():
         *firing_at("300s", {}),
         *firing_at("700s", {"ZooKeeperDataDirFilling": 1, "ZooKeeperLearnerQueueBacklog": 1}),
     ], "written")
+
+
+DASHBOARD = os.path.join(REPO, "monitoring", "grafana", "ferrokeeper-dashboard.json")
+# Gauges only a leader (and an ensemble member) exports: not in a standalone scrape.
+ENSEMBLE_ONLY = {"quorum_size", "learners", "synced_followers", "synced_observers",
+                 "synced_non_voting_followers", "pending_syncs", "leader_uptime",
+                 "last_proposal_size", "min_proposal_size", "max_proposal_size"}
+
+
+def test_dashboard_queries_parse_and_use_exported_metrics():
+    """The Grafana dashboard: importable JSON (a Prometheus datasource input, unique panel
+    ids), every query valid PromQL (promtool check rules on them as recording rules,
+    $job/$instance replaced) and every metric it reads exported by ferrokeeper."""
+    with open(DASHBOARD) as f:
+        dash = json.load(f)
+    assert dash["__inputs"][0]["pluginId"] == "prometheus"
+    ids = [p["id"] for p in dash["panels"]]
+    assert len(ids) == len(set(ids))
+    exprs = [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
+    assert len(exprs) >= 30
+    rules = {"groups": [{"name": "dashboard", "rules": [
+        {"record": f"dashboard:query_{i}", "expr": e.replace("$job", ".*").replace("$instance", ".*")}
+        for i, e in enumerate(exprs)]}]}
+    d = tempfile.mkdtemp(prefix="dash-test-")
+    try:
+        path = os.path.join(d, "dash-rules.yml")
+        with open(path, "w") as f:
+            json.dump(rules, f)
+        r = subprocess.run([promtool(), "check", "rules", path], capture_output=True, text=True)
+        assert r.returncode == 0, r.stdout + r.stderr
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    srv = metrics_server()
+    try:
+        srv.start()
+        exported = {name for _, _, name, _, _ in samples(scrape(srv.metrics_port))}
+    finally:
+        srv.cleanup()
+    used = set()
+    for e in exprs:
+        used |= set(re.findall(r"\b([a-z_][a-z0-9_]*)\{", e))
+    missing = sorted(used - exported - ENSEMBLE_ONLY - {"up"})
+    assert not missing, f"the dashboard reads metrics ferrokeeper does not export: {missing}"
