@@ -235,7 +235,6 @@ def test_rules_file_checks():
     assert f"SUCCESS: {len(ALL_ALERTS)} rules found" in r.stdout, r.stdout
 
 
-@pytest.mark.xdist_group("ensemble")
 def test_ensemble_member_down_follower_not_synced_no_leader_quorum_lost(ensemble_factory):  # noqa: F811
     ens = ensemble_factory(["ferro"] * 3, metrics=True)
     leader = ens.leader()

@@ -344,7 +344,6 @@ def ensemble_scrapes(ens):
     return out
 
 
-@pytest.mark.xdist_group("ensemble")
 def test_ensemble_metrics_as_java(ensemble_factory):  # noqa: F811
     if not java_has_prometheus():
         pytest.fail("no zookeeper-prometheus-metrics jar (scripts/install-deps.sh)", pytrace=False)

@@ -48,7 +48,10 @@ pub const FAMILIES: &[(&str, Kind)] = &[
     ("commit_count", Counter),
     ("commit_process_time", Summary(Basic)),
     ("commit_propagation_latency", Summary(Advanced)),
-    ("concurrent_request_processing_in_commit_processor", Summary(Basic)),
+    (
+        "concurrent_request_processing_in_commit_processor",
+        Summary(Basic),
+    ),
     ("connection_drop_count", Counter),
     ("connection_rejected", Counter),
     ("connection_request_count", Counter),
@@ -151,7 +154,10 @@ pub const FAMILIES: &[(&str, Kind)] = &[
     ("sync_processor_queue_time_ms", Summary(Advanced)),
     ("sync_processor_request_queued", Counter),
     ("throttled_ops", Counter),
-    ("time_waiting_empty_pool_in_commit_processor_read_ms", Summary(Basic)),
+    (
+        "time_waiting_empty_pool_in_commit_processor_read_ms",
+        Summary(Basic),
+    ),
     ("tls_handshake_exceeded", Counter),
     ("unavailable_time", Summary(Basic)),
     ("unrecoverable_error_count", Counter),

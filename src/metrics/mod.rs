@@ -141,7 +141,13 @@ impl Summary {
     /// The `q` quantiles of the observations in the window (NaN when there are none, as
     /// simpleclient's).
     pub fn quantiles<const N: usize>(&self, qs: [f64; N]) -> [f64; N] {
+        self.quantiles_with_zeros(qs, 0)
+    }
+
+    /// The quantiles with `zeros` more observations of 0 in the window.
+    pub fn quantiles_with_zeros<const N: usize>(&self, qs: [f64; N], zeros: u64) -> [f64; N] {
         let mut hist = [0u64; BUCKETS];
+        hist[0] = zeros;
         for age in &self.ages {
             for (h, b) in hist.iter_mut().zip(age.iter()) {
                 *h += b.load(Ordering::Relaxed);
@@ -209,6 +215,75 @@ pub static CONNECTION_REJECTED: Counter = Counter::new();
 /// Snapshots that failed to be written.
 pub static SNAPSHOT_ERROR_COUNT: Counter = Counter::new();
 
+/// A count many threads add to: one cache line per shard, a thread adds to its own
+/// shard (assigned round-robin on its first add), so adding never contends.
+pub struct ShardedCounter {
+    shards: [Shard; SHARDS],
+}
+
+const SHARDS: usize = 32;
+
+#[repr(align(128))]
+struct Shard(AtomicU64);
+
+thread_local! {
+    static MY_SHARD: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
+}
+static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
+
+impl ShardedCounter {
+    pub const fn new() -> ShardedCounter {
+        ShardedCounter {
+            shards: [const { Shard(AtomicU64::new(0)) }; SHARDS],
+        }
+    }
+
+    #[inline]
+    pub fn inc(&self) {
+        let i = MY_SHARD.with(|s| {
+            let mut i = s.get();
+            if i == usize::MAX {
+                i = NEXT_SHARD.fetch_add(1, Ordering::Relaxed) % SHARDS;
+                s.set(i);
+            }
+            i
+        });
+        self.shards[i].0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> u64 {
+        self.shards
+            .iter()
+            .map(|s| s.0.load(Ordering::Relaxed))
+            .fold(0u64, u64::wrapping_add)
+    }
+}
+
+impl Default for ShardedCounter {
+    fn default() -> Self {
+        ShardedCounter::new()
+    }
+}
+
+/// Reads a connection task served itself (local_read.rs): each is a `readlatency`
+/// observation of 0 ms (answered as it is read), counted per thread here instead of in
+/// `READ_LATENCY` so the read path touches no shared cache line; `render` adds them in.
+pub static LOCAL_READS: ShardedCounter = ShardedCounter::new();
+/// `LOCAL_READS` when each of `READ_LATENCY`'s age buckets started (for its window).
+static LOCAL_READS_AT_AGE: [AtomicU64; AGES] = [const { AtomicU64::new(0) }; AGES];
+
+/// `readlatency`: (count, sum, quantiles) with the local reads in.
+pub fn read_latency<const N: usize>(qs: [f64; N]) -> (u64, u64, [f64; N]) {
+    let local = LOCAL_READS.get();
+    let oldest = (READ_LATENCY.current.load(Ordering::Relaxed) + 1) % AGES;
+    let in_window = local.saturating_sub(LOCAL_READS_AT_AGE[oldest].load(Ordering::Relaxed));
+    (
+        READ_LATENCY.count() + local,
+        READ_LATENCY.sum(),
+        READ_LATENCY.quantiles_with_zeros(qs, in_window),
+    )
+}
+
 /// Measured counters by Java name (the rest of the catalog's counters stay 0).
 pub fn measured_counter(name: &str) -> Option<&'static Counter> {
     Some(match name {
@@ -248,6 +323,8 @@ pub fn rotate_all() {
             s.rotate();
         }
     }
+    let cur = READ_LATENCY.current.load(Ordering::Relaxed) % AGES;
+    LOCAL_READS_AT_AGE[cur].store(LOCAL_READS.get(), Ordering::Relaxed);
 }
 
 #[cfg(test)]

@@ -15,7 +15,12 @@ pub struct ProcessStats {
 /// `VmSize` / `VmRSS` from /proc/self/status ("12345 kB") in bytes.
 fn status_kb(status: &str, key: &str) -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with(key))?;
-    let kb: f64 = line[key.len()..].trim().trim_end_matches("kB").trim().parse().ok()?;
+    let kb: f64 = line[key.len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
     Some(kb * 1024.0)
 }
 

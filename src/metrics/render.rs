@@ -29,7 +29,11 @@ pub fn java_double(v: f64) -> String {
         return "NaN".into();
     }
     if v.is_infinite() {
-        return if v > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
     }
     if v == 0.0 {
         return if v.is_sign_negative() { "-0.0" } else { "0.0" }.into();
@@ -112,8 +116,10 @@ pub fn render(s: &Scrape<'_>) -> String {
             }
             Kind::Summary(detail) => {
                 o.head(name, name, "summary");
+                let qs = [0.5, 0.9, 0.99];
                 let (count, sum, qs) = match measured_summary(name) {
-                    Some(m) => (m.count(), m.sum(), m.quantiles([0.5, 0.9, 0.99])),
+                    Some(_) if name == "readlatency" => super::read_latency(qs),
+                    Some(m) => (m.count(), m.sum(), m.quantiles(qs)),
                     None => (0, 0, [f64::NAN; 3]),
                 };
                 for (q, v) in detail.quantiles().iter().zip(qs) {
@@ -178,7 +184,10 @@ pub fn render(s: &Scrape<'_>) -> String {
 fn server_gauges(o: &mut Out<'_>, m: &MonitorView, (open_fds, max_fds): (u64, u64)) {
     let st = &m.summary.stats;
     let f = |v: u64| v as f64;
-    o.gauge("avg_latency", (st.avg_latency() * 10000.0).round() / 10000.0);
+    o.gauge(
+        "avg_latency",
+        (st.avg_latency() * 10000.0).round() / 10000.0,
+    );
     o.gauge("max_latency", f(st.latency_max_ms));
     o.gauge("min_latency", f(st.latency_min_ms));
     o.gauge("packets_received", f(st.packets_received));

@@ -31,7 +31,10 @@ fn buckets_are_ordered_and_tight() {
         last = b;
         if v < (1 << 40) {
             let mid = bucket_value(b);
-            assert!((mid - v as f64).abs() <= v as f64 / 16.0 + 0.5, "{v} -> {mid}");
+            assert!(
+                (mid - v as f64).abs() <= v as f64 / 16.0 + 0.5,
+                "{v} -> {mid}"
+            );
         }
     }
 }
@@ -72,7 +75,7 @@ fn scrape_lists_every_family_once() {
     assert_eq!(types.len(), catalog::FAMILIES.len());
     assert!(text.contains("# HELP fsynctime fsynctime\n# TYPE fsynctime summary\n"));
     assert!(text.contains("fsynctime{quantile=\"0.99\",} "), "{text}");
-    assert!(text.contains("\nread_per_namespace_count") == false);
+    assert!(!text.contains("\nread_per_namespace_count"));
     assert!(text.contains("# TYPE write_per_namespace summary\n# HELP"));
     let only = render(&Scrape {
         server: None,
@@ -82,9 +85,26 @@ fn scrape_lists_every_family_once() {
     });
     assert_eq!(
         only,
-        "# HELP commit_count commit_count\n# TYPE commit_count counter\ncommit_count "
-            .to_owned()
+        "# HELP commit_count commit_count\n# TYPE commit_count counter\ncommit_count ".to_owned()
             + &java_double(COMMIT_COUNT.get() as f64)
             + "\n"
     );
+}
+
+#[test]
+fn local_reads_count_as_zero_latency_reads() {
+    let (c0, s0, _) = read_latency([0.5]);
+    std::thread::scope(|sc| {
+        for _ in 0..4 {
+            sc.spawn(|| {
+                for _ in 0..1000 {
+                    LOCAL_READS.inc();
+                }
+            });
+        }
+    });
+    let (c1, s1, [p50]) = read_latency([0.5]);
+    // (other tests in this process may serve reads at the same time)
+    assert!(c1 - c0 >= 4000 && s1 >= s0);
+    assert_eq!(p50, 0.0);
 }

@@ -9,11 +9,11 @@
 //! `MAX_HEAD` bytes of a request, or build JSON itself (`admin::commands` does).
 
 use super::core::Input;
+use super::http::{Head, Reply};
 use super::settings::Settings;
 use super::shared::Shared;
 use crate::admin::commands::{self, Command, Inputs, QuorumFacts};
 use crate::admin::{Answer, Query, ServingMode};
-use super::http::{Head, Reply};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -244,4 +244,3 @@ async fn host_facts(command: &Command, settings: &Settings) -> HostFacts {
     .await
     .unwrap_or_default()
 }
-

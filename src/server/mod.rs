@@ -67,8 +67,7 @@ pub async fn start(settings: Settings) -> std::io::Result<ServerHandle> {
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let (tree, recovered) = startup::recover(&settings)?;
     let log = startup::open_log(&settings)?;
-    let (persister, durable_rx) =
-        Persister::start(
+    let (persister, durable_rx) = Persister::start(
         log,
         Duration::from_millis(settings.fsync_warn_ms),
         Duration::from_millis(settings.fault_fsync_delay_ms),

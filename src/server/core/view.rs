@@ -149,7 +149,17 @@ impl Core {
 pub fn is_write_op(name: &str) -> bool {
     matches!(
         name,
-        "CREA" | "CRE2" | "CRTE" | "CRTT" | "DELE" | "SETD" | "SETA" | "MULT" | "RECO" | "CLOS" | "NA"
+        "CREA"
+            | "CRE2"
+            | "CRTE"
+            | "CRTT"
+            | "DELE"
+            | "SETD"
+            | "SETA"
+            | "MULT"
+            | "RECO"
+            | "CLOS"
+            | "NA"
     )
 }
 
