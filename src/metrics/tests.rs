@@ -74,9 +74,16 @@ fn scrape_lists_every_family_once() {
     let types: Vec<&str> = text.lines().filter(|l| l.starts_with("# TYPE ")).collect();
     assert_eq!(types.len(), catalog::FAMILIES.len());
     assert!(text.contains("# HELP fsynctime fsynctime\n# TYPE fsynctime summary\n"));
-    assert!(text.contains("fsynctime{quantile=\"0.99\",} "), "{text}");
+    // fsynctime is BASIC (the median), updatelatency ADVANCED (0.5, 0.9, 0.99)
+    assert!(text.contains("fsynctime{quantile=\"0.5\",} "), "{text}");
+    assert!(!text.contains("fsynctime{quantile=\"0.9\",}"), "{text}");
+    assert!(
+        text.contains("updatelatency{quantile=\"0.99\",} "),
+        "{text}"
+    );
     assert!(!text.contains("\nread_per_namespace_count"));
-    assert!(text.contains("# TYPE write_per_namespace summary\n# HELP"));
+    // a keyed set with no key yet: HELP and TYPE only
+    assert!(text.contains("# TYPE quota_count_limit_per_namespace gauge\n# HELP"));
     let only = render(&Scrape {
         server: None,
         fds: (1, 2),
