@@ -339,6 +339,8 @@ GROUP_SECONDS = {
     "test_store_interop::test_datadir_handover": 38,
     "test_store_interop::test_java_compressed_snapshot": 36,
     "test_robustness": 28,
+    "test_alert_rules": 80,  # ferrokeeper standalone servers and a 3-member ensemble provoked for each alert, promtool (76 s measured, load ~5)
+    "test_prometheus": 15,  # zk39 (with zookeeper-prometheus-metrics) and ferro standalone, then a 3-member ensemble of each (13 s measured)
     "test_diff_special_nodes": 40,
     "test_store_interop::test_dump_tools_match_java": 18,
     "test_store_interop::test_torn_tail_loses_only_the_torn_entry": 17,
