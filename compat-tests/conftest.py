@@ -176,6 +176,7 @@ class ServerHandle:
             logf = open(self.log_path, "ab")
             env = dict(os.environ)
             env.setdefault("FERROKEEPER_LOG", "info")
+            env.update(getattr(self, "extra_env", None) or {})  # e.g. test_sasl's SERVER_JVMFLAGS
             self.proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, cwd=self.dir,
                                          env=env, start_new_session=True)
             logf.close()
@@ -342,6 +343,7 @@ GROUP_SECONDS = {
     "test_alert_rules": 80,  # ferrokeeper standalone servers and a 3-member ensemble provoked for each alert, promtool (76 s measured, load ~5)
     "test_prometheus": 15,  # zk39 (with zookeeper-prometheus-metrics) and ferro standalone, then a 3-member ensemble of each (13 s measured)
     "test_diff_special_nodes": 40,
+    "test_diff_tls": 52,  # zk39 and ferro only (3.8.0 has no Netty): ~9 TLS servers each, zkCli 3.9 JVMs
     "test_store_interop::test_dump_tools_match_java": 18,
     "test_store_interop::test_torn_tail_loses_only_the_torn_entry": 17,
     "test_client_cli": 17,
@@ -358,6 +360,7 @@ GROUP_SECONDS = {
     "test_diff_multi": 4,
     "test_diff_basic": 2,
     "test_diff_acl": 2,
+    "test_sasl": 30,  # zk, zk39, ferro (two ways): SASL servers, kazoo, zkCli 3.8 and 3.9 JVMs; 29 s measured, load 3-5
 }
 DEFAULT_GROUP_SECONDS = 20
 

@@ -184,3 +184,30 @@ def test_connection_limits(server_factory, limits):
     finally:
         for c in held:
             c.close()
+
+
+def test_connection_throttle(server_factory):
+    """zookeeper.connection_throttle_* (BlueThrottle): a bucket of 3 tokens that refills one
+    every 10 minutes lets three ConnectRequests in, then closes new ones (and re-attaches)
+    unanswered, whether or not earlier sessions closed."""
+    srv = server_factory(connection_throttle_tokens=3, connection_throttle_fill_time=600000,
+                         connection_throttle_fill_count=1)
+    held = []
+    try:
+        for _ in range(3):
+            c = handshake_refused(srv)
+            assert c is not True, "refused with tokens left"
+            held.append(c)
+        assert handshake_refused(srv) is True, "a fourth connection got in"
+        first = held.pop(0)
+        sid, passwd = first.session_id, first.passwd
+        first.drop()
+        again = zkraw.ZkRaw(srv.host, srv.port)
+        with pytest.raises((zkraw.ConnectionClosed, OSError)):
+            again.handshake(timeout_ms=10000, session_id=sid, passwd=passwd)
+        held.pop().close()
+        assert handshake_refused(srv) is True, "a closed session gave its token back"
+        assert "Mode: standalone" in srv.fourlw("srvr")
+    finally:
+        for c in held:
+            c.close()

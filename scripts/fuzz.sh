@@ -33,9 +33,9 @@ fi
 # panics, overflow checks (-a) and the RSS limit are what is looked for), 2-3x the speed.
 declare -A max_len=(
   [client_frame]=4096 [txn]=4096 [txlog]=16384 [snapshot]=16384
-  [quorum_packet]=4096 [election]=2048 [snap_stream]=8192
+  [quorum_packet]=4096 [election]=2048 [snap_stream]=8192 [tls_store]=8192
 )
-targets=(client_frame txn txlog snapshot quorum_packet election snap_stream)
+targets=(client_frame txn txlog snapshot quorum_packet election snap_stream tls_store)
 
 cd fuzz
 start=$(date +%s)

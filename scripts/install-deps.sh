@@ -4,6 +4,7 @@
 #
 #   zookeeper, zookeeper-bin   reference Apache ZooKeeper 3.8 server, zkCli.sh and the C client cli_mt
 #   python3-kazoo, python3-pytest, python3-pytest-timeout   Python client + test runner for /usr/bin/python3
+#   python3-pure-sasl          kazoo's SASL (DIGEST-MD5) for test_sasl.py (kazoo depends on it already)
 #   python3-pytest-xdist       runs the compat suite's test files in parallel workers (-n)
 #   python3-prometheus-client  its text-format parser checks /metrics (test_prometheus.py)
 #   libcurator-*-java          Apache Curator 5.4 for the Java client tests
@@ -41,6 +42,7 @@ PKGS=(
   zookeeper
   zookeeper-bin
   python3-kazoo
+  python3-pure-sasl
   python3-pytest
   python3-pytest-timeout
   python3-pytest-xdist

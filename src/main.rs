@@ -147,7 +147,12 @@ fn main() -> ExitCode {
     if let Some(tool) = cli.tool {
         return run_tool(tool);
     }
-    let mut props = Vec::new();
+    // -D flags of the environment variables zkServer.sh hands to the JVM, then the
+    // command line's (a later flag wins, so the command line wins).
+    let mut props = ferrokeeper::config::jaas::jvm_flag_props(
+        std::env::var("SERVER_JVMFLAGS").ok().as_deref(),
+        std::env::var("JVMFLAGS").ok().as_deref(),
+    );
     for kv in &cli.props {
         let Some((k, v)) = kv.split_once('=') else {
             eprintln!("ferrokeeper: -D expects KEY=VALUE, got {kv:?}");
@@ -188,6 +193,28 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let mut settings = settings;
+    // ServerCnxnFactory.configureSaslLogin: a JAAS file that is named but missing or
+    // malformed stops the start (Java exits with 1).
+    match ferrokeeper::config::jaas::server_sasl(&cfg) {
+        Ok(None) => {}
+        Ok(Some(sasl)) => {
+            for w in &sasl.warnings {
+                tracing::warn!("{w}");
+            }
+            tracing::info!(
+                "SASL DIGEST-MD5 client authentication enabled (JAAS section '{}', {} users)",
+                sasl.section,
+                sasl.users.users.len()
+            );
+            settings.sasl = Some(std::sync::Arc::new(sasl.users));
+        }
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("ferrokeeper: cannot start: {e}");
+            return ExitCode::from(1);
+        }
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -198,6 +225,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let (serve_plain, secure_addr) = (settings.serve_plain_port, settings.secure_client_addr);
     rt.block_on(async move {
         let started = if quorum_member {
             server::quorum::peer::start(settings, &cfg).await
@@ -215,7 +243,12 @@ fn main() -> ExitCode {
                 return ExitCode::from(if admin { 4 } else { 1 });
             }
         };
-        tracing::info!("ferrokeeper serving clients on {}", handle.local_addr);
+        if serve_plain {
+            tracing::info!("ferrokeeper serving clients on {}", handle.local_addr);
+        }
+        if let Some(secure) = secure_addr {
+            tracing::info!("ferrokeeper serving TLS clients on {secure}");
+        }
         wait_for_signal().await;
         tracing::info!("shutting down");
         handle.shutdown().await;

@@ -18,6 +18,8 @@ pub struct Stats {
     pub latency_total_ms: u64,
     pub latency_count: u64,
     pub auth_failed: u64,
+    /// ConnectRequests the connection throttle refused (Java's connection_rejected).
+    pub conn_throttled: u64,
 }
 
 impl Stats {

@@ -13,6 +13,7 @@
 //! (`server.N`, `myid`), `fourlw` (4lw words and whitelist).
 
 pub mod fourlw;
+pub mod jaas;
 mod parse;
 pub mod properties;
 pub mod quorum;
@@ -112,7 +113,7 @@ pub struct Config {
     pub client_port: Option<u16>,
     /// `clientPortAddress` host (None = all interfaces); error if set without clientPort.
     pub client_port_address: Option<String>,
-    /// `secureClientPort` (TLS; recorded, unsupported, warned).
+    /// `secureClientPort` (TLS only; configured by the `ssl.*` keys, see `crate::tls`).
     pub secure_client_port: Option<u16>,
     /// `secureClientPortAddress`.
     pub secure_client_port_address: Option<String>,

@@ -136,7 +136,6 @@ pub(super) fn parse(text: &str, flags: Vec<(String, String)>) -> Result<Config, 
     let mut data_dir: Option<PathBuf> = None;
     let mut data_log_dir: Option<PathBuf> = None;
     let mut membership: Vec<(String, String, usize)> = Vec::new();
-    let mut warned_ssl = false;
 
     for p in &props {
         let key = java_trim(&p.key);
@@ -162,14 +161,7 @@ pub(super) fn parse(text: &str, flags: Vec<(String, String)>) -> Result<Config, 
                 let host = value.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
                 cfg.client_port_address = Some(host.unwrap_or(value).to_string());
             }
-            "secureClientPort" => {
-                cfg.secure_client_port = v.port()?;
-                cfg.warn(format!(
-                    "line {}: secureClientPort is not supported (no TLS); only the plain \
-                     clientPort is served",
-                    p.line
-                ));
-            }
+            "secureClientPort" => cfg.secure_client_port = v.port()?,
             "secureClientPortAddress" => cfg.secure_client_port_address = Some(value.to_string()),
             "observerMasterPort" => cfg.observer_master_port = v.port()?,
             "clientPortListenBacklog" => cfg.client_port_listen_backlog = v.int()?,
@@ -285,13 +277,6 @@ pub(super) fn parse(text: &str, flags: Vec<(String, String)>) -> Result<Config, 
                     let ver = i64::from_str_radix(value, 16)
                         .map_err(|_| v.err("not a hexadecimal version"))?;
                     cfg.config_version = Some(ver);
-                }
-                if key.starts_with("ssl.") && !warned_ssl {
-                    warned_ssl = true;
-                    cfg.warn(format!(
-                        "line {}: ssl.* settings are recorded but TLS is not supported",
-                        p.line
-                    ));
                 }
                 if key.starts_with("zookeeper.") {
                     cfg.warn(format!(

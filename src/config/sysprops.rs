@@ -98,6 +98,13 @@ pub(super) const KNOWN_PROPERTIES: &[&str] = &[
     "connection_throttle_drop_decrease",
     "connection_throttle_decrease_ratio",
     "connection_throttle_weight_enabled",
+    "connection_throttle_global_session_weight",
+    "connection_throttle_local_session_weight",
+    "connection_throttle_renew_session_weight",
+    "request_throttle_max_requests",
+    "request_throttle_stall_time",
+    "request_throttle_drop_stale",
+    "request_throttler.shutdownTimeout",
     "version",
 ];
 

@@ -18,6 +18,7 @@ use crate::server::local_read::LocalReader;
 use crate::server::outbox::Outbox;
 use crate::server::settings::Settings;
 use crate::server::shared::{ConnId, ConnLink, Shared};
+use crate::server::transport::{self, Opened, PortMode, ReadSide, WriteSide};
 use bytes::{Buf, BytesMut};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,22 +36,30 @@ const THROTTLE_RECHECK: Duration = Duration::from_millis(20);
 /// How long a connection task serves reads before it lets other tasks run.
 const LOCAL_READ_SLICE: Duration = Duration::from_micros(300);
 
+#[allow(clippy::too_many_arguments)]
 pub async fn serve(
     id: ConnId,
     stream: TcpStream,
     peer: SocketAddr,
+    mode: PortMode,
     settings: Arc<Settings>,
     shared: Arc<Shared>,
     core: mpsc::Sender<Input>,
 ) {
     let _ = stream.set_nodelay(true);
-    // Shared with the outbox: the core writes replies to it directly (see `outbox`).
-    let sock = Arc::new(stream);
-    let rd = &*sock;
+    let Some(Opened {
+        mut rd,
+        mut wr,
+        direct,
+        tls_ids,
+    }) = transport::open(stream, peer, &mode, &shared).await
+    else {
+        return;
+    };
     let mut buf = BytesMut::with_capacity(4096);
 
     // First 4 bytes: a four-letter word or the length of the ConnectRequest.
-    let first = tokio::time::timeout(HANDSHAKE_TIMEOUT, read_at_least(rd, &mut buf, 4)).await;
+    let first = tokio::time::timeout(HANDSHAKE_TIMEOUT, rd.read_at_least(&mut buf, 4)).await;
     if !matches!(first, Ok(Ok(true))) {
         return;
     }
@@ -65,7 +74,7 @@ pub async fn serve(
             if word == FourLetterWord::Stmk {
                 // stmk carries an 8-byte trace mask after the word.
                 let _ =
-                    tokio::time::timeout(HANDSHAKE_TIMEOUT, read_at_least(rd, &mut buf, 12)).await;
+                    tokio::time::timeout(HANDSHAKE_TIMEOUT, rd.read_at_least(&mut buf, 12)).await;
                 if let Some(mask) = buf.get(4..12).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
                     admin::set_trace_mask(i64::from_be_bytes(mask));
                 }
@@ -75,8 +84,8 @@ pub async fn serve(
             admin::reply(word, peer, &conf, mode, |query| ask_core(&core, query)).await
         };
         if let Some(text) = text {
-            let _ = write_all(&sock, text.as_bytes()).await;
-            shutdown_write(&sock);
+            let _ = wr.write_all(text.as_bytes()).await;
+            wr.shutdown().await;
         }
         return;
     }
@@ -84,7 +93,7 @@ pub async fn serve(
     // The ConnectRequest.
     let frame = match tokio::time::timeout(
         HANDSHAKE_TIMEOUT,
-        read_frame(rd, &mut buf, settings.max_buffer),
+        read_frame(&mut rd, &mut buf, settings.max_buffer),
     )
     .await
     {
@@ -103,8 +112,11 @@ pub async fn serve(
             return;
         }
     };
-    let outbox = Arc::new(Outbox::new(Some(sock.clone())));
+    let outbox = Arc::new(Outbox::new(direct));
     let link = Arc::new(ConnLink::new(shared.throttle.clone()));
+    if !tls_ids.is_empty() {
+        link.add_auth(tls_ids);
+    }
     let (tx, rx) = oneshot::channel();
     if core
         .send(Input::Connect {
@@ -129,18 +141,28 @@ pub async fn serve(
             false
         }
     };
-    let writer = tokio::spawn(write_loop(sock.clone(), outbox.clone()));
+    let writer = tokio::spawn(write_loop(wr, outbox.clone()));
     if established {
         let mut reader = LocalReader {
             shared,
             link,
             conn: id,
             skip_acl: settings.prep.skip_acl,
+            enforce_auth_schemes: settings.enforce_auth_schemes.clone(),
             touch_every: Duration::from_millis((settings.tick_ms / 2).max(1) as u64),
             last_touch: Instant::now(),
             pending: Default::default(),
         };
-        read_loop(rd, &mut buf, peer, &settings, &core, &outbox, &mut reader).await;
+        read_loop(
+            &mut rd,
+            &mut buf,
+            peer,
+            &settings,
+            &core,
+            &outbox,
+            &mut reader,
+        )
+        .await;
         let _ = core.send(Input::Disconnected { conn: id }).await;
         outbox.close_after_flush();
     }
@@ -150,7 +172,7 @@ pub async fn serve(
 /// Read frames until the connection ends: plain reads `reader` may serve itself, the
 /// rest go to the core in batches.
 async fn read_loop(
-    rd: &TcpStream,
+    rd: &mut ReadSide,
     buf: &mut BytesMut,
     peer: SocketAddr,
     settings: &Settings,
@@ -243,7 +265,7 @@ async fn read_loop(
             }
         }
         tokio::select! {
-            r = read_some(rd, buf) => match r {
+            r = rd.read_some(buf) => match r {
                 Ok(0) | Err(_) => return,
                 Ok(_) => {}
             },
@@ -279,63 +301,21 @@ async fn send_batch(
 }
 
 /// Writes what the core could not write directly (a full socket buffer, or more
-/// connections to serve in one iteration than the core writes itself).
-async fn write_loop(sock: Arc<TcpStream>, outbox: Arc<Outbox>) {
+/// connections to serve in one iteration than the core writes itself; everything on TLS).
+async fn write_loop(mut wr: WriteSide, outbox: Arc<Outbox>) {
     loop {
         while let Some(data) = outbox.take_for_writer() {
-            if write_all(&sock, &data).await.is_err() {
+            if wr.write_all(&data).await.is_err() {
                 outbox.close();
                 return;
             }
         }
         if outbox.is_closed() || outbox.closing_after_flush() {
-            shutdown_write(&sock);
+            wr.shutdown().await;
             return;
         }
         outbox.wait().await;
     }
-}
-
-async fn write_all(sock: &TcpStream, mut data: &[u8]) -> std::io::Result<()> {
-    while !data.is_empty() {
-        sock.writable().await?;
-        match sock.try_write(data) {
-            Ok(n) => data = &data[n..],
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-/// Send FIN after what was written (the socket itself closes when the last handle goes).
-fn shutdown_write(sock: &TcpStream) {
-    let _ = socket2::SockRef::from(sock).shutdown(std::net::Shutdown::Write);
-}
-
-/// One read into `buf`; Ok(0) on EOF.
-async fn read_some(rd: &TcpStream, buf: &mut BytesMut) -> std::io::Result<usize> {
-    loop {
-        rd.readable().await?;
-        if buf.capacity() - buf.len() < 1024 {
-            buf.reserve(4096);
-        }
-        match rd.try_read_buf(buf) {
-            Ok(n) => return Ok(n),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// Read until `buf` holds at least `n` bytes; false on EOF.
-async fn read_at_least(rd: &TcpStream, buf: &mut BytesMut, n: usize) -> std::io::Result<bool> {
-    while buf.len() < n {
-        if read_some(rd, buf).await? == 0 {
-            return Ok(false);
-        }
-    }
-    Ok(true)
 }
 
 /// Why a frame was refused.
@@ -366,7 +346,7 @@ pub fn next_frame(buf: &mut BytesMut, max: usize) -> Result<Option<bytes::Bytes>
 }
 
 async fn read_frame(
-    rd: &TcpStream,
+    rd: &mut ReadSide,
     buf: &mut BytesMut,
     max: usize,
 ) -> Result<Option<bytes::Bytes>, FrameError> {
@@ -374,7 +354,7 @@ async fn read_frame(
         if let Some(f) = next_frame(buf, max)? {
             return Ok(Some(f));
         }
-        if read_some(rd, buf).await? == 0 {
+        if rd.read_some(buf).await? == 0 {
             return Ok(None);
         }
     }
@@ -398,7 +378,7 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let server = tokio::spawn(async move {
             let (s, peer) = listener.accept().await.unwrap();
-            serve(1, s, peer, settings, shared, core_tx).await;
+            serve(1, s, peer, PortMode::Plain, settings, shared, core_tx).await;
         });
         let mut client = TcpStream::connect(addr).await.unwrap();
         let mut hs = bytes::BytesMut::new();
@@ -493,6 +473,7 @@ mod tests {
                 1,
                 sock,
                 peer,
+                PortMode::Plain,
                 settings.clone(),
                 shared.clone(),
                 core_tx.clone(),
@@ -545,7 +526,7 @@ mod tests {
         let (server, _) = listener.accept().await.unwrap();
         let sock = Arc::new(server);
         let outbox = Arc::new(Outbox::new(Some(sock.clone())));
-        let writer = tokio::spawn(write_loop(sock.clone(), outbox.clone()));
+        let writer = tokio::spawn(write_loop(WriteSide::Plain(sock.clone()), outbox.clone()));
         let mut list = FlushList::default();
         const FRAMES: u32 = 100_000;
         for i in 0..FRAMES {

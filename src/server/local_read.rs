@@ -35,6 +35,8 @@ pub struct LocalReader {
     pub link: Arc<ConnLink>,
     pub conn: ConnId,
     pub skip_acl: bool,
+    /// `Settings::enforce_auth_schemes`.
+    pub enforce_auth_schemes: Option<Arc<Vec<String>>>,
     /// How often served reads must refresh the session at the core (half a tick).
     pub touch_every: Duration,
     pub last_touch: Instant,
@@ -58,6 +60,17 @@ impl LocalReader {
             return false;
         };
         if !self.link.idle_at_core() {
+            return false;
+        }
+        // Enforced authentication (enforce.auth.*): the core refuses an unauthenticated
+        // connection's request, so only an authenticated one is served here.
+        if let Some(schemes) = &self.enforce_auth_schemes
+            && !self
+                .link
+                .auth()
+                .iter()
+                .any(|id| schemes.contains(&id.scheme))
+        {
             return false;
         }
         let ctx = RequestCtx {

@@ -19,6 +19,7 @@ pub mod settings;
 pub mod shared;
 pub mod snapshotter;
 pub mod startup;
+pub mod transport;
 
 use crate::server::core::{CORE_QUEUE, Core, Input};
 use crate::server::shared::Shared;
@@ -57,8 +58,8 @@ pub async fn start(settings: Settings) -> std::io::Result<ServerHandle> {
     let metrics = metrics_http::bind(settings.metrics_http.as_ref())
         .await
         .map_err(std::io::Error::other)?;
-    let listener = TcpListener::bind(settings.client_addr).await?;
-    let local_addr = listener.local_addr()?;
+    let mut listeners = bind_client_ports(&settings).await?;
+    let local_addr = listeners[0].0.local_addr()?;
     // Java's standalone server exits when its AdminServer cannot start.
     let admin = admin_http::bind(&settings)
         .await
@@ -108,13 +109,16 @@ pub async fn start(settings: Settings) -> std::io::Result<ServerHandle> {
             shutdown_rx.clone(),
         );
     }
+    let (listener, mode) = listeners.remove(0);
+    spawn_extra_accept_loops(listeners, &settings, &shared, &core_tx, &shutdown_rx);
     let task = tokio::spawn(accept_loop(
         listener,
+        mode,
         settings,
         shared,
         core_tx,
         shutdown_rx,
-        core_task,
+        Some(core_task),
     ));
     Ok(ServerHandle {
         local_addr,
@@ -123,13 +127,86 @@ pub async fn start(settings: Settings) -> std::io::Result<ServerHandle> {
     })
 }
 
+/// Bind the client ports: the plain `clientPort` first (TLS-or-plain with
+/// `client.portUnification`), then `secureClientPort`. At least one is returned.
+pub(crate) async fn bind_client_ports(
+    settings: &Settings,
+) -> std::io::Result<Vec<(TcpListener, transport::PortMode)>> {
+    let mut out = Vec::new();
+    if settings.serve_plain_port {
+        let mode = match (&settings.tls, settings.port_unification) {
+            (Some(t), true) => transport::PortMode::Unified(t.clone()),
+            _ => transport::PortMode::Plain,
+        };
+        out.push((TcpListener::bind(settings.client_addr).await?, mode));
+    }
+    if let (Some(addr), Some(t)) = (settings.secure_client_addr, &settings.tls) {
+        out.push((
+            TcpListener::bind(addr).await?,
+            transport::PortMode::Tls(t.clone()),
+        ));
+        if t.options.cert_reload {
+            tokio::spawn(reload_certs(t.clone()));
+        }
+    }
+    if out.is_empty() {
+        return Err(std::io::Error::other("no client port to serve"));
+    }
+    Ok(out)
+}
+
+/// `zookeeper.client.certReload`: pick up changed key/trust store files.
+async fn reload_certs(tls: Arc<crate::tls::TlsServer>) {
+    let mut every = tokio::time::interval(crate::tls::RELOAD_POLL);
+    loop {
+        every.tick().await;
+        tls.reload_if_changed();
+    }
+}
+
+/// Accept loops for the client ports after the first (which the caller runs itself, with
+/// the core's task to watch).
+pub(crate) fn spawn_extra_accept_loops(
+    listeners: Vec<(TcpListener, transport::PortMode)>,
+    settings: &Arc<Settings>,
+    shared: &Arc<Shared>,
+    core_tx: &mpsc::Sender<Input>,
+    shutdown: &tokio::sync::watch::Receiver<bool>,
+) {
+    for (listener, mode) in listeners {
+        tokio::spawn(accept_loop(
+            listener,
+            mode,
+            settings.clone(),
+            shared.clone(),
+            core_tx.clone(),
+            shutdown.clone(),
+            None,
+        ));
+    }
+}
+
+/// The core's task, or never (an accept loop that does not watch the core).
+async fn core_ended(
+    t: &mut Option<tokio::task::JoinHandle<()>>,
+) -> Result<(), tokio::task::JoinError> {
+    match t {
+        Some(h) => h.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Accept clients on one port until shutdown. Each port keeps its own connection counts
+/// (Java runs a connection factory per port). The loop given the core's task ends the
+/// process if the core fails.
 pub(crate) async fn accept_loop(
     listener: TcpListener,
+    mode: transport::PortMode,
     settings: Arc<Settings>,
     shared: Arc<Shared>,
     core_tx: mpsc::Sender<Input>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
-    mut core_task: tokio::task::JoinHandle<()>,
+    mut core_task: Option<tokio::task::JoinHandle<()>>,
 ) {
     let per_ip: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::new(Mutex::new(HashMap::new()));
     let mut next_id: u64 = 1;
@@ -138,7 +215,7 @@ pub(crate) async fn accept_loop(
             biased;
             _ = shutdown.changed() => break,
             a = listener.accept() => a,
-            r = &mut core_task, if !*shutdown.borrow() => {
+            r = core_ended(&mut core_task), if !*shutdown.borrow() => {
                 // The core never ends while the server runs: if it panicked, serving on
                 // without it would accept clients and answer none, so stop the process
                 // for a supervisor to restart it. (Release builds abort at the panic
@@ -192,8 +269,9 @@ pub(crate) async fn accept_loop(
         let core_tx = core_tx.clone();
         let per_ip = per_ip.clone();
         let shared = shared.clone();
+        let mode = mode.clone();
         tokio::spawn(async move {
-            conn::serve(id, stream, peer, settings, shared, core_tx).await;
+            conn::serve(id, stream, peer, mode, settings, shared, core_tx).await;
             let mut m = per_ip.lock();
             if let Some(n) = m.get_mut(&ip) {
                 *n -= 1;
@@ -204,7 +282,8 @@ pub(crate) async fn accept_loop(
         });
     }
     drop(core_tx);
-    if let Err(e) = core_task.await
+    if let Some(t) = core_task
+        && let Err(e) = t.await
         && e.is_panic()
     {
         tracing::error!("fatal: the core failed while stopping: {e}");

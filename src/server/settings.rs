@@ -9,7 +9,19 @@ use std::path::PathBuf;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// The plain client port's address (the secure one's when only `secureClientPort` is
+    /// set: then `serve_plain_port` is false).
     pub client_addr: SocketAddr,
+    /// Whether `client_addr` is served as the plain (or port-unified) client port.
+    pub serve_plain_port: bool,
+    /// `secureClientPort` / `secureClientPortAddress`: TLS only.
+    pub secure_client_addr: Option<SocketAddr>,
+    /// `client.portUnification`: the plain port also takes TLS clients.
+    pub port_unification: bool,
+    /// `zookeeper.connection_throttle_*` (Java's BlueThrottle; off by default).
+    pub conn_throttle: crate::session::conn_throttle::ConnThrottleConfig,
+    /// TLS from the `ssl.*` keys, when a secure port or port unification needs it.
+    pub tls: Option<std::sync::Arc<crate::tls::TlsServer>>,
     pub server_id: i64,
     pub tick_ms: i32,
     pub min_session_timeout: i32,
@@ -24,6 +36,20 @@ pub struct Settings {
     /// `maxCnxns`: client connections in all (0 = unlimited).
     pub max_cnxns: usize,
     pub super_digest: Option<String>,
+    /// SASL DIGEST-MD5 users when a JAAS `Server` section configures SASL (set by the
+    /// binary from `config::jaas::server_sasl`); None = the `sasl` opcode answers a null
+    /// token, as Java without a SASL login.
+    pub sasl: Option<std::sync::Arc<crate::auth::sasl_digest::DigestUsers>>,
+    /// `zookeeper.superUser` / `zookeeper.superUser.*`: SASL ids that also get ("super","").
+    pub sasl_super_users: Vec<String>,
+    /// AuthenticationHelper: `enforce.auth.enabled` + `enforce.auth.schemes`, or
+    /// `sessionRequireClientSASLAuth=true` (= enforcing `sasl`). `Some(schemes)`: every
+    /// request but auth/sasl from a connection with no id of these schemes is refused
+    /// with SESSIONCLOSEDREQUIRESASLAUTH and the connection closed.
+    pub enforce_auth_schemes: Option<std::sync::Arc<Vec<String>>>,
+    /// `zookeeper.allowSaslFailedClients=true` (ignored when SASL is required): a failed
+    /// SASL exchange answers OK with a null token and keeps the connection.
+    pub allow_sasl_failed_clients: bool,
     pub container_check_interval_ms: u64,
     pub container_max_per_minute: usize,
     /// Enabled four-letter words by name (`config::fourlw::build_whitelist`).
@@ -96,6 +122,11 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             client_addr: SocketAddr::from(([127, 0, 0, 1], 2181)),
+            serve_plain_port: true,
+            secure_client_addr: None,
+            port_unification: false,
+            tls: None,
+            conn_throttle: Default::default(),
             server_id: 1,
             tick_ms: 2000,
             min_session_timeout: 4000,
@@ -105,6 +136,10 @@ impl Default for Settings {
             max_client_cnxns: 60,
             max_cnxns: 0,
             super_digest: None,
+            sasl: None,
+            sasl_super_users: Vec::new(),
+            enforce_auth_schemes: None,
+            allow_sasl_failed_clients: false,
             container_check_interval_ms: 60000,
             container_max_per_minute: 10000,
             four_letter_whitelist: crate::config::fourlw::build_whitelist(None, false),
@@ -133,23 +168,32 @@ impl Default for Settings {
 impl Settings {
     /// Resolve what the running server needs from a parsed zoo.cfg.
     pub fn from_config(c: &crate::config::Config) -> Result<Self, String> {
-        let Some((host, port)) = c.client_listen() else {
-            return Err(
-                "no clientPort configured (secureClientPort alone is not supported yet)".into(),
-            );
+        let secure_client_addr = match c.secure_client_port {
+            Some(port) => Some(resolve(
+                c.secure_client_port_address.as_deref().unwrap_or("0.0.0.0"),
+                port,
+                "secureClientPortAddress",
+            )?),
+            None => None,
         };
-        let host = host.unwrap_or("0.0.0.0");
-        let ip: std::net::IpAddr = match host.trim_matches(|ch| ch == '[' || ch == ']').parse() {
-            Ok(ip) => ip,
-            Err(_) => {
-                use std::net::ToSocketAddrs;
-                (host, port)
-                    .to_socket_addrs()
-                    .map_err(|e| format!("cannot resolve clientPortAddress {host}: {e}"))?
-                    .next()
-                    .ok_or_else(|| format!("cannot resolve clientPortAddress {host}"))?
-                    .ip()
+        let (client_addr, serve_plain_port) = match (c.client_listen(), secure_client_addr) {
+            (Some((host, port)), _) => (
+                resolve(host.unwrap_or("0.0.0.0"), port, "clientPortAddress")?,
+                true,
+            ),
+            (None, Some(secure)) => (secure, false),
+            (None, None) => {
+                return Err("no clientPort or secureClientPort configured".into());
             }
+        };
+        let port_unification = serve_plain_port
+            && c.system_property("client.portUnification")
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        let tls = match crate::tls::TlsOptions::from_config(c, port_unification)? {
+            Some(o) => Some(std::sync::Arc::new(
+                crate::tls::TlsServer::new(o).map_err(|e| format!("TLS: {e}"))?,
+            )),
+            None => None,
         };
         let data_log_dir = if c.data_log_dir.as_os_str().is_empty() {
             &c.data_dir
@@ -157,7 +201,14 @@ impl Settings {
             &c.data_log_dir
         };
         Ok(Settings {
-            client_addr: SocketAddr::new(ip, port),
+            client_addr,
+            serve_plain_port,
+            secure_client_addr,
+            port_unification,
+            tls,
+            conn_throttle: crate::session::conn_throttle::ConnThrottleConfig::from_properties(
+                |k| c.system_property(k).map(str::to_string),
+            ),
             server_id: c.server_id.unwrap_or(1),
             tick_ms: c.tick_time,
             min_session_timeout: c.effective_min_session_timeout(),
@@ -167,6 +218,12 @@ impl Settings {
             max_client_cnxns: c.max_client_cnxns.max(0) as usize,
             max_cnxns: c.max_cnxns.max(0) as usize,
             super_digest: c.super_digest.clone(),
+            sasl: None,
+            sasl_super_users: sasl_super_users(c),
+            enforce_auth_schemes: enforce_auth_schemes(c)?.map(std::sync::Arc::new),
+            allow_sasl_failed_clients: c
+                .system_property("zookeeper.allowSaslFailedClients")
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
             container_check_interval_ms: c.container_check_interval_ms.max(1) as u64,
             container_max_per_minute: c.container_max_per_minute.max(1) as usize,
             four_letter_whitelist: c.four_letter_word_whitelist.clone(),
@@ -191,7 +248,7 @@ impl Settings {
             snap_count: c.snap_count.max(2) as u64,
             purge_retain: c.autopurge_snap_retain_count.max(3) as usize,
             purge_interval_ms: c.autopurge_purge_interval_ms.max(0) as u64,
-            global_outstanding_limit: c.global_outstanding_limit.max(1) as usize,
+            global_outstanding_limit: outstanding_limit(c),
             fault_panic_on_create: c
                 .system_properties
                 .get("ferrokeeper.faultInjection.panicOnCreate")
@@ -210,21 +267,103 @@ impl Settings {
     }
 }
 
-/// Resolve `host` (an address or a name) with `port`.
-fn resolve(host: &str, port: u16, key: &str) -> Result<std::net::IpAddr, String> {
+/// Requests in process before connections stop reading: `globalOutstandingLimit`, or
+/// Java's RequestThrottler limit `request_throttle_max_requests` when that is lower (both
+/// hold requests back from the core; ferrokeeper does it by not reading, so requests of a
+/// client that left meanwhile are still applied, as with `request_throttle_drop_stale=false`).
+fn outstanding_limit(c: &crate::config::Config) -> usize {
+    let global = c.global_outstanding_limit.max(1) as usize;
+    let throttler = c
+        .system_property("request_throttle_max_requests")
+        .and_then(|v| v.trim().parse::<i32>().ok())
+        .filter(|&n| n > 0)
+        .map_or(usize::MAX, |n| n as usize);
+    global.min(throttler)
+}
+
+/// `host:port` as a socket address (a literal IP, or the first address a name resolves to).
+fn resolve(host: &str, port: u16, key: &str) -> Result<SocketAddr, String> {
     let host = host.trim_matches(|ch| ch == '[' || ch == ']');
-    match host.parse() {
-        Ok(ip) => Ok(ip),
-        Err(_) => {
-            use std::net::ToSocketAddrs;
-            Ok((host, port)
-                .to_socket_addrs()
-                .map_err(|e| format!("cannot resolve {key} {host}: {e}"))?
-                .next()
-                .ok_or_else(|| format!("cannot resolve {key} {host}"))?
-                .ip())
-        }
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
     }
+    use std::net::ToSocketAddrs;
+    (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {key} {host}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("cannot resolve {key} {host}"))
+}
+
+/// ZooKeeperServer.isSaslSuperUser's properties: `zookeeper.superUser` and
+/// `zookeeper.superUser.<anything>` (also spelled without `zookeeper.`, as every
+/// ferrokeeper `-D` flag may be).
+fn sasl_super_users(c: &crate::config::Config) -> Vec<String> {
+    c.system_properties
+        .iter()
+        .filter(|(k, _)| {
+            let k = k.strip_prefix("zookeeper.").unwrap_or(k);
+            k.strip_prefix("superUser")
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+        })
+        .map(|(_, v)| v.clone())
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+/// The schemes ProviderRegistry knows: ip, digest (unless disabled) and the providers
+/// named by `zookeeper.authProvider.*` (by their class, as Java loads them).
+fn auth_provider_schemes(c: &crate::config::Config) -> Vec<String> {
+    let mut schemes = vec!["ip".to_string()];
+    if c.system_property("zookeeper.DigestAuthenticationProvider.enabled")
+        .is_none_or(|v| v.trim().eq_ignore_ascii_case("true"))
+    {
+        schemes.push("digest".into());
+    }
+    for (k, v) in &c.system_properties {
+        let k = k.strip_prefix("zookeeper.").unwrap_or(k);
+        if !k.starts_with("authProvider.") {
+            continue;
+        }
+        let scheme = match v.trim().rsplit('.').next().unwrap_or("") {
+            "SASLAuthenticationProvider" => "sasl",
+            "X509AuthenticationProvider" => "x509",
+            "DigestAuthenticationProvider" => "digest",
+            "IPAuthenticationProvider" => "ip",
+            _ => continue,
+        };
+        schemes.push(scheme.into());
+    }
+    schemes
+}
+
+/// AuthenticationHelper's configuration, validated as Java validates it at startup.
+fn enforce_auth_schemes(c: &crate::config::Config) -> Result<Option<Vec<String>>, String> {
+    let is_true = |k: &str| {
+        c.system_property(k)
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+    };
+    let schemes: Vec<String> = if is_true("zookeeper.sessionRequireClientSASLAuth") {
+        vec!["sasl".into()]
+    } else if is_true("zookeeper.enforce.auth.enabled") {
+        c.system_property("zookeeper.enforce.auth.schemes")
+            .map(|s| s.split(',').map(|x| x.trim().to_string()).collect())
+            .unwrap_or_default()
+    } else {
+        return Ok(None);
+    };
+    if schemes.is_empty() {
+        return Err(
+            "zookeeper.enforce.auth.enabled is true zookeeper.enforce.auth.schemes must be  \
+             configured."
+                .into(),
+        );
+    }
+    let known = auth_provider_schemes(c);
+    if let Some(s) = schemes.iter().find(|s| !known.contains(s)) {
+        return Err(format!("Authentication scheme {s} is not available."));
+    }
+    Ok(Some(schemes))
 }
 
 /// `/metrics` from `metricsProvider.*` (PrometheusMetricsProvider's defaults: 0.0.0.0,
@@ -240,13 +379,13 @@ fn metrics_http(
     let port: u16 = port_text
         .parse()
         .map_err(|_| format!("metricsProvider.httpPort {port_text} is not a port"))?;
-    let ip = resolve(
+    let addr = resolve(
         get("httpHost").unwrap_or("0.0.0.0"),
         port,
         "metricsProvider.httpHost",
     )?;
     Ok(Some(super::metrics_http::MetricsHttp {
-        addr: SocketAddr::new(ip, port),
+        addr,
         export_process: get("exportJvmInfo").is_none_or(|v| v.eq_ignore_ascii_case("true")),
     }))
 }
@@ -283,4 +422,49 @@ fn admin_http(
         },
         idle_timeout: std::time::Duration::from_millis(a.idle_timeout_ms.max(1) as u64),
     }))
+}
+
+#[cfg(test)]
+mod sasl_tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn cfg(extra: &str) -> Config {
+        Config::parse_str(&format!("dataDir=/d\nclientPort=2181\n{extra}")).expect("parses")
+    }
+
+    #[test]
+    fn enforcement_as_authentication_helper_reads_it() {
+        assert_eq!(enforce_auth_schemes(&cfg("")), Ok(None));
+        let sasl = "authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n";
+        assert_eq!(
+            enforce_auth_schemes(&cfg(&format!("{sasl}sessionRequireClientSASLAuth=true"))),
+            Ok(Some(vec!["sasl".to_string()]))
+        );
+        assert_eq!(
+            enforce_auth_schemes(&cfg(&format!(
+                "{sasl}enforce.auth.enabled=true\nenforce.auth.schemes=sasl, digest"
+            ))),
+            Ok(Some(vec!["sasl".to_string(), "digest".to_string()]))
+        );
+        // No schemes, or a scheme without a provider: Java refuses to start.
+        assert!(enforce_auth_schemes(&cfg("enforce.auth.enabled=true")).is_err());
+        let e = enforce_auth_schemes(&cfg("sessionRequireClientSASLAuth=true")).unwrap_err();
+        assert_eq!(e, "Authentication scheme sasl is not available.");
+        let e = enforce_auth_schemes(&cfg(
+            "DigestAuthenticationProvider.enabled=false\nenforce.auth.enabled=true\n\
+             enforce.auth.schemes=digest",
+        ))
+        .unwrap_err();
+        assert!(e.contains("digest"), "{e}");
+    }
+
+    #[test]
+    fn super_users_from_every_superuser_property() {
+        let mut c = cfg("superUser=alice\nsuperUser.2=bob\nsuperUserX=eve");
+        c.apply_system_property("zookeeper.superUser.ops", "carol");
+        let mut got = sasl_super_users(&c);
+        got.sort();
+        assert_eq!(got, vec!["alice", "bob", "carol"]);
+    }
 }

@@ -31,6 +31,9 @@ pub struct Shared {
     pub last_applied: AtomicI64,
     /// Requests served by connection tasks (counted into the 4lw packet totals).
     pub served: AtomicU64,
+    /// Failed TLS handshakes and refused client certificates (Java counts them into
+    /// auth_failed_count too).
+    pub tls_auth_failed: AtomicU64,
     /// Requests handed to the core and not answered yet, for all connections.
     pub throttle: Arc<Throttle>,
     /// `admin::ServingMode` as a number (see `serving_mode`): set by whoever runs the
@@ -45,6 +48,7 @@ impl Shared {
             watches: Mutex::new(WatchManager::new()),
             last_applied: AtomicI64::new(last_applied),
             served: AtomicU64::new(0),
+            tls_auth_failed: AtomicU64::new(0),
             throttle: Arc::new(Throttle::new(outstanding_limit)),
             serving: AtomicU8::new(ServingMode::ReadWrite as u8),
         }

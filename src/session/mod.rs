@@ -5,6 +5,8 @@
 //! between Java and ferrokeeper nodes).
 //! Must never: touch the network, the tree, or read the clock itself (time is passed in).
 
+pub mod conn_throttle;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Java's `ZooKeeperServer.superSecret`.

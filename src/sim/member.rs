@@ -809,6 +809,7 @@ impl Member {
             link: link.clone(),
             conn: id,
             skip_acl,
+            enforce_auth_schemes: None,
             touch_every: Duration::from_secs(3600),
             last_touch: std::time::Instant::now(),
             pending: Default::default(),

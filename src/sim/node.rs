@@ -210,6 +210,7 @@ impl SimNode {
             link: link.clone(),
             conn: id,
             skip_acl: self.settings.prep.skip_acl,
+            enforce_auth_schemes: None,
             touch_every: Duration::from_secs(3600),
             last_touch: std::time::Instant::now(),
             pending: Default::default(),

@@ -219,7 +219,9 @@ pub fn is_valid_id(scheme: &str, id: &str) -> bool {
 fn provider_matches(scheme: &str, auth_id: &str, acl_id: &str) -> bool {
     match scheme {
         "ip" => ip_matches(auth_id, acl_id),
-        "digest" | "sasl" | "x509" => auth_id == acl_id,
+        // SASLAuthenticationProvider.matches: the SASL id "super" matches every sasl ACL.
+        "sasl" => auth_id == "super" || auth_id == acl_id,
+        "digest" | "x509" => auth_id == acl_id,
         _ => false,
     }
 }
@@ -382,6 +384,12 @@ mod tests {
             &[id("ip", "u:abc")]
         ));
         assert!(check_acl(&[acl(1, "ip", "10.1.0.0/16")], 1, &ip));
+        // sasl: the id itself, or the SASL user "super" (SASLAuthenticationProvider).
+        let bob = [acl(1, "sasl", "bob")];
+        assert!(check_acl(&bob, 1, &[id("sasl", "bob")]));
+        assert!(!check_acl(&bob, 1, &[id("sasl", "alice")]));
+        assert!(check_acl(&bob, 1, &[id("sasl", "super")]));
+        assert!(!check_acl(&bob, 1, &[id("digest", "super")]));
         assert!(!check_acl(&[acl(1, "ip", "10.2.0.0/16")], 1, &ip));
         assert!(check_acl(&[acl(1, "ip", "10.1.2.3")], 1, &ip));
         // world with another id and unknown schemes never match.

@@ -15,6 +15,29 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 
 impl Core {
+    /// The connection throttle's verdict on a ConnectRequest (always yes when it is off).
+    fn admit_connection(&mut self, req: &ConnectRequest) -> bool {
+        use crate::session::conn_throttle::ConnectKind;
+        if !self.conn_throttle.enabled() {
+            return true;
+        }
+        let kind = match (req.session_id, self.new_sessions_local()) {
+            (0, true) => ConnectKind::NewLocal,
+            (0, false) => ConnectKind::NewGlobal,
+            _ => ConnectKind::Renew,
+        };
+        // splitmix64, then 53 bits as a number in [0, 1).
+        self.throttle_rng = self.throttle_rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.throttle_rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        let uniform = (z >> 11) as f64 / (1u64 << 53) as f64;
+        let need = self.conn_throttle.need(kind);
+        self.conn_throttle
+            .check_limit(need, self.now.mono_ms, uniform)
+    }
+
     pub(super) fn connect(
         &mut self,
         conn: ConnId,
@@ -26,6 +49,15 @@ impl Core {
     ) {
         self.stats.packets_received += 1;
         crate::metrics::CONNECTION_REQUEST_COUNT.inc();
+        if !self.admit_connection(&req) {
+            // ZooKeeperServer.processConnectRequest's ClientCnxnLimitException: closed
+            // without an answer.
+            self.stats.conn_throttled += 1;
+            tracing::warn!("closing connection to {peer}: connection throttle (no tokens)");
+            outbox.close();
+            let _ = reply.send(false);
+            return;
+        }
         if req.last_zxid_seen > self.last_applied {
             tracing::info!(
                 "refusing session request for client {peer} as it has seen zxid 0x{:x} our last zxid is 0x{:x} client must try another server",
@@ -52,11 +84,14 @@ impl Core {
         let ro = req.read_only.map(|_| read_only);
         let now = self.now;
         let new_conn = |session_id: i64, outbox: Arc<Outbox>| {
-            let auth: Arc<Vec<Id>> = vec![Id {
+            // ("ip", addr) first, then what a TLS client certificate earned (the link
+            // holds those from before the handshake reached the core).
+            let mut ids = vec![Id {
                 scheme: "ip".into(),
                 id: peer.ip().to_string(),
-            }]
-            .into();
+            }];
+            ids.extend(link.auth().iter().cloned());
+            let auth: Arc<Vec<Id>> = ids.into();
             link.set_session(session_id, auth);
             Conn {
                 outbox,
@@ -69,6 +104,7 @@ impl Core {
                 connected_at: now.wall_ms,
                 started_ms: now.mono_ms,
                 queue: VecDeque::new(),
+                sasl: None,
             }
         };
         if req.session_id == 0 && self.new_sessions_local() {

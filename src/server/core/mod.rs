@@ -30,6 +30,7 @@ mod local_sessions;
 mod pipeline;
 mod read_only;
 mod requests;
+mod sasl;
 mod snapshots;
 #[cfg(test)]
 mod tests;
@@ -194,6 +195,8 @@ struct Conn {
     started_ms: i64,
     /// Pending writes and the requests queued behind them.
     queue: VecDeque<Queued>,
+    /// The connection's SASL exchange, from its first `sasl` request (`sasl.rs`).
+    sasl: Option<Box<crate::auth::sasl_digest::DigestServer>>,
 }
 
 pub struct Core {
@@ -242,6 +245,10 @@ pub struct Core {
     remote: ensemble::RemoteState,
     /// What mntr reports about the ensemble, kept current by the role's shell.
     quorum_status: Option<crate::admin::QuorumStatus>,
+    /// `zookeeper.connection_throttle_*`: the token bucket for ConnectRequests.
+    conn_throttle: crate::session::conn_throttle::ConnThrottle,
+    /// splitmix64 state for the throttle's random early drop.
+    throttle_rng: u64,
     /// Read-only mode: the ensemble's sessions, which it refuses.
     read_only: read_only::ReadOnlySessions,
     /// Sessions only this member knows (`localSessionsEnabled`, read-only mode).
@@ -274,6 +281,11 @@ impl Core {
             conns: HashMap::new(),
             session_conn: HashMap::new(),
             stats: Stats::default(),
+            conn_throttle: crate::session::conn_throttle::ConnThrottle::new(
+                settings.conn_throttle,
+                now.mono_ms,
+            ),
+            throttle_rng: now.wall_ms as u64 ^ 0x9E37_79B9_7F4A_7C15,
             digest_log: VecDeque::new(),
             started_ms: now.mono_ms,
             now,

@@ -33,6 +33,10 @@ impl Core {
             }
             return;
         }
+        if !matches!(r.req, Request::Auth(_) | Request::Sasl(_)) && !self.enforce_auth(conn, r.xid)
+        {
+            return;
+        }
         if matches!(r.req, Request::CloseSession) && self.is_local_session(session_id) {
             self.close_local_session(conn, r.xid);
             return;
@@ -43,11 +47,7 @@ impl Core {
         match r.req {
             // Handled on receipt, like ZooKeeper's processPacket (not in the pipeline).
             Request::Auth(p) => self.auth(conn, r.xid, p),
-            Request::Sasl(_) => {
-                // SASL is not enabled: ZooKeeper (no SASL server on the connection) answers
-                // OK with a null token and zxid 0.
-                self.reply(conn, r.xid, 0, 0, &Response::SaslNull);
-            }
+            Request::Sasl(t) => self.sasl(conn, r.xid, t.token),
             ref req if req.is_write() => self.write(conn, r),
             // A learner forwards a sync at receipt, like a write, so the leader sees this
             // session's writes and syncs in request order (and orders the sync after
@@ -176,6 +176,38 @@ impl Core {
             }
         }
         self.answered(conn, xid, last, super::op_name(op_code), received_ms);
+    }
+
+    /// AuthenticationHelper.enforceAuthentication: false (after refusing the request and
+    /// closing the connection) when authentication is enforced and the connection has no
+    /// id of an enforced scheme.
+    fn enforce_auth(&mut self, conn: ConnId, xid: i32) -> bool {
+        let Some(schemes) = self.settings.enforce_auth_schemes.clone() else {
+            return true;
+        };
+        let Some(c) = self.conns.get(&conn) else {
+            return false;
+        };
+        let auth = c.link.auth();
+        if auth.iter().any(|id| schemes.contains(&id.scheme)) {
+            return true;
+        }
+        let have: Vec<&str> = auth.iter().map(|id| id.scheme.as_str()).collect();
+        tracing::error!(
+            "Client authentication scheme(s) {have:?} does not match with any of the expected \
+             authentication scheme {schemes:?}, closing session."
+        );
+        self.reply(
+            conn,
+            xid,
+            0,
+            err::SESSION_CLOSED_REQUIRE_SASL_AUTH,
+            &Response::Empty,
+        );
+        if let Some(c) = self.conns.get(&conn) {
+            c.outbox.close_after_flush();
+        }
+        false
     }
 
     fn auth(&mut self, conn: ConnId, xid: i32, p: AuthPacket) {

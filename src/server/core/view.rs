@@ -82,6 +82,7 @@ impl Core {
             Query::ResetServerStats => {
                 self.stats = Stats::default();
                 self.shared.served.store(0, Ordering::Relaxed);
+                self.shared.tls_auth_failed.store(0, Ordering::Relaxed);
                 self.slow_fsyncs.store(0, Ordering::Relaxed);
             }
             Query::ResetConnStats => {
@@ -102,6 +103,7 @@ impl Core {
         let mut stats = self.stats.clone();
         stats.packets_received += served_here;
         stats.packets_sent += served_here;
+        stats.auth_failed += self.shared.tls_auth_failed.load(Ordering::Relaxed);
         stats
     }
 

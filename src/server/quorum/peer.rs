@@ -11,7 +11,6 @@ use crate::server::{ServerHandle, accept_loop, startup};
 use crate::storage;
 use crate::zab::election::wire::PeerState as Vote;
 use std::sync::Arc;
-use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 /// Recover, bind the client port, start the election, and run the member.
@@ -38,8 +37,8 @@ pub async fn start(
         .await
         .map_err(std::io::Error::other)?;
     let election = Election::start(election_cfg).await?;
-    let listener = TcpListener::bind(settings.client_addr).await?;
-    let local_addr = listener.local_addr()?;
+    let mut listeners = crate::server::bind_client_ports(&settings).await?;
+    let local_addr = listeners[0].0.local_addr()?;
     let (core_tx, core_rx) = mpsc::channel::<Input>(CORE_QUEUE);
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let shared = Arc::new(Shared::new(
@@ -84,13 +83,16 @@ pub async fn start(
         );
     }
     let peer_task = tokio::spawn(run(st, election, shutdown_rx.clone()));
+    let (listener, mode) = listeners.remove(0);
+    crate::server::spawn_extra_accept_loops(listeners, &settings, &shared, &core_tx, &shutdown_rx);
     let task = tokio::spawn(accept_loop(
         listener,
+        mode,
         settings,
         shared,
         core_tx,
         shutdown_rx,
-        peer_task,
+        Some(peer_task),
     ));
     Ok(ServerHandle {
         local_addr,
