@@ -340,6 +340,8 @@ GROUP_SECONDS = {
     "test_store_interop::test_datadir_handover": 38,
     "test_store_interop::test_java_compressed_snapshot": 36,
     "test_robustness": 28,
+    "test_alert_rules": 80,  # ferrokeeper standalone servers and a 3-member ensemble provoked for each alert, promtool (76 s measured, load ~5)
+    "test_prometheus": 15,  # zk39 (with zookeeper-prometheus-metrics) and ferro standalone, then a 3-member ensemble of each (13 s measured)
     "test_diff_special_nodes": 40,
     "test_diff_tls": 52,  # zk39 and ferro only (3.8.0 has no Netty): ~9 TLS servers each, zkCli 3.9 JVMs
     "test_store_interop::test_dump_tools_match_java": 18,

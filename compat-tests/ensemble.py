@@ -28,7 +28,8 @@ data/myid and server.log (stdout and stderr of every start, appended, with a ban
 zoo.cfg is what Java's QuorumPeerConfig reads, the same file for every kind: tickTime
 (default 500), initLimit 10, syncLimit 5, dataDir, clientPort + clientPortAddress
 127.0.0.1, 4lw.commands.whitelist=*, admin.enableServer=false (admin=True: each member's
-AdminServer on 127.0.0.1:member.admin_port), maxClientCnxns=0,
+AdminServer on 127.0.0.1:member.admin_port; metrics=True: each member's Prometheus
+/metrics on 127.0.0.1:member.metrics_port), maxClientCnxns=0,
 server.N=127.0.0.1:quorumPort:electionPort[:observer] and peerType=observer on
 observers. With proxy=True (the default) every member-to-member connection goes through
 netproxy links in this process: in member A's zoo.cfg the line for member B names the
@@ -70,6 +71,7 @@ from harness import (JAVA, JAVA_CLASSPATHS, JAVA_KINDS, end_process, ferro_binar
 HOST = "127.0.0.1"
 KINDS = ("zk", "zk39", "ferro")
 SERVING_MODES = ("leader", "follower", "observer", "standalone")
+PROMETHEUS_PROVIDER = "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider"
 
 # Every process started here, so an interpreter exit without cleanup still kills them.
 _live_procs = set()
@@ -122,6 +124,8 @@ class Member:
         self.election_port = ens._port()
         # the AdminServer's port, when the ensemble has them (admin=True)
         self.admin_port = ens._port() if ens.admin else None
+        # the Prometheus /metrics port, when the ensemble has them (metrics=True)
+        self.metrics_port = ens._port() if ens.metrics else None
         self.proc = None
         self.starts = 0
 
@@ -195,6 +199,10 @@ class Member:
         if self.admin_port is not None:
             cfg.update({"admin.enableServer": "true", "admin.serverAddress": HOST,
                         "admin.serverPort": self.admin_port})
+        if self.metrics_port is not None:
+            cfg.update({"metricsProvider.className": PROMETHEUS_PROVIDER,
+                        "metricsProvider.httpHost": HOST,
+                        "metricsProvider.httpPort": self.metrics_port})
         if self.observer:
             cfg["peerType"] = "observer"
         cfg.update(ens.extra_cfg)
@@ -216,9 +224,11 @@ class Ensemble:
 
     def __init__(self, kinds=("zk", "zk", "zk"), observers=(), tick_ms=500, init_limit=10,
                  sync_limit=5, proxy=True, extra_cfg=None, java_flags=(), ferro_bin=None,
-                 fle_max_notification_ms=2000, base_dir=None, sys_props=None, admin=False):
+                 fle_max_notification_ms=2000, base_dir=None, sys_props=None, admin=False,
+                 metrics=False):
         self.dir = tempfile.mkdtemp(prefix="ensemble-", dir=base_dir)
         self.admin = admin
+        self.metrics = metrics
         self.tick_ms = tick_ms
         self.init_limit = init_limit
         self.sync_limit = sync_limit

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod jute;
+pub mod metrics;
 pub mod proto;
 pub mod server;
 pub mod session;

@@ -321,7 +321,10 @@ pub fn mntr_values(
             "num_alive_connections",
             Json::uint(m.summary.connections as u64 + asking_connections),
         ),
-        ("outstanding_requests", Json::int(0)),
+        (
+            "outstanding_requests",
+            Json::uint(m.outstanding_requests as u64),
+        ),
         ("uptime", Json::uint(m.uptime_ms)),
         ("znode_count", Json::uint(m.summary.node_count as u64)),
         ("watch_count", Json::uint(m.watch_count as u64)),

@@ -197,6 +197,8 @@ pub struct MonitorView {
     pub local_sessions: usize,
     /// fsyncs slower than fsync.warningthresholdms.
     pub fsync_threshold_exceed_count: u64,
+    /// Requests handed to the core and not answered yet (Java's outstanding requests).
+    pub outstanding_requests: usize,
     /// The ensemble keys (none standalone).
     pub quorum: Option<QuorumStatus>,
 }

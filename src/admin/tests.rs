@@ -106,6 +106,7 @@ fn srvr_and_mntr_count_the_asking_connection() {
         global_sessions: 2,
         local_sessions: 0,
         fsync_threshold_exceed_count: 0,
+        outstanding_requests: 0,
         quorum: None,
     };
     let text = render(&Answer::Monitor(m.clone()), &asking(), (12, 1024));

@@ -97,6 +97,7 @@ impl LocalReader {
             });
             let op = crate::server::core::op_name(op_code);
             self.link.responded(xid, zxid, op, now_ms, now_ms);
+            crate::metrics::LOCAL_READS.inc();
         }
         self.link.served.fetch_add(1, Ordering::Relaxed);
         self.shared.served.fetch_add(1, Ordering::Relaxed);

@@ -9,7 +9,9 @@ pub mod conn;
 pub mod core;
 pub mod core_loop;
 pub mod election;
+pub mod http;
 pub mod local_read;
+pub mod metrics_http;
 pub mod outbox;
 pub mod persister;
 pub mod quorum;
@@ -52,6 +54,10 @@ impl ServerHandle {
 /// Bind the client port and start serving.
 pub async fn start(settings: Settings) -> std::io::Result<ServerHandle> {
     let settings = Arc::new(settings);
+    // Java starts its metrics provider first, and exits when it cannot.
+    let metrics = metrics_http::bind(settings.metrics_http.as_ref())
+        .await
+        .map_err(std::io::Error::other)?;
     let mut listeners = bind_client_ports(&settings).await?;
     let local_addr = listeners[0].0.local_addr()?;
     // Java's standalone server exits when its AdminServer cannot start.
@@ -62,8 +68,11 @@ pub async fn start(settings: Settings) -> std::io::Result<ServerHandle> {
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let (tree, recovered) = startup::recover(&settings)?;
     let log = startup::open_log(&settings)?;
-    let (persister, durable_rx) =
-        Persister::start(log, Duration::from_millis(settings.fsync_warn_ms))?;
+    let (persister, durable_rx) = Persister::start(
+        log,
+        Duration::from_millis(settings.fsync_warn_ms),
+        Duration::from_millis(settings.fault_fsync_delay_ms),
+    )?;
     let shared = Arc::new(Shared::new(
         tree,
         recovered.last_zxid,
@@ -86,6 +95,9 @@ pub async fn start(settings: Settings) -> std::io::Result<ServerHandle> {
     ));
     if settings.purge_interval_ms > 0 {
         tokio::spawn(autopurge(settings.clone(), shutdown_rx.clone()));
+    }
+    if let (Some(l), Some(m)) = (metrics, settings.metrics_http.clone()) {
+        metrics_http::spawn(l, m, shared.clone(), core_tx.clone(), shutdown_rx.clone());
     }
     if let Some(l) = admin {
         admin_http::spawn(
@@ -233,6 +245,7 @@ pub(crate) async fn accept_loop(
             // Java's doAccept: the total first (`maxCnxns`), then the per-address limit.
             let total: usize = m.values().sum();
             if settings.max_cnxns > 0 && total >= settings.max_cnxns {
+                crate::metrics::CONNECTION_REJECTED.inc();
                 tracing::error!(
                     "Too many connections {total} - max is {}",
                     settings.max_cnxns
@@ -241,6 +254,7 @@ pub(crate) async fn accept_loop(
             }
             let n = m.entry(ip).or_insert(0);
             if settings.max_client_cnxns > 0 && *n >= settings.max_client_cnxns {
+                crate::metrics::CONNECTION_REJECTED.inc();
                 tracing::warn!(
                     "too many connections from {ip} - max is {}",
                     settings.max_client_cnxns

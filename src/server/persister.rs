@@ -44,6 +44,7 @@ impl Persister {
     pub fn start(
         log: Option<TxnLogWriter>,
         fsync_warn: Duration,
+        fault_delay: Duration,
     ) -> std::io::Result<(Persister, mpsc::Receiver<i64>)> {
         let (tx, rx) = std_mpsc::sync_channel::<PersistBatch>(PERSIST_QUEUE);
         let (done_tx, done_rx) = mpsc::channel::<i64>(PERSIST_QUEUE);
@@ -51,7 +52,7 @@ impl Persister {
         let slow = slow_fsyncs.clone();
         std::thread::Builder::new()
             .name("ferrokeeper-txnlog".into())
-            .spawn(move || run(log, rx, done_tx, fsync_warn, slow))?;
+            .spawn(move || run(log, rx, done_tx, fsync_warn, fault_delay, slow))?;
         Ok((Persister { tx, slow_fsyncs }, done_rx))
     }
 
@@ -71,6 +72,7 @@ fn run(
     rx: std_mpsc::Receiver<PersistBatch>,
     done: mpsc::Sender<i64>,
     fsync_warn: Duration,
+    fault_delay: Duration,
     slow_fsyncs: std::sync::Arc<std::sync::atomic::AtomicU64>,
 ) {
     while let Ok(first) = rx.recv() {
@@ -95,6 +97,10 @@ fn run(
                     }
                 }
                 w.commit()?;
+                if !fault_delay.is_zero() {
+                    // Test-only: a slow disk (ferrokeeper.faultInjection.fsyncDelayMs).
+                    std::thread::sleep(fault_delay);
+                }
                 Ok(())
             })();
             if let Err(e) = res {
@@ -105,6 +111,9 @@ fn run(
                 std::process::exit(EXIT_LOG_FAILED);
             }
             let took = started.elapsed();
+            crate::metrics::FSYNC_TIME.observe(took.as_millis() as i64);
+            crate::metrics::SYNC_PROCESSOR_BATCH_SIZE
+                .observe(batches.iter().map(|b| b.entries.len()).sum::<usize>() as i64);
             if took > fsync_warn {
                 slow_fsyncs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::warn!(

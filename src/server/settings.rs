@@ -77,6 +77,9 @@ pub struct Settings {
     /// Test-only fault injection (`-D ferrokeeper.faultInjection.panicOnCreate=PATH`): the
     /// core panics on a create of PATH, for the tests that a fatal fault ends the process.
     pub fault_panic_on_create: Option<String>,
+    /// Test-only fault injection (`-D ferrokeeper.faultInjection.fsyncDelayMs=N`): every
+    /// log flush takes N ms longer (a slow disk, for the fsync alert tests).
+    pub fault_fsync_delay_ms: u64,
     /// `localSessionsEnabled`: an ensemble member's new sessions are its own, never
     /// logged (a standalone server ignores it, as Java's does).
     pub local_sessions: bool,
@@ -85,6 +88,8 @@ pub struct Settings {
     pub local_sessions_upgrading: bool,
     /// The AdminServer (`admin.enableServer`, default on); None = off.
     pub admin_http: Option<super::admin_http::AdminHttp>,
+    /// `/metrics` (`metricsProvider.className` = PrometheusMetricsProvider); None = off.
+    pub metrics_http: Option<super::metrics_http::MetricsHttp>,
     /// zoo.cfg's text as read at start (the AdminServer's `initial_configuration`).
     pub initial_config: String,
 }
@@ -150,9 +155,11 @@ impl Default for Settings {
             purge_interval_ms: 0,
             global_outstanding_limit: 1000,
             fault_panic_on_create: None,
+            fault_fsync_delay_ms: 0,
             local_sessions: false,
             local_sessions_upgrading: false,
             admin_http: None,
+            metrics_http: None,
             initial_config: String::new(),
         }
     }
@@ -246,9 +253,15 @@ impl Settings {
                 .system_properties
                 .get("ferrokeeper.faultInjection.panicOnCreate")
                 .cloned(),
+            fault_fsync_delay_ms: c
+                .system_properties
+                .get("ferrokeeper.faultInjection.fsyncDelayMs")
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0),
             local_sessions: c.local_sessions_enabled,
             local_sessions_upgrading: c.local_sessions_upgrading_enabled,
             admin_http: admin_http(&c.admin)?,
+            metrics_http: metrics_http(c)?,
             initial_config: String::new(),
         })
     }
@@ -351,6 +364,30 @@ fn enforce_auth_schemes(c: &crate::config::Config) -> Result<Option<Vec<String>>
         return Err(format!("Authentication scheme {s} is not available."));
     }
     Ok(Some(schemes))
+}
+
+/// `/metrics` from `metricsProvider.*` (PrometheusMetricsProvider's defaults: 0.0.0.0,
+/// port 7000, exportJvmInfo true; `Boolean.parseBoolean` for the latter).
+fn metrics_http(
+    c: &crate::config::Config,
+) -> Result<Option<super::metrics_http::MetricsHttp>, String> {
+    if c.metrics_provider_class_name != crate::config::PROMETHEUS_METRICS_PROVIDER {
+        return Ok(None);
+    }
+    let get = |k: &str| c.metrics_provider_config.get(k).map(|v| v.trim());
+    let port_text = get("httpPort").unwrap_or("7000");
+    let port: u16 = port_text
+        .parse()
+        .map_err(|_| format!("metricsProvider.httpPort {port_text} is not a port"))?;
+    let addr = resolve(
+        get("httpHost").unwrap_or("0.0.0.0"),
+        port,
+        "metricsProvider.httpHost",
+    )?;
+    Ok(Some(super::metrics_http::MetricsHttp {
+        addr,
+        export_process: get("exportJvmInfo").is_none_or(|v| v.eq_ignore_ascii_case("true")),
+    }))
 }
 
 /// The AdminServer's listen address from `admin.*` (None when disabled).

@@ -76,12 +76,16 @@ pub fn write(dir: &std::path::Path, order: &SnapshotOrder, shared: &Shared) {
         }
     })();
     match res {
-        Ok(nodes) => tracing::info!(
-            "snapshot 0x{zxid:x}: {nodes} znodes written to {} in {} ms",
-            path.display(),
-            started.elapsed().as_millis()
-        ),
+        Ok(nodes) => {
+            crate::metrics::SNAPSHOT_TIME.observe(started.elapsed().as_millis() as i64);
+            tracing::info!(
+                "snapshot 0x{zxid:x}: {nodes} znodes written to {} in {} ms",
+                path.display(),
+                started.elapsed().as_millis()
+            )
+        }
         Err(e) => {
+            crate::metrics::SNAPSHOT_ERROR_COUNT.inc();
             // Nothing is lost: the txn logs still hold every txn.
             tracing::error!("cannot write snapshot {}: {e}", path.display());
             let _ = std::fs::remove_file(&path);

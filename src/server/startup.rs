@@ -28,6 +28,15 @@ fn other(msg: String) -> io::Error {
 
 /// Rebuild the state from disk (empty when in-memory or the directory is new).
 pub fn recover(settings: &Settings) -> io::Result<(DataTree, Recovered)> {
+    let started = std::time::Instant::now();
+    let r = recover_inner(settings);
+    if r.is_ok() {
+        crate::metrics::DB_INIT_TIME.observe(started.elapsed().as_millis() as i64);
+    }
+    r
+}
+
+fn recover_inner(settings: &Settings) -> io::Result<(DataTree, Recovered)> {
     let ext = settings.prep.extended_types_enabled;
     let Some(data_dir) = settings.data_dir.as_ref() else {
         return Ok((

@@ -954,6 +954,11 @@ impl Leader {
                 (SyncMode::Trunc, Some((kind::TRUNC, zxid)), proposals)
             }
         };
+        match mode {
+            SyncMode::Snap => crate::metrics::SNAP_COUNT.inc(),
+            SyncMode::Diff => crate::metrics::DIFF_COUNT.inc(),
+            _ => {}
+        }
         if let Some((k, z)) = op {
             self.send(lid, QuorumPacket::new(k, z));
         }
@@ -1140,6 +1145,7 @@ impl Leader {
     fn commit(&mut self, p: Outstanding) {
         let zxid = p.zxid;
         self.last_committed = zxid;
+        crate::metrics::COMMIT_COUNT.inc();
         let commit = QuorumPacket::new(kind::COMMIT, zxid);
         let inform = QuorumPacket::with_data(kind::INFORM, zxid, p.data.clone());
         for (&lid, l) in &self.learners {

@@ -752,6 +752,11 @@ impl Learner {
             return;
         }
         let serving = self.phase == Phase::Serving;
+        match p.kind {
+            kind::PROPOSAL => crate::metrics::LEARNER_PROPOSAL_RECEIVED_COUNT.inc(),
+            kind::COMMIT => crate::metrics::LEARNER_COMMIT_RECEIVED_COUNT.inc(),
+            _ => {}
+        }
         let observer = self.cfg.is_observer;
         match p.kind {
             kind::PROPOSAL if observer && serving => {} // Java: "Ignoring proposal"

@@ -48,6 +48,7 @@ impl Core {
         reply: oneshot::Sender<bool>,
     ) {
         self.stats.packets_received += 1;
+        crate::metrics::CONNECTION_REQUEST_COUNT.inc();
         if !self.admit_connection(&req) {
             // ZooKeeperServer.processConnectRequest's ClientCnxnLimitException: closed
             // without an answer.

@@ -39,7 +39,7 @@ mod view;
 
 pub use ensemble::Role;
 pub use snapshots::SnapshotOrder;
-pub use view::op_name;
+pub use view::{is_write_op, op_name};
 
 use crate::admin::Stats;
 use crate::jute::Record;
@@ -426,8 +426,14 @@ impl Core {
     /// in the server's latency figures and the connection's `cons` line.
     fn answered(&mut self, conn: ConnId, xid: i32, zxid: i64, op: &'static str, received_ms: i64) {
         let now = self.now.mono_ms;
-        self.stats
-            .record_latency(now.saturating_sub(received_ms).max(0) as u64);
+        let ms = now.saturating_sub(received_ms).max(0);
+        self.stats.record_latency(ms as u64);
+        // Java's ServerStats.updateLatency: quorum (write) requests vs the rest.
+        if is_write_op(op) {
+            crate::metrics::UPDATE_LATENCY.observe(ms);
+        } else {
+            crate::metrics::READ_LATENCY.observe(ms);
+        }
         if let Some(c) = self.conns.get(&conn) {
             c.link.responded(xid, zxid, op, received_ms, now);
         }

@@ -67,6 +67,7 @@ impl Core {
                     global_sessions: self.sessions.len(),
                     local_sessions: self.local.len(),
                     fsync_threshold_exceed_count: self.slow_fsyncs.load(Ordering::Relaxed),
+                    outstanding_requests: self.shared.throttle.in_process(),
                     quorum: self.quorum_status.clone(),
                 })
             }
@@ -144,6 +145,24 @@ impl Core {
     fn session_of(&self, conn: super::ConnId) -> i64 {
         self.conns.get(&conn).map(|c| c.session_id).unwrap_or(0)
     }
+}
+
+/// A write (Java's `Request.isQuorum`) by its `op_name` ("NA": a write that failed).
+pub fn is_write_op(name: &str) -> bool {
+    matches!(
+        name,
+        "CREA"
+            | "CRE2"
+            | "CRTE"
+            | "CRTT"
+            | "DELE"
+            | "SETD"
+            | "SETA"
+            | "MULT"
+            | "RECO"
+            | "CLOS"
+            | "NA"
+    )
 }
 
 /// Opcode names as ZooKeeper's `Request.op2String` prints them (for cons/dump).

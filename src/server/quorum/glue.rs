@@ -72,6 +72,7 @@ pub fn propose_batch(
     for (z, e) in b.zxids.iter().zip(&b.entries) {
         hand_syncs_before(leader, syncs, *z);
         leader.proposed(*z, e.clone()).map_err(|err| (*z, err))?;
+        crate::metrics::PROPOSAL_COUNT.inc();
     }
     Ok(())
 }

@@ -405,7 +405,11 @@ pub async fn stop_persister(p: Persister, durable: &mut mpsc::Receiver<i64>) -> 
 /// Start a role's log thread.
 pub fn start_persister(settings: &Settings) -> std::io::Result<(Persister, mpsc::Receiver<i64>)> {
     let log = startup::open_log(settings)?;
-    Persister::start(log, Duration::from_millis(settings.fsync_warn_ms))
+    Persister::start(
+        log,
+        Duration::from_millis(settings.fsync_warn_ms),
+        Duration::from_millis(settings.fault_fsync_delay_ms),
+    )
 }
 
 #[cfg(test)]

@@ -32,6 +32,10 @@ pub async fn start(
             current: 0,
         },
     };
+    // Java's QuorumPeerMain starts its metrics provider first, and exits when it cannot.
+    let metrics = crate::server::metrics_http::bind(settings.metrics_http.as_ref())
+        .await
+        .map_err(std::io::Error::other)?;
     let election = Election::start(election_cfg).await?;
     let mut listeners = crate::server::bind_client_ports(&settings).await?;
     let local_addr = listeners[0].0.local_addr()?;
@@ -69,6 +73,15 @@ pub async fn start(
         Ok(None) => {}
         Err(e) => tracing::warn!("Problem starting AdminServer: {e}"),
     }
+    if let (Some(l), Some(m)) = (metrics, settings.metrics_http.clone()) {
+        crate::server::metrics_http::spawn(
+            l,
+            m,
+            shared.clone(),
+            core_tx.clone(),
+            shutdown_rx.clone(),
+        );
+    }
     let peer_task = tokio::spawn(run(st, election, shutdown_rx.clone()));
     let (listener, mode) = listeners.remove(0);
     crate::server::spawn_extra_accept_loops(listeners, &settings, &shared, &core_tx, &shutdown_rx);
@@ -102,10 +115,13 @@ async fn run(
             st.last_logged_zxid(),
             st.current_epoch
         );
+        crate::metrics::LOOKING_COUNT.inc();
+        let looking_since = std::time::Instant::now();
         let decided = looking::look(&mut st, &election, &mut shutdown).await;
         let Some(d) = decided else {
             break;
         };
+        crate::metrics::ELECTION_TIME.observe(looking_since.elapsed().as_millis() as i64);
         let reason = match d.state {
             Vote::Leading => {
                 lead::lead(
