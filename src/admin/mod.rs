@@ -334,7 +334,10 @@ pub fn mntr_values(
         ("local_sessions", Json::uint(m.local_sessions as u64)),
         ("open_file_descriptor_count", Json::uint(open_fds)),
         ("max_file_descriptor_count", Json::uint(max_fds)),
-        ("connection_drop_probability", Json::float(0.0)),
+        (
+            "connection_drop_probability",
+            Json::float(s.conn_drop_ppb as f64 / 1e9),
+        ),
         ("auth_failed_count", Json::uint(s.auth_failed)),
         (
             "fsync_threshold_exceed_count",

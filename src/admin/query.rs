@@ -18,8 +18,9 @@ pub struct Stats {
     pub latency_total_ms: u64,
     pub latency_count: u64,
     pub auth_failed: u64,
-    /// ConnectRequests the connection throttle refused (Java's connection_rejected).
-    pub conn_throttled: u64,
+    /// The connection throttle's random drop chance in parts per billion (Java's
+    /// connection_drop_probability; 0 while BLUE is off).
+    pub conn_drop_ppb: u64,
 }
 
 impl Stats {

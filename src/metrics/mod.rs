@@ -221,8 +221,11 @@ pub static LEARNER_PROPOSAL_RECEIVED_COUNT: Counter = Counter::new();
 pub static LEARNER_COMMIT_RECEIVED_COUNT: Counter = Counter::new();
 /// Client connection requests (session handshakes) received.
 pub static CONNECTION_REQUEST_COUNT: Counter = Counter::new();
-/// Connections refused (maxClientCnxns / maxCnxns).
+/// Connections refused (maxClientCnxns / maxCnxns / the connection throttle).
 pub static CONNECTION_REJECTED: Counter = Counter::new();
+/// The connection throttle's deficit (tokens taken, not refilled) at each admitted
+/// ConnectRequest (only while the throttle is on, as Java).
+pub static CONNECTION_TOKEN_DEFICIT: Summary = Summary::new();
 /// Snapshots that failed to be written.
 pub static SNAPSHOT_ERROR_COUNT: Counter = Counter::new();
 
@@ -322,6 +325,7 @@ pub fn measured_summary(name: &str) -> Option<&'static Summary> {
         "election_time" => &ELECTION_TIME,
         "snapshottime" => &SNAPSHOT_TIME,
         "dbinittime" => &DB_INIT_TIME,
+        "connection_token_deficit" => &CONNECTION_TOKEN_DEFICIT,
         _ => return None,
     })
 }

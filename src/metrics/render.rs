@@ -203,7 +203,7 @@ fn server_gauges(o: &mut Out<'_>, m: &MonitorView, (open_fds, max_fds): (u64, u6
     o.gauge("local_sessions", m.local_sessions as f64);
     o.gauge("open_file_descriptor_count", f(open_fds));
     o.gauge("max_file_descriptor_count", f(max_fds));
-    o.gauge("connection_drop_probability", 0.0);
+    o.gauge("connection_drop_probability", st.conn_drop_ppb as f64 / 1e9);
     // Not measured (Java's value before any response: -1).
     o.gauge("last_client_response_size", -1.0);
     o.gauge("max_client_response_size", -1.0);

@@ -48,16 +48,19 @@ impl Core {
         reply: oneshot::Sender<bool>,
     ) {
         self.stats.packets_received += 1;
-        crate::metrics::CONNECTION_REQUEST_COUNT.inc();
         if !self.admit_connection(&req) {
             // ZooKeeperServer.processConnectRequest's ClientCnxnLimitException: closed
             // without an answer.
-            self.stats.conn_throttled += 1;
+            crate::metrics::CONNECTION_REJECTED.inc();
             tracing::warn!("closing connection to {peer}: connection throttle (no tokens)");
             outbox.close();
             let _ = reply.send(false);
             return;
         }
+        if self.conn_throttle.enabled() {
+            crate::metrics::CONNECTION_TOKEN_DEFICIT.observe(self.conn_throttle.deficit());
+        }
+        crate::metrics::CONNECTION_REQUEST_COUNT.inc();
         if req.last_zxid_seen > self.last_applied {
             tracing::info!(
                 "refusing session request for client {peer} as it has seen zxid 0x{:x} our last zxid is 0x{:x} client must try another server",

@@ -104,6 +104,7 @@ impl Core {
         stats.packets_received += served_here;
         stats.packets_sent += served_here;
         stats.auth_failed += self.shared.tls_auth_failed.load(Ordering::Relaxed);
+        stats.conn_drop_ppb = (self.conn_throttle.drop_chance() * 1e9) as u64;
         stats
     }
 
