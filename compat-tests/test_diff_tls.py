@@ -36,7 +36,8 @@ import zkraw
 from harness import ZK39_LIB, ferro_binary, java_missing, wait_until
 
 KINDS = [k for k in conftest.selected_kinds() if k in ("zk39", "ferro")]
-pytestmark = pytest.mark.parametrize("kind", KINDS)
+each_kind = pytest.mark.parametrize("kind", KINDS)
+ferro_only = pytest.mark.skipif("ferro" not in conftest.selected_kinds(), reason="COMPAT_SERVERS leaves ferrokeeper out")
 
 NETTY = "org.apache.zookeeper.server.NettyServerCnxnFactory"
 X509 = "org.apache.zookeeper.server.auth.X509AuthenticationProvider"
@@ -108,6 +109,7 @@ def auth_failed(srv):
     raise AssertionError("no zk_auth_failed_count in mntr")
 
 
+@each_kind
 @pytest.mark.parametrize("store", ["jks", "p12", "pem"])
 def test_mutual_tls_and_x509_acls(server_pool, kind, pki, store, root):
     srv = tls_server(server_pool, kind, pki, store)
@@ -138,6 +140,7 @@ def test_mutual_tls_and_x509_acls(server_pool, kind, pki, store, root):
         plain.close()
 
 
+@each_kind
 def test_x509_super_user(server_pool, kind, pki, root):
     srv = tls_server(server_pool, kind, pki, **{"X509AuthenticationProvider.superUser": tls_pki.SUPER_SUBJECT})
     me = tls_raw(srv.secure_port, context(pki, pki.client_cert, pki.client_key))
@@ -153,6 +156,7 @@ def test_x509_super_user(server_pool, kind, pki, root):
         admin.close()
 
 
+@each_kind
 def test_client_auth_want_and_none(server_pool, kind, pki):
     want = tls_server(server_pool, kind, pki, **{"ssl.clientAuth": "want"})
     anon = tls_raw(want.secure_port, context(pki))
@@ -171,6 +175,7 @@ def test_client_auth_want_and_none(server_pool, kind, pki):
         c.close()
 
 
+@each_kind
 def test_port_unification(server_pool, kind, pki):
     srv = tls_server(server_pool, kind, pki, plain_only=True, **{"client.portUnification": "true"})
     tls = tls_raw(srv.port, context(pki, pki.client_cert, pki.client_key))
@@ -194,6 +199,7 @@ def refused(port, ctx):
     return False
 
 
+@each_kind
 def test_bad_clients_are_refused_and_counted(server_pool, kind, pki):
     srv = tls_server(server_pool, kind, pki)
     before = auth_failed(srv)
@@ -231,6 +237,7 @@ def java_client_cmd(srv, pki):
             "org.apache.zookeeper.ZooKeeperMain", "-server", f"127.0.0.1:{srv.secure_port}"]
 
 
+@each_kind
 def test_java_client_over_tls(server_pool, kind, pki, root):
     if java_missing("zk39"):
         pytest.fail(java_missing("zk39"), pytrace=False)
@@ -245,9 +252,9 @@ def test_java_client_over_tls(server_pool, kind, pki, root):
     assert f"x509: {tls_pki.CLIENT_SUBJECT}" in lines, p.stdout
 
 
-def test_ferro_refuses_to_start_with_unusable_stores(kind, pki, tmp_path):
-    if kind != "ferro":
-        pytest.skip("ferrokeeper's start-up check (Java starts and fails each handshake)")
+@ferro_only
+def test_ferro_refuses_to_start_with_unusable_stores(pki, tmp_path):
+    """ferrokeeper only: Java starts and fails each handshake instead."""
     port, secure = zkraw.free_port("127.0.0.1"), zkraw.free_port("127.0.0.1")
     try:
         for keystore, password, expect in (
@@ -279,6 +286,7 @@ def server_cert_der(port, pki):
             return t.getpeercert(binary_form=True)
 
 
+@each_kind
 def test_cert_reload(server_pool, kind, pki, tmp_path):
     """`client.certReload=true`: a key store replaced on disk serves the next handshake."""
     store = tmp_path / "keystore.p12"
@@ -295,10 +303,10 @@ def test_cert_reload(server_pool, kind, pki, tmp_path):
     c.close()
 
 
-def test_ferro_secure_port_only(kind, pki, tmp_path):
-    """Only secureClientPort (no clientPort): TLS clients are served, nothing plain."""
-    if kind != "ferro":
-        pytest.skip("the compat harness reaches servers on their plain port; one kind is enough")
+@ferro_only
+def test_ferro_secure_port_only(pki, tmp_path):
+    """Only secureClientPort (no clientPort): TLS clients are served. ferrokeeper only (the
+    harness reaches Java servers on their plain port)."""
     secure = zkraw.free_port("127.0.0.1")
     cfg = tmp_path / "zoo.cfg"
     cfg.write_text(f"dataDir={tmp_path}/data\nsecureClientPort={secure}\nsecureClientPortAddress=127.0.0.1\n"
