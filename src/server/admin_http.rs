@@ -12,15 +12,15 @@ use super::core::Input;
 use super::http::{Head, Reply};
 use super::settings::Settings;
 use super::shared::Shared;
+use crate::admin::ServingMode;
 use crate::admin::commands::{self, Command, Inputs, QuorumFacts};
-use crate::admin::{Answer, Query, ServingMode};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 /// Where and how the AdminServer listens (from `admin.*`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,7 +154,7 @@ async fn route(
     }
     let mut answers = Vec::with_capacity(command.queries.len());
     for q in command.queries {
-        match ask_core(core, *q).await {
+        match super::conn::ask_core(core, *q).await {
             Some(ans) => answers.push(ans),
             None if command.server_required => {
                 return Reply::json(200, commands::not_serving(primary));
@@ -185,14 +185,6 @@ async fn route(
         params: &h.params,
     };
     Reply::json(200, commands::answer(command, &inputs))
-}
-
-async fn ask_core(core: &mpsc::Sender<Input>, query: Query) -> Option<Answer> {
-    let (tx, rx) = oneshot::channel();
-    core.send(Input::FourLetter { query, reply: tx })
-        .await
-        .ok()?;
-    rx.await.ok()
 }
 
 #[derive(Default)]

@@ -274,8 +274,9 @@ async fn read_loop(
     }
 }
 
-/// A four-letter word's question to the core; None if the core is gone.
-async fn ask_core(core: &mpsc::Sender<Input>, query: Query) -> Option<Answer> {
+/// One admin question to the core (a four-letter word, an AdminServer command, a
+/// scrape); None if the core is gone.
+pub(crate) async fn ask_core(core: &mpsc::Sender<Input>, query: Query) -> Option<Answer> {
     let (tx, rx) = oneshot::channel();
     core.send(Input::FourLetter { query, reply: tx })
         .await

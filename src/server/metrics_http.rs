@@ -17,7 +17,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 /// The content type simpleclient's `TextFormat.CONTENT_TYPE_004` names.
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -151,17 +151,7 @@ impl Endpoint {
         if self.shared.serving_mode() == crate::admin::ServingMode::NotServing {
             return None;
         }
-        let (tx, rx) = oneshot::channel();
-        let ask = async {
-            self.core
-                .send(Input::FourLetter {
-                    query: Query::Monitor,
-                    reply: tx,
-                })
-                .await
-                .ok()?;
-            rx.await.ok()
-        };
+        let ask = super::conn::ask_core(&self.core, Query::Monitor);
         match tokio::time::timeout(CORE_TIMEOUT, ask).await {
             Ok(Some(Answer::Monitor(m))) => Some(m),
             _ => None,
