@@ -399,22 +399,10 @@ fn admin_http(
     }
     let port = u16::try_from(a.server_port)
         .map_err(|_| format!("admin.serverPort {} is not a port", a.server_port))?;
-    let host = a.server_address.trim_matches(|ch| ch == '[' || ch == ']');
-    let ip: std::net::IpAddr = match host.parse() {
-        Ok(ip) => ip,
-        Err(_) => {
-            use std::net::ToSocketAddrs;
-            (host, port)
-                .to_socket_addrs()
-                .map_err(|e| format!("cannot resolve admin.serverAddress {host}: {e}"))?
-                .next()
-                .ok_or_else(|| format!("cannot resolve admin.serverAddress {host}"))?
-                .ip()
-        }
-    };
+    let addr = resolve(&a.server_address, port, "admin.serverAddress")?;
     let url = a.command_url.trim_end_matches('/');
     Ok(Some(super::admin_http::AdminHttp {
-        addr: SocketAddr::new(ip, port),
+        addr,
         command_url: if url.starts_with('/') {
             url.to_owned()
         } else {
