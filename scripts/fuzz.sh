@@ -34,8 +34,9 @@ fi
 declare -A max_len=(
   [client_frame]=4096 [txn]=4096 [txlog]=16384 [snapshot]=16384
   [quorum_packet]=4096 [election]=2048 [snap_stream]=8192 [tls_store]=8192 [sasl]=4096
+  [http_head]=4096
 )
-targets=(client_frame txn txlog snapshot quorum_packet election snap_stream tls_store sasl)
+targets=(client_frame txn txlog snapshot quorum_packet election snap_stream tls_store sasl http_head)
 
 cd fuzz
 start=$(date +%s)
