@@ -48,6 +48,9 @@ up to this cap, and it rejoins after a heal only when it next sends one. They lo
 slf4j-simple (INFO, to stderr, ms since the JVM started) into server.log; from those
 lines sync_mode_seen_by tells how a learner was synced (DIFF, SNAP or TRUNC).
 
+member.extra_cfg = {"sslQuorum": "true"} changes one member's zoo.cfg from its next start
+(ens.stop(m); m.extra_cfg[...] = ...; ens.start(m): a rolling change).
+
 sys_props={"readonlymode.enabled": "true"} gives every member, of either kind, the same
 JVM system properties: `-Dk=v` on Java's command line and on ferrokeeper's (which reads
 Java's -D flags); java_flags go to Java members only.
@@ -128,6 +131,9 @@ class Member:
         self.metrics_port = ens._port() if ens.metrics else None
         self.proc = None
         self.starts = 0
+        # zoo.cfg keys of this member only (over the ensemble's extra_cfg; None drops a
+        # key), written at its next start
+        self.extra_cfg = {}
 
     @property
     def hostport(self):
@@ -206,6 +212,7 @@ class Member:
         if self.observer:
             cfg["peerType"] = "observer"
         cfg.update(ens.extra_cfg)
+        cfg.update(self.extra_cfg)
         for m in ens.members:
             if m is self or ens.proxy is None:
                 q, e = m.quorum_port, m.election_port

@@ -5,14 +5,26 @@ too), the values both must agree on, the command list, unknown commands, the res
 bad HTTP input leaving the server up. A standalone ferrokeeper whose admin port is taken
 exits with Java's code 4.
 
+HTTPS (`admin.forceHttps`, `admin.portUnification`, `admin.needClientAuth`, the stores
+from `ssl.quorum.*`, JKS made by keytool) against 3.9.5 with the same zoo.cfg: the same
+answers and Strict-Transport-Security header over HTTPS; HTTP and HTTPS on a unified port;
+a plain HTTP request to an HTTPS-only port gets a TLS alert, not an answer (both keys set:
+HTTPS only, as Java); with needClientAuth no certificate or one of another CA is refused
+and one of the trusted CA is served (on a unified port plain HTTP is still served); both
+servers serving on. Unusable stores: ferrokeeper refuses to start, 3.9.5 runs without its
+AdminServer.
+
 Each side is a standalone server with `admin.enableServer=true` on a free loopback port;
 the same client activity (kazoo: a node, an ephemeral, a data watch) is made on both
 before the commands are read.
 """
 
+import http.client
 import json
 import os
+import shutil
 import socket
+import ssl
 import struct
 import subprocess
 import tempfile
@@ -22,6 +34,7 @@ import urllib.request
 
 import pytest
 
+import tls_pki
 import zkraw
 from ensemble import ensemble_factory  # noqa: F401  (a fixture)
 from harness import ferro_binary, java_missing
@@ -42,12 +55,14 @@ VOLATILE = {
 }
 
 
-def admin_server(server_pool, kind):
+def admin_server(server_pool, kind, **extra):
+    """A standalone server of `kind` with its AdminServer on a free loopback port
+    (`srv.admin_port`); a missing Java reference fails, it is not skipped."""
     if kind != "ferro" and java_missing(kind):
-        pytest.skip(java_missing(kind))
+        pytest.fail(java_missing(kind), pytrace=False)
     port = zkraw.free_port("127.0.0.1")
     srv = server_pool.get(kind, **{"admin.enableServer": "true", "admin.serverAddress": "127.0.0.1",
-                                   "admin.serverPort": port})
+                                   "admin.serverPort": port, **extra})
     srv.admin_port = port
     return srv
 
@@ -305,3 +320,202 @@ def test_ensemble_commands_answer_as_zookeeper_3_9_5(ensemble_factory):
                                                                            "broadcast"), (m, a)
     for m, a in by_name["configuration"]:
         assert a["server_id"] == m.sid, (m, a)
+    # A snapshot from every member (/ is open to all: any digest id holds ALL on it); a
+    # restore on a ferrokeeper member is refused (3.9.5 would restore that member alone,
+    # diverging from the others' replicas) and the member serves on unchanged.
+    for m in ens.members:
+        status, headers, body = authorized(m, "snapshot")
+        assert status == 200 and body[:4] == b"ZKSN", (m, status, body[:100])
+        assert int(headers["snapshot_size"]) == len(body)
+        if m.kind == "ferro":
+            status, _, answer = authorized(m, "restore", body=body)
+            assert status == 500 and "standalone" in json.loads(answer)["error"], (m, status, answer)
+            assert command(m, "ruok") == {"command": "ruok", "error": None}
+
+
+def authorized(srv, name, body=None):
+    """(status, headers, body bytes) of a command sent with a digest Authorization
+    header (POST when there is a body)."""
+    from test_admin_snapshot import call
+    return call(srv, name, auth="digest anyone:pw", method="POST" if body is not None else "GET", body=body)
+
+
+# --- HTTPS ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def pki():
+    d = tempfile.mkdtemp(prefix="compat-admin-tls-")
+    yield tls_pki.make_pki(d)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def https_pair(server_pool, pki, **keys):
+    """3.9.5 and ferrokeeper with the same admin.* keys and the quorum's JKS stores."""
+    cfg = {"ssl.quorum.keyStore.location": pki.keystore_jks, "ssl.quorum.keyStore.password": pki.password,
+           "ssl.quorum.trustStore.location": pki.truststore_jks, "ssl.quorum.trustStore.password": pki.password,
+           **keys}
+    return [admin_server(server_pool, kind, **cfg) for kind in ("zk39", "ferro")]
+
+
+def tls_context(pki, cert=None, key=None):
+    ctx = ssl.create_default_context(cafile=pki.ca_pem)
+    if cert:
+        ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+def https_get(srv, path, ctx):
+    """(status, content type, Strict-Transport-Security, body) over HTTPS (plain HTTP when
+    ctx is None)."""
+    if ctx is None:
+        conn = http.client.HTTPConnection("127.0.0.1", srv.admin_port, timeout=10)
+    else:
+        conn = http.client.HTTPSConnection("127.0.0.1", srv.admin_port, context=ctx, timeout=10)
+    try:
+        conn.request("GET", path)
+        r = conn.getresponse()
+        return r.status, r.getheader("Content-Type", ""), r.getheader("Strict-Transport-Security"), r.read().decode()
+    finally:
+        conn.close()
+
+
+def https_refused(srv, ctx):
+    try:
+        answer = https_get(srv, "/commands/ruok", ctx)
+    except (OSError, http.client.HTTPException):  # ssl.SSLError is an OSError
+        return True
+    raise AssertionError(f"{srv.kind} answered {answer}")
+
+
+def plain_get_full(srv, path):
+    """(status, content type, Strict-Transport-Security, body) over plain HTTP."""
+    return https_get(srv, path, None)
+
+
+def still_serving(srv, ctx):
+    assert json.loads(https_get(srv, "/commands/ruok", ctx)[3]) == {"command": "ruok", "error": None}, srv.kind
+    assert zkraw.ZkRaw("127.0.0.1", srv.port).handshake(timeout_ms=10000) is not None, srv.kind
+
+
+PLAIN_REQUEST = b"GET /commands/ruok HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+
+
+def test_force_https(server_pool, pki):
+    """admin.forceHttps: the same answers over HTTPS, with Jetty's STS header; a plain HTTP
+    request gets a fatal TLS alert record and the connection closes (3.9.5 sends
+    internal_error, ferrokeeper decode_error), never an HTTP answer."""
+    zk39, ferro = https_pair(server_pool, pki, **{"admin.forceHttps": "true"})
+    ctx = tls_context(pki)
+    for path in ("/commands/ruok", "/commands/is_read_only", "/commands/nope", "/commands/get_trace_mask"):
+        j, f = https_get(zk39, path, ctx), https_get(ferro, path, ctx)
+        assert f == j, (path, j, f)
+    assert j[2] == "max-age=86400; includeSubDomains"
+    j, f = https_get(zk39, "/commands/configuration", ctx), https_get(ferro, "/commands/configuration", ctx)
+    assert j[:3] == f[:3] and shape(json.loads(f[3])) == shape(json.loads(j[3]))
+    for srv in (zk39, ferro):
+        for data in (PLAIN_REQUEST, b"\x00\xff garbage\r\n\r\n"):
+            out = raw_http(srv, data)
+            assert b"HTTP/" not in out and b"ruok" not in out, (srv.kind, out)
+            # an alert record (type 21), TLS 1.2 record version, 2 bytes: fatal
+            assert out[:5] == b"\x15\x03\x03\x00\x02" and out[5] == 2, (srv.kind, out)
+        # no client certificate is asked for
+        assert https_get(srv, "/commands/ruok", tls_context(pki, pki.rogue_cert, pki.rogue_key))[0] == 200
+        still_serving(srv, ctx)
+    # connections that never start their handshake do not keep others out
+    idle = [socket.create_connection(("127.0.0.1", ferro.admin_port), timeout=10) for _ in range(100)]
+    try:
+        still_serving(ferro, ctx)
+    finally:
+        for s in idle:
+            s.close()
+
+
+def test_port_unification(server_pool, pki):
+    """admin.portUnification: HTTP and HTTPS on the one port, the STS header on HTTPS only."""
+    zk39, ferro = https_pair(server_pool, pki, **{"admin.portUnification": "true"})
+    ctx = tls_context(pki)
+    for path in ("/commands/ruok", "/commands/is_read_only", "/commands/nope"):
+        js, fs = https_get(zk39, path, ctx), https_get(ferro, path, ctx)
+        assert fs == js and js[2] == "max-age=86400; includeSubDomains", (path, js, fs)
+        jp, fp = plain_get_full(zk39, path), plain_get_full(ferro, path)
+        assert fp == jp and jp[2] is None and jp[3] == js[3], (path, jp, fp)
+    for srv in (zk39, ferro):
+        assert raw_http(srv, b"\x00\xff garbage\r\n\r\n").startswith(b"HTTP/1.1 400"), srv.kind
+        still_serving(srv, ctx)
+
+
+def test_need_client_auth(server_pool, pki):
+    """admin.needClientAuth (with forceHttps and portUnification both set: HTTPS only, as
+    Java's forceHttps wins): no certificate, or one of another CA, is refused in the
+    handshake; one from the trusted CA (ssl.quorum.trustStore) is served."""
+    zk39, ferro = https_pair(server_pool, pki, **{"admin.forceHttps": "true", "admin.portUnification": "true",
+                                                  "admin.needClientAuth": "true"})
+    trusted = tls_context(pki, pki.client_cert, pki.client_key)
+    for srv in (zk39, ferro):
+        assert https_refused(srv, tls_context(pki))
+        assert https_refused(srv, tls_context(pki, pki.rogue_cert, pki.rogue_key))
+        assert https_refused(srv, tls_context(pki, pki.expired_cert, pki.expired_key))
+        out = raw_http(srv, PLAIN_REQUEST)
+        assert b"HTTP/" not in out and out[:1] == b"\x15", (srv.kind, out)
+        still_serving(srv, trusted)
+    assert https_get(ferro, "/commands/ruok", trusted) == https_get(zk39, "/commands/ruok", trusted)
+
+
+def test_need_client_auth_on_a_unified_port_guards_https_only(server_pool, pki):
+    """portUnification + needClientAuth: HTTPS needs a trusted certificate, plain HTTP is
+    served without one (Java's UnifiedConnectionFactory hands plain connections on)."""
+    zk39, ferro = https_pair(server_pool, pki, **{"admin.portUnification": "true", "admin.needClientAuth": "true"})
+    trusted = tls_context(pki, pki.client_cert, pki.client_key)
+    for srv in (zk39, ferro):
+        assert https_refused(srv, tls_context(pki))
+        assert plain_get_full(srv, "/commands/ruok")[0] == 200, srv.kind
+        still_serving(srv, trusted)
+
+
+def admin_listening(srv):
+    try:
+        socket.create_connection(("127.0.0.1", srv.admin_port), timeout=5).close()
+        return True
+    except OSError:
+        return False
+
+
+def test_unusable_stores(server_pool, pki, tmp_path):
+    """3.9.5 logs "Unable to start JettyAdminServer" and serves on without an AdminServer;
+    ferrokeeper refuses to start, naming the key or the file."""
+    for broken in ({"ssl.quorum.keyStore.password": "wrong-password"},
+                   # the trust store is loaded even without needClientAuth
+                   {"ssl.quorum.trustStore.location": None}):
+        zk39 = admin_server(server_pool, "zk39", **{
+            "admin.forceHttps": "true", "ssl.quorum.keyStore.location": pki.keystore_jks,
+            "ssl.quorum.keyStore.password": pki.password, "ssl.quorum.trustStore.location": pki.truststore_jks,
+            "ssl.quorum.trustStore.password": pki.password, **broken})
+        assert zkraw.ZkRaw("127.0.0.1", zk39.port).handshake(timeout_ms=10000) is not None
+        assert not admin_listening(zk39), broken
+        assert "Unable to start JettyAdminServer" in open(zk39.log_path, errors="replace").read(), broken
+
+    port, admin = zkraw.free_port("127.0.0.1"), zkraw.free_port("127.0.0.1")
+    good = {"ssl.quorum.keyStore.location": pki.keystore_jks, "ssl.quorum.keyStore.password": pki.password,
+            "ssl.quorum.trustStore.location": pki.truststore_jks, "ssl.quorum.trustStore.password": pki.password}
+    try:
+        for keys, expect in (
+            ({"admin.forceHttps": "true", "ssl.quorum.keyStore.password": "wrong-password"}, "password"),
+            ({"admin.portUnification": "true", "ssl.quorum.trustStore.location": None},
+             "ssl.quorum.trustStore.location is not set"),
+            ({"admin.forceHttps": "true", "ssl.quorum.trustStore.location": str(tmp_path / "missing.jks")},
+             "missing.jks"),
+            ({"admin.forceHttps": "true", "admin.needClientAuth": "true",
+              "ssl.quorum.trustStore.password": "wrong-password"}, "password"),
+        ):
+            cfg = {**good, **keys}
+            lines = [f"{k}={v}" for k, v in cfg.items() if v is not None]
+            (tmp_path / "zoo.cfg").write_text(
+                f"dataDir={tmp_path}/data\nclientPort={port}\nclientPortAddress=127.0.0.1\n"
+                f"admin.serverAddress=127.0.0.1\nadmin.serverPort={admin}\n" + "\n".join(lines) + "\n")
+            p = subprocess.run([ferro_binary(), str(tmp_path / "zoo.cfg")], capture_output=True, text=True,
+                               timeout=30)
+            out = p.stdout + p.stderr
+            assert p.returncode != 0 and "AdminServer HTTPS" in out and expect in out, (keys, p.returncode, out)
+    finally:
+        zkraw.release_port(port)
+        zkraw.release_port(admin)

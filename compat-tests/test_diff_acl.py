@@ -4,11 +4,17 @@ Covers: world, auth, digest and ip schemes; which permission each opcode needs
 (READ/WRITE/CREATE/DELETE/ADMIN), NOAUTH per op, getACL/setACL with aversion and
 BADVERSION, INVALIDACL, the `auth` pseudo-scheme expanding to the caller's ids,
 super digest (DigestAuthenticationProvider.superDigest), whoAmI after addauth, and
-failed auth (unknown scheme) replying AUTHFAILED then closing the connection.
+failed auth (unknown scheme) replying AUTHFAILED then closing the connection, and
+schemes without a registered provider (sasl/x509 without authProvider.N, digest
+switched off): INVALIDACL, AUTHFAILED.
 """
 
 import base64
 import hashlib
+
+import pytest
+
+import conftest
 
 from zkraw import ACL, CREATOR_ALL_ACL, Err, Flags, OPEN_ACL_UNSAFE, Perm
 from conftest import SUPER_PASSWORD
@@ -199,3 +205,65 @@ def scenario_auth_failure(env):
 
 def test_auth_failure(diff):
     diff(scenario_auth_failure)
+
+
+SASL_PROVIDER = "org.apache.zookeeper.server.auth.SASLAuthenticationProvider"
+
+
+def scenario_schemes_need_a_provider(env):
+    """Java's ProviderRegistry has ip and digest unless zoo.cfg names more
+    (authProvider.N): an ACL of a scheme without a provider is INVALIDACL, on create and
+    on setACL. With the sasl provider registered (the second run), a sasl ACL is valid."""
+    t, p = env.t, env.p
+    c = env.connect()
+    c.create(p())
+    t.expect("sasl ACL", c.create(p("s"), acl=[ACL(Perm.ALL, "sasl", "bob")]),
+             err=0 if env.sasl_provider else Err.INVALIDACL)
+    t.expect("x509 ACL without a provider", c.create(p("x"), acl=[ACL(Perm.ALL, "x509", "CN=client")]),
+             err=Err.INVALIDACL)
+    c.create(p("n"))
+    t.expect("setACL sasl", c.set_acl(p("n"), [ACL(Perm.ALL, "sasl", "bob")]),
+             err=0 if env.sasl_provider else Err.INVALIDACL)
+    t.expect("digest still valid", c.create(p("d"), acl=[ACL(Perm.ALL, "digest", digest_id(ALICE))]), err=0)
+    # With a provider, a sasl id must parse as a Kerberos name (KerberosName).
+    t.expect("sasl principal", c.create(p("k1"), acl=[ACL(Perm.ALL, "sasl", "zk/host@EXAMPLE.COM")]),
+             err=0 if env.sasl_provider else Err.INVALIDACL)
+    t.expect("sasl two realms", c.create(p("k2"), acl=[ACL(Perm.ALL, "sasl", "a@b@c")]), err=Err.INVALIDACL)
+    t.expect("sasl two slashes", c.create(p("k3"), acl=[ACL(Perm.ALL, "sasl", "a/b/c@R")]), err=Err.INVALIDACL)
+
+
+@pytest.mark.parametrize("sasl_provider", [False, True], ids=["default_registry", "sasl_registered"])
+def test_schemes_need_a_provider(server_factory, server_pool, sasl_provider):
+    cfg = {"authProvider.1": SASL_PROVIDER} if sasl_provider else {}
+    srv = server_factory(**cfg)
+
+    def scenario(env):
+        env.sasl_provider = sasl_provider
+        scenario_schemes_need_a_provider(env)
+
+    scenario.__name__ = scenario.__qualname__ = f"schemes_need_a_provider_{sasl_provider}"
+    scenario.__module__ = __name__
+    t = conftest.run_scenario(scenario, srv, scenario.__name__)
+    conftest.compare_with_references(t, scenario, server_pool, scenario.__name__, **cfg)
+    assert not t.failures, t.failures
+
+
+def scenario_digest_disabled(env):
+    """zookeeper.DigestAuthenticationProvider.enabled=false: no digest provider, so
+    addauth digest is AUTHFAILED (and closes) and digest ACLs are INVALIDACL."""
+    t, p = env.t, env.p
+    c = env.connect()
+    c.create(p())
+    t.expect("digest ACL", c.create(p("d"), acl=[ACL(Perm.ALL, "digest", digest_id(ALICE))]), err=Err.INVALIDACL)
+    t.expect("ip ACL", c.create(p("i"), acl=[ACL(Perm.ALL, "ip", "127.0.0.1")]), err=0)
+    r = c.auth("digest", ALICE.encode())
+    t.expect("addauth digest", (r.xid, r.err), (-4, Err.AUTHFAILED))
+    t.expect("closed", c.wait_closed(5), True)
+
+
+def test_digest_disabled(server_factory, server_pool):
+    cfg = {"DigestAuthenticationProvider.enabled": "false"}
+    srv = server_factory(**cfg)
+    t = conftest.run_scenario(scenario_digest_disabled, srv, "digest_disabled")
+    conftest.compare_with_references(t, scenario_digest_disabled, server_pool, "digest_disabled", **cfg)
+    assert not t.failures, t.failures

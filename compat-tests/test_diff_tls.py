@@ -73,7 +73,21 @@ def tls_server(server_pool, kind, pki, store="jks", **extra):
     cfg.update(extra)
     srv = server_pool.get(kind, **cfg)
     srv.secure_port = int(cfg["secureClientPort"]) if "secureClientPort" in cfg else None
+    if srv.secure_port is not None and not wait_until(lambda: port_accepts(srv.secure_port), 30):
+        pytest.fail(f"{kind}: secure port {srv.secure_port} not listening after 30 s; "
+                    f"log tail:\n{srv.log_tail()}", pytrace=False)
     return srv
+
+
+def port_accepts(port):
+    """True once a TCP connection to the port succeeds. The pool waits for the plain
+    client port only, and Java opens the secure one after it (ZooKeeperServerMain starts
+    cnxnFactory, then secureCnxnFactory)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            return True
+    except OSError:
+        return False
 
 
 def context(pki, cert=None, key=None):
@@ -186,6 +200,30 @@ def test_port_unification(server_pool, kind, pki):
         assert "Mode: standalone" in srv.fourlw("srvr")
     finally:
         tls.close()
+        plain.close()
+
+
+@each_kind
+def test_secure_port_registers_the_x509_provider(server_pool, kind, pki, root):
+    """No authProvider.x509 line: a secureClientPort registers the provider anyway
+    (QuorumPeerConfig.configureSSLAuth), so certificates earn x509 ids and x509 ACLs are
+    valid; the unified plain port alone does not (a certificate there is refused)."""
+    srv = tls_server(server_pool, kind, pki, **{"authProvider.x509": None})
+    c = tls_raw(srv.secure_port, context(pki, pki.client_cert, pki.client_key))
+    try:
+        assert ids(c) == [("ip", "127.0.0.1"), ("x509", tls_pki.CLIENT_SUBJECT)]
+        assert c.create(root, b"x", acl=[zkraw.ACL(31, "x509", tls_pki.CLIENT_SUBJECT)]).err == 0
+        assert c.get_data(root).err == 0
+    finally:
+        c.close()
+    unified = tls_server(server_pool, kind, pki, plain_only=True,
+                         **{"authProvider.x509": None, "client.portUnification": "true"})
+    assert refused(unified.port, context(pki, pki.client_cert, pki.client_key))
+    plain = unified.raw()
+    try:
+        r = plain.create(root + "-u", b"x", acl=[zkraw.ACL(31, "x509", tls_pki.CLIENT_SUBJECT)])
+        assert r.err == zkraw.Err.INVALIDACL
+    finally:
         plain.close()
 
 

@@ -213,18 +213,7 @@ def session_moves(ens, order, root):
     c.drop()
     seen = [(first.sid, first.kind)]
     for i, m in enumerate(order[1:], 1):
-        # A member that has not applied `last` yet refuses the session ("client must
-        # try another server"), as Java does; a client tries again.
-        for attempt in range(50):
-            c = zkraw.ZkRaw("127.0.0.1", m.client_port)
-            try:
-                cr = c.handshake(timeout_ms=10000, session_id=sid, passwd=pw, last_zxid=last)
-                break
-            except zkraw.ConnectionClosed:
-                c.drop()
-                if attempt == 49:
-                    raise
-                time.sleep(0.1)
+        c, cr = handshake_when_caught_up(m, last, session_id=sid, passwd=pw)
         assert cr.sessionId == sid and cr.timeOut > 0, \
             f"session 0x{sid:x} not resumed on {m!r} (moved from {seen}): {cr}"
         e = c.exists(f"{root}/eph")
@@ -239,12 +228,26 @@ def session_moves(ens, order, root):
         c.drop()
         seen.append((m.sid, m.kind))
     for m in ens.members:
-        c = zkraw.ZkRaw("127.0.0.1", m.client_port)
-        c.handshake(timeout_ms=10000, last_zxid=last)
+        c, _ = handshake_when_caught_up(m, last)
         c.call(zkraw.Op.SYNC, zkraw.enc_path(root))
         assert c.exists(f"{root}/eph").err == zkraw.Err.NONODE, f"{m!r} still has the closed session's ephemeral"
         c.close()
     return sid, pw
+
+
+def handshake_when_caught_up(m, last, **kw):
+    """A raw session on member m for a client that has seen zxid `last`: a member that
+    has not applied it yet refuses the session ("client must try another server"), as
+    Java does; a client tries again. Returns (client, ConnectResponse)."""
+    for attempt in range(50):
+        c = zkraw.ZkRaw("127.0.0.1", m.client_port)
+        try:
+            return c, c.handshake(timeout_ms=10000, last_zxid=last, **kw)
+        except zkraw.ConnectionClosed:
+            c.drop()
+            if attempt == 49:
+                raise
+            time.sleep(0.1)
 
 
 def writes_everywhere(ens, leader, root):

@@ -51,6 +51,7 @@ fn election_config(sid: i64, all: &[Member]) -> ElectionConfig {
             finalize_wait_ms: 400,
             ..Timing::default()
         },
+        transport: ferrokeeper::server::peer_stream::PeerTransport::plain(),
     }
 }
 
@@ -683,4 +684,52 @@ async fn the_election_port_bind_is_retried_as_configured() {
     assert_eq!(e.local_addrs()[0].port(), all[0].election_port);
     freer.await.unwrap();
     e.shutdown().await;
+}
+
+/// A transport with quorum SASL required both ways, presenting `password` as "test"
+/// (every member accepts "test" with "secret").
+fn sasl_transport(password: &str) -> ferrokeeper::server::peer_stream::PeerTransport {
+    use ferrokeeper::auth::sasl_digest::DigestUsers;
+    use ferrokeeper::config::jaas_quorum::QuorumSaslLogin;
+    use ferrokeeper::server::quorum_sasl::QuorumSasl;
+    let mut users = DigestUsers::default();
+    users.users.insert("test".into(), "secret".into());
+    let login = QuorumSaslLogin {
+        server_required: true,
+        learner_required: true,
+        server_users: users,
+        learner: Some(("test".into(), password.into())),
+        warnings: vec![],
+    };
+    ferrokeeper::server::peer_stream::PeerTransport::plain()
+        .with_sasl(std::sync::Arc::new(QuorumSasl::new(login)))
+}
+
+/// Quorum SASL on the election port: members with the right password elect; one with a
+/// wrong password is refused on every connection it dials (and the ones dialed to it by
+/// smaller ids are dropped by the id rule), so it stays alone and decides nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quorum_sasl_members_elect_and_a_wrong_password_stays_out() {
+    let all = java::members(3);
+    let start_with = |sid: i64, password: &'static str| {
+        let mut c = election_config(sid, &all);
+        c.transport = sasl_transport(password);
+        async move { Election::start(c).await.expect("election starts") }
+    };
+    let es = [
+        start_with(1, "secret").await,
+        start_with(2, "secret").await,
+        start_with(3, "wrong").await,
+    ];
+    let third = tokio::time::timeout(Duration::from_secs(4), es[2].look_for_leader(0, 0));
+    let pair = [&es[0], &es[1]];
+    let (ds, alone) = tokio::join!(look_all(&pair, &[0, 0], 0), third);
+    assert_elected(&ds, &[1, 2], 2);
+    assert!(
+        alone.is_err(),
+        "the member with the wrong password decided {alone:?}"
+    );
+    for e in es {
+        e.shutdown().await;
+    }
 }

@@ -225,7 +225,7 @@ fn connection(c: &ConnView, brief: bool) -> Json {
     let mut e = vec![
         ("remote_socket_address", Json::str(c.peer.to_string())),
         ("interest_ops", Json::int(c.interest_ops)),
-        ("outstanding_requests", Json::int(0)),
+        ("outstanding_requests", Json::uint(c.queued)),
         ("packets_received", Json::uint(c.received)),
         ("packets_sent", Json::uint(c.sent)),
     ];
@@ -250,11 +250,13 @@ fn connection(c: &ConnView, brief: bool) -> Json {
 
 /// Response-size statistics (`BufferStats`): ferrokeeper does not keep them; -1 is
 /// Java's value before the first response.
+/// ServerStats.clientResponseStats (BufferStats).
 fn buffer_stats() -> Json {
+    let (last, min, max) = crate::metrics::CLIENT_RESPONSE.get();
     obj([
-        ("last_buffer_size", Json::int(-1)),
-        ("min_buffer_size", Json::int(-1)),
-        ("max_buffer_size", Json::int(-1)),
+        ("last_buffer_size", Json::int(last)),
+        ("min_buffer_size", Json::int(min)),
+        ("max_buffer_size", Json::int(max)),
     ])
 }
 
@@ -273,7 +275,10 @@ fn server_stats(i: &Inputs, m: &MonitorView) -> Vec<(String, Json)> {
         ("data_dir_size", Json::uint(i.dir_sizes.0)),
         ("log_dir_size", Json::uint(i.dir_sizes.1)),
         ("last_processed_zxid", Json::int(m.summary.last_zxid)),
-        ("outstanding_requests", Json::int(0)),
+        (
+            "outstanding_requests",
+            Json::uint(m.outstanding_requests as u64),
+        ),
         ("server_state", Json::str(m.summary.mode)),
         ("avg_latency", Json::float(s.avg_latency())),
         ("max_latency", Json::uint(s.latency_max_ms)),

@@ -154,7 +154,11 @@ fn conn_line(out: &mut String, c: &ConnView, brief: bool) {
     } else {
         let _ = write!(out, "{:x}", c.interest_ops);
     }
-    let _ = write!(out, "](queued=0,recved={},sent={}", c.received, c.sent);
+    let _ = write!(
+        out,
+        "](queued={},recved={},sent={}",
+        c.queued, c.received, c.sent
+    );
     if !brief && c.session_id != 0 {
         let s = &c.stats;
         let _ = write!(

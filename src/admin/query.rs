@@ -133,6 +133,9 @@ pub struct ConnView {
     pub timeout_ms: i32,
     pub received: u64,
     pub sent: u64,
+    /// Requests received and not answered yet (Java's getOutstandingRequests: `cons`'s
+    /// `queued=`).
+    pub queued: u64,
     pub connected_at: i64,
     pub stats: ConnStats,
 }
@@ -148,6 +151,7 @@ impl ConnView {
             timeout_ms: 0,
             received: 1,
             sent: 0,
+            queued: 0,
             connected_at: 0,
             stats: ConnStats::default(),
         }

@@ -24,6 +24,8 @@ fn session_conn() -> ConnView {
         timeout_ms: 30000,
         received: 3,
         sent: 3,
+        // Two writes of its session still in flight.
+        queued: 2,
         connected_at: 1796094113653,
         stats: {
             let mut s = ConnStats::default();
@@ -51,7 +53,7 @@ fn cons_lists_sessions_then_the_asking_connection() {
     let text = render(&Answer::Conns(vec![session_conn()]), &asking(), (0, 0));
     assert_eq!(
         text,
-        " /127.0.0.1:5000[1](queued=0,recved=3,sent=3,sid=0x1000009557a0000,lop=PING,\
+        " /127.0.0.1:5000[1](queued=2,recved=3,sent=3,sid=0x1000009557a0000,lop=PING,\
          est=1796094113653,to=30000,lcxid=0x5,lzxid=0x1,lresp=300,llat=0,minlat=0,avglat=1,\
          maxlat=3)\n \
          /127.0.0.1:4242[0](queued=0,recved=1,sent=0)\n\n"
@@ -86,7 +88,7 @@ fn stat_lists_the_asking_connection_and_counts_it() {
     assert_eq!(
         clients,
         vec![
-            " /127.0.0.1:5000[1](queued=0,recved=3,sent=3)",
+            " /127.0.0.1:5000[1](queued=2,recved=3,sent=3)",
             " /127.0.0.1:4242[0](queued=0,recved=1,sent=0)",
         ]
     );

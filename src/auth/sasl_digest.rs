@@ -1,6 +1,8 @@
 //! The server side of SASL DIGEST-MD5 (RFC 2831) as the JDK's DigestMD5Server runs it for
-//! ZooKeeper (protocol `zookeeper`, server name `zk-sasl-md5`, qop `auth` only), with
-//! ZooKeeper's SaslServerCallbackHandler deciding passwords and the authorization id.
+//! ZooKeeper: for clients (protocol `zookeeper`, server name `zk-sasl-md5`, qop `auth`
+//! only, ZooKeeper's SaslServerCallbackHandler deciding passwords and the authorization
+//! id) and for quorum members (`zookeeper-quorum` / `zk-quorum-sasl-md5`, the rules of
+//! SaslQuorumServerCallbackHandler). The client side is `sasl_digest_client`.
 //!
 //! Owns: the per-connection exchange (challenge → response → rspauth), parsing the
 //! client's directives, the digest arithmetic, and the authorization id a success yields.
@@ -17,6 +19,39 @@ pub const MAX_RESPONSE_LENGTH: usize = 4096;
 pub const SERVER_NAME: &str = "zk-sasl-md5";
 /// The SASL protocol (service) name.
 pub const PROTOCOL: &str = "zookeeper";
+
+/// Which ZooKeeper SASL service an exchange is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Service {
+    /// The SASL protocol name (the digest-uri's first part).
+    pub protocol: &'static str,
+    /// The server name, also the realm.
+    pub server_name: &'static str,
+    /// Members authenticating each other (QuorumAuth): no `super` password, no Kerberos
+    /// name mapping, authorized only as themselves.
+    pub quorum: bool,
+}
+
+/// Clients authenticating to a server (ZooKeeperSaslServer).
+pub const CLIENT_SERVICE: Service = Service {
+    protocol: PROTOCOL,
+    server_name: SERVER_NAME,
+    quorum: false,
+};
+
+/// A learner authenticating to a member (QuorumAuth's protocol and digest names).
+pub const QUORUM_SERVICE: Service = Service {
+    protocol: "zookeeper-quorum",
+    server_name: "zk-quorum-sasl-md5",
+    quorum: true,
+};
+
+impl Service {
+    /// The digest-uri both sides use: `protocol/server-name`.
+    pub fn digest_uri(&self) -> String {
+        format!("{}/{}", self.protocol, self.server_name)
+    }
+}
 
 /// Who may authenticate and how ids are canonicalized: the DIGEST-MD5 users of the JAAS
 /// `Server` section and the system properties SaslServerCallbackHandler reads.
@@ -91,10 +126,11 @@ enum State {
 pub struct DigestServer {
     state: State,
     nonce: String,
+    service: Service,
 }
 
 /// Directives of a digest-response, values as raw bytes (decoded once the charset is known).
-type Directives = HashMap<String, Vec<u8>>;
+pub(super) type Directives = HashMap<String, Vec<u8>>;
 
 /// Directives the JDK refuses to see twice.
 const SINGLE: &[&str] = &[
@@ -116,10 +152,16 @@ impl DigestServer {
     /// A server whose challenge will carry the base64 of `nonce_bytes` (the JDK uses 30
     /// random bytes: a 40-character nonce).
     pub fn new(nonce_bytes: &[u8]) -> DigestServer {
+        Self::for_service(nonce_bytes, CLIENT_SERVICE)
+    }
+
+    /// A server for `service` (clients or quorum members).
+    pub fn for_service(nonce_bytes: &[u8], service: Service) -> DigestServer {
         use base64::Engine;
         DigestServer {
             state: State::Start,
             nonce: base64::engine::general_purpose::STANDARD.encode(nonce_bytes),
+            service,
         }
     }
 
@@ -142,8 +184,8 @@ impl DigestServer {
                 self.state = State::Challenged;
                 Step::Challenge(
                     format!(
-                        "realm=\"{SERVER_NAME}\",nonce=\"{}\",charset=utf-8,algorithm=md5-sess",
-                        self.nonce
+                        "realm=\"{}\",nonce=\"{}\",charset=utf-8,algorithm=md5-sess",
+                        self.service.server_name, self.nonce
                     )
                     .into_bytes(),
                 )
@@ -174,7 +216,7 @@ impl DigestServer {
         let text = |k: &str| -> Option<String> { d.get(k).map(|v| decode(v, utf8)) };
         let username = text("username").ok_or_else(|| violation("Missing username.".into()))?;
         let realm = text("realm").unwrap_or_default();
-        if realm != SERVER_NAME {
+        if realm != self.service.server_name {
             return Err(violation(format!("Nonexistent realm: {realm}")));
         }
         let nonce = text("nonce").unwrap_or_default();
@@ -198,7 +240,7 @@ impl DigestServer {
             return Err(violation(format!("Invalid maxbuf value: {m}")));
         }
         let uri = text("digest-uri").ok_or_else(|| violation("Missing digest-uri.".into()))?;
-        let want_uri = format!("{PROTOCOL}/{SERVER_NAME}");
+        let want_uri = self.service.digest_uri();
         if !uri.eq_ignore_ascii_case(&want_uri) {
             return Err(violation(format!(
                 "Mismatched URI: {uri}; expecting: {want_uri}"
@@ -227,6 +269,20 @@ impl DigestServer {
         if response.as_slice() != expected.as_bytes() {
             return Err(violation("Mismatched response.".into()));
         }
+        if self.service.quorum {
+            // SaslQuorumServerCallbackHandler: authorized only as the name authenticated.
+            let id = authzid.unwrap_or_else(|| username.clone());
+            if id != username {
+                return Err(fail(&format!(
+                    "{username} is not authorized to act as {id}"
+                )));
+            }
+            let rspauth = kd(&a1, &nonce, &nc_text, &cnonce, &qop, &format!(":{uri}"));
+            return Ok(Step::Complete {
+                token: format!("rspauth={rspauth}").into_bytes(),
+                authorization_id: id,
+            });
+        }
         let authorization_id = match authorized_id(&username, users) {
             AuthzId::Id(id) => id,
             // getShortName failed: the handler leaves the id as the client asked.
@@ -244,7 +300,7 @@ impl DigestServer {
 }
 
 /// Bytes of a directive value as a string: UTF-8 with `charset=utf-8`, else ISO 8859-1.
-fn decode(v: &[u8], utf8: bool) -> String {
+pub(super) fn decode(v: &[u8], utf8: bool) -> String {
     if utf8 {
         String::from_utf8_lossy(v).into_owned()
     } else {
@@ -275,7 +331,7 @@ fn hex(b: &[u8]) -> String {
 }
 
 /// HEX(H(A1)) for md5-sess.
-fn a1_hash(
+pub(super) fn a1_hash(
     user: &str,
     realm: &str,
     password: &str,
@@ -300,7 +356,7 @@ fn a1_hash(
 }
 
 /// HEX(KD(HEX(H(A1)), nonce:nc:cnonce:qop:HEX(H(A2)))).
-fn kd(a1: &str, nonce: &str, nc: &str, cnonce: &str, qop: &str, a2: &str) -> String {
+pub(super) fn kd(a1: &str, nonce: &str, nc: &str, cnonce: &str, qop: &str, a2: &str) -> String {
     let a2h = hex(&md5(&[a2.as_bytes()]));
     let s = format!("{a1}:{nonce}:{nc}:{cnonce}:{qop}:{a2h}");
     hex(&md5(&[s.as_bytes()]))
@@ -347,7 +403,7 @@ fn authorized_id(name: &str, users: &DigestUsers) -> AuthzId {
 }
 
 /// Parse `k=v, k="quoted \" value", ...` (RFC 2831 §7.1 lists, as the JDK reads them).
-fn parse_directives(b: &[u8]) -> Result<Directives, String> {
+pub(super) fn parse_directives(b: &[u8]) -> Result<Directives, String> {
     let mut out = Directives::new();
     let mut i = 0;
     let skip_ws = |i: &mut usize| {

@@ -37,6 +37,21 @@ impl JaasFile {
     }
 }
 
+impl LoginModule {
+    /// A Kerberos (GSSAPI) login module, which ferrokeeper cannot run.
+    pub fn is_kerberos(&self) -> bool {
+        self.class.contains("Krb5LoginModule")
+            || self.class.to_ascii_lowercase().contains("kerberos")
+    }
+
+    /// DigestLoginModule's `user_<name>="<password>"` entries: (name, password).
+    pub fn digest_users(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.options
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix("user_")?, v.as_str())))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Tok {
     Word(String),
@@ -133,6 +148,17 @@ fn tokenize(text: &str) -> Result<Vec<(Tok, usize)>, String> {
 
 /// Parse a JAAS file. Errors read like the JDK's `Configuration Error: Line N: ...`.
 pub fn parse(text: &str) -> Result<JaasFile, String> {
+    parse_expanding(text, None)
+}
+
+/// Where `${name}` in an option value finds `name` (Java: `System.getProperty`).
+pub type PropertyLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// `parse`, with `${name}` in option values expanded as the JDK's ConfigFile does
+/// (`policy.expandProperties`, on by default): `${/}` is the file separator, an unknown
+/// property or a value that expands to nothing is a configuration error. `None` leaves
+/// values as written.
+pub fn parse_expanding(text: &str, props: Option<PropertyLookup<'_>>) -> Result<JaasFile, String> {
     let toks = tokenize(text)?;
     let mut file = JaasFile::default();
     let mut i = 0;
@@ -174,7 +200,11 @@ pub fn parse(text: &str) -> Result<JaasFile, String> {
                     return Err(expect(i, "="));
                 }
                 i += 1;
-                let value = word(i).ok_or_else(|| expect(i, "option value"))?;
+                let mut value = word(i).ok_or_else(|| expect(i, "option value"))?;
+                if let Some(lookup) = props {
+                    value =
+                        expand(&value, lookup).map_err(|e| format!("Line {}: {e}", line_at(i)))?;
+                }
                 i += 1;
                 options.push((key, value));
             }
@@ -196,6 +226,63 @@ pub fn parse(text: &str) -> Result<JaasFile, String> {
         }
     }
     Ok(file)
+}
+
+/// sun.security.util.PropertyExpander.expand: `${name}` → the property, `${/}` → "/";
+/// a `$` not followed by `{`, or a `${` without `}`, is kept as written.
+fn expand(value: &str, lookup: PropertyLookup<'_>) -> Result<String, String> {
+    if value.is_empty() || !value.contains("${") {
+        return Ok(value.to_string());
+    }
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(at) = rest.find("${") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 2..];
+        let Some(end) = after.find('}') else {
+            out.push_str(&rest[at..]);
+            rest = "";
+            break;
+        };
+        let name = &after[..end];
+        if name == "/" {
+            out.push('/');
+        } else {
+            match lookup(name) {
+                Some(v) => out.push_str(&v),
+                None => return Err(format!("unable to expand property {name}")),
+            }
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    if out.is_empty() {
+        return Err(format!("system property [{value}] expanded to empty value"));
+    }
+    Ok(out)
+}
+
+/// What `${name}` sees: the system properties by their exact names (`-D` flags, and
+/// zoo.cfg's keys as `zookeeper.<key>`), and the JVM's own properties a JAAS
+/// file is likely to use (`user.home`, `user.name`, `user.dir`, `java.io.tmpdir`,
+/// `file.separator`, `path.separator`).
+fn jvm_property(cfg: &Config, name: &str) -> Option<String> {
+    if let Some(v) = cfg.system_properties.get(name) {
+        return Some(v.clone());
+    }
+    match name {
+        "user.home" => std::env::var("HOME").ok(),
+        "user.name" => std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .ok(),
+        "user.dir" => std::env::current_dir()
+            .ok()
+            .map(|d| d.display().to_string()),
+        "java.io.tmpdir" => Some("/tmp".into()),
+        "file.separator" => Some("/".into()),
+        "path.separator" => Some(":".into()),
+        _ => None,
+    }
 }
 
 /// The server's SASL setup as ZooKeeper finds it: DIGEST-MD5 users when the JAAS
@@ -221,13 +308,8 @@ pub fn server_sasl(cfg: &Config) -> Result<Option<ServerSasl>, String> {
         .system_property(SERVER_SECTION_KEY)
         .unwrap_or("Server")
         .to_string();
-    let Some(path) = cfg.system_properties.get(JAAS_CONF_KEY) else {
-        return Ok(None);
-    };
-    let path = path.strip_prefix('=').unwrap_or(path);
-    let path = path.strip_prefix("file:").unwrap_or(path);
     let section_set = cfg.system_properties.contains_key(SERVER_SECTION_KEY);
-    let no_section = |why: String| {
+    let no_section = |path: &str, why: String| {
         let mut m =
             format!("No JAAS configuration section named '{section}' was found in '{path}'.");
         if section_set {
@@ -235,30 +317,47 @@ pub fn server_sasl(cfg: &Config) -> Result<Option<ServerSasl>, String> {
         }
         format!("{m} ({why})")
     };
-    let text = std::fs::read_to_string(path).map_err(|e| no_section(format!("{path}: {e}")))?;
-    let file = parse(&text).map_err(|e| no_section(format!("Configuration Error: {e}")))?;
+    let Some((_, file)) = read_jaas_file(cfg, no_section)? else {
+        return Ok(None);
+    };
     let Some(modules) = file.section(&section) else {
         return Ok(None);
     };
     Ok(Some(from_section(cfg, &section, modules)))
 }
 
+/// The JAAS file `java.security.auth.login.config` names, parsed (`${prop}` expanded):
+/// `Ok(None)` when no file is named; `Err(on_error(path, why))` when it cannot be read or
+/// parsed.
+pub fn read_jaas_file(
+    cfg: &Config,
+    on_error: impl Fn(&str, String) -> String,
+) -> Result<Option<(String, JaasFile)>, String> {
+    let Some(path) = cfg.system_properties.get(JAAS_CONF_KEY) else {
+        return Ok(None);
+    };
+    let path = path.strip_prefix('=').unwrap_or(path);
+    let path = path.strip_prefix("file:").unwrap_or(path);
+    let text = std::fs::read_to_string(path).map_err(|e| on_error(path, format!("{path}: {e}")))?;
+    let lookup = |name: &str| jvm_property(cfg, name);
+    let file = parse_expanding(&text, Some(&lookup))
+        .map_err(|e| on_error(path, format!("Configuration Error: {e}")))?;
+    Ok(Some((path.to_string(), file)))
+}
+
 fn from_section(cfg: &Config, section: &str, modules: &[LoginModule]) -> ServerSasl {
     let mut users = DigestUsers::default();
     let mut warnings = Vec::new();
     for m in modules {
-        if m.class.contains("Krb5LoginModule") || m.class.to_ascii_lowercase().contains("kerberos")
-        {
+        if m.is_kerberos() {
             warnings.push(format!(
                 "JAAS section '{section}': {} (Kerberos/GSSAPI) is not supported; only \
                  DIGEST-MD5 users (user_NAME=\"password\") are served",
                 m.class
             ));
         }
-        for (k, v) in &m.options {
-            if let Some(name) = k.strip_prefix("user_") {
-                users.users.insert(name.to_string(), v.clone());
-            }
+        for (name, password) in m.digest_users() {
+            users.users.insert(name.to_string(), password.to_string());
         }
     }
     if users.users.is_empty() && warnings.is_empty() {
@@ -304,6 +403,31 @@ pub fn jvm_flag_props(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn properties_expand_in_option_values_as_the_jdk_does() {
+        let lookup = |n: &str| match n {
+            "pw" => Some("s3cret".to_string()),
+            "empty" => Some(String::new()),
+            _ => None,
+        };
+        let text = "Server { m required user_bob=\"${pw}\" dir=\"a${/}b\" keep=\"$x ${open\"; };";
+        let f = parse_expanding(text, Some(&lookup)).unwrap();
+        let opts = &f.section("Server").unwrap()[0].options;
+        assert_eq!(opts[0], ("user_bob".into(), "s3cret".into()));
+        assert_eq!(opts[1], ("dir".into(), "a/b".into()));
+        assert_eq!(opts[2], ("keep".into(), "$x ${open".into()));
+        // Unexpanded without a lookup (the fuzz target and the tests of the syntax).
+        let raw = parse(text).unwrap();
+        assert_eq!(raw.section("Server").unwrap()[0].options[0].1, "${pw}");
+        let e = parse_expanding("S { m required a=\"${nope}\"; };", Some(&lookup)).unwrap_err();
+        assert!(
+            e.contains("Line 1") && e.contains("unable to expand property nope"),
+            "{e}"
+        );
+        let e = parse_expanding("S { m required a=\"${empty}\"; };", Some(&lookup)).unwrap_err();
+        assert!(e.contains("expanded to empty value"), "{e}");
+    }
 
     const SAMPLE: &str = r#"
 // ZooKeeper server

@@ -14,6 +14,7 @@
 
 pub mod fourlw;
 pub mod jaas;
+pub mod jaas_quorum;
 mod parse;
 pub mod properties;
 pub mod quorum;
@@ -71,7 +72,7 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// Quorum SASL settings (`quorum.auth.*`); recorded, not supported.
+/// Quorum SASL settings (`quorum.auth.*`; `jaas_quorum` reads their JAAS sections).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct QuorumSasl {
     pub enable_sasl: bool,
@@ -198,9 +199,9 @@ pub struct Config {
     pub fle_min_notification_interval_ms: i32,
     /// `zookeeper.fastleader.maxNotificationInterval` ms (60000).
     pub fle_max_notification_interval_ms: i32,
-    /// `sslQuorum` (false; unsupported, warned if true).
+    /// `sslQuorum` (false): TLS between members (`tls::quorum`).
     pub ssl_quorum: bool,
-    /// `portUnification` (false; unsupported, warned if true).
+    /// `portUnification` (false): quorum listeners take TLS and plain members.
     pub port_unification: bool,
     /// `sslQuorumReloadCertFiles` (false).
     pub ssl_quorum_reload_cert_files: bool,

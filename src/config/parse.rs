@@ -194,18 +194,8 @@ pub(super) fn parse(text: &str, flags: Vec<(String, String)>) -> Result<Config, 
             "autopurge.purgeInterval" => cfg.autopurge_purge_interval_ms = v.interval_ms()?,
             "standaloneEnabled" => cfg.standalone_enabled = v.boolean()?,
             "reconfigEnabled" => cfg.reconfig_enabled = v.boolean()?,
-            "sslQuorum" => {
-                cfg.ssl_quorum = v.boolean()?;
-                if cfg.ssl_quorum {
-                    cfg.warn(format!("line {}: sslQuorum is not supported", p.line));
-                }
-            }
-            "portUnification" => {
-                cfg.port_unification = v.boolean()?;
-                if cfg.port_unification {
-                    cfg.warn(format!("line {}: portUnification is not supported", p.line));
-                }
-            }
+            "sslQuorum" => cfg.ssl_quorum = v.boolean()?,
+            "portUnification" => cfg.port_unification = v.boolean()?,
             "sslQuorumReloadCertFiles" => cfg.ssl_quorum_reload_cert_files = v.boolean()?,
             k if is_membership_key(k) && has_dynamic_file => {
                 return Err(v.err(format!(
@@ -215,15 +205,7 @@ pub(super) fn parse(text: &str, flags: Vec<(String, String)>) -> Result<Config, 
             k if is_membership_key(k) => {
                 membership.push((k.to_string(), value.to_string(), p.line))
             }
-            "quorum.auth.enableSasl" => {
-                cfg.quorum_sasl.enable_sasl = v.boolean()?;
-                if cfg.quorum_sasl.enable_sasl {
-                    cfg.warn(format!(
-                        "line {}: quorum SASL authentication is not supported",
-                        p.line
-                    ));
-                }
-            }
+            "quorum.auth.enableSasl" => cfg.quorum_sasl.enable_sasl = v.boolean()?,
             "quorum.auth.serverRequireSasl" => cfg.quorum_sasl.server_require_sasl = v.boolean()?,
             "quorum.auth.learnerRequireSasl" => {
                 cfg.quorum_sasl.learner_require_sasl = v.boolean()?

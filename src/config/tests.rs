@@ -263,9 +263,11 @@ fn unsupported_features_warn_not_fail() {
     assert!(!has("ssl.keyStore"));
     // The AdminServer exists: its keys are no warning.
     assert!(!has("admin."));
-    assert!(has("sslQuorum"));
-    assert!(has("portUnification"));
-    assert!(has("quorum SASL"));
+    // TLS between members exists too.
+    assert!(!has("sslQuorum"));
+    assert!(!has("portUnification"));
+    // Quorum SASL exists (its JAAS sections are read when the quorum starts).
+    assert!(!has("quorum SASL") && !has("quorum.auth"));
     assert!(has("jvm.pause.monitor"));
     assert!(has("oraclePath"));
     assert!(has("com.example.M"));

@@ -22,6 +22,7 @@
 //! ticker task (`rotate_all`), so an observation never reads the clock.
 
 pub mod catalog;
+pub mod keyed;
 pub mod process;
 pub mod render;
 
@@ -226,8 +227,127 @@ pub static CONNECTION_REJECTED: Counter = Counter::new();
 /// The connection throttle's deficit (tokens taken, not refilled) at each admitted
 /// ConnectRequest (only while the throttle is on, as Java).
 pub static CONNECTION_TOKEN_DEFICIT: Summary = Summary::new();
-/// Snapshots that failed to be written.
+/// Snapshots that failed to be written (the AdminServer's `snapshot` too).
 pub static SNAPSHOT_ERROR_COUNT: Counter = Counter::new();
+/// Wall-clock ms from the leader's txn time (its TxnHeader) to: a follower logging the
+/// PROPOSAL (`proposal_latency`), the leader's quorum of ACKs (`quorum_ack_latency`), a
+/// learner applying the COMMIT / INFORM (`commit_propagation_latency`); negative values
+/// (clock skew between members) are dropped, as Java drops them. Not during a learner's
+/// sync with its leader.
+pub static PROPOSAL_LATENCY: Summary = Summary::new();
+pub static QUORUM_ACK_LATENCY: Summary = Summary::new();
+pub static COMMIT_PROPAGATION_LATENCY: Summary = Summary::new();
+/// Recovery at startup: the snapshot's load time (ms), the txns replayed after it and
+/// their replay time (ms; both only when there were txns to replay, as Java).
+pub static STARTUP_SNAP_LOAD_TIME: Summary = Summary::new();
+pub static STARTUP_TXNS_LOADED: Summary = Summary::new();
+pub static STARTUP_TXNS_LOAD_TIME: Summary = Summary::new();
+/// Watchers one table fired for one event, by event type (Java's WatchManager.triggerWatch;
+/// a NodeDeleted fires the data table, then the child table).
+pub static NODE_CREATED_WATCH_COUNT: Summary = Summary::new();
+pub static NODE_DELETED_WATCH_COUNT: Summary = Summary::new();
+pub static NODE_CHANGED_WATCH_COUNT: Summary = Summary::new();
+pub static NODE_CHILDREN_WATCH_COUNT: Summary = Summary::new();
+/// Bytes of the notifications sent to clients (each frame's length, as Java's
+/// `sendResponse` returns it).
+pub static WATCH_BYTES: Counter = Counter::new();
+/// Plain HTTP connections on a port-unified AdminServer (UnifiedConnectionFactory).
+pub static INSECURE_ADMIN_COUNT: Counter = Counter::new();
+/// AdminServer `snapshot` / `restore` requests refused by their rate limiter.
+pub static SNAPSHOT_RATE_LIMITED_COUNT: Counter = Counter::new();
+pub static RESTORE_RATE_LIMITED_COUNT: Counter = Counter::new();
+/// AdminServer `restore` requests that failed, and how long the others took (ms).
+pub static RESTORE_ERROR_COUNT: Counter = Counter::new();
+pub static RESTORE_TIME: Summary = Summary::new();
+/// A follower's / observer's sync with its leader, ACKEPOCH sent to UPTODATE (ms).
+pub static FOLLOWER_SYNC_TIME: Summary = Summary::new();
+pub static OBSERVER_SYNC_TIME: Summary = Summary::new();
+/// Bytes read from client connections (ServerCnxn.packetReceived; counted per read).
+pub static BYTES_RECEIVED_COUNT: ShardedCounter = ShardedCounter::new();
+/// Packets still queued to a learner each time the leader's writer takes one (keyed by
+/// the learner's server id; LearnerHandler.sendPackets).
+pub static LEARNER_HANDLER_QP_SIZE: keyed::SummarySet = keyed::SummarySet::new();
+/// How long a timing marker waited in a learner's queue, ms (keyed by the learner's
+/// server id; LearnerHandler's MarkerQuorumPacket, one per 1000 packets).
+pub static LEARNER_HANDLER_QP_TIME: keyed::SummarySet = keyed::SummarySet::new();
+
+/// Bytes of the answers to client requests (each frame's length without its prefix, as
+/// Java's FinalRequestProcessor adds to RESPONSE_BYTES: pings and errors included,
+/// notifications not).
+pub static RESPONSE_BYTES: ShardedCounter = ShardedCounter::new();
+/// Sizes of what is sent to clients (answers and notifications): ServerStats'
+/// clientResponseStats (`last/min/max_client_response_size`, `srvr`'s
+/// client_response_stats).
+pub static CLIENT_RESPONSE: BufferStats = BufferStats::new();
+
+/// A frame of `size` bytes (without its length prefix) answered a client's request.
+#[inline]
+pub fn client_answered(size: usize) {
+    RESPONSE_BYTES.add(size as u64);
+    CLIENT_RESPONSE.observe(size as i64);
+}
+
+/// Java's BufferStats: the last, smallest and largest size seen (-1 before any). Each in
+/// its own cache line, written only when it changes, so the many threads that observe
+/// mostly read.
+pub struct BufferStats {
+    last: Shard,
+    min: Shard,
+    max: Shard,
+}
+
+impl BufferStats {
+    pub const fn new() -> BufferStats {
+        BufferStats {
+            last: Shard(AtomicU64::new(u64::MAX)),
+            min: Shard(AtomicU64::new(u64::MAX)),
+            max: Shard(AtomicU64::new(u64::MAX)),
+        }
+    }
+
+    #[inline]
+    pub fn observe(&self, size: i64) {
+        let v = size.max(0) as u64;
+        if self.last.0.load(Ordering::Relaxed) != v {
+            self.last.0.store(v, Ordering::Relaxed);
+        }
+        // u64::MAX is "none yet": the smallest always takes the first size.
+        if v < self.min.0.load(Ordering::Relaxed) {
+            self.min.0.fetch_min(v, Ordering::Relaxed);
+        }
+        let max = self.max.0.load(Ordering::Relaxed);
+        if max == u64::MAX || v > max {
+            let _ = self
+                .max
+                .0
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |m| {
+                    (m == u64::MAX || v > m).then_some(v)
+                });
+        }
+    }
+
+    /// (last, min, max), -1 each before any size.
+    pub fn get(&self) -> (i64, i64, i64) {
+        let f = |s: &Shard| match s.0.load(Ordering::Relaxed) {
+            u64::MAX => -1,
+            v => v as i64,
+        };
+        (f(&self.last), f(&self.min), f(&self.max))
+    }
+
+    /// `srst` (BufferStats.reset).
+    pub fn reset(&self) {
+        for s in [&self.last, &self.min, &self.max] {
+            s.0.store(u64::MAX, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Default for BufferStats {
+    fn default() -> Self {
+        BufferStats::new()
+    }
+}
 
 /// A count many threads add to: one cache line per shard, a thread adds to its own
 /// shard (assigned round-robin on its first add), so adding never contends.
@@ -254,6 +374,11 @@ impl ShardedCounter {
 
     #[inline]
     pub fn inc(&self) {
+        self.add(1);
+    }
+
+    #[inline]
+    pub fn add(&self, n: u64) {
         let i = MY_SHARD.with(|s| {
             let mut i = s.get();
             if i == usize::MAX {
@@ -262,7 +387,7 @@ impl ShardedCounter {
             }
             i
         });
-        self.shards[i].0.fetch_add(1, Ordering::Relaxed);
+        self.shards[i].0.fetch_add(n, Ordering::Relaxed);
     }
 
     pub fn get(&self) -> u64 {
@@ -311,6 +436,11 @@ pub fn measured_counter(name: &str) -> Option<&'static Counter> {
         "connection_request_count" => &CONNECTION_REQUEST_COUNT,
         "connection_rejected" => &CONNECTION_REJECTED,
         "snapshot_error_count" => &SNAPSHOT_ERROR_COUNT,
+        "snapshot_rate_limited_count" => &SNAPSHOT_RATE_LIMITED_COUNT,
+        "insecure_admin_count" => &INSECURE_ADMIN_COUNT,
+        "watch_bytes" => &WATCH_BYTES,
+        "restore_rate_limited_count" => &RESTORE_RATE_LIMITED_COUNT,
+        "restore_error_count" => &RESTORE_ERROR_COUNT,
         _ => return None,
     })
 }
@@ -324,15 +454,39 @@ pub fn measured_summary(name: &str) -> Option<&'static Summary> {
         "readlatency" => &READ_LATENCY,
         "election_time" => &ELECTION_TIME,
         "snapshottime" => &SNAPSHOT_TIME,
+        "restore_time" => &RESTORE_TIME,
+        "proposal_latency" => &PROPOSAL_LATENCY,
+        "node_created_watch_count" => &NODE_CREATED_WATCH_COUNT,
+        "node_deleted_watch_count" => &NODE_DELETED_WATCH_COUNT,
+        "node_changed_watch_count" => &NODE_CHANGED_WATCH_COUNT,
+        "node_children_watch_count" => &NODE_CHILDREN_WATCH_COUNT,
+        "quorum_ack_latency" => &QUORUM_ACK_LATENCY,
+        "commit_propagation_latency" => &COMMIT_PROPAGATION_LATENCY,
+        "startup_snap_load_time" => &STARTUP_SNAP_LOAD_TIME,
+        "startup_txns_loaded" => &STARTUP_TXNS_LOADED,
+        "startup_txns_load_time" => &STARTUP_TXNS_LOAD_TIME,
         "dbinittime" => &DB_INIT_TIME,
         "connection_token_deficit" => &CONNECTION_TOKEN_DEFICIT,
+        "follower_sync_time" => &FOLLOWER_SYNC_TIME,
+        "observer_sync_time" => &OBSERVER_SYNC_TIME,
         _ => return None,
     })
+}
+
+/// Measured summary sets by Java name (the rest of the catalog's sets have no samples).
+pub fn measured_summary_set(name: &str) -> Option<&'static keyed::SummarySet> {
+    match name {
+        "learner_handler_qp_size" => Some(&LEARNER_HANDLER_QP_SIZE),
+        "learner_handler_qp_time_ms" => Some(&LEARNER_HANDLER_QP_TIME),
+        _ => None,
+    }
 }
 
 /// Start a new age bucket in every measured summary (every `AGE_SECONDS`, from the
 /// `/metrics` server's ticker).
 pub fn rotate_all() {
+    LEARNER_HANDLER_QP_SIZE.rotate();
+    LEARNER_HANDLER_QP_TIME.rotate();
     for f in catalog::FAMILIES {
         if let Some(s) = measured_summary(f.0) {
             s.rotate();

@@ -111,7 +111,11 @@ pub fn render(s: &Scrape<'_>) -> String {
         match kind {
             Kind::Counter => {
                 o.head(name, name, "counter");
-                let v = measured_counter(name).map_or(0, |c| c.get());
+                let v = match name {
+                    "bytes_received_count" => super::BYTES_RECEIVED_COUNT.get(),
+                    "response_bytes" => super::RESPONSE_BYTES.get(),
+                    _ => measured_counter(name).map_or(0, |c| c.get()),
+                };
                 o.sample(name, &[], v as f64);
             }
             Kind::Summary(detail) => {
@@ -128,10 +132,24 @@ pub fn render(s: &Scrape<'_>) -> String {
                 o.sample(&format!("{name}_count"), &[], count as f64);
                 o.sample(&format!("{name}_sum"), &[], sum as f64);
             }
-            // Labelled by `key`; no key seen (see docs/compatibility.md): no samples.
+            // Labelled by `key`; unmeasured sets have no key, so no samples.
             Kind::CounterSet => o.head(name, name, "counter"),
             Kind::GaugeSet => o.head(name, name, "gauge"),
-            Kind::SummarySet(_) => o.head(name, name, "summary"),
+            Kind::SummarySet(detail) => {
+                o.head(name, name, "summary");
+                let Some(set) = super::measured_summary_set(name) else {
+                    continue;
+                };
+                for (key, m) in set.entries() {
+                    let key = key.to_string();
+                    let qs = m.quantiles([0.5, 0.9, 0.99]);
+                    for (q, v) in detail.quantiles().iter().zip(qs) {
+                        o.sample(name, &[("key", &key), ("quantile", &java_double(*q))], v);
+                    }
+                    o.sample(&format!("{name}_count"), &[("key", &key)], m.count() as f64);
+                    o.sample(&format!("{name}_sum"), &[("key", &key)], m.sum() as f64);
+                }
+            }
         }
     }
     if let Some(m) = s.server {
@@ -204,10 +222,10 @@ fn server_gauges(o: &mut Out<'_>, m: &MonitorView, (open_fds, max_fds): (u64, u6
     o.gauge("open_file_descriptor_count", f(open_fds));
     o.gauge("max_file_descriptor_count", f(max_fds));
     o.gauge("connection_drop_probability", st.conn_drop_ppb as f64 / 1e9);
-    // Not measured (Java's value before any response: -1).
-    o.gauge("last_client_response_size", -1.0);
-    o.gauge("max_client_response_size", -1.0);
-    o.gauge("min_client_response_size", -1.0);
+    let (last, min, max) = super::CLIENT_RESPONSE.get();
+    o.gauge("last_client_response_size", last as f64);
+    o.gauge("max_client_response_size", max as f64);
+    o.gauge("min_client_response_size", min as f64);
     o.gauge("outstanding_tls_handshake", 0.0);
     o.gauge("auth_failed_count", f(st.auth_failed));
     o.gauge("non_mtls_remote_conn_count", 0.0);

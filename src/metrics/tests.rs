@@ -115,3 +115,21 @@ fn local_reads_count_as_zero_latency_reads() {
     assert!(c1 - c0 >= 4000 && s1 >= s0);
     assert_eq!(p50, 0.0);
 }
+
+/// Java's BufferStats: -1 before any size, then the last, smallest and largest; srst
+/// brings back -1.
+#[test]
+fn buffer_stats_keep_last_min_and_max() {
+    let b = super::BufferStats::new();
+    assert_eq!(b.get(), (-1, -1, -1));
+    b.observe(100);
+    assert_eq!(b.get(), (100, 100, 100));
+    b.observe(16);
+    b.observe(250);
+    b.observe(40);
+    assert_eq!(b.get(), (40, 16, 250));
+    b.reset();
+    assert_eq!(b.get(), (-1, -1, -1));
+    b.observe(0);
+    assert_eq!(b.get(), (0, 0, 0));
+}

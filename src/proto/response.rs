@@ -117,13 +117,16 @@ impl Response {
 
 /// Append a complete reply frame (length prefix + ReplyHeader + body) to `out`.
 /// The body is omitted when `err != 0`, as ZooKeeper does.
-pub fn encode_reply(out: &mut BytesMut, xid: i32, zxid: i64, err: i32, resp: &Response) {
+/// Returns the frame's length without its prefix (what Java's sendResponse returns).
+pub fn encode_reply(out: &mut BytesMut, xid: i32, zxid: i64, err: i32, resp: &Response) -> usize {
+    let start = out.len();
     encode_frame(out, |out| {
         ReplyHeader { xid, zxid, err }.write(out);
         if err == 0 {
             resp.write(out);
         }
     });
+    out.len() - start - 4
 }
 
 /// Append one length-prefixed frame whose payload `f` writes.

@@ -581,8 +581,9 @@ fn reply_frames() {
     assert_eq!(reply(6, 8, 0, &r), framed(want.bytes()));
     // appending to a buffer that already holds a frame
     let mut out = BytesMut::new();
-    encode_reply(&mut out, 1, 1, 0, &Response::Empty);
-    encode_reply(&mut out, 2, 1, 0, &Response::Empty);
+    assert_eq!(encode_reply(&mut out, 1, 1, 0, &Response::Empty), 16);
+    // the returned size is the new frame's, without its length prefix
+    assert_eq!(encode_reply(&mut out, 2, 1, 0, &Response::Empty), 16);
     assert_eq!(out.len(), 40);
     assert_eq!(&out[20..24], &16i32.to_be_bytes());
 }

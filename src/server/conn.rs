@@ -147,7 +147,7 @@ pub async fn serve(
             shared,
             link,
             conn: id,
-            skip_acl: settings.prep.skip_acl,
+            acl_rules: settings.prep.acl_rules(),
             enforce_auth_schemes: settings.enforce_auth_schemes.clone(),
             touch_every: Duration::from_millis((settings.tick_ms / 2).max(1) as u64),
             last_touch: Instant::now(),

@@ -40,7 +40,7 @@ pub struct CoreShell {
     persister: Persister,
     /// Batches the log thread had no room for yet, in order.
     waiting: VecDeque<PersistBatch>,
-    snapshot_done: mpsc::UnboundedSender<()>,
+    snapshot_done: mpsc::UnboundedSender<crate::server::core::SnapshotOutcome>,
 }
 
 impl CoreShell {
@@ -48,7 +48,7 @@ impl CoreShell {
         settings: Arc<Settings>,
         shared: Arc<Shared>,
         persister: Persister,
-        snapshot_done: mpsc::UnboundedSender<()>,
+        snapshot_done: mpsc::UnboundedSender<crate::server::core::SnapshotOutcome>,
     ) -> CoreShell {
         CoreShell {
             settings,
@@ -92,7 +92,7 @@ impl CoreShell {
                     self.snapshot_done.clone(),
                 ),
                 None => {
-                    let _ = self.snapshot_done.send(());
+                    let _ = self.snapshot_done.send(Err("no data directory".into()));
                 }
             }
         }
@@ -148,7 +148,7 @@ pub async fn run(
         tokio::select! {
             biased;
             Some(z) = durable.recv() => core.step(Input::Logged(z), now()),
-            Some(()) = snapshot_done_rx.recv() => core.step(Input::SnapshotDone, now()),
+            Some(done) = snapshot_done_rx.recv() => core.step(Input::SnapshotDone(done), now()),
             n = rx.recv_many(&mut batch, INPUTS_PER_ITERATION) => {
                 if n == 0 { break; }
                 // One clock reading for the batch: expiry has tickTime granularity anyway.

@@ -34,7 +34,7 @@ pub struct LocalReader {
     pub shared: Arc<Shared>,
     pub link: Arc<ConnLink>,
     pub conn: ConnId,
-    pub skip_acl: bool,
+    pub acl_rules: crate::tree::acl::AclRules,
     /// `Settings::enforce_auth_schemes`.
     pub enforce_auth_schemes: Option<Arc<Vec<String>>>,
     /// How often served reads must refresh the session at the core (half a tick).
@@ -85,16 +85,19 @@ impl LocalReader {
             // The shared watch table is locked only by reads that set a watch.
             let (err, resp, _fired) = if wants_watch {
                 let mut watches = self.shared.watches.lock();
-                read::read_with(&tree, &mut watches, self.conn, &ctx, req, self.skip_acl)
+                read::read_with(&tree, &mut watches, self.conn, &ctx, req, self.acl_rules)
             } else {
                 let mut none = WatchManager::new();
-                read::read_with(&tree, &mut none, self.conn, &ctx, req, self.skip_acl)
+                read::read_with(&tree, &mut none, self.conn, &ctx, req, self.acl_rules)
             };
             // Queued while the tree is still read-locked: a change this read did not see
             // cannot have queued its notification yet, so the reply goes first.
-            outbox.push_with(&mut self.pending, |b| {
-                encode_reply(b, xid, zxid, err, &resp)
-            });
+            let mut size = 0;
+            if outbox.push_with(&mut self.pending, |b| {
+                size = encode_reply(b, xid, zxid, err, &resp);
+            }) {
+                crate::metrics::client_answered(size);
+            }
             let op = crate::server::core::op_name(op_code);
             self.link.responded(xid, zxid, op, now_ms, now_ms);
             crate::metrics::LOCAL_READS.inc();

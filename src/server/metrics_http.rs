@@ -78,6 +78,7 @@ pub fn spawn(
         listener,
         "/metrics",
         IDLE_TIMEOUT,
+        super::http::Security::Plain,
         Arc::new(Endpoint { m, shared, core }),
         ticker_shutdown,
     );
@@ -100,7 +101,11 @@ struct Endpoint {
 }
 
 impl super::http::Handler for Endpoint {
-    fn handle<'a>(&'a self, h: &'a Head) -> Pin<Box<dyn Future<Output = Reply> + Send + 'a>> {
+    fn handle<'a>(
+        &'a self,
+        h: &'a Head,
+        _body: &'a mut super::http::RequestBody<'_>,
+    ) -> Pin<Box<dyn Future<Output = Reply> + Send + 'a>> {
         Box::pin(self.route(h))
     }
 }
@@ -138,11 +143,7 @@ impl Endpoint {
             process: process.as_ref(),
             names: &names,
         });
-        Reply {
-            status: 200,
-            content_type: CONTENT_TYPE,
-            body,
-        }
+        Reply::new(200, CONTENT_TYPE, body)
     }
 
     /// The core's mntr view; None while no server runs (an ensemble member between

@@ -3,6 +3,7 @@
 //! Owns: sockets, tasks, timers and their wiring. Must never: contain protocol or tree
 //! logic that a lower layer could own.
 
+pub mod admin_data;
 pub mod admin_http;
 pub mod clock;
 pub mod conn;
@@ -13,8 +14,10 @@ pub mod http;
 pub mod local_read;
 pub mod metrics_http;
 pub mod outbox;
+pub mod peer_stream;
 pub mod persister;
 pub mod quorum;
+pub mod quorum_sasl;
 pub mod settings;
 pub mod shared;
 pub mod snapshotter;

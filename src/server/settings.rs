@@ -86,6 +86,10 @@ pub struct Settings {
     /// `localSessionsUpgradingEnabled`: a local session that creates an ephemeral becomes
     /// global first, instead of getting EPHEMERALONLOCALSESSION.
     pub local_sessions_upgrading: bool,
+    /// `zookeeper.serializeLastProcessedZxid.enabled` (default true): snapshot files end
+    /// with 3.9's last-processed-zxid trailer, and the AdminServer's snapshot and restore
+    /// are available.
+    pub serialize_last_zxid: bool,
     /// The AdminServer (`admin.enableServer`, default on); None = off.
     pub admin_http: Option<super::admin_http::AdminHttp>,
     /// `/metrics` (`metricsProvider.className` = PrometheusMetricsProvider); None = off.
@@ -158,6 +162,7 @@ impl Default for Settings {
             fault_fsync_delay_ms: 0,
             local_sessions: false,
             local_sessions_upgrading: false,
+            serialize_last_zxid: true,
             admin_http: None,
             metrics_http: None,
             initial_config: String::new(),
@@ -189,7 +194,8 @@ impl Settings {
         let port_unification = serve_plain_port
             && c.system_property("client.portUnification")
                 .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-        let tls = match crate::tls::TlsOptions::from_config(c, port_unification)? {
+        let providers = auth_providers(c);
+        let tls = match crate::tls::TlsOptions::from_config(c, port_unification, providers.x509)? {
             Some(o) => Some(std::sync::Arc::new(
                 crate::tls::TlsServer::new(o).map_err(|e| format!("TLS: {e}"))?,
             )),
@@ -220,7 +226,7 @@ impl Settings {
             super_digest: c.super_digest.clone(),
             sasl: None,
             sasl_super_users: sasl_super_users(c),
-            enforce_auth_schemes: enforce_auth_schemes(c)?.map(std::sync::Arc::new),
+            enforce_auth_schemes: enforce_auth_schemes(c, providers)?.map(std::sync::Arc::new),
             allow_sasl_failed_clients: c
                 .system_property("zookeeper.allowSaslFailedClients")
                 .is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
@@ -231,6 +237,7 @@ impl Settings {
                 extended_types_enabled: c.extended_types_enabled,
                 enforce_quota: c.enforce_quota,
                 skip_acl: c.skip_acl,
+                providers,
                 reconfig_enabled: c.reconfig_enabled,
                 digest_enabled: c.digest_enabled,
                 close_session_txn_enabled: c.close_session_txn_enabled,
@@ -260,7 +267,10 @@ impl Settings {
                 .unwrap_or(0),
             local_sessions: c.local_sessions_enabled,
             local_sessions_upgrading: c.local_sessions_upgrading_enabled,
-            admin_http: admin_http(&c.admin)?,
+            serialize_last_zxid: c
+                .system_property("zookeeper.serializeLastProcessedZxid.enabled")
+                .is_none_or(|v| v.trim().eq_ignore_ascii_case("true")),
+            admin_http: admin_http(c, providers)?,
             metrics_http: metrics_http(c)?,
             initial_config: String::new(),
         })
@@ -311,34 +321,48 @@ fn sasl_super_users(c: &crate::config::Config) -> Vec<String> {
         .collect()
 }
 
-/// The schemes ProviderRegistry knows: ip, digest (unless disabled) and the providers
-/// named by `zookeeper.authProvider.*` (by their class, as Java loads them).
-fn auth_provider_schemes(c: &crate::config::Config) -> Vec<String> {
-    let mut schemes = vec!["ip".to_string()];
-    if c.system_property("zookeeper.DigestAuthenticationProvider.enabled")
-        .is_none_or(|v| v.trim().eq_ignore_ascii_case("true"))
-    {
-        schemes.push("digest".into());
-    }
+/// The providers ProviderRegistry has: ip, digest (unless disabled), those named by
+/// `zookeeper.authProvider.*` (by their class, as Java loads them), and x509 when a
+/// secureClientPort is set (QuorumPeerConfig.configureSSLAuth registers it then).
+pub fn auth_providers(c: &crate::config::Config) -> crate::tree::acl::Providers {
+    let mut p = crate::tree::acl::Providers {
+        digest: c
+            .system_property("zookeeper.DigestAuthenticationProvider.enabled")
+            .is_none_or(|v| v.trim().eq_ignore_ascii_case("true")),
+        sasl: false,
+        x509: false,
+        // Java reads it under its full name only (System.getProperty).
+        sasl_any_user: c
+            .system_properties
+            .get("zookeeper.letAnySaslUserDoX")
+            .map(|v| &*Box::leak(v.clone().into_boxed_str())),
+    };
     for (k, v) in &c.system_properties {
         let k = k.strip_prefix("zookeeper.").unwrap_or(k);
         if !k.starts_with("authProvider.") {
             continue;
         }
-        let scheme = match v.trim().rsplit('.').next().unwrap_or("") {
-            "SASLAuthenticationProvider" => "sasl",
-            "X509AuthenticationProvider" => "x509",
-            "DigestAuthenticationProvider" => "digest",
-            "IPAuthenticationProvider" => "ip",
-            _ => continue,
-        };
-        schemes.push(scheme.into());
+        match v.trim().rsplit('.').next().unwrap_or("") {
+            "SASLAuthenticationProvider" => p.sasl = true,
+            "X509AuthenticationProvider" => p.x509 = true,
+            "DigestAuthenticationProvider" => p.digest = true,
+            _ => {}
+        }
     }
-    schemes
+    let ssl_scheme = c
+        .system_property("zookeeper.ssl.authProvider")
+        .unwrap_or("x509");
+    if c.secure_client_port.is_some() && ssl_scheme == "x509" {
+        p.x509 = true;
+    }
+    p
 }
 
 /// AuthenticationHelper's configuration, validated as Java validates it at startup.
-fn enforce_auth_schemes(c: &crate::config::Config) -> Result<Option<Vec<String>>, String> {
+fn enforce_auth_schemes(
+    c: &crate::config::Config,
+    known: crate::tree::acl::Providers,
+) -> Result<Option<Vec<String>>, String> {
     let is_true = |k: &str| {
         c.system_property(k)
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
@@ -359,8 +383,7 @@ fn enforce_auth_schemes(c: &crate::config::Config) -> Result<Option<Vec<String>>
                 .into(),
         );
     }
-    let known = auth_provider_schemes(c);
-    if let Some(s) = schemes.iter().find(|s| !known.contains(s)) {
+    if let Some(s) = schemes.iter().find(|s| !known.has(s)) {
         return Err(format!("Authentication scheme {s} is not available."));
     }
     Ok(Some(schemes))
@@ -390,10 +413,12 @@ fn metrics_http(
     }))
 }
 
-/// The AdminServer's listen address from `admin.*` (None when disabled).
+/// The AdminServer's listen address and security from `admin.*` (None when disabled).
 fn admin_http(
-    a: &crate::config::AdminConfig,
+    c: &crate::config::Config,
+    providers: crate::tree::acl::Providers,
 ) -> Result<Option<super::admin_http::AdminHttp>, String> {
+    let a = &c.admin;
     if !a.enable_server {
         return Ok(None);
     }
@@ -401,7 +426,33 @@ fn admin_http(
         .map_err(|_| format!("admin.serverPort {} is not a port", a.server_port))?;
     let addr = resolve(&a.server_address, port, "admin.serverAddress")?;
     let url = a.command_url.trim_end_matches('/');
+    let flag = |key: &str| {
+        c.system_property(key)
+            .is_none_or(|v| v.trim().eq_ignore_ascii_case("true"))
+    };
+    let interval_key = "zookeeper.admin.rateLimiterIntervalInMS";
+    let interval = match c.system_property(interval_key) {
+        None => 300_000,
+        Some(v) => v
+            .trim()
+            .parse::<i32>()
+            .map_err(|_| format!("{interval_key} {v:?} is not a number"))?,
+    };
+    let x509 = if providers.x509 {
+        crate::tls::X509Provider::from_config(c)
+            .unwrap_or_else(|e| {
+                tracing::warn!("x509 auth for AdminServer commands unavailable: {e}");
+                None
+            })
+            .map(std::sync::Arc::new)
+    } else {
+        None
+    };
     Ok(Some(super::admin_http::AdminHttp {
+        x509,
+        snapshot_enabled: flag("zookeeper.admin.snapshot.enabled"),
+        restore_enabled: flag("zookeeper.admin.restore.enabled"),
+        rate_limit_interval_ms: i64::from(interval),
         addr,
         command_url: if url.starts_with('/') {
             url.to_owned()
@@ -409,6 +460,7 @@ fn admin_http(
             format!("/{url}")
         },
         idle_timeout: std::time::Duration::from_millis(a.idle_timeout_ms.max(1) as u64),
+        security: super::admin_http::security(c)?,
     }))
 }
 
@@ -421,25 +473,29 @@ mod sasl_tests {
         Config::parse_str(&format!("dataDir=/d\nclientPort=2181\n{extra}")).expect("parses")
     }
 
+    fn enforce(c: &Config) -> Result<Option<Vec<String>>, String> {
+        enforce_auth_schemes(c, auth_providers(c))
+    }
+
     #[test]
     fn enforcement_as_authentication_helper_reads_it() {
-        assert_eq!(enforce_auth_schemes(&cfg("")), Ok(None));
+        assert_eq!(enforce(&cfg("")), Ok(None));
         let sasl = "authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n";
         assert_eq!(
-            enforce_auth_schemes(&cfg(&format!("{sasl}sessionRequireClientSASLAuth=true"))),
+            enforce(&cfg(&format!("{sasl}sessionRequireClientSASLAuth=true"))),
             Ok(Some(vec!["sasl".to_string()]))
         );
         assert_eq!(
-            enforce_auth_schemes(&cfg(&format!(
+            enforce(&cfg(&format!(
                 "{sasl}enforce.auth.enabled=true\nenforce.auth.schemes=sasl, digest"
             ))),
             Ok(Some(vec!["sasl".to_string(), "digest".to_string()]))
         );
         // No schemes, or a scheme without a provider: Java refuses to start.
-        assert!(enforce_auth_schemes(&cfg("enforce.auth.enabled=true")).is_err());
-        let e = enforce_auth_schemes(&cfg("sessionRequireClientSASLAuth=true")).unwrap_err();
+        assert!(enforce(&cfg("enforce.auth.enabled=true")).is_err());
+        let e = enforce(&cfg("sessionRequireClientSASLAuth=true")).unwrap_err();
         assert_eq!(e, "Authentication scheme sasl is not available.");
-        let e = enforce_auth_schemes(&cfg(
+        let e = enforce(&cfg(
             "DigestAuthenticationProvider.enabled=false\nenforce.auth.enabled=true\n\
              enforce.auth.schemes=digest",
         ))

@@ -10,7 +10,7 @@
 //! Owns: the snapshot file being written, its checksums, fsync, and removing it if the
 //! write fails. Must never: change the tree (it only takes read locks).
 
-use crate::server::core::SnapshotOrder;
+use crate::server::core::{SnapshotOrder, SnapshotOutcome, SnapshotWritten};
 use crate::server::shared::Shared;
 use crate::storage::snapshot::{self, SnapshotWriter};
 use crate::tree::walk::PreorderWalk;
@@ -23,34 +23,39 @@ use tokio::sync::mpsc::UnboundedSender;
 /// Nodes serialized per read-locked chunk.
 const NODES_PER_CHUNK: usize = 2000;
 
-/// Start writing the ordered snapshot into `dir` on a thread; `done` gets a message when
-/// it has finished or failed (the core must be told either way).
-pub fn spawn(dir: PathBuf, order: SnapshotOrder, shared: Arc<Shared>, done: UnboundedSender<()>) {
+/// Start writing the ordered snapshot into `dir` on a thread; `done` gets its outcome
+/// when it has finished or failed (the core must be told either way).
+pub fn spawn(
+    dir: PathBuf,
+    order: SnapshotOrder,
+    shared: Arc<Shared>,
+    done: UnboundedSender<SnapshotOutcome>,
+) {
     let told = done.clone();
     let started = std::thread::Builder::new()
         .name("ferrokeeper-snapshot".into())
         .spawn(move || {
-            write(&dir, &order, &shared);
-            let _ = told.send(());
+            let _ = told.send(write(&dir, &order, &shared));
         });
     if let Err(e) = started {
         tracing::error!("cannot start the snapshot thread: {e}");
-        let _ = done.send(());
+        let _ = done.send(Err(format!("cannot start the snapshot thread: {e}")));
     }
 }
 
 /// Write the ordered snapshot now, on this thread (the simulator calls it directly).
-pub fn write(dir: &std::path::Path, order: &SnapshotOrder, shared: &Shared) {
+pub fn write(dir: &std::path::Path, order: &SnapshotOrder, shared: &Shared) -> SnapshotOutcome {
     let zxid = order.zxid;
     let started = std::time::Instant::now();
     let (path, file) = match snapshot::create_file(dir, zxid) {
         Ok(x) => x,
         Err(e) => {
             tracing::error!("cannot start snapshot 0x{zxid:x} in {}: {e}", dir.display());
-            return;
+            crate::metrics::SNAPSHOT_ERROR_COUNT.inc();
+            return Err(format!("cannot create {}: {e}", dir.display()));
         }
     };
-    let res = (|| -> std::io::Result<u64> {
+    let res = (|| -> std::io::Result<(u64, u64)> {
         let mut w = SnapshotWriter::new(file, &order.sessions, &order.acls)?;
         let mut walk = PreorderWalk::new();
         let mut buf = BytesMut::with_capacity(256 * 1024);
@@ -67,28 +72,32 @@ pub fn write(dir: &std::path::Path, order: &SnapshotOrder, shared: &Shared) {
             };
             w.raw_nodes(&buf)?;
             if let Some(seal) = seal {
-                let file = w.finish(Some(seal))?;
+                let last_zxid = order.last_zxid_trailer.then_some(seal.0);
+                let file = w.finish_with_last_zxid(Some(seal), last_zxid)?;
                 let f = file.into_inner().map_err(|e| e.into_error())?;
                 f.sync_all()?;
+                let size = f.metadata()?.len();
                 std::fs::File::open(dir)?.sync_all()?;
-                return Ok(walk.visited());
+                return Ok((walk.visited(), size));
             }
         }
     })();
     match res {
-        Ok(nodes) => {
+        Ok((nodes, size)) => {
             crate::metrics::SNAPSHOT_TIME.observe(started.elapsed().as_millis() as i64);
             tracing::info!(
                 "snapshot 0x{zxid:x}: {nodes} znodes written to {} in {} ms",
                 path.display(),
                 started.elapsed().as_millis()
-            )
+            );
+            Ok(SnapshotWritten { zxid, path, size })
         }
         Err(e) => {
             crate::metrics::SNAPSHOT_ERROR_COUNT.inc();
             // Nothing is lost: the txn logs still hold every txn.
             tracing::error!("cannot write snapshot {}: {e}", path.display());
             let _ = std::fs::remove_file(&path);
+            Err(format!("cannot write {}: {e}", path.display()))
         }
     }
 }

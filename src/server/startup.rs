@@ -59,6 +59,8 @@ fn recover_inner(settings: &Settings) -> io::Result<(DataTree, Recovered)> {
     // as FileSnap and FileTxnLog read them through default BinaryInputArchives.
     let max_field = settings.jute_limits().field();
     let (tree, sessions, snap_zxid) = load_newest_snapshot(&snap_dir, ext, max_field)?;
+    crate::metrics::STARTUP_SNAP_LOAD_TIME.observe(started.elapsed().as_millis() as i64);
+    let replay_started = Instant::now();
     let mut replay = Replay::new(tree, sessions, snap_zxid);
 
     let logs = list_by_zxid(&log_dir, "log")?;
@@ -86,6 +88,11 @@ fn recover_inner(settings: &Settings) -> io::Result<(DataTree, Recovered)> {
         }
     }
     let replayed = replay.replayed;
+    if replayed > 0 {
+        crate::metrics::STARTUP_TXNS_LOADED.observe(replayed as i64);
+        let ms = replay_started.elapsed().as_millis() as i64;
+        crate::metrics::STARTUP_TXNS_LOAD_TIME.observe(ms);
+    }
     let (tree, sessions, last_zxid) = replay.finish();
     tracing::info!(
         "recovered {} znodes, {} sessions up to zxid 0x{last_zxid:x} (snapshot 0x{snap_zxid:x} + {replayed} txns) in {} ms",
@@ -283,6 +290,38 @@ pub fn write_snapshot(
 ) -> io::Result<()> {
     let started = std::time::Instant::now();
     let (path, file) = snapshot::create_file(dir, zxid)?;
+    write_tree(file, tree, sessions, zxid, None)?;
+    std::fs::File::open(dir)?.sync_all()?;
+    tracing::info!(
+        "wrote snapshot {} in {} ms",
+        path.display(),
+        started.elapsed().as_millis()
+    );
+    Ok(())
+}
+
+/// Write the whole tree as a snapshot at `zxid` into the file `path` (created or
+/// truncated) and fsync the file (not its directory), ending with 3.9's
+/// last-processed-zxid trailer. The restore command writes its snapshot so, under a
+/// temporary name.
+pub fn write_snapshot_file(
+    path: &Path,
+    tree: &DataTree,
+    sessions: &[(i64, i32)],
+    zxid: i64,
+) -> io::Result<()> {
+    let f = std::fs::File::create(path)?;
+    let file = io::BufWriter::with_capacity(1 << 20, f);
+    write_tree(file, tree, sessions, zxid, Some(zxid))
+}
+
+fn write_tree(
+    file: io::BufWriter<std::fs::File>,
+    tree: &DataTree,
+    sessions: &[(i64, i32)],
+    zxid: i64,
+    last_zxid: Option<i64>,
+) -> io::Result<()> {
     let acls: Vec<(i64, Vec<Acl>)> = tree
         .acl_cache()
         .entries()
@@ -292,16 +331,9 @@ pub fn write_snapshot(
     for (p, n) in tree.preorder() {
         w.node_bytes(&p, n.data_opt(), n.acl, &n.stat())?;
     }
-    let file = w.finish(Some((zxid, tree.digest())))?;
+    let file = w.finish_with_last_zxid(Some((zxid, tree.digest())), last_zxid)?;
     let f = file.into_inner().map_err(|e| e.into_error())?;
-    f.sync_all()?;
-    std::fs::File::open(dir)?.sync_all()?;
-    tracing::info!(
-        "wrote snapshot {} in {} ms",
-        path.display(),
-        started.elapsed().as_millis()
-    );
-    Ok(())
+    f.sync_all()
 }
 
 /// The txn log writer for the data log directory (None when in-memory).

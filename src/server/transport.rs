@@ -116,6 +116,12 @@ pub async fn open(
 impl ReadSide {
     /// One read into `buf`; Ok(0) on EOF.
     pub async fn read_some(&mut self, buf: &mut BytesMut) -> std::io::Result<usize> {
+        let n = self.read_some_uncounted(buf).await?;
+        crate::metrics::BYTES_RECEIVED_COUNT.add(n as u64);
+        Ok(n)
+    }
+
+    async fn read_some_uncounted(&mut self, buf: &mut BytesMut) -> std::io::Result<usize> {
         if buf.capacity() - buf.len() < 1024 {
             buf.reserve(4096);
         }

@@ -191,6 +191,7 @@ impl World {
                     listen_on_all_ips: false,
                     read_only_mode: false,
                     commit_log_count: crate::zab::committed::DEFAULT_COMMIT_LOG_COUNT,
+                    transport: crate::server::peer_stream::PeerTransport::plain(),
                 }),
             );
             settings.insert(

@@ -796,7 +796,7 @@ impl Member {
         cx: &mut Ctx,
     ) -> Result<Option<SimConn>, String> {
         let shared = self.st.shared.clone();
-        let skip_acl = self.settings.prep.skip_acl;
+        let acl_rules = self.settings.prep.acl_rules();
         let Some(core) = self.serving_core() else {
             return Ok(None);
         };
@@ -808,7 +808,7 @@ impl Member {
             shared,
             link: link.clone(),
             conn: id,
-            skip_acl,
+            acl_rules,
             enforce_auth_schemes: None,
             touch_every: Duration::from_secs(3600),
             last_touch: std::time::Instant::now(),
@@ -892,10 +892,11 @@ impl Member {
             let Some(order) = a.snapshot else {
                 return (to_leader, syncs);
             };
-            if let Some(d) = settings.data_dir.as_ref() {
-                snapshotter::write(&storage::version_dir(d), &order, shared);
-            }
-            core.step(Input::SnapshotDone, now);
+            let done = match settings.data_dir.as_ref() {
+                Some(d) => snapshotter::write(&storage::version_dir(d), &order, shared),
+                None => Err("no data directory".into()),
+            };
+            core.step(Input::SnapshotDone(done), now);
         }
     }
 

@@ -137,9 +137,9 @@ impl SimNode {
                 .as_ref()
                 .map(|d| storage::version_dir(d))
                 .ok_or("no data directory")?;
-            snapshotter::write(&dir, &order, &self.shared);
+            let done = snapshotter::write(&dir, &order, &self.shared);
             self.snapshots += 1;
-            self.core.step(Input::SnapshotDone, self.now);
+            self.core.step(Input::SnapshotDone(done), self.now);
         }
     }
 
@@ -209,7 +209,7 @@ impl SimNode {
             shared: self.shared.clone(),
             link: link.clone(),
             conn: id,
-            skip_acl: self.settings.prep.skip_acl,
+            acl_rules: self.settings.prep.acl_rules(),
             enforce_auth_schemes: None,
             touch_every: Duration::from_secs(3600),
             last_touch: std::time::Instant::now(),

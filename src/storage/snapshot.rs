@@ -42,6 +42,8 @@ pub struct SnapMeta {
     pub acls: Vec<(i64, Vec<Acl>)>,
     /// (zxid, digest) when the snapshot carries a digest.
     pub digest: Option<(i64, i64)>,
+    /// 3.9's last processed zxid after the digest, when the snapshot carries one.
+    pub last_zxid: Option<i64>,
 }
 
 /// A writer that keeps the running Adler32 of everything written.
@@ -164,7 +166,19 @@ impl<W: Write> SnapshotWriter<W> {
     }
 
     /// Terminator, seal, optional digest + seal. Returns the inner writer (flushed).
-    pub fn finish(mut self, digest: Option<(i64, i64)>) -> io::Result<W> {
+    pub fn finish(self, digest: Option<(i64, i64)>) -> io::Result<W> {
+        self.finish_with_last_zxid(digest, None)
+    }
+
+    /// `finish`, then, with `last_zxid`, 3.9's last-processed-zxid trailer + seal
+    /// (`DataTree.serializeLastProcessedZxid`, written to snapshot files while
+    /// `zookeeper.serializeLastProcessedZxid.enabled` is on; never in a SNAP stream). A
+    /// trailer needs the digest section before it: without a digest it is not written.
+    pub fn finish_with_last_zxid(
+        mut self,
+        digest: Option<(i64, i64)>,
+        last_zxid: Option<i64>,
+    ) -> io::Result<W> {
         crate::jute::JuteWrite::put_ustring(&mut self.out.buf, "/");
         self.out.seal()?;
         if let Some((zxid, d)) = digest {
@@ -172,6 +186,10 @@ impl<W: Write> SnapshotWriter<W> {
             self.out.buf.put_i32(DIGEST_VERSION);
             self.out.buf.put_i64(d);
             self.out.seal()?;
+            if let Some(z) = last_zxid {
+                self.out.buf.put_i64(z);
+                self.out.seal()?;
+            }
         }
         self.out.w.flush()?;
         Ok(self.out.w)
@@ -247,6 +265,16 @@ impl<R: Read> SnapReader<R> {
         }
         self.adler.write_slice(&v);
         Ok(v)
+    }
+    /// An i64 that may be absent: None at a clean end of the stream.
+    fn optional_i64(&mut self) -> Result<Option<i64>, SnapError> {
+        let mut b = [0u8; 8];
+        if self.r.read(&mut b[..1])? == 0 {
+            return Ok(None);
+        }
+        self.adler.write_slice(&b[..1]);
+        self.fill(&mut b[1..])?;
+        Ok(Some(i64::from_be_bytes(b)))
     }
     fn i32(&mut self) -> Result<i32, SnapError> {
         let mut a = [0u8; 4];
@@ -434,23 +462,18 @@ pub fn read_snapshot_streaming<R: Read>(
     }
     *nodes_done = true;
     s.check_seal()?;
-    // Optional digest section (3.6+), then optional 3.9 trailer we ignore.
-    let mut first = [0u8; 1];
-    match s.r.read(&mut first)? {
-        0 => return Ok(()),
-        _ => s.adler.write_slice(&first),
-    }
-    let mut rest = [0u8; 7];
-    s.r.read_exact(&mut rest)?;
-    s.adler.write_slice(&rest);
-    let mut zb = [0u8; 8];
-    zb[0] = first[0];
-    zb[1..].copy_from_slice(&rest);
-    let zxid = i64::from_be_bytes(zb);
+    // Optional digest section (3.6+), then the optional 3.9 last-processed-zxid trailer.
+    let Some(zxid) = s.optional_i64()? else {
+        return Ok(());
+    };
     let _digest_version = s.i32()?;
     let digest = s.i64()?;
     s.check_seal()?;
     meta.digest = Some((zxid, digest));
+    if let Some(last) = s.optional_i64()? {
+        s.check_seal()?;
+        meta.last_zxid = Some(last);
+    }
     Ok(())
 }
 
@@ -680,6 +703,37 @@ mod tests {
             ]
         );
         assert!(nodes[1].data.is_null() && !nodes[2].data.is_null());
+    }
+
+    /// 3.9's last-processed-zxid trailer: written after the digest with its own seal,
+    /// read back; a flipped byte in it fails the seal; Java 3.8's reader stops before it.
+    #[test]
+    fn last_zxid_trailer_round_trips_under_its_seal() {
+        let acls: Vec<(i64, Vec<Acl>)> = Vec::new();
+        let mut w = SnapshotWriter::new(Vec::new(), &[], &acls).unwrap();
+        w.node("", &Data::empty(), -1, &stat(0)).unwrap();
+        let bytes = w
+            .finish_with_last_zxid(Some((0x105, 99)), Some(0x107))
+            .unwrap();
+        let mut w = SnapshotWriter::new(Vec::new(), &[], &acls).unwrap();
+        w.node("", &Data::empty(), -1, &stat(0)).unwrap();
+        let without = w.finish(Some((0x105, 99))).unwrap();
+        // The trailer is i64 + seal (i64 Adler32 + ustring "/").
+        assert_eq!(bytes.len(), without.len() + 8 + 13);
+        assert_eq!(bytes[..without.len()], without[..]);
+        let meta = read_snapshot(&bytes[..], |_| Ok(())).unwrap();
+        assert_eq!(meta.digest, Some((0x105, 99)));
+        assert_eq!(meta.last_zxid, Some(0x107));
+        let mut bad = bytes.clone();
+        let at = bad.len() - 13 - 1;
+        bad[at] ^= 1;
+        assert!(read_snapshot(&bad[..], |_| Ok(())).is_err());
+        // No digest, no trailer (Java writes the trailer only after a digest section).
+        let mut w = SnapshotWriter::new(Vec::new(), &[], &acls).unwrap();
+        w.node("", &Data::empty(), -1, &stat(0)).unwrap();
+        let plain = w.finish_with_last_zxid(None, Some(0x107)).unwrap();
+        let meta = read_snapshot(&plain[..], |_| Ok(())).unwrap();
+        assert_eq!((meta.digest, meta.last_zxid), (None, None));
     }
 
     /// Strings and buffers are held to the reader's field cap (Java's `checkLength` with

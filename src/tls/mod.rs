@@ -12,6 +12,7 @@
 
 pub mod jks;
 pub mod keystore;
+pub mod quorum;
 pub mod x500;
 
 use crate::config::Config;
@@ -26,8 +27,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-/// The class name that registers the x509 scheme (`authProvider.N=...`).
-pub const X509_PROVIDER_CLASS: &str = "org.apache.zookeeper.server.auth.X509AuthenticationProvider";
 /// Netty's default TLS handshake timeout (Java's server uses it for its secure port).
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often store files are checked for changes when reloading is on.
@@ -58,12 +57,15 @@ pub struct TlsOptions {
     pub cipher_suites: Option<Vec<String>>,
     /// `zookeeper.client.certReload`.
     pub cert_reload: bool,
-    /// The x509 scheme is registered (`authProvider.N` names X509AuthenticationProvider).
+    /// The x509 scheme has a provider (an `authProvider.N` line, or a secureClientPort:
+    /// `server::settings::auth_providers`, the one place that decides it).
     pub x509_registered: bool,
     /// `ssl.authProvider` (the scheme whose provider verifies client certificates).
     pub auth_provider: String,
     /// `zookeeper.X509AuthenticationProvider.superUser`.
     pub x509_super_user: Option<String>,
+    /// The key prefix these came from (`ssl.` or `ssl.quorum.`), for messages.
+    pub prefix: &'static str,
 }
 
 /// Java's default cipher suites (X509Util.DEFAULT_CIPHERS_JAVA9: GCM, CBC, TLSv1.3), of
@@ -80,16 +82,30 @@ const JAVA_DEFAULT_CIPHERS: &[&str] = &[
 
 impl TlsOptions {
     /// Read the `ssl.*` keys; `Ok(None)` when no TLS port is asked for.
-    pub fn from_config(c: &Config, port_unification: bool) -> Result<Option<TlsOptions>, String> {
+    /// `x509_registered`: the provider registry has the x509 scheme
+    /// (`server::settings::auth_providers`).
+    pub fn from_config(
+        c: &Config,
+        port_unification: bool,
+        x509_registered: bool,
+    ) -> Result<Option<TlsOptions>, String> {
         if c.secure_client_port.is_none() && !port_unification {
             return Ok(None);
         }
-        Self::read(c, "ssl.").map(Some)
+        Self::read(c, "ssl.").map(|o| {
+            Some(TlsOptions {
+                x509_registered,
+                ..o
+            })
+        })
     }
 
     /// The AdminServer's HTTPS (`admin.forceHttps` / `admin.portUnification`): Java's
-    /// JettyAdminServer takes the quorum's stores (`ssl.quorum.*`) and asks for a client
-    /// certificate only with `admin.needClientAuth`.
+    /// JettyAdminServer takes the quorum's stores (`ssl.quorum.keyStore.*` and
+    /// `ssl.quorum.trustStore.*`: location, password, passwordPath, type) and asks for a
+    /// client certificate only with `admin.needClientAuth`. Nothing else of
+    /// `ssl.quorum.*` reaches its Jetty SslContextFactory, so protocols and cipher suites
+    /// are the defaults, there is no reload and no x509 auth id.
     pub fn for_admin(c: &Config) -> Result<Option<TlsOptions>, String> {
         let on = |k: &str| {
             c.system_property(k)
@@ -98,35 +114,34 @@ impl TlsOptions {
         if !on("admin.forceHttps") && !on("admin.portUnification") {
             return Ok(None);
         }
-        let mut o = Self::read(c, "ssl.quorum.")?;
-        o.client_auth = if on("admin.needClientAuth") {
-            ClientAuth::Need
-        } else {
-            ClientAuth::None
-        };
-        Ok(Some(o))
+        // The stores only: no other ssl.quorum.* key is read (a bad clientAuth there is
+        // no concern of the AdminServer's, as in Java).
+        Ok(Some(TlsOptions {
+            key_store: store_spec(c, "ssl.quorum.", "keyStore")?,
+            trust_store: store_spec(c, "ssl.quorum.", "trustStore")?,
+            client_auth: if on("admin.needClientAuth") {
+                ClientAuth::Need
+            } else {
+                ClientAuth::None
+            },
+            protocol: "TLSv1.3".into(),
+            enabled_protocols: None,
+            cipher_suites: None,
+            cert_reload: false,
+            x509_registered: false,
+            auth_provider: "x509".into(),
+            x509_super_user: None,
+            prefix: "ssl.quorum.",
+        }))
     }
 
     /// The keys under `prefix` (`ssl.` for clients, `ssl.quorum.` for members).
-    fn read(c: &Config, prefix: &str) -> Result<TlsOptions, String> {
+    pub(crate) fn read(c: &Config, prefix: &'static str) -> Result<TlsOptions, String> {
         let prop = |k: &str| {
             c.system_property(&format!("{prefix}{k}"))
                 .map(str::to_string)
         };
-        let store = |name: &str| -> Result<Option<StoreSpec>, String> {
-            let Some(loc) = prop(&format!("{name}.location")).filter(|l| !l.is_empty()) else {
-                return Ok(None);
-            };
-            let mut password = prop(&format!("{name}.password")).unwrap_or_default();
-            if let Some(path) = prop(&format!("{name}.passwordPath")).filter(|p| !p.is_empty()) {
-                password = read_secret(&path)?;
-            }
-            Ok(Some(StoreSpec {
-                location: PathBuf::from(loc),
-                password,
-                declared_type: prop(&format!("{name}.type")),
-            }))
-        };
+        let store = |name: &str| store_spec(c, prefix, name);
         let client_auth = match prop("clientAuth").map(|s| s.to_ascii_uppercase()) {
             None => ClientAuth::Need,
             Some(s) if s.is_empty() || s == "NEED" => ClientAuth::Need,
@@ -134,7 +149,7 @@ impl TlsOptions {
             Some(s) if s == "NONE" => ClientAuth::None,
             Some(s) => {
                 return Err(format!(
-                    "ssl.clientAuth must be NEED, WANT or NONE, not {s}"
+                    "{prefix}clientAuth must be NEED, WANT or NONE, not {s}"
                 ));
             }
         };
@@ -146,12 +161,6 @@ impl TlsOptions {
                     .collect::<Vec<_>>()
             })
         };
-        let x509_registered = c.system_properties.iter().any(|(k, v)| {
-            k.strip_prefix("zookeeper.")
-                .unwrap_or(k)
-                .starts_with("authProvider.")
-                && v.trim() == X509_PROVIDER_CLASS
-        });
         Ok(TlsOptions {
             key_store: store("keyStore")?,
             trust_store: store("trustStore")?,
@@ -162,23 +171,43 @@ impl TlsOptions {
             cert_reload: c
                 .system_property("client.certReload")
                 .is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
-            x509_registered,
+            // The client port's caller sets it (`from_config`).
+            x509_registered: false,
             auth_provider: prop("authProvider").unwrap_or_else(|| "x509".into()),
-            x509_super_user: c
-                .system_properties
-                .get("zookeeper.X509AuthenticationProvider.superUser")
-                .cloned(),
+            x509_super_user: x509_super_user(c),
+            prefix,
         })
     }
 
     /// The files whose change triggers a reload.
-    fn watched_files(&self) -> Vec<PathBuf> {
+    pub(crate) fn watched_files(&self) -> Vec<PathBuf> {
         [&self.key_store, &self.trust_store]
             .into_iter()
             .flatten()
             .map(|s| s.location.clone())
             .collect()
     }
+}
+
+/// A key or trust store's keys (`<prefix><name>.location/password/passwordPath/type`);
+/// None without a location.
+fn store_spec(c: &Config, prefix: &str, name: &str) -> Result<Option<StoreSpec>, String> {
+    let prop = |k: &str| {
+        c.system_property(&format!("{prefix}{name}.{k}"))
+            .map(str::to_string)
+    };
+    let Some(loc) = prop("location").filter(|l| !l.is_empty()) else {
+        return Ok(None);
+    };
+    let mut password = prop("password").unwrap_or_default();
+    if let Some(path) = prop("passwordPath").filter(|p| !p.is_empty()) {
+        password = read_secret(&path)?;
+    }
+    Ok(Some(StoreSpec {
+        location: PathBuf::from(loc),
+        password,
+        declared_type: prop("type"),
+    }))
 }
 
 /// SecretUtils.readSecret: the file's text without one trailing line break.
@@ -267,63 +296,98 @@ impl TlsServer {
         }
         // The chain was verified against the trust store during the handshake.
         let subject = x500::subject_of_cert(leaf)?;
-        let mut ids = Vec::new();
-        if self.options.x509_super_user.as_deref() == Some(subject.as_str()) {
-            ids.push(Id {
-                scheme: "super".into(),
-                id: subject.clone(),
-            });
-        }
-        ids.push(Id {
-            scheme: "x509".into(),
-            id: subject,
-        });
-        Ok(ids)
+        Ok(x509_ids(subject, self.options.x509_super_user.as_deref()))
     }
 }
 
-fn stamps(files: &[PathBuf]) -> Vec<Option<SystemTime>> {
+pub(crate) fn stamps(files: &[PathBuf]) -> Vec<Option<SystemTime>> {
     files
         .iter()
         .map(|f| std::fs::metadata(f).and_then(|m| m.modified()).ok())
         .collect()
 }
 
+/// Java's X509AuthenticationProvider where no handshake of the client port verified the
+/// chain: the AdminServer's command auth (its handshake used the quorum's stores). As
+/// Java, the chain is checked against the client trust store (`ssl.trustStore.*`; none
+/// configured: no ids), then earns `x509:<subject>`, and `super:` first for
+/// `zookeeper.X509AuthenticationProvider.superUser`.
+#[derive(Debug)]
+pub struct X509Provider {
+    verifier: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+    super_user: Option<String>,
+}
+
+impl X509Provider {
+    /// None without a client trust store (Java's provider then has no trust manager
+    /// and authenticates nobody).
+    pub fn from_config(c: &Config) -> Result<Option<X509Provider>, String> {
+        let Some(store) = store_spec(c, "ssl.", "trustStore")? else {
+            return Ok(None);
+        };
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let roots = Arc::new(trust_anchors_of(Some(&store))?);
+        let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider)
+            .build()
+            .map_err(|e| format!("x509 certificate verifier: {e}"))?;
+        Ok(Some(X509Provider {
+            verifier,
+            super_user: x509_super_user(c),
+        }))
+    }
+
+    /// The ids `chain` (leaf first) earns: none unless it chains to the trust store.
+    pub fn ids(&self, chain: &[CertificateDer<'_>]) -> Vec<Id> {
+        let Some((leaf, rest)) = chain.split_first() else {
+            return Vec::new();
+        };
+        let now = rustls_pki_types::UnixTime::now();
+        if let Err(e) = self.verifier.verify_client_cert(leaf, rest, now) {
+            tracing::warn!("x509: client certificate not trusted: {e}");
+            return Vec::new();
+        }
+        let Ok(subject) = x500::subject_of_cert(leaf) else {
+            return Vec::new();
+        };
+        x509_ids(subject, self.super_user.as_deref())
+    }
+}
+
+/// `zookeeper.X509AuthenticationProvider.superUser`: the subject that also gets `super`.
+fn x509_super_user(c: &Config) -> Option<String> {
+    c.system_properties
+        .get("zookeeper.X509AuthenticationProvider.superUser")
+        .cloned()
+}
+
+/// X509AuthenticationProvider's ids for a trusted certificate's subject: `super:` first
+/// when it is `zookeeper.X509AuthenticationProvider.superUser`, then `x509:<subject>`.
+fn x509_ids(subject: String, super_user: Option<&str>) -> Vec<Id> {
+    let mut ids = Vec::with_capacity(2);
+    if super_user == Some(subject.as_str()) {
+        ids.push(Id {
+            scheme: "super".into(),
+            id: subject.clone(),
+        });
+    }
+    ids.push(Id {
+        scheme: "x509".into(),
+        id: subject,
+    });
+    ids
+}
+
 /// The rustls configuration the options describe.
 fn build(o: &TlsOptions) -> Result<ServerConfig, String> {
-    let Some(ks) = &o.key_store else {
-        return Err("ssl.keyStore.location is not set: a TLS port needs the server's key".into());
-    };
-    let identity = keystore::load_key_store(ks)?;
-    let base = rustls::crypto::ring::default_provider();
-    let suites = cipher_suites(&base.cipher_suites, o.cipher_suites.as_deref())?;
-    let versions = protocol_versions(o)?;
-    // A suite of a version that is not enabled would leave rustls nothing to offer.
-    let usable: Vec<SupportedCipherSuite> = suites
-        .into_iter()
-        .filter(|s| versions.iter().any(|v| v.version == s.version().version))
-        .collect();
-    if usable.is_empty() {
-        return Err("no cipher suite of ssl.ciphersuites fits ssl.enabledProtocols".into());
-    }
-    let provider = Arc::new(CryptoProvider {
-        cipher_suites: usable,
-        ..base
-    });
+    let identity = identity(o)?;
+    let (provider, versions) = crypto_for(o)?;
     let verifier = match o.client_auth {
         ClientAuth::None => WebPkiClientVerifier::no_client_auth(),
         auth => {
-            let mut roots = RootCertStore::empty();
-            let anchors = match &o.trust_store {
-                Some(ts) => keystore::load_trust_store(ts)?,
-                None => system_roots()?,
-            };
-            for c in anchors {
-                roots
-                    .add(c)
-                    .map_err(|e| format!("trust store certificate refused: {e}"))?;
-            }
-            let b = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+            let b = WebPkiClientVerifier::builder_with_provider(
+                Arc::new(trust_anchors(o)?),
+                provider.clone(),
+            );
             let b = if auth == ClientAuth::Want {
                 b.allow_unauthenticated()
             } else {
@@ -342,6 +406,67 @@ fn build(o: &TlsOptions) -> Result<ServerConfig, String> {
     // Java's clients never resume with tickets; one less secret to rotate.
     cfg.send_tls13_tickets = 0;
     Ok(cfg)
+}
+
+/// This side's key and certificate chain (`*.keyStore.*`).
+fn identity(o: &TlsOptions) -> Result<keystore::KeyMaterial, String> {
+    let Some(ks) = &o.key_store else {
+        return Err(format!(
+            "{}keyStore.location is not set: TLS needs this server's key",
+            o.prefix
+        ));
+    };
+    keystore::load_key_store(ks)
+}
+
+/// The crypto provider (cipher suites as `*.ciphersuites` says) and TLS versions.
+fn crypto_for(
+    o: &TlsOptions,
+) -> Result<
+    (
+        Arc<CryptoProvider>,
+        Vec<&'static rustls::SupportedProtocolVersion>,
+    ),
+    String,
+> {
+    let base = rustls::crypto::ring::default_provider();
+    let suites = cipher_suites(&base.cipher_suites, o.cipher_suites.as_deref())?;
+    let versions = protocol_versions(o)?;
+    // A suite of a version that is not enabled would leave rustls nothing to offer.
+    let usable: Vec<SupportedCipherSuite> = suites
+        .into_iter()
+        .filter(|s| versions.iter().any(|v| v.version == s.version().version))
+        .collect();
+    if usable.is_empty() {
+        return Err(format!(
+            "no cipher suite of {0}ciphersuites fits {0}enabledProtocols",
+            o.prefix
+        ));
+    }
+    let provider = Arc::new(CryptoProvider {
+        cipher_suites: usable,
+        ..base
+    });
+    Ok((provider, versions))
+}
+
+/// The certificates a peer's chain must end in (`*.trustStore.*`, else the system's).
+fn trust_anchors(o: &TlsOptions) -> Result<RootCertStore, String> {
+    trust_anchors_of(o.trust_store.as_ref())
+}
+
+fn trust_anchors_of(trust_store: Option<&StoreSpec>) -> Result<RootCertStore, String> {
+    let mut roots = RootCertStore::empty();
+    let anchors = match trust_store {
+        Some(ts) => keystore::load_trust_store(ts)?,
+        None => system_roots()?,
+    };
+    for c in anchors {
+        roots
+            .add(c)
+            .map_err(|e| format!("trust store certificate refused: {e}"))?;
+    }
+    Ok(roots)
 }
 
 /// The trust anchors when no trust store is set (Java: the JVM's cacerts).
@@ -410,7 +535,7 @@ fn cipher_suites(
 }
 
 /// A rustls suite under its IANA name (rustls spells TLS 1.3 ones TLS13_...).
-fn suite_name(s: &SupportedCipherSuite) -> Option<String> {
+pub(crate) fn suite_name(s: &SupportedCipherSuite) -> Option<String> {
     let n = s.suite().as_str()?;
     Some(n.replacen("TLS13_", "TLS_", 1))
 }
@@ -460,6 +585,7 @@ mod tests {
             x509_registered: true,
             auth_provider: "x509".into(),
             x509_super_user: None,
+            prefix: "ssl.",
         }
     }
 

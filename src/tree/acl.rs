@@ -44,15 +44,40 @@ pub fn digest_id(user_password: &str) -> String {
     )
 }
 
-/// Java's `String.split(sep)` part count (trailing empty strings dropped).
-fn java_split_count(s: &str, sep: char) -> usize {
-    let parts: Vec<&str> = s.split(sep).collect();
-    let mut n = parts.len();
-    while n > 0 && parts[n - 1].is_empty() {
-        n -= 1;
+/// DigestAuthenticationProvider.handleAuthentication for "user:password": ("super","")
+/// first when its digest is the super digest, then the digest id.
+pub fn digest_auth_ids(user_password: &str, super_digest: Option<&str>) -> Vec<Id> {
+    let id = digest_id(user_password);
+    let mut ids = Vec::with_capacity(2);
+    if super_digest == Some(id.as_str()) {
+        ids.push(Id {
+            scheme: "super".into(),
+            id: String::new(),
+        });
     }
-    // Java returns [""] (length 1) for an empty input.
-    if s.is_empty() { 1 } else { n }
+    ids.push(Id {
+        scheme: "digest".into(),
+        id,
+    });
+    ids
+}
+
+/// Java's `String.split(sep)` with a one-character separator: trailing empty strings
+/// dropped, and [""] for an empty input.
+pub fn java_split(s: &str, sep: char) -> Vec<&str> {
+    if s.is_empty() {
+        return vec![""];
+    }
+    let mut parts: Vec<&str> = s.split(sep).collect();
+    while parts.last() == Some(&"") {
+        parts.pop();
+    }
+    parts
+}
+
+/// Java's `String.split(sep)` part count.
+fn java_split_count(s: &str, sep: char) -> usize {
+    java_split(s, sep).len()
 }
 
 fn parse_v4(addr: &str) -> Option<Vec<u8>> {
@@ -200,34 +225,128 @@ pub fn ip_matches(id: &str, acl_expr: &str) -> bool {
     remote == acl
 }
 
-/// Schemes with a server auth provider whose ids count as "authenticated" (usable by the
-/// `auth` pseudo-scheme). ip is a provider but not authenticated.
-fn is_authenticated_scheme(scheme: &str) -> bool {
-    matches!(scheme, "digest" | "sasl" | "x509")
+/// The auth providers the server has, as Java's ProviderRegistry: ip always, digest
+/// unless `zookeeper.DigestAuthenticationProvider.enabled=false`, sasl and x509 when an
+/// `authProvider.N` names them (x509 also when a secureClientPort is set:
+/// QuorumPeerConfig.configureSSLAuth). A scheme without a provider never matches an
+/// ACL, cannot be set in one (INVALIDACL), and shows no user name in whoAmI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Providers {
+    pub digest: bool,
+    pub sasl: bool,
+    pub x509: bool,
+    /// `zookeeper.letAnySaslUserDoX`: a `sasl` ACL naming this id admits every SASL
+    /// user (SASLAuthenticationProvider.matches). Read once at startup (a leaked string:
+    /// the configuration lives as long as the process).
+    pub sasl_any_user: Option<&'static str>,
 }
 
-/// Provider.isValid for an id in an ACL; `false` also when no provider exists.
-pub fn is_valid_id(scheme: &str, id: &str) -> bool {
+impl Providers {
+    /// Java's registry with no `authProvider.*` lines: ip and digest.
+    pub const DEFAULT: Providers = Providers {
+        digest: true,
+        sasl: false,
+        x509: false,
+        sasl_any_user: None,
+    };
+    /// Every provider ferrokeeper has.
+    pub const ALL: Providers = Providers {
+        digest: true,
+        sasl: true,
+        x509: true,
+        sasl_any_user: None,
+    };
+
+    /// Whether `scheme` has a provider.
+    pub fn has(&self, scheme: &str) -> bool {
+        match scheme {
+            "ip" => true,
+            "digest" => self.digest,
+            "sasl" => self.sasl,
+            "x509" => self.x509,
+            _ => false,
+        }
+    }
+
+    /// The schemes with a provider, ip first.
+    pub fn schemes(&self) -> Vec<&'static str> {
+        let mut v = vec!["ip"];
+        for (on, s) in [
+            (self.digest, "digest"),
+            (self.sasl, "sasl"),
+            (self.x509, "x509"),
+        ] {
+            if on {
+                v.push(s);
+            }
+        }
+        v
+    }
+}
+
+/// How ACLs are checked: `zookeeper.skipACL=yes` skips them, and only schemes with a
+/// provider count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AclRules {
+    pub skip: bool,
+    pub providers: Providers,
+}
+
+impl AclRules {
+    /// Whether `auth` may do `perm` on a node with `acl`.
+    pub fn allows(&self, acl: &[Acl], perm: i32, auth: &[Id]) -> bool {
+        self.skip || check_acl(acl, perm, auth, self.providers)
+    }
+}
+
+impl Default for Providers {
+    fn default() -> Self {
+        Providers::DEFAULT
+    }
+}
+
+/// Schemes with a server auth provider whose ids count as "authenticated" (usable by the
+/// `auth` pseudo-scheme). ip is a provider but not authenticated.
+fn is_authenticated_scheme(scheme: &str, providers: Providers) -> bool {
+    matches!(scheme, "digest" | "sasl" | "x509") && providers.has(scheme)
+}
+
+/// Provider.isValid for an id in an ACL (the scheme's provider assumed present).
+fn is_valid_id(scheme: &str, id: &str) -> bool {
     match scheme {
         "digest" => java_split_count(id, ':') == 2,
         "ip" => parse_ip_expr(id).is_some(),
-        "sasl" | "x509" => true,
+        "sasl" => is_kerberos_name(id),
+        "x509" => true,
         _ => false,
     }
 }
 
-fn provider_matches(scheme: &str, auth_id: &str, acl_id: &str) -> bool {
+/// SASLAuthenticationProvider.isValid: `new KerberosName(id)` does not throw, i.e. the id
+/// has no `@`, or matches `([^/@]*)(/([^/@]*))?@([^/@]*)` (one `@`, at most one `/`
+/// before it, none after).
+fn is_kerberos_name(id: &str) -> bool {
+    let Some((principal, realm)) = id.split_once('@') else {
+        return true;
+    };
+    !realm.contains(['@', '/']) && principal.matches('/').count() <= 1
+}
+
+fn provider_matches(scheme: &str, auth_id: &str, acl_id: &str, providers: Providers) -> bool {
     match scheme {
         "ip" => ip_matches(auth_id, acl_id),
-        // SASLAuthenticationProvider.matches: the SASL id "super" matches every sasl ACL.
-        "sasl" => auth_id == "super" || auth_id == acl_id,
+        // SASLAuthenticationProvider.matches: the SASL id "super" matches every sasl ACL,
+        // and every SASL user matches an ACL naming letAnySaslUserDoX.
+        "sasl" => {
+            auth_id == "super" || auth_id == acl_id || providers.sasl_any_user == Some(acl_id)
+        }
         "digest" | "x509" => auth_id == acl_id,
         _ => false,
     }
 }
 
 /// ZooKeeperServer.checkACL (without skipACL): true if `auth` grants `perm` on `acl`.
-pub fn check_acl(acl: &[Acl], perm: i32, auth: &[Id]) -> bool {
+pub fn check_acl(acl: &[Acl], perm: i32, auth: &[Id], providers: Providers) -> bool {
     if acl.is_empty() || auth.iter().any(|a| a.scheme == "super") {
         return true;
     }
@@ -239,7 +358,10 @@ pub fn check_acl(acl: &[Acl], perm: i32, auth: &[Id]) -> bool {
             return true;
         }
         for au in auth {
-            if au.scheme == a.id.scheme && provider_matches(&a.id.scheme, &au.id, &a.id.id) {
+            if au.scheme == a.id.scheme
+                && providers.has(&au.scheme)
+                && provider_matches(&a.id.scheme, &au.id, &a.id.id, providers)
+            {
                 return true;
             }
         }
@@ -249,7 +371,7 @@ pub fn check_acl(acl: &[Acl], perm: i32, auth: &[Id]) -> bool {
 
 /// PrepRequestProcessor.fixupACL: drop duplicates, expand `auth`, validate every id.
 /// Errors with INVALIDACL.
-pub fn fixup_acl(auth: &[Id], acls: &[Acl]) -> Result<Vec<Acl>, i32> {
+pub fn fixup_acl(auth: &[Id], acls: &[Acl], providers: Providers) -> Result<Vec<Acl>, i32> {
     let mut uniq: Vec<&Acl> = Vec::with_capacity(acls.len());
     for a in acls {
         if !uniq.contains(&a) {
@@ -266,7 +388,7 @@ pub fn fixup_acl(auth: &[Id], acls: &[Acl]) -> Result<Vec<Acl>, i32> {
         } else if a.id.scheme == "auth" {
             let mut any = false;
             for cid in auth {
-                if is_authenticated_scheme(&cid.scheme) {
+                if is_authenticated_scheme(&cid.scheme, providers) {
                     any = true;
                     rv.push(Acl {
                         perms: a.perms,
@@ -278,7 +400,7 @@ pub fn fixup_acl(auth: &[Id], acls: &[Acl]) -> Result<Vec<Acl>, i32> {
                 return Err(err::INVALID_ACL);
             }
         } else {
-            if !is_valid_id(&a.id.scheme, &a.id.id) {
+            if !providers.has(&a.id.scheme) || !is_valid_id(&a.id.scheme, &a.id.id) {
                 return Err(err::INVALID_ACL);
             }
             rv.push(a.clone());
@@ -287,8 +409,12 @@ pub fn fixup_acl(auth: &[Id], acls: &[Acl]) -> Result<Vec<Acl>, i32> {
     Ok(rv)
 }
 
-/// The user name a provider reports for an id (whoAmI's ClientInfo.user).
-pub fn user_name(id: &Id) -> String {
+/// The user name a provider reports for an id (whoAmI's ClientInfo.user); "" when the
+/// scheme has no provider (AuthUtil.getUser's null).
+pub fn user_name(id: &Id, providers: Providers) -> String {
+    if !providers.has(&id.scheme) {
+        return String::new();
+    }
     match id.scheme.as_str() {
         "digest" => id.id.split(':').next().unwrap_or("").to_string(),
         "ip" | "sasl" | "x509" => id.id.clone(),
@@ -322,6 +448,117 @@ pub fn mask_digest_ids(acl: &[Acl]) -> Vec<Acl> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Every provider registered (each test below that is about the registry says so).
+    fn check_acl(acl: &[Acl], perm: i32, auth: &[Id]) -> bool {
+        super::check_acl(acl, perm, auth, Providers::ALL)
+    }
+    fn fixup_acl(auth: &[Id], acls: &[Acl]) -> Result<Vec<Acl>, i32> {
+        super::fixup_acl(auth, acls, Providers::ALL)
+    }
+    fn user_name(id: &Id) -> String {
+        super::user_name(id, Providers::ALL)
+    }
+
+    #[test]
+    fn sasl_ids_must_be_kerberos_names() {
+        for ok in [
+            "bob",
+            "bob@EXAMPLE.COM",
+            "zk/host@R",
+            "a/b/c",
+            "@",
+            "/@",
+            "x@",
+        ] {
+            assert!(is_valid_id("sasl", ok), "{ok}");
+        }
+        for bad in ["a@b@c", "a/b/c@R", "a@R/x", "a/b@c/d"] {
+            assert!(!is_valid_id("sasl", bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn schemes_without_a_provider_are_inert() {
+        let java_default = Providers::DEFAULT;
+        let bob = [acl(31, "sasl", "bob")];
+        let cert = [acl(31, "x509", "CN=client")];
+        // Never matched, even by the exact id.
+        assert!(!super::check_acl(
+            &bob,
+            1,
+            &[id("sasl", "bob")],
+            java_default
+        ));
+        assert!(!super::check_acl(
+            &cert,
+            1,
+            &[id("x509", "CN=client")],
+            java_default
+        ));
+        // Not settable; `auth` does not expand to them.
+        assert_eq!(
+            super::fixup_acl(&[], &bob, java_default),
+            Err(err::INVALID_ACL)
+        );
+        assert_eq!(
+            super::fixup_acl(&[], &cert, java_default),
+            Err(err::INVALID_ACL)
+        );
+        assert_eq!(
+            super::fixup_acl(&[id("sasl", "bob")], &[acl(31, "auth", "")], java_default),
+            Err(err::INVALID_ACL)
+        );
+        // whoAmI shows no user for them.
+        assert_eq!(super::user_name(&id("sasl", "bob"), java_default), "");
+        assert_eq!(
+            super::user_name(&id("ip", "1.2.3.4"), java_default),
+            "1.2.3.4"
+        );
+        // Digest disabled: digest ACLs are inert too; ip always works.
+        let no_digest = Providers {
+            digest: false,
+            ..Providers::DEFAULT
+        };
+        let d = [acl(31, "digest", "u:abc")];
+        assert!(!super::check_acl(
+            &d,
+            1,
+            &[id("digest", "u:abc")],
+            no_digest
+        ));
+        assert_eq!(super::fixup_acl(&[], &d, no_digest), Err(err::INVALID_ACL));
+        assert!(super::check_acl(
+            &[acl(1, "ip", "10.0.0.1")],
+            1,
+            &[id("ip", "10.0.0.1")],
+            no_digest
+        ));
+        // super still passes everything.
+        assert!(super::check_acl(&bob, 1, &[id("super", "")], no_digest));
+        assert_eq!(no_digest.schemes(), ["ip"]);
+        // letAnySaslUserDoX: an ACL naming it admits any SASL user, nobody else.
+        let any = Providers {
+            sasl_any_user: Some("everyone"),
+            ..Providers::ALL
+        };
+        let everyone = [acl(1, "sasl", "everyone")];
+        assert!(super::check_acl(&everyone, 1, &[id("sasl", "alice")], any));
+        assert!(!super::check_acl(
+            &everyone,
+            1,
+            &[id("digest", "everyone")],
+            any
+        ));
+        assert!(!super::check_acl(&bob, 1, &[id("sasl", "alice")], any));
+        assert!(!super::check_acl(
+            &everyone,
+            1,
+            &[id("sasl", "alice")],
+            Providers::ALL
+        ));
+        assert_eq!(Providers::ALL.schemes(), ["ip", "digest", "sasl", "x509"]);
+    }
 
     fn id(s: &str, i: &str) -> Id {
         Id {

@@ -30,6 +30,8 @@ pub struct PrepConfig {
     pub enforce_quota: bool,
     /// zookeeper.skipACL=yes.
     pub skip_acl: bool,
+    /// The auth providers registered (`authProvider.*`, digest's switch).
+    pub providers: acl::Providers,
     /// reconfigEnabled.
     pub reconfig_enabled: bool,
     /// zookeeper.digest.enabled (default true): attach TxnDigest to txns.
@@ -38,12 +40,23 @@ pub struct PrepConfig {
     pub close_session_txn_enabled: bool,
 }
 
+impl PrepConfig {
+    /// skipACL and the providers, for reads and watch delivery.
+    pub fn acl_rules(&self) -> acl::AclRules {
+        acl::AclRules {
+            skip: self.skip_acl,
+            providers: self.providers,
+        }
+    }
+}
+
 impl Default for PrepConfig {
     fn default() -> Self {
         PrepConfig {
             extended_types_enabled: false,
             enforce_quota: false,
             skip_acl: false,
+            providers: acl::Providers::DEFAULT,
             reconfig_enabled: false,
             digest_enabled: true,
             close_session_txn_enabled: true,
@@ -248,7 +261,7 @@ impl Prep<'_> {
     }
 
     fn check_acl(&self, acl: &[Acl], perm: i32) -> R<()> {
-        if self.cfg.skip_acl || acl::check_acl(acl, perm, &self.ctx.auth) {
+        if self.cfg.acl_rules().allows(acl, perm, &self.ctx.auth) {
             Ok(())
         } else {
             Err(err::NO_AUTH)
@@ -319,7 +332,7 @@ impl Prep<'_> {
             return Err(err::BAD_ARGUMENTS);
         }
         let parent_path = &r.path[..last];
-        let acl = acl::fixup_acl(&self.ctx.auth, &r.acl)?;
+        let acl = acl::fixup_acl(&self.ctx.auth, &r.acl, self.cfg.providers)?;
         let parent = self.record(parent_path)?;
         self.check_acl(&parent.acl, perms::CREATE)?;
         let parent_cv = parent.stat.cversion;
@@ -452,7 +465,7 @@ impl Prep<'_> {
 
     fn set_acl(&mut self, r: &SetAclRequest) -> R<TxnBody> {
         validate_path(&r.path)?;
-        let acl = acl::fixup_acl(&self.ctx.auth, &r.acl)?;
+        let acl = acl::fixup_acl(&self.ctx.auth, &r.acl, self.cfg.providers)?;
         let mut n = self.record(&r.path)?;
         self.check_acl(&n.acl, perms::ADMIN)?;
         let v = check_and_inc(n.stat.aversion, r.version)?;

@@ -19,12 +19,12 @@ pub type ReadReply = (i32, Response, Vec<(i32, String)>);
 struct Reader<'a> {
     tree: &'a DataTree,
     ctx: &'a RequestCtx,
-    skip_acl: bool,
+    rules: acl::AclRules,
 }
 
 impl Reader<'_> {
     fn check(&self, acl: &[Acl], perm: i32) -> Result<(), i32> {
-        if self.skip_acl || acl::check_acl(acl, perm, &self.ctx.auth) {
+        if self.rules.allows(acl, perm, &self.ctx.auth) {
             Ok(())
         } else {
             Err(err::NO_AUTH)
@@ -108,7 +108,8 @@ pub fn set_watches(
     fired
 }
 
-/// Serve a read-only request for connection `watcher` (ACLs checked).
+/// Serve a read-only request for connection `watcher` (ACLs checked, every provider
+/// registered).
 pub fn read(
     tree: &DataTree,
     watches: &mut WatchManager,
@@ -116,23 +117,23 @@ pub fn read(
     ctx: &RequestCtx,
     req: &Request,
 ) -> ReadReply {
-    read_with(tree, watches, watcher, ctx, req, false)
+    let rules = acl::AclRules {
+        skip: false,
+        providers: acl::Providers::ALL,
+    };
+    read_with(tree, watches, watcher, ctx, req, rules)
 }
 
-/// `read` with `skip_acl` = zookeeper.skipACL.
+/// `read` with the server's ACL rules (skipACL, providers).
 pub fn read_with(
     tree: &DataTree,
     watches: &mut WatchManager,
     watcher: WatcherId,
     ctx: &RequestCtx,
     req: &Request,
-    skip_acl: bool,
+    rules: acl::AclRules,
 ) -> ReadReply {
-    let rd = Reader {
-        tree,
-        ctx,
-        skip_acl,
-    };
+    let rd = Reader { tree, ctx, rules };
     let res: Result<Response, i32> = match req {
         Request::Exists(r) => (|| {
             if r.path.contains('\0') {
@@ -235,7 +236,7 @@ pub fn read_with(
                 .iter()
                 .map(|id| ClientInfo {
                     auth_scheme: id.scheme.clone(),
-                    user: acl::user_name(id),
+                    user: acl::user_name(id, rd.rules.providers),
                 })
                 .collect(),
         })),

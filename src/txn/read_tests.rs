@@ -62,7 +62,11 @@ fn rw(
     skip: bool,
 ) -> R {
     let (err, response, fired) = if skip {
-        read_with(t, w, id, c, req, true)
+        let rules = crate::tree::acl::AclRules {
+            skip: true,
+            providers: crate::tree::acl::Providers::ALL,
+        };
+        read_with(t, w, id, c, req, rules)
     } else {
         read(t, w, id, c, req)
     };

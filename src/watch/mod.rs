@@ -215,18 +215,31 @@ impl WatchManager {
     }
 
     /// Watchers to notify for one tree event, with the event type, sorted by watcher.
+    /// Each table that fires counts its watchers in `node_*_watch_count`, as each of
+    /// Java's two WatchManagers does in `triggerWatch`.
     pub fn trigger(&mut self, ev: &TreeEvent) -> Vec<(WatcherId, i32)> {
+        use crate::metrics as m;
+        // The table that fires first, and the summary its watchers are counted in.
+        let (table, metric) = match ev.kind {
+            EventKind::NodeCreated => (&mut self.data, &m::NODE_CREATED_WATCH_COUNT),
+            EventKind::NodeDataChanged => (&mut self.data, &m::NODE_CHANGED_WATCH_COUNT),
+            EventKind::NodeChildrenChanged => (&mut self.child, &m::NODE_CHILDREN_WATCH_COUNT),
+            EventKind::NodeDeleted => (&mut self.data, &m::NODE_DELETED_WATCH_COUNT),
+        };
+        let count = |n: usize| {
+            if n > 0 {
+                metric.observe(n as i64);
+            }
+        };
         let mut ws = BTreeSet::new();
-        match ev.kind {
-            EventKind::NodeCreated | EventKind::NodeDataChanged => {
-                self.data.trigger(&ev.path, &mut ws)
-            }
-            EventKind::NodeChildrenChanged => self.child.trigger(&ev.path, &mut ws),
-            EventKind::NodeDeleted => {
-                self.data.trigger(&ev.path, &mut ws);
-                // Child watchers of the deleted node also get NodeDeleted (once).
-                self.child.trigger(&ev.path, &mut ws);
-            }
+        table.trigger(&ev.path, &mut ws);
+        count(ws.len());
+        if ev.kind == EventKind::NodeDeleted {
+            // Child watchers of the deleted node also get NodeDeleted (once).
+            let mut child = BTreeSet::new();
+            self.child.trigger(&ev.path, &mut child);
+            count(child.len());
+            ws.append(&mut child);
         }
         let code = ev.kind.code();
         ws.into_iter().map(|w| (w, code)).collect()

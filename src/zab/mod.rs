@@ -15,6 +15,7 @@ pub mod election;
 pub mod leader;
 pub mod learner;
 pub mod packet;
+pub mod quorum_auth;
 pub mod snap;
 pub mod sync_plan;
 pub mod zxid;

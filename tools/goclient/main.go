@@ -448,6 +448,12 @@ func basic(addr, root string) {
 	must(err, "children after close")
 	sort.Strings(children)
 	check("close.children", strings.Join(children, ","))
+	// Close returns once the server answered; the library's event loop moves the state
+	// to StateDisconnected just after, on its own goroutine: wait for it (bounded).
+	for deadline := time.Now().Add(5 * time.Second); c1.conn.State() != zk.StateDisconnected &&
+		time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	check("close.c1_state", c1.conn.State())
 	_ = sid1
 	c2.conn.Close()

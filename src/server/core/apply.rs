@@ -50,6 +50,10 @@ impl Core {
             let Some(f) = self.in_flight.pop_front() else {
                 break;
             };
+            if matches!(self.role, super::Role::Leader { .. }) {
+                let m = &crate::metrics::QUORUM_ACK_LATENCY;
+                super::ensemble::observe_since(m, f.txn.header.time, self.now.wall_ms);
+            }
             let applied = self.apply(&f.txn);
             self.answer_origin(f, applied);
         }
@@ -94,9 +98,10 @@ impl Core {
                 for (watcher, event_type) in watches.trigger(ev) {
                     // A watcher must still have READ on the node when the event fires
                     // (ZooKeeper's fix for CVE-2024-23944).
-                    let allowed = self.settings.prep.skip_acl
+                    let rules = self.settings.prep.acl_rules();
+                    let allowed = rules.skip
                         || self.conns.get(&watcher).is_some_and(|c| {
-                            tree::acl::check_acl(&ev.acl, proto::perms::READ, &c.link.auth())
+                            rules.allows(&ev.acl, proto::perms::READ, &c.link.auth())
                         });
                     if allowed {
                         let frame = match &encoded {

@@ -279,11 +279,27 @@ impl Core {
             self.last_prepped
         );
         self.last_prepped = zxid;
+        // A follower's PROPOSAL once synced (Java's Follower.processPacket): the entry
+        // starts with its TxnHeader, whose time (wall ms at the leader) is at byte 20.
+        if self.role == (Role::Learner { observer: false })
+            && !self.snapshots.held
+            && let Some(t) = entry.get(20..28).and_then(|b| <[u8; 8]>::try_from(b).ok())
+        {
+            observe_since(
+                &crate::metrics::PROPOSAL_LATENCY,
+                i64::from_be_bytes(t),
+                self.now.wall_ms,
+            );
+        }
         self.persist_entry(zxid, entry);
     }
 
     /// Learner: the leader committed `txn`: apply it now and answer who asked here.
     pub(super) fn apply_remote(&mut self, txn: Txn) {
+        if !self.snapshots.held {
+            let m = &crate::metrics::COMMIT_PROPAGATION_LATENCY;
+            observe_since(m, txn.header.time, self.now.wall_ms);
+        }
         let applied = self.apply(&txn);
         self.committed = self.committed.max(txn.header.zxid);
         self.answer_origin(
@@ -500,5 +516,14 @@ impl Core {
             }
         );
         Err(proto::err::SESSION_EXPIRED)
+    }
+}
+
+/// Java's `Request.logLatency`: wall ms since a leader's txn time, dropped when negative
+/// (the members' clocks disagree).
+pub(super) fn observe_since(metric: &crate::metrics::Summary, txn_time_ms: i64, now_wall_ms: i64) {
+    let latency = now_wall_ms.saturating_sub(txn_time_ms);
+    if latency >= 0 {
+        metric.observe(latency);
     }
 }

@@ -30,7 +30,9 @@ mod local_sessions;
 mod pipeline;
 mod read_only;
 mod requests;
+mod restore;
 mod sasl;
+pub(crate) use sasl::nonce_bytes;
 mod snapshots;
 #[cfg(test)]
 mod tests;
@@ -38,7 +40,8 @@ mod timers;
 mod view;
 
 pub use ensemble::Role;
-pub use snapshots::SnapshotOrder;
+pub use restore::{RestoreOutcome, Restored};
+pub use snapshots::{SnapshotOrder, SnapshotOutcome, SnapshotWritten};
 pub use view::{is_write_op, op_name};
 
 use crate::admin::Stats;
@@ -106,7 +109,17 @@ pub enum Input {
     /// Time passed: session expiry, container/TTL reaping.
     Tick,
     /// The snapshot ordered last (`Actions::snapshot`) is finished or abandoned.
-    SnapshotDone,
+    SnapshotDone(SnapshotOutcome),
+    /// The AdminServer's `snapshot`: write a snapshot now (after the one being written,
+    /// if any) and answer where it went.
+    SnapshotNow(oneshot::Sender<SnapshotOutcome>),
+    /// The AdminServer's `restore` (standalone only, see `restore`): stop taking
+    /// requests; answered with the zxid everything stopped at once nothing is in flight.
+    RestoreBegin(oneshot::Sender<RestoreOutcome>),
+    /// The restored state, already on disk as the snapshot of that zxid: swap it in.
+    RestoreCommit(Box<Restored>),
+    /// The restore failed after its begin: go on unchanged.
+    RestoreAbort,
     /// Leader: a learner forwarded a client's request (REQUEST), with the auth ids of the
     /// client's connection there. `learner` is the shell's handle for that learner
     /// (a sync is handed back with it, in request order).
@@ -232,6 +245,9 @@ pub struct Core {
     snapshots: snapshots::SnapshotSchedule,
     /// A snapshot order is out and not done yet.
     snapshot_running: bool,
+    /// AdminServer `snapshot` requests: those the running snapshot answers, and those
+    /// waiting for the next one (asked while another was being written).
+    snapshot_waiters: snapshots::Waiters,
     timers: timers::Timers,
     actions: Actions,
     /// fsyncs slower than fsync.warningthresholdms (counted by the log thread).
@@ -253,6 +269,8 @@ pub struct Core {
     read_only: read_only::ReadOnlySessions,
     /// Sessions only this member knows (`localSessionsEnabled`, read-only mode).
     local: local_sessions::LocalSessions,
+    /// A restore in progress (`restore`): requests wait.
+    restore: Option<restore::RestoreGate>,
 }
 
 impl Core {
@@ -293,6 +311,7 @@ impl Core {
             to_persist: Vec::new(),
             snapshots: snapshots::SnapshotSchedule::new(settings.snap_count, seed),
             snapshot_running: false,
+            snapshot_waiters: Default::default(),
             timers: timers::Timers::new(&settings, now),
             actions: Actions::default(),
             slow_fsyncs,
@@ -302,6 +321,7 @@ impl Core {
             quorum_status: None,
             read_only: Default::default(),
             local: local_sessions::LocalSessions::new(settings.tick_ms),
+            restore: None,
             shared,
             settings,
         };
@@ -322,6 +342,9 @@ impl Core {
         self.now = Now {
             mono_ms: now.mono_ms.max(self.now.mono_ms),
             wall_ms: now.wall_ms,
+        };
+        let Some(input) = self.held_by_restore(input) else {
+            return;
         };
         match input {
             Input::Connect {
@@ -351,7 +374,8 @@ impl Core {
             Input::Logged(zxid) => self.on_logged(zxid),
             Input::Committed(zxid) => self.commit_through(zxid),
             Input::Tick => self.tick(),
-            Input::SnapshotDone => self.snapshot_done(),
+            Input::SnapshotDone(done) => self.snapshot_done(done),
+            Input::SnapshotNow(reply) => self.snapshot_now(reply),
             Input::Forwarded { learner, req, auth } => self.forwarded(learner, req, auth),
             Input::TouchSessions(touches) => {
                 for (id, _timeout) in touches {
@@ -362,6 +386,12 @@ impl Core {
             Input::Apply(txn) => self.apply_remote(*txn),
             Input::SyncDone => self.sync_done(),
             Input::Revalidated { session_id, valid } => self.revalidated(session_id, valid),
+            Input::RestoreBegin(reply) => self.restore_begin(reply),
+            Input::RestoreCommit(restored) => self.restore_commit(restored),
+            Input::RestoreAbort => self.restore_open(),
+        }
+        if self.restore.is_some() {
+            self.restore_ready();
         }
     }
 
@@ -404,17 +434,23 @@ impl Core {
         {
             c.sent += 1;
             self.stats.packets_sent += 1;
+            // Java's WATCH_BYTES: the notification's length (without its length prefix).
+            let size = frame.len().saturating_sub(4);
+            crate::metrics::WATCH_BYTES.add(size as u64);
+            crate::metrics::CLIENT_RESPONSE.observe(size as i64);
         }
     }
 
     /// Answer one of `conn`'s requests.
     fn reply(&mut self, conn: ConnId, xid: i32, zxid: i64, err: i32, resp: &Response) {
         if let Some(c) = self.conns.get_mut(&conn) {
+            let mut size = 0;
             if c.outbox.push_with(&mut self.actions.flush, |b| {
-                encode_reply(b, xid, zxid, err, resp)
+                size = encode_reply(b, xid, zxid, err, resp);
             }) {
                 c.sent += 1;
                 self.stats.packets_sent += 1;
+                crate::metrics::client_answered(size);
             }
             // After the reply is queued: the connection's next read may now be served
             // by its own task, behind this reply.

@@ -146,7 +146,7 @@ impl Core {
                         .into_iter()
                         .map(|id| ClientInfo {
                             auth_scheme: id.scheme.clone(),
-                            user: tree::acl::user_name(id),
+                            user: tree::acl::user_name(id, self.settings.prep.providers),
                         })
                         .collect()
                 });
@@ -166,8 +166,8 @@ impl Core {
                 let (e, resp, fired) = {
                     let tree = self.shared.tree.read();
                     let mut watches = self.shared.watches.lock();
-                    let skip_acl = self.settings.prep.skip_acl;
-                    read::read_with(&tree, &mut watches, conn, &ctx, &req, skip_acl)
+                    let rules = self.settings.prep.acl_rules();
+                    read::read_with(&tree, &mut watches, conn, &ctx, &req, rules)
                 };
                 for (event_type, path) in fired {
                     self.notify(conn, event_type, &path);
@@ -212,26 +212,16 @@ impl Core {
 
     fn auth(&mut self, conn: ConnId, xid: i32, p: AuthPacket) {
         let super_digest = self.settings.super_digest.clone();
+        let providers = self.settings.prep.providers;
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
         let ok = match p.scheme.as_str() {
-            "digest" => {
-                let user_pass = String::from_utf8_lossy(&p.auth).into_owned();
-                let id = tree::acl::digest_id(&user_pass);
-                // DigestAuthenticationProvider adds ("super","") first, then the digest id.
-                let mut add = Vec::with_capacity(2);
-                if super_digest.as_deref() == Some(id.as_str()) {
-                    add.push(Id {
-                        scheme: "super".into(),
-                        id: String::new(),
-                    });
-                }
-                add.push(Id {
-                    scheme: "digest".into(),
-                    id,
-                });
-                c.link.add_auth(add);
+            // No provider (zookeeper.DigestAuthenticationProvider.enabled=false): AUTHFAILED.
+            "digest" if providers.digest => {
+                let user_pass = String::from_utf8_lossy(&p.auth);
+                let ids = tree::acl::digest_auth_ids(&user_pass, super_digest.as_deref());
+                c.link.add_auth(ids);
                 true
             }
             // IPAuthenticationProvider adds the client address, which every connection has.

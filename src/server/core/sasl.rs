@@ -14,7 +14,7 @@ use crate::proto::{Response, encode_frame, err};
 use bytes::Bytes;
 
 /// 30 random bytes, as the JDK's DigestMD5Server draws for its nonce.
-fn nonce_bytes() -> [u8; 30] {
+pub(crate) fn nonce_bytes() -> [u8; 30] {
     let mut b = [0u8; 30];
     if getrandom::fill(&mut b).is_err() {
         // No OS randomness: still unpredictable enough per process (ahash's random keys)

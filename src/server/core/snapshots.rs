@@ -6,6 +6,8 @@
 //! the read lock while writes continue (fuzzy, like ZooKeeper's: replaying the log from
 //! the snapshot's zxid makes the state exact). While it runs, the tree holds freed node
 //! ids back from reuse, so the walk's ids stay meaningful.
+//! The AdminServer's `snapshot` orders one too (`snapshot_now`) and is answered with the
+//! file when it is on disk.
 //! Must never: write files (it only orders the snapshot).
 
 use super::Core;
@@ -18,6 +20,30 @@ pub struct SnapshotOrder {
     pub zxid: i64,
     pub sessions: Vec<(i64, i32)>,
     pub acls: Vec<(i64, Vec<Acl>)>,
+    /// End with 3.9's last-processed-zxid trailer
+    /// (`zookeeper.serializeLastProcessedZxid.enabled`).
+    pub last_zxid_trailer: bool,
+}
+
+/// A snapshot written and synced: its zxid, file and size in bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotWritten {
+    pub zxid: i64,
+    pub path: std::path::PathBuf,
+    pub size: u64,
+}
+
+/// What became of a snapshot order (the error says why none was written).
+pub type SnapshotOutcome = Result<SnapshotWritten, String>;
+
+/// AdminServer `snapshot` requests waiting on a snapshot.
+#[derive(Default)]
+pub(super) struct Waiters {
+    /// Answered by the snapshot being written.
+    running: Vec<tokio::sync::oneshot::Sender<SnapshotOutcome>>,
+    /// Asked while it was being written: answered by the next one, ordered when it ends
+    /// (a snapshot started before the request would not hold what the asker saw).
+    next: Vec<tokio::sync::oneshot::Sender<SnapshotOutcome>>,
 }
 
 pub(super) struct SnapshotSchedule {
@@ -108,13 +134,39 @@ impl Core {
             zxid: self.last_applied,
             sessions: self.sessions.all(),
             acls,
+            last_zxid_trailer: self.settings.serialize_last_zxid,
         });
     }
 
-    pub(super) fn snapshot_done(&mut self) {
+    pub(super) fn snapshot_done(&mut self, outcome: SnapshotOutcome) {
         if self.snapshot_running {
             self.snapshot_running = false;
             self.shared.tree.write().release_ids();
+        }
+        for w in self.snapshot_waiters.running.drain(..) {
+            let _ = w.send(outcome.clone());
+        }
+        if !self.snapshot_waiters.next.is_empty() {
+            let next = std::mem::take(&mut self.snapshot_waiters.next);
+            for w in next {
+                self.snapshot_now(w);
+            }
+        }
+    }
+
+    /// The AdminServer's `snapshot` (Java's `ZooKeeperServer.takeSnapshot`): a snapshot
+    /// of the tree as of now, answered when it is on disk. Refused without a data
+    /// directory and while a learner syncs (see `hold_snapshots`).
+    pub(super) fn snapshot_now(&mut self, reply: tokio::sync::oneshot::Sender<SnapshotOutcome>) {
+        if self.settings.data_dir.is_none() {
+            let _ = reply.send(Err("no data directory".into()));
+        } else if self.snapshots.held {
+            let _ = reply.send(Err("not synced with the leader yet".into()));
+        } else if self.snapshot_running {
+            self.snapshot_waiters.next.push(reply);
+        } else {
+            self.start_snapshot();
+            self.snapshot_waiters.running.push(reply);
         }
     }
 }

@@ -13,6 +13,7 @@ use crate::txn::{Txn, TxnBody};
 use std::sync::Arc;
 
 mod local;
+mod restore;
 mod sasl;
 
 struct Fixture {

@@ -84,6 +84,7 @@ impl Core {
                 self.shared.served.store(0, Ordering::Relaxed);
                 self.shared.tls_auth_failed.store(0, Ordering::Relaxed);
                 self.slow_fsyncs.store(0, Ordering::Relaxed);
+                crate::metrics::CLIENT_RESPONSE.reset();
             }
             Query::ResetConnStats => {
                 for c in self.conns.values_mut() {
@@ -132,6 +133,9 @@ impl Core {
                     timeout_ms: c.timeout_ms,
                     received: c.received + served,
                     sent: c.sent + served,
+                    // Its writes in flight, forwarded requests and requests held
+                    // behind them (reads answered at receipt are never outstanding).
+                    queued: c.queue.len() as u64,
                     connected_at: c.connected_at,
                     stats: c.link.stats(),
                 };

@@ -14,6 +14,7 @@
 //! `zab::election`), block on a peer without a bound or a way to cancel it, or let one
 //! peer's garbage affect another's connection.
 
+use crate::server::peer_stream::{PeerRead, PeerTransport, PeerWrite};
 use crate::zab::election::wire::{self, InitialMessage, OBSERVER_ID};
 use bytes::{Buf, Bytes, BytesMut};
 use parking_lot::Mutex;
@@ -23,7 +24,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -86,7 +86,8 @@ struct Peer {
     last_sent: Option<Bytes>,
     wake: Arc<Notify>,
     conn: Option<Conn>,
-    dialing: bool,
+    /// The dial in progress (its id; 0 = none).
+    dialing: u64,
     /// When the current run of connections to this peer began (None while down).
     up_since: Option<std::time::Instant>,
     /// The last connection ended after the peer had been reachable for a while
@@ -107,6 +108,8 @@ pub struct Manager {
     my_addrs: Vec<String>,
     multi_address: bool,
     cnx_timeout: Duration,
+    /// Plain or TLS (`sslQuorum`, `portUnification`).
+    transport: PeerTransport,
     peers: Mutex<HashMap<i64, Peer>>,
     pub recv: RecvQueue,
     next_conn: AtomicU64,
@@ -124,6 +127,7 @@ impl Manager {
         view: HashMap<i64, Addrs>,
         multi_address: bool,
         cnx_timeout: Duration,
+        transport: PeerTransport,
         cancel: CancellationToken,
     ) -> Arc<Manager> {
         let my_addrs = view
@@ -136,6 +140,7 @@ impl Manager {
             my_addrs,
             multi_address,
             cnx_timeout,
+            transport,
             peers: Mutex::new(HashMap::new()),
             recv: RecvQueue::new(),
             next_conn: AtomicU64::new(1),
@@ -188,17 +193,18 @@ impl Manager {
         if self.cancel.is_cancelled() {
             return;
         }
+        let dial = self.next_conn.fetch_add(1, Ordering::Relaxed);
         {
             let mut peers = self.peers.lock();
             let p = peers.entry(sid).or_default();
-            if p.conn.is_some() || p.dialing {
+            if p.conn.is_some() || p.dialing != 0 {
                 return;
             }
             if addrs.is_none() && !self.view.contains_key(&sid) {
                 tracing::warn!("Invalid server id: {sid} ");
                 return;
             }
-            p.dialing = true;
+            p.dialing = dial;
             if !self.view.contains_key(&sid) && self.unknown_peers(&peers) > MAX_UNKNOWN_PEERS {
                 tracing::warn!("too many unknown election peers, not dialing {sid}");
                 peers.remove(&sid);
@@ -212,28 +218,36 @@ impl Manager {
         tokio::spawn(async move {
             tokio::select! {
                 _ = me.cancel.cancelled() => {}
-                _ = me.clone().initiate(sid, addrs) => {}
+                _ = me.clone().initiate(sid, addrs, dial) => {}
             }
             let mut peers = me.peers.lock();
-            if let Some(p) = peers.get_mut(&sid) {
-                p.dialing = false;
+            if let Some(p) = peers.get_mut(&sid)
+                && p.dialing == dial
+            {
+                p.dialing = 0;
             }
             me.forget_if_unknown(&mut peers, sid);
         });
     }
 
     /// `initiateConnection` + `startConnection`.
-    async fn initiate(self: Arc<Self>, sid: i64, addrs: Addrs) {
+    async fn initiate(self: Arc<Self>, sid: i64, addrs: Addrs, dial: u64) {
         tracing::debug!("Opening channel to server {sid}");
         let mut stream = None;
         for (host, port) in &addrs {
             match tokio::time::timeout(self.cnx_timeout, TcpStream::connect((host.as_str(), *port)))
                 .await
             {
-                Ok(Ok(s)) => {
-                    stream = Some(s);
-                    break;
-                }
+                Ok(Ok(s)) => match self.transport.dialed(s, host, self.cnx_timeout).await {
+                    Ok(s) => {
+                        stream = Some(s);
+                        break;
+                    }
+                    Err(e) => tracing::warn!(
+                        "Cannot open secure channel to {sid} at election address {}: {e}",
+                        format_addr(host, *port)
+                    ),
+                },
                 Ok(Err(e)) => tracing::warn!(
                     "Cannot open channel to {sid} at election address {}: {e}",
                     format_addr(host, *port)
@@ -244,18 +258,34 @@ impl Manager {
                 ),
             }
         }
-        let Some(mut stream) = stream else {
+        let Some(stream) = stream else {
             return;
         };
-        let _ = stream.set_nodelay(true);
+        let (mut rd, mut wr) = stream.into_split();
         let hello = InitialMessage::encode(self.my_sid, &self.my_addrs, self.multi_address);
         let wrote = tokio::time::timeout(self.cnx_timeout, async {
-            stream.write_all(&hello).await?;
-            stream.flush().await
+            wr.write_all(&hello).await?;
+            wr.flush().await
         })
         .await;
         if !matches!(wrote, Ok(Ok(()))) {
             tracing::warn!("Ignoring exception reading or writing challenge to {sid}");
+            return;
+        }
+        // Quorum SASL (learnerRequireSasl), before the id challenge as in Java.
+        let mut leftover = BytesMut::new();
+        if let Some(sasl) = self.transport.sasl()
+            && let Err(e) = sasl
+                .as_learner(
+                    &mut rd,
+                    &mut wr,
+                    &mut leftover,
+                    &format!("election port of {sid}"),
+                    self.cnx_timeout,
+                )
+                .await
+        {
+            tracing::warn!("Exception while connecting, id: {sid}: {e}");
             return;
         }
         if sid > self.my_sid {
@@ -264,14 +294,24 @@ impl Manager {
                 self.my_sid,
                 sid
             );
-            return; // dropping the stream closes it; the peer dials back
+            return; // dropping the halves closes it; the peer dials back
         }
-        self.start_connection(stream, sid, BytesMut::new());
+        self.start_connection(rd, wr, sid, leftover, Some(dial));
     }
 
-    /// Install `stream` as the connection to `sid`, replacing any older one, and start
-    /// its sender and receiver. `leftover` = bytes read past the initial message.
-    fn start_connection(self: &Arc<Self>, stream: TcpStream, sid: i64, leftover: BytesMut) {
+    /// Install `rd` + `wr` as the connection to `sid`, replacing any older one, and start
+    /// its sender and receiver. `leftover` = bytes read past the initial message;
+    /// `dial` = the dial that made it, which ends here (under the same lock that installs
+    /// the connection: a peer dialing us right after must find no dial in progress, or
+    /// its dial-back would be skipped).
+    fn start_connection(
+        self: &Arc<Self>,
+        rd: PeerRead,
+        wr: PeerWrite,
+        sid: i64,
+        leftover: BytesMut,
+        dial: Option<u64>,
+    ) {
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let cancel = self.cancel.child_token();
         let wake = {
@@ -286,6 +326,9 @@ impl Manager {
                 return;
             }
             let p = peers.entry(sid).or_default();
+            if dial.is_some_and(|d| d == p.dialing) {
+                p.dialing = 0;
+            }
             if let Some(old) = p.conn.take() {
                 tracing::debug!("replacing the connection to {sid}");
                 old.cancel.cancel();
@@ -299,7 +342,6 @@ impl Manager {
             p.wake.clone()
         };
         tracing::info!("election connection to server {sid} up");
-        let (rd, wr) = stream.into_split();
         let me = self.clone();
         let c = cancel.clone();
         tokio::spawn(async move {
@@ -352,7 +394,7 @@ impl Manager {
         if !self.view.contains_key(&sid)
             && peers
                 .get(&sid)
-                .is_some_and(|p| p.conn.is_none() && !p.dialing)
+                .is_some_and(|p| p.conn.is_none() && p.dialing == 0)
         {
             peers.remove(&sid);
         }
@@ -371,7 +413,7 @@ impl Manager {
     async fn send_worker(
         &self,
         sid: i64,
-        mut wr: OwnedWriteHalf,
+        mut wr: PeerWrite,
         wake: Arc<Notify>,
     ) -> std::io::Result<()> {
         let last = {
@@ -410,7 +452,7 @@ impl Manager {
     async fn recv_worker(
         &self,
         sid: i64,
-        mut rd: OwnedReadHalf,
+        mut rd: PeerRead,
         mut buf: BytesMut,
     ) -> std::io::Result<()> {
         loop {
@@ -450,7 +492,6 @@ impl Manager {
             };
             match accepted {
                 Ok((stream, from)) => {
-                    let _ = stream.set_nodelay(true);
                     tracing::info!("Received connection request from {from}");
                     let Ok(permit) = self.handshakes.clone().try_acquire_owned() else {
                         tracing::warn!("too many election handshakes in progress, closing {from}");
@@ -478,7 +519,14 @@ impl Manager {
     }
 
     /// `handleConnection`.
-    async fn handle_connection(self: Arc<Self>, mut stream: TcpStream, from: SocketAddr) {
+    async fn handle_connection(self: Arc<Self>, stream: TcpStream, from: SocketAddr) {
+        let (mut rd, mut wr) = match self.transport.accepted(stream, self.cnx_timeout).await {
+            Ok(s) => s.into_split(),
+            Err(e) => {
+                tracing::warn!("election connection from {from} refused: {e}");
+                return;
+            }
+        };
         let mut buf = BytesMut::with_capacity(64);
         let read = tokio::time::timeout(self.cnx_timeout, async {
             loop {
@@ -487,7 +535,7 @@ impl Manager {
                     Ok(None) => {}
                     Err(e) => return Err(e.to_string()),
                 }
-                match stream.read_buf(&mut buf).await {
+                match rd.read_buf(&mut buf).await {
                     Ok(0) => return Err("closed before the initial message".to_string()),
                     Ok(_) => {}
                     Err(e) => return Err(e.to_string()),
@@ -506,18 +554,36 @@ impl Manager {
                 return;
             }
         };
-        let leftover = buf.split_off(used);
+        let mut leftover = buf.split_off(used);
         let mut sid = init.sid;
         if sid == OBSERVER_ID {
             sid = self.observer_counter.fetch_sub(1, Ordering::Relaxed);
             tracing::info!("Setting arbitrary identifier to observer: {sid}");
         }
         tracing::debug!("Initial message parsed by {}: {init:?}", self.my_sid);
+        // Quorum SASL: a refused or failed learner is closed, and not dialed back.
+        if let Some(sasl) = self.transport.sasl()
+            && sasl
+                .as_server(
+                    &mut rd,
+                    &mut wr,
+                    &mut leftover,
+                    &from.to_string(),
+                    self.cnx_timeout,
+                )
+                .await
+                .is_err()
+        {
+            tracing::error!(
+                "Exception handling connection, addr: {from}, closing server connection"
+            );
+            return;
+        }
         if sid < self.my_sid {
             // Only the larger sid's dial survives: drop this one (and any connection we
             // had to it) and dial back.
             self.finish_any(sid);
-            drop(stream);
+            drop((rd, wr));
             tracing::debug!("Create new connection to server: {sid}");
             let addrs: Addrs = init
                 .addrs
@@ -532,12 +598,12 @@ impl Manager {
                  either a configuration error, or a bug."
             );
         } else {
-            self.start_connection(stream, sid, leftover);
+            self.start_connection(rd, wr, sid, leftover, None);
         }
     }
 }
 
-async fn write_frame(wr: &mut OwnedWriteHalf, payload: &[u8]) -> std::io::Result<()> {
+async fn write_frame(wr: &mut PeerWrite, payload: &[u8]) -> std::io::Result<()> {
     let mut b = Vec::with_capacity(4 + payload.len());
     b.extend_from_slice(&(payload.len() as i32).to_be_bytes());
     b.extend_from_slice(payload);

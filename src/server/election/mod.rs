@@ -46,6 +46,9 @@ pub struct ElectionConfig {
     pub multi_address: bool,
     /// finalizeWait and the notification interval bounds.
     pub timing: Timing,
+    /// Plain or TLS connections (`sslQuorum`, `portUnification`); plain here, the
+    /// member's own set by its start (`QuorumSettings::transport`).
+    pub transport: crate::server::peer_stream::PeerTransport,
 }
 
 impl ElectionConfig {
@@ -60,6 +63,7 @@ impl ElectionConfig {
             config_bytes: crate::zab::election::config_bytes(cfg),
             multi_address: cfg.multi_address_enabled,
             timing: Timing::from_config(cfg),
+            transport: crate::server::peer_stream::PeerTransport::plain(),
         })
     }
 }
@@ -176,6 +180,7 @@ impl Election {
             view,
             cfg.multi_address,
             cnx_timeout(cfg.cnx_timeout_ms),
+            cfg.transport.clone(),
             cancel.clone(),
         );
         let mut tasks = Vec::new();

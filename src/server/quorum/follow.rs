@@ -14,7 +14,9 @@ use super::link::{Inbound, Link, ReadMode};
 use super::{PeerState, glue, start_persister, stop_persister, turn_away};
 use crate::server::core::{Core, Input, Role};
 use crate::server::core_loop::{CoreShell, now};
+use crate::server::peer_stream::PeerStream;
 use crate::zab::learner::{Learner, LearnerAction, LearnerConfig, ping_reply_packet};
+use bytes::BytesMut;
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -32,7 +34,7 @@ const TICK: Duration = Duration::from_millis(50);
 /// quorum port a moment after its followers decided, so that first 100 ms wait was most
 /// of a failover. Here the waits start at 5 ms and double (5, 10, 20, ... capped at
 /// 500 ms) until the budget is spent: the same patience, found sooner.
-async fn connect(leader: &LeaderAddr, st: &PeerState) -> Result<TcpStream, String> {
+async fn connect(leader: &LeaderAddr, st: &PeerState) -> Result<(PeerStream, BytesMut), String> {
     let budget = Duration::from_millis(
         (st.quorum.tick_ms.max(1) as u64).saturating_mul(st.quorum.init_limit.max(1) as u64),
     );
@@ -49,7 +51,16 @@ async fn connect(leader: &LeaderAddr, st: &PeerState) -> Result<TcpStream, Strin
             break;
         }
         match tokio::time::timeout(left, TcpStream::connect(&leader.addr)).await {
-            Ok(Ok(s)) => return Ok(s),
+            // The handshake (sslQuorum) is part of the attempt, as in Java's loop.
+            Ok(Ok(s)) => match st
+                .quorum
+                .transport
+                .dialed(s, host_of(&leader.addr), left)
+                .await
+            {
+                Ok(s) => return authenticate(s, leader, st, left).await,
+                Err(e) => last = e.to_string(),
+            },
             Ok(Err(e)) => last = e.to_string(),
             Err(_) => last = "timed out".into(),
         }
@@ -68,6 +79,34 @@ async fn connect(leader: &LeaderAddr, st: &PeerState) -> Result<TcpStream, Strin
     ))
 }
 
+/// Learner.connectToLeader's quorum SASL (learnerRequireSasl) on the connected stream;
+/// the stream and what the leader sent past the exchange. A failure ends the attempt to
+/// follow, as Java's SaslException does.
+async fn authenticate(
+    mut s: PeerStream,
+    leader: &LeaderAddr,
+    st: &PeerState,
+    timeout: Duration,
+) -> Result<(PeerStream, BytesMut), String> {
+    let mut initial = BytesMut::new();
+    if let Some(sasl) = st.quorum.transport.sasl() {
+        let (mut rd, mut wr) = tokio::io::split(&mut s);
+        let peer = format!("leader {} at {}", leader.sid, leader.addr);
+        sasl.as_learner(&mut rd, &mut wr, &mut initial, &peer, timeout)
+            .await
+            .map_err(|e| format!("quorum SASL authentication to {peer} failed: {e}"))?;
+    }
+    Ok((s, initial))
+}
+
+/// The host part of `host:port` (`[v6]:port` too).
+fn host_of(addr: &str) -> &str {
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+}
+
 /// Follow `leader` until the link fails or the learner gives up; the reason.
 pub async fn follow(
     st: &mut PeerState,
@@ -76,7 +115,7 @@ pub async fn follow(
     announce_epoch: &(dyn Fn(i64) + Sync),
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> String {
-    let stream = match connect(leader, st).await {
+    let (stream, initial) = match connect(leader, st).await {
         Ok(s) => s,
         Err(e) => return e,
     };
@@ -86,7 +125,7 @@ pub async fn follow(
         max_field: st.settings.jute_limits().field(),
         tee_dir: st.snap_dir(),
     };
-    let mut link = match Link::spawn(stream, mode) {
+    let mut link = match Link::spawn(stream, mode, initial) {
         Ok(l) => l,
         Err(e) => return format!("leader link: {e}"),
     };
@@ -127,6 +166,7 @@ pub async fn follow(
     );
     learner.start();
     let mut serving = false;
+    let mut sync_started: Option<std::time::Instant> = None;
     // The sync snapshot written from the SNAP body as it arrived (see `snapshot_now`).
     let mut teed: Option<super::snap_stream::TeedSnapshot> = None;
     let mut pending_actions: Vec<LearnerAction> = Vec::new();
@@ -136,37 +176,46 @@ pub async fn follow(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut batch = Vec::with_capacity(256);
     let reason = 'run: loop {
-        let t = now();
+        // The clock is read once the awaited event is here: a reading from before the
+        // wait would date this round's txns and latencies up to a tick early (a PROPOSAL
+        // then looked older than its txn and went uncounted in proposal_latency).
+        let t;
         tokio::select! {
             biased;
             Some(z) = durable.recv() => {
+                t = now();
                 if let Some(c) = core.as_mut() { c.step(Input::Logged(z), t); }
                 learner.logged(z);
             }
-            Some(()) = snap_rx.recv() => {
-                if let Some(c) = core.as_mut() { c.step(Input::SnapshotDone, t); }
+            Some(done) = snap_rx.recv() => {
+                t = now();
+                if let Some(c) = core.as_mut() { c.step(Input::SnapshotDone(done), t); }
             }
-            msg = link.inbound.recv() => match msg {
-                Some(Inbound::Packet(p)) => learner.on_packet(t.mono_ms, p),
-                Some(Inbound::Snapshot(s, teed_now)) => {
-                    let zxid = s.tree.last_processed_zxid();
-                    tracing::info!(
-                        "SNAP 0x{zxid:x} from leader {} read: {} znodes, {} sessions",
-                        leader.sid,
-                        s.tree.node_count(),
-                        s.sessions.len()
-                    );
-                    st.install_tree(s.tree, s.sessions, zxid, t.wall_ms);
-                    // A new core over the new tree (nothing was served yet).
-                    core = Some(learner_core(st, &shell, observer, t));
-                    learner.snapshot_loaded(zxid);
-                    teed = teed_now;
+            msg = link.inbound.recv() => {
+                t = now();
+                match msg {
+                    Some(Inbound::Packet(p)) => learner.on_packet(t.mono_ms, p),
+                    Some(Inbound::Snapshot(s, teed_now)) => {
+                        let zxid = s.tree.last_processed_zxid();
+                        tracing::info!(
+                            "SNAP 0x{zxid:x} from leader {} read: {} znodes, {} sessions",
+                            leader.sid,
+                            s.tree.node_count(),
+                            s.sessions.len()
+                        );
+                        st.install_tree(s.tree, s.sessions, zxid, t.wall_ms);
+                        // A new core over the new tree (nothing was served yet).
+                        core = Some(learner_core(st, &shell, observer, t));
+                        learner.snapshot_loaded(zxid);
+                        teed = teed_now;
+                    }
+                    Some(Inbound::SnapshotProgress) => learner.heard_from_leader(t.mono_ms),
+                    Some(Inbound::Closed(r)) => break 'run format!("leader link: {r}"),
+                    None => break 'run "the leader link is gone".to_string(),
                 }
-                Some(Inbound::SnapshotProgress) => learner.heard_from_leader(t.mono_ms),
-                Some(Inbound::Closed(r)) => break 'run format!("leader link: {r}"),
-                None => break 'run "the leader link is gone".to_string(),
-            },
+            }
             n = st.clients.recv_many(&mut batch, 256) => {
+                t = now();
                 if n == 0 { break 'run "shutting down".to_string(); }
                 for input in batch.drain(..) {
                     match core.as_mut() {
@@ -177,6 +226,7 @@ pub async fn follow(
             }
             _ = shutdown.changed() => break 'run "shutting down".to_string(),
             _ = ticker.tick() => {
+                t = now();
                 learner.tick(t.mono_ms);
                 if let Some(c) = core.as_mut() { c.step(Input::Tick, t); }
             }
@@ -215,6 +265,10 @@ pub async fn follow(
             };
             match a {
                 LearnerAction::Send(p) => {
+                    // Java's sync time starts once registerWithLeader sent ACKEPOCH.
+                    if p.kind == crate::zab::packet::kind::ACKEPOCH {
+                        sync_started = Some(std::time::Instant::now());
+                    }
                     if !link.send(p) {
                         break 'run "the leader link is full or gone".to_string();
                     }
@@ -274,6 +328,14 @@ pub async fn follow(
                     serving = true;
                     st.shared
                         .set_serving_mode(crate::admin::ServingMode::ReadWrite);
+                    if let Some(t0) = sync_started.take() {
+                        let ms = t0.elapsed().as_millis() as i64;
+                        if observer {
+                            crate::metrics::OBSERVER_SYNC_TIME.observe(ms);
+                        } else {
+                            crate::metrics::FOLLOWER_SYNC_TIME.observe(ms);
+                        }
+                    }
                 }
                 LearnerAction::PingReply { zxid } => {
                     let touches = core.as_mut().map(|c| c.take_touches()).unwrap_or_default();
@@ -391,7 +453,7 @@ async fn truncate(
     shell: &mut Option<CoreShell>,
     core: &mut Option<Core>,
     durable: &mut mpsc::Receiver<i64>,
-    snap_tx: &mpsc::UnboundedSender<()>,
+    snap_tx: &mpsc::UnboundedSender<crate::server::core::SnapshotOutcome>,
     zxid: i64,
     observer: bool,
 ) -> Result<(), String> {

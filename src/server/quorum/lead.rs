@@ -11,20 +11,27 @@
 //! Must never: decide protocol questions (the leader does), or serve a client before a
 //! quorum acknowledged NEWLEADER.
 
-use super::link::{Inbound, Link, ReadMode};
+use super::link::{Inbound, LearnerOut, Link, ReadMode};
 use super::{PeerState, glue, start_persister, stop_persister, turn_away};
 use crate::server::core::{Core, Input, Role};
 use crate::server::core_loop::{CoreShell, now};
+use crate::server::peer_stream::{PeerStream, PeerTransport};
 use crate::zab::leader::{Leader, LeaderAction, LeaderConfig, LearnerId};
 use crate::zab::packet::{self, QuorumPacket};
+use bytes::BytesMut;
 use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 
 const TICK: Duration = Duration::from_millis(50);
 /// Learner packets queued for the leader loop.
 const INBOUND: usize = 8192;
+/// Learner connections in their TLS handshake at once (more are closed, logged).
+const HANDSHAKES: usize = 16;
 
 /// Lead until the leader gives up (or the member shuts down); the reason.
 pub async fn lead(
@@ -49,6 +56,16 @@ pub async fn lead(
         Err(e) => return format!("cannot listen on the quorum port {bind}: {e}"),
     };
     tracing::info!("leading; learners connect to {bind}");
+    let (learner_tx, mut learners) =
+        mpsc::channel::<(PeerStream, SocketAddr, BytesMut)>(HANDSHAKES);
+    let handshake_timeout =
+        Duration::from_millis((q.tick_ms.max(1) as u64).saturating_mul(q.init_limit.max(1) as u64));
+    tokio::spawn(accept_learners(
+        listener,
+        q.transport.clone(),
+        handshake_timeout,
+        learner_tx,
+    ));
     let (persister, mut durable) = match start_persister(&st.settings) {
         Ok(p) => p,
         Err(e) => return format!("cannot open the transaction log: {e}"),
@@ -80,7 +97,9 @@ pub async fn lead(
     if let Some(src) = super::txnlog_sync::DiskTxnLog::for_member(st) {
         leader.set_txn_log(Box::new(src));
     }
-    let mut links: HashMap<LearnerId, mpsc::Sender<super::link::Outbound>> = HashMap::new();
+    let mut links: HashMap<LearnerId, LearnerOut> = HashMap::new();
+    // Each learner link's metric key (its server id, once FOLLOWERINFO named it).
+    let mut qp_keys: HashMap<LearnerId, Arc<AtomicI64>> = HashMap::new();
     let (in_tx, mut in_rx) = mpsc::channel::<(LearnerId, Inbound)>(INBOUND);
     let mut next_lid: u64 = 1;
     let mut core: Option<Core> = None;
@@ -96,59 +115,79 @@ pub async fn lead(
         tee_dir: None,
     };
     let reason = 'run: loop {
-        let t = now();
+        // The clock is read once the awaited event is here: a reading from before the
+        // wait would date this round's txns and latencies up to a tick early (a PROPOSAL
+        // then looked older than its txn and went uncounted in proposal_latency).
+        let t;
         tokio::select! {
             biased;
             Some(z) = durable.recv() => {
+                t = now();
                 if let Some(c) = core.as_mut() { c.step(Input::Logged(z), t); }
                 leader.logged(z);
                 shell.hand_to_log();
             }
-            Some(()) = snap_rx.recv() => {
-                if let Some(c) = core.as_mut() { c.step(Input::SnapshotDone, t); }
+            Some(done) = snap_rx.recv() => {
+                t = now();
+                if let Some(c) = core.as_mut() { c.step(Input::SnapshotDone(done), t); }
             }
-            Some((lid, msg)) = in_rx.recv() => match msg {
-                Inbound::Packet(p) => leader.on_packet(t.mono_ms, lid, p),
-                Inbound::Closed(r) => {
-                    tracing::info!("learner link {} closed: {r}", lid.0);
-                    links.remove(&lid);
-                    leader.learner_gone(lid);
-                }
-                Inbound::SnapshotProgress => {}
-                Inbound::Snapshot(..) => {
-                    links.remove(&lid);
-                    leader.learner_gone(lid);
-                }
-            },
-            a = listener.accept() => {
-                if let Ok((stream, peer)) = a {
-                    match Link::spawn(stream, mode.clone()) {
-                        Ok(link) => {
-                            let lid = LearnerId(next_lid);
-                            next_lid += 1;
-                            tracing::info!("learner connection {} from {peer}", lid.0);
-                            let Link { out, mut inbound, .. } = link;
-                            links.insert(lid, out);
-                            let tx = in_tx.clone();
-                            tokio::spawn(async move {
-                                while let Some(m) = inbound.recv().await {
-                                    let closed = matches!(m, Inbound::Closed(_));
-                                    if tx.send((lid, m)).await.is_err() || closed {
-                                        return;
-                                    }
-                                }
-                                let _ = tx.send((lid, Inbound::Closed("reader ended".into()))).await;
-                            });
-                            if let Err(e) = leader.learner_connected(t.mono_ms, lid) {
-                                tracing::warn!("refusing learner connection {}: {e}", lid.0);
-                                links.remove(&lid);
-                            }
+            Some((lid, msg)) = in_rx.recv() => {
+                t = now();
+                match msg {
+                    Inbound::Packet(p) => {
+                        let info = matches!(p.kind, packet::kind::FOLLOWERINFO | packet::kind::OBSERVERINFO);
+                        leader.on_packet(t.mono_ms, lid, p);
+                        // The learner's server id keys its queue-size metric from now on.
+                        if info && let Some(k) = qp_keys.get(&lid)
+                            && let Some(sid) = leader.learners().iter().find(|l| l.lid == lid).and_then(|l| l.sid)
+                        {
+                            k.store(sid, std::sync::atomic::Ordering::Relaxed);
                         }
-                        Err(e) => tracing::warn!("learner connection from {peer}: {e}"),
+                    }
+                    Inbound::Closed(r) => {
+                        tracing::info!("learner link {} closed: {r}", lid.0);
+                        links.remove(&lid);
+                        leader.learner_gone(lid);
+                    }
+                    Inbound::SnapshotProgress => {}
+                    Inbound::Snapshot(..) => {
+                        links.remove(&lid);
+                        leader.learner_gone(lid);
                     }
                 }
             }
+            // None only if the acceptor ended: the branch is then disabled, not spun on.
+            Some((stream, peer, initial)) = learners.recv() => {
+                t = now();
+                let qp_key = Arc::new(AtomicI64::new(-1));
+                match Link::spawn_keyed(stream, mode.clone(), Some(qp_key.clone()), initial) {
+                    Ok(link) => {
+                        let lid = LearnerId(next_lid);
+                        next_lid += 1;
+                        qp_keys.insert(lid, qp_key);
+                        tracing::info!("learner connection {} from {peer}", lid.0);
+                        let Link { out, mut inbound, .. } = link;
+                        links.insert(lid, LearnerOut::new(out));
+                        let tx = in_tx.clone();
+                        tokio::spawn(async move {
+                            while let Some(m) = inbound.recv().await {
+                                let closed = matches!(m, Inbound::Closed(_));
+                                if tx.send((lid, m)).await.is_err() || closed {
+                                    return;
+                                }
+                            }
+                            let _ = tx.send((lid, Inbound::Closed("reader ended".into()))).await;
+                        });
+                        if let Err(e) = leader.learner_connected(t.mono_ms, lid) {
+                            tracing::warn!("refusing learner connection {}: {e}", lid.0);
+                            links.remove(&lid);
+                        }
+                    }
+                    Err(e) => tracing::warn!("learner connection from {peer}: {e}"),
+                }
+            }
             n = st.clients.recv_many(&mut batch, 256) => {
+                t = now();
                 if n == 0 { break 'run "shutting down".to_string(); }
                 for input in batch.drain(..) {
                     match core.as_mut() {
@@ -159,7 +198,9 @@ pub async fn lead(
             }
             _ = shutdown.changed() => break 'run "shutting down".to_string(),
             _ = ticker.tick() => {
+                t = now();
                 leader.tick(t.mono_ms);
+                qp_keys.retain(|lid, _| links.contains_key(lid));
                 if let Some(c) = core.as_mut() {
                     c.set_quorum_status(status(&leader, q.my_sid, q.voters().len(), t.mono_ms - established_ms, &proposal_sizes));
                     c.step(Input::Tick, t);
@@ -262,15 +303,15 @@ pub async fn lead(
 }
 
 fn send(
-    links: &mut HashMap<LearnerId, mpsc::Sender<super::link::Outbound>>,
+    links: &mut HashMap<LearnerId, LearnerOut>,
     leader: &mut Leader,
     lid: LearnerId,
     p: QuorumPacket,
 ) {
-    let Some(out) = links.get(&lid) else {
+    let Some(out) = links.get_mut(&lid) else {
         return;
     };
-    if out.try_send(super::link::Outbound::Packet(p)).is_err() {
+    if !out.send(super::link::Outbound::Packet(p)) {
         tracing::warn!(
             "learner link {} is too far behind or gone; dropping it",
             lid.0
@@ -288,7 +329,7 @@ fn send(
 fn send_snapshot(
     st: &PeerState,
     core: Option<&Core>,
-    links: &mut HashMap<LearnerId, mpsc::Sender<super::link::Outbound>>,
+    links: &mut HashMap<LearnerId, LearnerOut>,
     leader: &mut Leader,
     lid: LearnerId,
     zxid: i64,
@@ -299,14 +340,14 @@ fn send_snapshot(
         lid,
         QuorumPacket::new(packet::kind::SNAP, zxid),
     );
-    let Some(out) = links.get(&lid) else {
+    let Some(out) = links.get_mut(&lid) else {
         return;
     };
     let sessions = core
         .map(|c| c.sessions())
         .unwrap_or_else(|| st.sessions.clone());
     let queued = match super::snap_stream::start_encoder(st.shared.clone(), sessions, zxid, lid.0) {
-        Ok(parts) => out.try_send(super::link::Outbound::Stream(parts)).is_ok(),
+        Ok(parts) => out.send(super::link::Outbound::Stream(parts)),
         Err(e) => {
             tracing::warn!(
                 "cannot encode SNAP 0x{zxid:x} for learner link {}: {e}",
@@ -322,6 +363,63 @@ fn send_snapshot(
         );
         links.remove(&lid);
         leader.learner_gone(lid);
+    }
+}
+
+/// Accept learners' connections and secure them (`PeerTransport::accepted`), the TLS
+/// handshakes off the leader's loop; secured ones go to the loop. Ends, closing the
+/// listener, when the loop is gone.
+async fn accept_learners(
+    listener: TcpListener,
+    transport: PeerTransport,
+    timeout: Duration,
+    tx: mpsc::Sender<(PeerStream, SocketAddr, BytesMut)>,
+) {
+    let permits = Arc::new(Semaphore::new(HANDSHAKES));
+    loop {
+        let accepted = tokio::select! {
+            _ = tx.closed() => return,
+            a = listener.accept() => a,
+        };
+        let (stream, peer) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!("accepting a learner connection failed: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            tracing::warn!("too many learner handshakes in progress, closing {peer}");
+            continue;
+        };
+        let (tx, transport) = (tx.clone(), transport.clone());
+        tokio::spawn(async move {
+            let _permit = permit;
+            let mut s = match transport.accepted(stream, timeout).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!("learner connection from {peer} refused: {e}");
+                    return;
+                }
+            };
+            // LearnerHandler.run: quorum SASL before the learner's first packet.
+            let mut initial = BytesMut::new();
+            if let Some(sasl) = transport.sasl() {
+                let (mut rd, mut wr) = tokio::io::split(&mut s);
+                let authed = sasl
+                    .as_server(&mut rd, &mut wr, &mut initial, &peer.to_string(), timeout)
+                    .await;
+                if authed.is_err() {
+                    tracing::error!(
+                        "Unexpected exception causing shutdown of learner connection from {peer}: quorum SASL"
+                    );
+                    return;
+                }
+            }
+            let _ = tx.send((s, peer, initial)).await;
+        });
     }
 }
 

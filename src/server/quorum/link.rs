@@ -10,12 +10,13 @@
 //! one body it carries, and the owner is told when the link is gone).
 
 use super::snap_stream::{SnapTee, TeedSnapshot};
+use crate::server::peer_stream::{PeerRead, PeerStream, PeerWrite};
 use crate::zab::packet::{self, PacketError, QuorumPacket};
 use crate::zab::snap::{Progress, SnapDecoder, SnapState};
 use bytes::{Bytes, BytesMut};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
-use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 
 /// Packets queued to a peer before its writer applies back-pressure.
@@ -45,6 +46,38 @@ pub enum Outbound {
     /// come, all of them before the next item. A producer that stops before `End` (or a
     /// failed write) closes the link: the peer must not read a cut stream as complete.
     Stream(mpsc::UnboundedReceiver<StreamPart>),
+    /// Not written: when it was queued (see `LearnerOut`).
+    Marker(std::time::Instant),
+}
+
+/// `LearnerHandler.markerPacketInterval`: a timing marker goes into a learner's queue
+/// before its first packet and every this many after.
+const MARKER_INTERVAL: u64 = 1000;
+
+/// The leader's handle on one learner's writer: queues what goes out and, as Java's
+/// LearnerHandler, a timing marker now and then (`learner_handler_qp_time_ms` is how long
+/// a marker waited in the queue).
+pub struct LearnerOut {
+    tx: mpsc::Sender<Outbound>,
+    queued: u64,
+}
+
+impl LearnerOut {
+    pub fn new(tx: mpsc::Sender<Outbound>) -> LearnerOut {
+        LearnerOut { tx, queued: 0 }
+    }
+
+    /// Queue `o`; `false` when the link is gone or too far behind.
+    pub fn send(&mut self, o: Outbound) -> bool {
+        if self.queued.is_multiple_of(MARKER_INTERVAL) {
+            // Best effort, as the marker is only for the metric.
+            let _ = self
+                .tx
+                .try_send(Outbound::Marker(std::time::Instant::now()));
+        }
+        self.queued += 1;
+        self.tx.try_send(o).is_ok()
+    }
 }
 
 /// A part of an `Outbound::Stream`.
@@ -76,15 +109,27 @@ pub struct Link {
 }
 
 impl Link {
-    /// Split `stream` into its reader and writer tasks.
-    pub fn spawn(stream: TcpStream, mode: ReadMode) -> std::io::Result<Link> {
+    /// Split `stream` into its reader and writer tasks; `initial` = bytes already read
+    /// from it (past a quorum SASL exchange), the start of the packet stream.
+    pub fn spawn(stream: PeerStream, mode: ReadMode, initial: BytesMut) -> std::io::Result<Link> {
+        Self::spawn_keyed(stream, mode, None, initial)
+    }
+
+    /// `spawn` for a leader's link to a learner: `qp_key` holds the learner's server id
+    /// once known (-1 before), the key its queue sizes are recorded under
+    /// (`learner_handler_qp_size`).
+    pub fn spawn_keyed(
+        stream: PeerStream,
+        mode: ReadMode,
+        qp_key: Option<Arc<AtomicI64>>,
+        initial: BytesMut,
+    ) -> std::io::Result<Link> {
         let peer = stream.peer_addr()?;
-        let _ = stream.set_nodelay(true);
         let (rd, wr) = stream.into_split();
         let (in_tx, inbound) = mpsc::channel(IN_QUEUE);
         let (out, out_rx) = mpsc::channel(OUT_QUEUE);
-        tokio::spawn(read_loop(rd, in_tx, mode));
-        tokio::spawn(write_loop(wr, out_rx));
+        tokio::spawn(read_loop(rd, in_tx, mode, initial));
+        tokio::spawn(write_loop(wr, out_rx, qp_key));
         Ok(Link { out, inbound, peer })
     }
 
@@ -95,8 +140,9 @@ impl Link {
     }
 }
 
-async fn read_loop(mut rd: OwnedReadHalf, tx: mpsc::Sender<Inbound>, mode: ReadMode) {
-    let mut buf = BytesMut::with_capacity(64 * 1024);
+async fn read_loop(mut rd: PeerRead, tx: mpsc::Sender<Inbound>, mode: ReadMode, initial: BytesMut) {
+    let mut buf = initial;
+    buf.reserve(64 * 1024);
     let mut snap: Option<(SnapDecoder, i64)> = None;
     let mut tee: Option<SnapTee> = None;
     let reason = loop {
@@ -212,13 +258,32 @@ async fn read_loop(mut rd: OwnedReadHalf, tx: mpsc::Sender<Inbound>, mode: ReadM
     let _ = tx.send(Inbound::Closed(reason)).await;
 }
 
-async fn write_loop(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Outbound>) {
+async fn write_loop(
+    wr: PeerWrite,
+    mut rx: mpsc::Receiver<Outbound>,
+    qp_key: Option<Arc<AtomicI64>>,
+) {
     let mut w = BufWriter::with_capacity(64 * 1024, wr);
     let mut scratch = BytesMut::with_capacity(64 * 1024);
     let mut batch = Vec::with_capacity(256);
     while rx.recv_many(&mut batch, 256).await > 0 {
-        for o in batch.drain(..) {
+        let key = qp_key.as_ref().map_or(-1, |k| k.load(Ordering::Relaxed));
+        let queued = rx.len();
+        let taken = batch.len();
+        for (i, o) in batch.drain(..).enumerate() {
+            if key >= 0 {
+                // What is still queued behind this packet, as Java's queuedPackets.size().
+                let behind = taken - i - 1 + queued;
+                crate::metrics::LEARNER_HANDLER_QP_SIZE.observe(key, behind as i64);
+            }
             let res = match o {
+                Outbound::Marker(at) => {
+                    if key >= 0 {
+                        let ms = at.elapsed().as_millis() as i64;
+                        crate::metrics::LEARNER_HANDLER_QP_TIME.observe(key, ms);
+                    }
+                    Ok(())
+                }
                 Outbound::Packet(p) => {
                     scratch.clear();
                     p.encode(&mut scratch);
@@ -248,4 +313,31 @@ async fn write_loop(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Outbound>) {
     }
     let _ = w.flush().await;
     let _ = w.into_inner().shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A marker before the first packet and then before every 1000th, as Java's
+    /// `packetCounter.getAndIncrement() % markerPacketInterval == 0`.
+    #[test]
+    fn learner_out_queues_a_marker_every_thousand_packets() {
+        let (tx, mut rx) = mpsc::channel(4096);
+        let mut out = LearnerOut::new(tx);
+        for _ in 0..2001 {
+            assert!(out.send(Outbound::Raw(Bytes::from_static(b"x"))));
+        }
+        let mut markers = Vec::new();
+        let mut i = 0;
+        while let Ok(o) = rx.try_recv() {
+            if matches!(o, Outbound::Marker(_)) {
+                markers.push(i);
+            } else {
+                i += 1;
+            }
+        }
+        assert_eq!(i, 2001);
+        assert_eq!(markers, vec![0, 1000, 2000]);
+    }
 }

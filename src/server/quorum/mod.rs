@@ -47,6 +47,37 @@ pub struct QuorumSettings {
     pub read_only_mode: bool,
     /// `zookeeper.commitLogCount`: the committed ring's capacity (see `ring_capacity`).
     pub commit_log_count: usize,
+    /// Plain or TLS member-to-member connections (`sslQuorum`, `portUnification`).
+    pub transport: crate::server::peer_stream::PeerTransport,
+}
+
+/// `sslQuorum` / `portUnification` and the `ssl.quorum.*` stores they use.
+fn peer_transport(
+    c: &crate::config::Config,
+) -> Result<crate::server::peer_stream::PeerTransport, String> {
+    use crate::tls::quorum::{QuorumTls, QuorumTlsMode, QuorumTlsOptions};
+    let mode = QuorumTlsMode {
+        ssl_quorum: c.ssl_quorum,
+        port_unification: c.port_unification,
+    };
+    let tls = match QuorumTlsOptions::from_config(c)? {
+        Some(o) => Some(Arc::new(
+            QuorumTls::new(o).map_err(|e| format!("sslQuorum: {e}"))?,
+        )),
+        None => None,
+    };
+    let transport = crate::server::peer_stream::PeerTransport::new(mode, tls);
+    // QuorumPeer.initialize: both logins whenever quorum SASL is enabled.
+    Ok(match crate::config::jaas_quorum::quorum_sasl_login(c)? {
+        Some(login) => {
+            for w in &login.warnings {
+                tracing::warn!("{w}");
+            }
+            tracing::info!("{login}");
+            transport.with_sasl(Arc::new(crate::server::quorum_sasl::QuorumSasl::new(login)))
+        }
+        None => transport,
+    })
 }
 
 /// Most proposals the committed ring may hold: a sync queues them all (a PROPOSAL and a
@@ -69,23 +100,6 @@ fn ring_capacity(setting: Option<&str>) -> usize {
 
 impl QuorumSettings {
     pub fn from_config(c: &crate::config::Config) -> Result<QuorumSettings, String> {
-        // Members that cannot understand each other: refuse rather than join and fail.
-        if c.ssl_quorum {
-            return Err(
-                "sslQuorum=true: TLS between members is not supported yet, so this \
-                        member could not talk to the others; run the ensemble without it"
-                    .into(),
-            );
-        }
-        if c.quorum_sasl.enable_sasl
-            && (c.quorum_sasl.server_require_sasl || c.quorum_sasl.learner_require_sasl)
-        {
-            return Err(
-                "quorum.auth.*RequireSasl=true: SASL between members is not \
-                        supported yet, so the other members would refuse this one"
-                    .into(),
-            );
-        }
         let my_sid = c
             .server_id
             .ok_or("a quorum member needs <dataDir>/myid".to_string())?;
@@ -105,6 +119,7 @@ impl QuorumSettings {
             listen_on_all_ips: c.quorum_listen_on_all_ips,
             read_only_mode: c.read_only_mode_enabled,
             commit_log_count: ring_capacity(c.system_property("zookeeper.commitLogCount")),
+            transport: peer_transport(c)?,
         })
     }
 

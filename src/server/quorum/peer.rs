@@ -19,8 +19,12 @@ pub async fn start(
     cfg: &crate::config::Config,
 ) -> std::io::Result<ServerHandle> {
     let quorum = QuorumSettings::from_config(cfg).map_err(std::io::Error::other)?;
-    let election_cfg = ElectionConfig::from_config(cfg)
+    let mut election_cfg = ElectionConfig::from_config(cfg)
         .ok_or_else(|| std::io::Error::other("a quorum member needs <dataDir>/myid"))?;
+    election_cfg.transport = quorum.transport.clone();
+    if let Some(tls) = quorum.transport.tls().filter(|t| t.options.reload) {
+        tokio::spawn(reload_quorum_certs(tls.clone()));
+    }
     let settings = Arc::new(settings);
     let quorum = Arc::new(quorum);
     let (tree, recovered) = startup::recover(&settings)?;
@@ -99,6 +103,16 @@ pub async fn start(
         shutdown: shutdown_tx,
         task,
     })
+}
+
+/// `sslQuorumReloadCertFiles`: pick up changed ssl.quorum key/trust store files (new
+/// connections use them; live ones keep theirs, as Java).
+async fn reload_quorum_certs(tls: Arc<crate::tls::quorum::QuorumTls>) {
+    let mut every = tokio::time::interval(crate::tls::RELOAD_POLL);
+    loop {
+        every.tick().await;
+        tls.reload_if_changed();
+    }
 }
 
 async fn run(

@@ -25,7 +25,7 @@ use bytes::Bytes;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use tokio::sync::mpsc;
 
 /// Start encoding the SNAP body of the tree as it is now. When this returns, a thread
@@ -106,11 +106,15 @@ impl SnapTee {
         ));
         let (tx, rx) = mpsc::channel(TEE_QUEUE);
         let path = tmp.clone();
+        let abandoned = Arc::new(AtomicBool::new(false));
+        let thread_abandoned = abandoned.clone();
         let thread = std::thread::Builder::new()
             .name("snap-tee".into())
             .spawn(move || {
                 let r = tee(rx, &path, zxid);
-                if r.is_err() {
+                // Checked after the file exists: either this sees the flag, or the
+                // owner's removal (after setting it) sees the file.
+                if r.is_err() || thread_abandoned.load(Ordering::SeqCst) {
                     let _ = std::fs::remove_file(&path);
                 }
                 r
@@ -122,6 +126,7 @@ impl SnapTee {
                 dir: dir.to_path_buf(),
                 tmp,
                 thread: Some(thread),
+                abandoned,
             },
         })
     }
@@ -214,6 +219,8 @@ pub struct TeedSnapshot {
     dir: PathBuf,
     tmp: PathBuf,
     thread: Option<std::thread::JoinHandle<io::Result<()>>>,
+    /// Set when this is dropped uncommitted: the tee thread removes its file when it ends.
+    abandoned: Arc<AtomicBool>,
 }
 
 impl TeedSnapshot {
@@ -243,10 +250,11 @@ impl TeedSnapshot {
 }
 
 impl Drop for TeedSnapshot {
-    /// Not committed: the temporary file goes (the tee thread, if still running, ends
-    /// with its channel or writes into the unlinked file).
+    /// Not committed: the temporary file goes, here if the tee thread already made it,
+    /// else by the thread when it ends (it may not have started yet).
     fn drop(&mut self) {
         if self.thread.is_some() {
+            self.abandoned.store(true, Ordering::SeqCst);
             let _ = std::fs::remove_file(&self.tmp);
         }
     }

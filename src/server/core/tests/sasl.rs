@@ -65,6 +65,8 @@ fn an_exchange_adds_the_sasl_id_and_super() {
     let mut f = fixture(|s| {
         s.sasl = Some(users());
         s.sasl_super_users = vec!["bob".into()];
+        // authProvider.1=...SASLAuthenticationProvider: whoAmI names the user.
+        s.prep.providers.sasl = true;
     });
     let (conn, _) = f.session(2000);
     let (e, zxid, body) = sasl(&mut f, conn, 1, b"");
