@@ -18,6 +18,9 @@ ferrokeeper, and ferrokeeper must survive crashes without losing acknowledged wr
     10) sets the number of rounds (scripts/crash-soak.sh raises it). Plus a torn last log
     entry (starts, loses only that entry — Java agrees) and a flipped byte in the middle of
     a log (refuses to start with a clear message and a non-zero exit — Java too).
+(d) digests: a txn logged with a tree digest that disagrees, and a snapshot sealed with
+    one, start both servers (the data is served) and count one `digest_mismatches_count`
+    each, as Java's DataTree.compareDigest / compareSnapshotDigests do.
 
 Null-vs-empty data is compared in a separate test so the other tests report the rest.
 Servers are started by store_util on free 127.0.0.1 ports and only ever signalled by PID.
@@ -25,6 +28,8 @@ Servers are started by store_util on free 127.0.0.1 ports and only ever signalle
 
 import os
 import random
+import struct
+import zlib
 import re
 import shutil
 import threading
@@ -33,6 +38,7 @@ import time
 import pytest
 
 import store_util as su
+from harness import wait_until
 import zkraw
 from zkraw import Err, Flags
 
@@ -400,3 +406,90 @@ def test_java_compressed_snapshot(lab, purged, method):
     s = lab.server("ferro", d)
     s.start()
     assert_same(before, su.read_tree(s), f"ferrokeeper on Java's dataDir with a .{method} snapshot")
+
+
+# --- (d) digests ---------------------------------------------------------------------------
+
+def mntr_value(srv, key):
+    text = zkraw.four_letter_word(su.HOST, srv.port, "mntr")
+    m = re.search(rf"^zk_{key}\s+(\S+)$", text, re.M)
+    assert m, (srv.kind, text)
+    return float(m.group(1))
+
+
+def serves_all_children(srv, n=10):
+    c = srv.raw()
+    try:
+        ch = c.get_children("/t")
+        assert ch.err == 0 and ch.value == sorted(f"n{i}" for i in range(n)), (srv.kind, ch)
+    finally:
+        c.close()
+
+
+def test_a_logged_digest_that_disagrees_is_counted_as_java(lab):
+    d = write_and_kill(lab)
+    log = su.files(d, "log")[-1]
+    entries = su.log_entries(log)
+    off, length, zxid, typ = entries[len(entries) // 2]
+    assert typ == 1, entries
+    for kind in ("zk", "ferro"):
+        d2 = copy_dir(lab, d)
+        path = os.path.join(d2, "version-2", os.path.basename(log))
+        with open(path, "r+b") as f:
+            f.seek(off)
+            entry = bytearray(f.read(length))
+            txn = entry[12:-1]
+            # The TxnDigest trailer {i32 version, i64 treeDigest} ends the txn bytes.
+            (version,) = struct.unpack(">i", txn[-12:-8])
+            assert version == 2, (kind, bytes(txn))
+            txn[-8:] = bytes(b ^ 0x5A for b in txn[-8:])
+            entry[0:8] = struct.pack(">q", zlib.adler32(bytes(txn)))
+            entry[12:-1] = txn
+            f.seek(off)
+            f.write(entry)
+        s = lab.start(kind, d2)
+        serves_all_children(s)
+        assert mntr_value(s, "digest_mismatches_count") == 1, (kind, s.log()[-3000:])
+        if kind == "ferro":
+            assert re.search(rf"first digest mismatch on txn 0x{zxid:x}", s.log()), s.log()[-3000:]
+        s.kill()
+
+
+def test_a_snapshot_digest_that_disagrees_is_counted_as_java(lab):
+    d = write_and_kill(lab)
+    # ferrokeeper's startup snapshot of the recovered tree: sealed with the digest at its
+    # own zxid, so both servers compare it as soon as it is loaded.
+    s = lab.start("ferro", d)
+
+    def startup_snapshot():
+        snaps = [p for p in su.files(d, "snapshot") if not p.endswith(".0")]
+        return snaps[-1] if snaps and os.path.getsize(snaps[-1]) > 0 else None
+    assert wait_until(startup_snapshot, 30), su.files(d, "snapshot")
+    s.stop()
+    snap = startup_snapshot()
+    last = int(os.path.basename(snap).split(".")[1], 16)
+    for kind in ("zk", "ferro"):
+        d2 = copy_dir(lab, d)
+        path = os.path.join(d2, "version-2", os.path.basename(snap))
+        with open(path, "r+b") as f:
+            b = bytearray(f.read())
+            # The tail: {i64 zxid, i32 version, i64 digest} seal "/", then (3.9) the last
+            # processed zxid + seal "/". Each seal is the Adler32 of every byte before it.
+            def sealed_at(end):
+                return b[end - 5:end] == b"\x00\x00\x00\x01/" and \
+                    struct.unpack(">q", b[end - 13:end - 5])[0] == zlib.adler32(bytes(b[:end - 13]))
+            assert sealed_at(len(b)), "the file's last seal"
+            trailer = sealed_at(len(b) - 21)
+            end = len(b) - 21 if trailer else len(b)
+            assert sealed_at(end), "the digest section's seal"
+            (dz, version) = struct.unpack(">qi", b[end - 33:end - 21])
+            assert (dz, version) == (last, 2), (hex(dz), version)
+            b[end - 21:end - 13] = bytes(x ^ 0x5A for x in b[end - 21:end - 13])
+            for e in (end, len(b)) if trailer else (end,):
+                b[e - 13:e - 5] = struct.pack(">q", zlib.adler32(bytes(b[:e - 13])))
+            f.seek(0)
+            f.write(b)
+        s = lab.start(kind, d2)
+        serves_all_children(s)
+        assert mntr_value(s, "digest_mismatches_count") == 1, (kind, s.log()[-3000:])
+        s.kill()

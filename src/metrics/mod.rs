@@ -229,6 +229,8 @@ pub static CONNECTION_REJECTED: Counter = Counter::new();
 pub static CONNECTION_TOKEN_DEFICIT: Summary = Summary::new();
 /// Snapshots that failed to be written (the AdminServer's `snapshot` too).
 pub static SNAPSHOT_ERROR_COUNT: Counter = Counter::new();
+/// Tree digests that disagreed with a txn's or a snapshot's (`server::digest_mismatch`).
+pub static DIGEST_MISMATCHES_COUNT: Counter = Counter::new();
 /// Wall-clock ms from the leader's txn time (its TxnHeader) to: a follower logging the
 /// PROPOSAL (`proposal_latency`), the leader's quorum of ACKs (`quorum_ack_latency`), a
 /// learner applying the COMMIT / INFORM (`commit_propagation_latency`); negative values
@@ -436,6 +438,7 @@ pub fn measured_counter(name: &str) -> Option<&'static Counter> {
         "connection_request_count" => &CONNECTION_REQUEST_COUNT,
         "connection_rejected" => &CONNECTION_REJECTED,
         "snapshot_error_count" => &SNAPSHOT_ERROR_COUNT,
+        "digest_mismatches_count" => &DIGEST_MISMATCHES_COUNT,
         "snapshot_rate_limited_count" => &SNAPSHOT_RATE_LIMITED_COUNT,
         "insecure_admin_count" => &INSECURE_ADMIN_COUNT,
         "watch_bytes" => &WATCH_BYTES,

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod conn;
 pub mod core;
 pub mod core_loop;
+pub mod digest_mismatch;
 pub mod election;
 pub mod http;
 pub mod local_read;

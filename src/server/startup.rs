@@ -58,10 +58,12 @@ fn recover_inner(settings: &Settings) -> io::Result<(DataTree, Recovered)> {
     // Snapshots and log entries are held to Java's field cap (jute.maxbuffer + extrasize),
     // as FileSnap and FileTxnLog read them through default BinaryInputArchives.
     let max_field = settings.jute_limits().field();
-    let (tree, sessions, snap_zxid) = load_newest_snapshot(&snap_dir, ext, max_field)?;
+    let digests = settings.prep.digest_enabled;
+    let (tree, sessions, snap_zxid) = load_newest_snapshot(&snap_dir, ext, max_field, digests)?;
     crate::metrics::STARTUP_SNAP_LOAD_TIME.observe(started.elapsed().as_millis() as i64);
     let replay_started = Instant::now();
     let mut replay = Replay::new(tree, sessions, snap_zxid);
+    replay.check_digests = digests;
 
     let logs = list_by_zxid(&log_dir, "log")?;
     // The newest log starting at or before snap_zxid + 1 may hold txns after the snapshot.
@@ -94,6 +96,12 @@ fn recover_inner(settings: &Settings) -> io::Result<(DataTree, Recovered)> {
         crate::metrics::STARTUP_TXNS_LOAD_TIME.observe(ms);
     }
     let (tree, sessions, last_zxid) = replay.finish();
+    if let Some(z) = tree.digest_check().awaited_zxid() {
+        tracing::warn!(
+            "highest txn zxid 0x{last_zxid:x} is not covering the snapshot digest zxid 0x{z:x}, \
+             which might lead to inconsistent state"
+        );
+    }
     tracing::info!(
         "recovered {} znodes, {} sessions up to zxid 0x{last_zxid:x} (snapshot 0x{snap_zxid:x} + {replayed} txns) in {} ms",
         tree.node_count(),
@@ -128,6 +136,8 @@ pub struct Replay {
     sessions: BTreeMap<i64, i32>,
     pub last_zxid: i64,
     pub replayed: u64,
+    /// zookeeper.digest.enabled: compare the tree's digest with each txn's.
+    pub check_digests: bool,
 }
 
 impl Replay {
@@ -137,6 +147,7 @@ impl Replay {
             sessions: sessions.into_iter().collect(),
             last_zxid: zxid,
             replayed: 0,
+            check_digests: false,
         }
     }
 
@@ -157,6 +168,9 @@ impl Replay {
         }
         replay_sessions(&txn, &mut self.sessions);
         self.tree.apply(&txn);
+        if self.check_digests {
+            crate::server::digest_mismatch::report(self.tree.check_digest(z, txn.digest.as_ref()));
+        }
         self.last_zxid = z;
         self.replayed += 1;
         if self.replayed.is_multiple_of(100_000) {
@@ -195,7 +209,12 @@ type Loaded = (DataTree, Vec<(i64, i32)>, i64);
 /// not even look complete are skipped; if some looked complete but none of them loads,
 /// recovery fails ("Not able to find valid snapshots") rather than starting from an empty
 /// tree; only a directory without any complete-looking snapshot starts empty.
-fn load_newest_snapshot(dir: &Path, ext: bool, max_field: usize) -> io::Result<Loaded> {
+fn load_newest_snapshot(
+    dir: &Path,
+    ext: bool,
+    max_field: usize,
+    check_digest: bool,
+) -> io::Result<Loaded> {
     let mut snaps = list_by_zxid(dir, "snapshot")?;
     snaps.reverse();
     let mut failed: Vec<String> = Vec::new();
@@ -214,13 +233,20 @@ fn load_newest_snapshot(dir: &Path, ext: bool, max_field: usize) -> io::Result<L
             }
         }
         match load_snapshot(&path, ext, max_field) {
-            Ok((tree, sessions)) => {
+            Ok((mut tree, meta)) => {
                 tracing::info!(
                     "loaded snapshot {} ({} znodes)",
                     path.display(),
                     tree.node_count()
                 );
-                return Ok((tree, sessions, zxid));
+                // Java's deserializeZxidDigest + compareSnapshotDigests: compared now
+                // when the digest was taken at the snapshot's zxid, else during replay.
+                if check_digest && let Some((dz, digest)) = meta.digest {
+                    let v = meta.digest_version;
+                    let found = tree.loaded_snapshot_digest(dz, v, digest, zxid);
+                    crate::server::digest_mismatch::report([found]);
+                }
+                return Ok((tree, meta.sessions, zxid));
             }
             Err(e) => {
                 tracing::warn!("{}: {e}; trying an older snapshot", path.display());
@@ -242,9 +268,9 @@ fn load_snapshot(
     path: &Path,
     ext: bool,
     max_field: usize,
-) -> Result<(DataTree, Vec<(i64, i32)>), String> {
+) -> Result<(DataTree, snapshot::SnapMeta), String> {
     let f = snapshot::open(path).map_err(|e| e.to_string())?;
-    load_snapshot_from(f, ext, max_field)
+    read_snapshot(f, ext, max_field)
 }
 
 /// Load a snapshot file's contents (already decompressed) into a tree + sessions.
@@ -253,6 +279,15 @@ pub fn load_snapshot_from(
     ext: bool,
     max_field: usize,
 ) -> Result<(DataTree, Vec<(i64, i32)>), String> {
+    read_snapshot(f, ext, max_field).map(|(tree, meta)| (tree, meta.sessions))
+}
+
+/// The tree and the rest (sessions, digest trailer) of a snapshot's contents.
+fn read_snapshot(
+    f: impl std::io::Read,
+    ext: bool,
+    max_field: usize,
+) -> Result<(DataTree, snapshot::SnapMeta), String> {
     // The ACL table precedes the nodes, so the loader exists before the first node and
     // nodes go straight into the tree (no intermediate list).
     let mut loader: Option<crate::tree::SnapshotLoader> = None;
@@ -278,7 +313,7 @@ pub fn load_snapshot_from(
     let tree = loader
         .ok_or_else(|| "snapshot has no ACL table".to_string())?
         .finish()?;
-    Ok((tree, meta.sessions))
+    Ok((tree, meta))
 }
 
 /// Write `snapshot.<zxid>` of the whole tree and fsync it.

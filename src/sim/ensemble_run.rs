@@ -787,10 +787,18 @@ impl World {
         let mut seen: BTreeMap<i64, (Sid, i64, usize)> = BTreeMap::new();
         for (sid, m) in &self.members {
             let z = m.applied();
-            let (d, n) = {
+            let (d, n, mismatches) = {
                 let t = m.shared().tree.read();
-                (t.digest(), t.node_count())
+                (t.digest(), t.node_count(), t.digest_check().mismatches())
             };
+            // Every applied txn carried the leader's digest after it (DIFFs and commits
+            // alike): a member whose tree disagreed once has diverged, even if it heals.
+            if mismatches > 0 {
+                return violation(format!(
+                    "member {sid} found {mismatches} txn digest(s) that disagree with its tree \
+                     (at 0x{z:x})"
+                ));
+            }
             match seen.get(&z) {
                 Some(&(other, d2, n2)) if (d2, n2) != (d, n) => {
                     let diff = self

@@ -42,6 +42,8 @@ pub struct SnapMeta {
     pub acls: Vec<(i64, Vec<Acl>)>,
     /// (zxid, digest) when the snapshot carries a digest.
     pub digest: Option<(i64, i64)>,
+    /// The version of that digest's calculator.
+    pub digest_version: i32,
     /// 3.9's last processed zxid after the digest, when the snapshot carries one.
     pub last_zxid: Option<i64>,
 }
@@ -466,10 +468,11 @@ pub fn read_snapshot_streaming<R: Read>(
     let Some(zxid) = s.optional_i64()? else {
         return Ok(());
     };
-    let _digest_version = s.i32()?;
+    let digest_version = s.i32()?;
     let digest = s.i64()?;
     s.check_seal()?;
     meta.digest = Some((zxid, digest));
+    meta.digest_version = digest_version;
     if let Some(last) = s.optional_i64()? {
         s.check_seal()?;
         meta.last_zxid = Some(last);

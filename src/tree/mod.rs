@@ -10,6 +10,7 @@ pub mod acl;
 pub mod acl_cache;
 mod apply;
 pub mod digest;
+pub mod digest_check;
 pub mod node;
 pub mod path;
 pub mod quota;
@@ -106,6 +107,8 @@ pub struct DataTree {
     data_size: i64,
     extended_types_enabled: bool,
     last_processed_zxid: i64,
+    /// Comparing `digest` with the history's digests (see `digest_check`).
+    digest_check: digest_check::DigestCheck,
 }
 
 impl Default for DataTree {
@@ -157,6 +160,7 @@ impl DataTree {
             data_size: 0,
             extended_types_enabled,
             last_processed_zxid: 0,
+            digest_check: Default::default(),
         };
         if let Some(r) = t.nodes.get(store::ROOT) {
             t.digest = r.digest_at("");
@@ -338,6 +342,37 @@ impl DataTree {
     /// The tree digest (wrapping sum of node digests).
     pub fn digest(&self) -> i64 {
         self.digest
+    }
+
+    /// The digest comparisons' state (set by the snapshot load, read by `hash`).
+    pub fn digest_check(&self) -> &digest_check::DigestCheck {
+        &self.digest_check
+    }
+
+    /// This tree was loaded from a snapshot named `snapshot_zxid` that was sealed with
+    /// `digest` (version `version`) taken at `zxid`: compare it now if the tree is at that
+    /// zxid, else once the replay reaches it.
+    pub fn loaded_snapshot_digest(
+        &mut self,
+        zxid: i64,
+        version: i32,
+        digest: i64,
+        snapshot_zxid: i64,
+    ) -> Option<digest_check::DigestMismatch> {
+        self.digest_check
+            .loaded_snapshot_digest(zxid, version, digest, snapshot_zxid);
+        self.digest_check.at_zxid(snapshot_zxid, self.digest)
+    }
+
+    /// After applying txn `zxid`, which came with `logged` (None when it had none or
+    /// digests are off): compare the tree's digest with it (and with a snapshot digest
+    /// taken at `zxid`). Only reports: the txn stays applied.
+    pub fn check_digest(
+        &mut self,
+        zxid: i64,
+        logged: Option<&crate::jute::txn::TxnDigest>,
+    ) -> [Option<digest_check::DigestMismatch>; 2] {
+        self.digest_check.after_txn(zxid, logged, self.digest)
     }
 
     /// Highest top-level zxid applied.

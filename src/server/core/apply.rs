@@ -77,7 +77,18 @@ impl Core {
         // notification.
         let mut tree = shared.tree.write();
         let outcome = tree.apply(txn);
-        if self.settings.prep.digest_enabled && zxid % DIGEST_LOG_INTERVAL == 0 {
+        // Java's processTxn(header, txn, digest): the tree's digest against the one the
+        // txn was prepped (here or at the leader) or logged with; reported below.
+        let digest_found = if self.settings.prep.digest_enabled {
+            tree.check_digest(zxid, txn.digest.as_ref())
+        } else {
+            [None, None]
+        };
+        // The history of digests (`hash`) starts once a fuzzy snapshot's tree caught up.
+        if self.settings.prep.digest_enabled
+            && zxid % DIGEST_LOG_INTERVAL == 0
+            && !tree.digest_check().fuzzy()
+        {
             if self.digest_log.len() >= DIGEST_LOG_LIMIT {
                 self.digest_log.pop_front();
             }
@@ -118,6 +129,7 @@ impl Core {
             }
         }
         drop(tree);
+        crate::server::digest_mismatch::report(digest_found);
         let sid = txn.header.client_id;
         let closed_conn = match &txn.body {
             TxnBody::CreateSession(c) => {

@@ -486,6 +486,62 @@ mod roles {
         assert!(f.node.core.take_touches().is_empty());
     }
 
+    fn create_txn(session: i64, zxid: i64, path: &str, digest: Option<i64>) -> Txn {
+        Txn {
+            header: crate::jute::txn::TxnHeader {
+                client_id: session,
+                cxid: 1,
+                zxid,
+                time: 1,
+                txn_type: op::CREATE,
+            },
+            body: TxnBody::Create(crate::jute::txn::CreateTxn {
+                path: path.into(),
+                data: Data::new(b"x".to_vec()),
+                acl: crate::tree::acl::open_acl_unsafe(),
+                ephemeral: false,
+                parent_cversion: 1,
+            }),
+            digest: digest.map(|tree_digest| crate::jute::txn::TxnDigest {
+                version: crate::tree::digest::DIGEST_VERSION,
+                tree_digest,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_learner_reports_a_txn_whose_digest_disagrees_and_still_applies_it() {
+        let mut f = learner();
+        let (_, session) = learner_session(&mut f);
+        // The digest the leader's tree had after the txn: ours after applying it to a copy.
+        let z = f.node.core.last_applied() + 1;
+        let mut copy = f.node.shared.tree.read().clone();
+        copy.apply(&create_txn(session, z, "/a", None));
+        propose_commit(&mut f, create_txn(session, z, "/a", Some(copy.digest())));
+        assert_eq!(f.node.shared.tree.read().digest_check().mismatches(), 0);
+        // A leader whose tree differs (or a corrupt proposal): applied, reported.
+        propose_commit(&mut f, create_txn(session, z + 1, "/b", Some(12345)));
+        let tree = f.node.shared.tree.read();
+        assert!(tree.exists("/b"));
+        assert_eq!(tree.digest_check().mismatches(), 1);
+    }
+
+    #[test]
+    fn a_leaders_own_txn_digests_match_its_tree() {
+        // Prep's predicted digest (sent to followers in every PROPOSAL) is what applying
+        // the txn leaves: checked by the core on every apply, counted here.
+        let mut f = fixture(|_| {});
+        let conn = f.connect(2000, 0);
+        f.settle();
+        f.create(conn, 1, "/a", create_mode::PERSISTENT);
+        f.create(conn, 2, "/a/e", create_mode::EPHEMERAL);
+        f.create(conn, 3, "/a/s", create_mode::PERSISTENT_SEQUENTIAL);
+        f.settle();
+        let tree = f.node.shared.tree.read();
+        assert!(tree.exists("/a/e"));
+        assert_eq!(tree.digest_check().mismatches(), 0);
+    }
+
     #[test]
     fn a_learner_forwards_sync_and_answers_on_sync_from_the_leader() {
         let mut f = learner();

@@ -243,6 +243,7 @@ impl PeerState {
             std::mem::take(&mut self.sessions),
             self.last_zxid,
         );
+        replay.check_digests = self.settings.prep.digest_enabled;
         let mut err = None;
         for e in iter {
             match e {
