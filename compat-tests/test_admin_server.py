@@ -22,6 +22,7 @@ before the commands are read.
 import http.client
 import json
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -209,6 +210,61 @@ def four_letter(srv, word, extra=b""):
             if not b:
                 return out
             out += b
+
+
+# Keys ferrokeeper leaves out (docs/compatibility.md): Java's JvmPauseMonitor (no JVM, no
+# pauses to time), and the per-namespace summaries (a key per top-level znode: ferrokeeper
+# keeps no metric keyed by client data).
+NOT_KEPT = re.compile(r"^zk_(avg|min|max|cnt|sum|p50|p95|p99|p999)_"
+                      r"(jvm_pause_time_ms|.+_(read|write)_per_namespace)$")
+
+
+def mntr_map(srv):
+    text = four_letter(srv, b"mntr").decode()
+    return dict(line.split("\t", 1) for line in text.splitlines() if "\t" in line)
+
+
+def number_kind(v):
+    if re.fullmatch(r"-?\d+", v):
+        return "int"
+    if re.fullmatch(r"-?\d+\.\d+(E-?\d+)?", v):
+        return "double"
+    return "text"
+
+
+def test_mntr_lists_javas_metrics_and_srst_resets_them(server_pool):
+    """3.9.5's mntr: the server's values, then every metric its default metrics provider
+    registered (a counter as its name, a summary as avg_/min_/max_/cnt_/sum_ and the
+    percentiles): the same keys and number kinds from ferrokeeper, the latencies measured by
+    both, and srst zeroes them (ServerStats.reset -> resetAllValues)."""
+    from kazoo.client import KazooClient
+    servers = [admin_server(server_pool, kind, globalOutstandingLimit="1001") for kind in ("zk39", "ferro")]
+    maps = {}
+    for srv in servers:
+        c = KazooClient(srv.hostport, timeout=10)
+        c.start(timeout=20)
+        try:
+            c.ensure_path("/mntr-keys/a")
+            c.set("/mntr-keys/a", b"x")
+            c.get("/mntr-keys/a")
+        finally:
+            c.stop()
+            c.close()
+        maps[srv.kind] = mntr_map(srv)
+    j, f = maps["zk39"], maps["ferro"]
+    java = {k for k in j if not NOT_KEPT.match(k)}
+    assert set(f) == java, (sorted(java - set(f)), sorted(set(f) - java))
+    for k in f:
+        assert number_kind(f[k]) == number_kind(j[k]), (k, f[k], j[k])
+    for kind, m in maps.items():
+        assert int(m["zk_cnt_updatelatency"]) >= 2, (kind, m["zk_cnt_updatelatency"])
+        assert int(m["zk_max_updatelatency"]) >= int(m["zk_min_updatelatency"]) >= 0, kind
+        assert int(m["zk_cnt_readlatency"]) >= 1, (kind, m["zk_cnt_readlatency"])
+    for srv in servers:
+        four_letter(srv, b"srst")
+        m = mntr_map(srv)
+        assert (m["zk_cnt_updatelatency"], m["zk_avg_updatelatency"], m["zk_max_updatelatency"]) == \
+            ("0", "0.0", "0"), (srv.kind, {k: v for k, v in m.items() if "updatelatency" in k})
 
 
 def test_trace_mask(pair):

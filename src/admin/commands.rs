@@ -509,10 +509,14 @@ pub fn answer(command: &Command, i: &Inputs) -> Json {
             (None, _) => vec![("error".into(), Json::str("server is not initialized"))],
         },
         "monitor" => match monitor(i) {
-            Some(m) => super::mntr_values(m, i.fds, 0)
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect(),
+            Some(m) => {
+                let base = super::mntr_values(m, i.fds, 0);
+                let metrics = super::metric_values(&base);
+                base.into_iter()
+                    .map(|(k, v)| (k.to_owned(), v))
+                    .chain(metrics)
+                    .collect()
+            }
             None => vec![],
         },
         "observers" => vec![

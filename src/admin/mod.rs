@@ -293,7 +293,10 @@ pub fn render(answer: &Answer, asking: &ConnView, fds: (u64, u64)) -> String {
 
 fn render_mntr(out: &mut String, m: &MonitorView, fds: (u64, u64)) {
     // The connection asking counts as alive (Java's 4lw runs on a client connection).
-    for (k, v) in mntr_values(m, fds, 1) {
+    let base = mntr_values(m, fds, 1);
+    let metrics = metric_values(&base);
+    let base = base.into_iter().map(|(k, v)| (k.to_string(), v));
+    for (k, v) in base.chain(metrics) {
         let v = match v {
             json::Json::Num(s) | json::Json::Str(s) => s,
             other => other.pretty(),
@@ -302,10 +305,26 @@ fn render_mntr(out: &mut String, m: &MonitorView, fds: (u64, u64)) {
     }
 }
 
-/// mntr's keys (without `zk_`) and values, in Java's order: the 4lw prints them as
-/// `zk_<key>\t<value>` lines (`asking_connections` 1: the word's own connection counts,
-/// and the keys are 3.8's), the AdminServer's `monitor` as a JSON object
-/// (`asking_connections` 0, the keys 3.9.5's JSON has).
+/// What the metrics provider adds to mntr / `monitor` after the server's own values
+/// (`metrics::dump`, Java's default provider), but for keys those already have.
+pub fn metric_values(base: &[(&'static str, json::Json)]) -> Vec<(String, json::Json)> {
+    crate::metrics::dump::values()
+        .into_iter()
+        .filter(|(k, _)| !base.iter().any(|(b, _)| b == k))
+        .map(|(k, v)| {
+            let v = match v {
+                crate::metrics::dump::Value::Int(i) => json::Json::int(i),
+                crate::metrics::dump::Value::Double(d) => json::Json::float(d),
+            };
+            (k, v)
+        })
+        .collect()
+}
+
+/// mntr's server keys (without `zk_`) and values: the 4lw prints them as
+/// `zk_<key>\t<value>` lines (`asking_connections` 1: the word's own connection counts),
+/// the AdminServer's `monitor` as a JSON object (`asking_connections` 0); both follow
+/// them with `metric_values`, the keys Java's metrics provider adds.
 pub fn mntr_values(
     m: &MonitorView,
     (open_fds, max_fds): (u64, u64),
@@ -313,6 +332,7 @@ pub fn mntr_values(
 ) -> Vec<(&'static str, json::Json)> {
     use json::Json;
     let s = &m.summary.stats;
+    let client_response = crate::metrics::CLIENT_RESPONSE.get();
     let mut v: Vec<(&'static str, Json)> = vec![
         ("version", Json::str(VERSION)),
         ("server_state", Json::str(m.summary.mode)),
@@ -343,22 +363,15 @@ pub fn mntr_values(
             Json::float(s.conn_drop_ppb as f64 / 1e9),
         ),
         ("auth_failed_count", Json::uint(s.auth_failed)),
-        (
-            "fsync_threshold_exceed_count",
-            Json::uint(m.fsync_threshold_exceed_count),
-        ),
+        // The provider's gauges (3.8 and 3.9 list them in mntr; /metrics serves them too).
+        ("last_client_response_size", Json::int(client_response.0)),
+        ("max_client_response_size", Json::int(client_response.2)),
+        ("min_client_response_size", Json::int(client_response.1)),
+        ("non_mtls_remote_conn_count", Json::int(0)),
+        ("non_mtls_local_conn_count", Json::int(0)),
     ];
-    let (last, min, max) = m
-        .quorum
-        .as_ref()
-        .and_then(|q| q.leader.as_ref())
-        .map_or((-1, -1, -1), |l| l.proposal_sizes);
-    if asking_connections > 0 {
-        // 3.8's mntr; 3.9's has it from the leader only (below), and no fsync count.
-        v.push(("last_proposal_size", Json::int(last)));
-    } else {
-        v.retain(|(k, _)| *k != "fsync_threshold_exceed_count");
-    }
+    // Neither 3.8 nor 3.9 print the fsync threshold count here (JMX and the AdminServer's
+    // server_stats have it); the proposal sizes are a leader's gauges (below).
     v.push(("outstanding_tls_handshake", Json::int(0)));
     if let Some(q) = &m.quorum {
         v.push(("peer_state", Json::str(q.peer_state.clone())));
@@ -370,9 +383,8 @@ pub fn mntr_values(
             v.push(("synced_observers", Json::uint(l.synced_observers as u64)));
             v.push(("pending_syncs", Json::uint(l.pending_syncs as u64)));
             v.push(("leader_uptime", Json::uint(l.leader_uptime_ms)));
-            if asking_connections == 0 {
-                v.push(("last_proposal_size", Json::int(last)));
-            }
+            let (last, min, max) = l.proposal_sizes;
+            v.push(("last_proposal_size", Json::int(last)));
             v.push(("max_proposal_size", Json::int(max)));
             v.push(("min_proposal_size", Json::int(min)));
         }

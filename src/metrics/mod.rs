@@ -22,6 +22,7 @@
 //! ticker task (`rotate_all`), so an observation never reads the clock.
 
 pub mod catalog;
+pub mod dump;
 pub mod keyed;
 pub mod process;
 pub mod render;
@@ -48,6 +49,11 @@ impl Counter {
 
     pub fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
+    }
+
+    /// `srst` under Java's default metrics provider (`resetAllValues`).
+    pub fn reset(&self) {
+        self.0.store(0, Ordering::Relaxed);
     }
 }
 
@@ -104,6 +110,10 @@ fn bucket_value(b: usize) -> f64 {
 pub struct Summary {
     count: AtomicU64,
     sum: AtomicU64,
+    /// The least and greatest observation since the start or `reset` (mntr's `min_`/`max_`,
+    /// Java's AvgMinMaxCounter); `u64::MAX` / 0 before the first.
+    min: AtomicU64,
+    max: AtomicU64,
     current: AtomicUsize,
     ages: [[AtomicU64; BUCKETS]; AGES],
 }
@@ -113,6 +123,8 @@ impl Summary {
         Summary {
             count: AtomicU64::new(0),
             sum: AtomicU64::new(0),
+            min: AtomicU64::new(u64::MAX),
+            max: AtomicU64::new(0),
             current: AtomicUsize::new(0),
             ages: [const { [const { AtomicU64::new(0) }; BUCKETS] }; AGES],
         }
@@ -129,6 +141,12 @@ impl Summary {
         let v = v.max(0) as u64;
         bump(&self.count, 1);
         bump(&self.sum, v);
+        if v < self.min.load(Ordering::Relaxed) {
+            self.min.store(v, Ordering::Relaxed);
+        }
+        if v > self.max.load(Ordering::Relaxed) {
+            self.max.store(v, Ordering::Relaxed);
+        }
         let age = self.current.load(Ordering::Relaxed) % AGES;
         bump(&self.ages[age][bucket_of(v)], 1);
     }
@@ -139,6 +157,29 @@ impl Summary {
 
     pub fn sum(&self) -> u64 {
         self.sum.load(Ordering::Relaxed)
+    }
+
+    /// The least observation since the start or `reset` (None before the first).
+    pub fn min(&self) -> Option<u64> {
+        Some(self.min.load(Ordering::Relaxed)).filter(|_| self.count() > 0)
+    }
+
+    /// The greatest observation since the start or `reset` (None before the first).
+    pub fn max(&self) -> Option<u64> {
+        Some(self.max.load(Ordering::Relaxed)).filter(|_| self.count() > 0)
+    }
+
+    /// Forget every observation (`srst` under Java's default metrics provider).
+    pub fn reset(&self) {
+        for age in &self.ages {
+            for b in age {
+                b.store(0, Ordering::Relaxed);
+            }
+        }
+        self.count.store(0, Ordering::Relaxed);
+        self.sum.store(0, Ordering::Relaxed);
+        self.min.store(u64::MAX, Ordering::Relaxed);
+        self.max.store(0, Ordering::Relaxed);
     }
 
     /// Start a new age bucket, dropping the oldest one's observations.
@@ -397,6 +438,13 @@ impl ShardedCounter {
             .iter()
             .map(|s| s.0.load(Ordering::Relaxed))
             .fold(0u64, u64::wrapping_add)
+    }
+
+    /// Back to 0 (`srst` under the default provider; an add racing it may survive).
+    pub fn reset(&self) {
+        for s in &self.shards {
+            s.0.store(0, Ordering::Relaxed);
+        }
     }
 }
 

@@ -98,6 +98,15 @@ impl Out<'_> {
     }
 }
 
+/// A catalog counter's value (0 for those ferrokeeper does not measure).
+pub fn counter_value(name: &str) -> u64 {
+    match name {
+        "bytes_received_count" => super::BYTES_RECEIVED_COUNT.get(),
+        "response_bytes" => super::RESPONSE_BYTES.get(),
+        _ => measured_counter(name).map_or(0, |c| c.get()),
+    }
+}
+
 /// The `/metrics` body.
 pub fn render(s: &Scrape<'_>) -> String {
     let mut o = Out {
@@ -111,12 +120,7 @@ pub fn render(s: &Scrape<'_>) -> String {
         match kind {
             Kind::Counter => {
                 o.head(name, name, "counter");
-                let v = match name {
-                    "bytes_received_count" => super::BYTES_RECEIVED_COUNT.get(),
-                    "response_bytes" => super::RESPONSE_BYTES.get(),
-                    _ => measured_counter(name).map_or(0, |c| c.get()),
-                };
-                o.sample(name, &[], v as f64);
+                o.sample(name, &[], counter_value(name) as f64);
             }
             Kind::Summary(detail) => {
                 o.head(name, name, "summary");

@@ -85,6 +85,12 @@ impl Core {
                 self.shared.tls_auth_failed.store(0, Ordering::Relaxed);
                 self.slow_fsyncs.store(0, Ordering::Relaxed);
                 crate::metrics::CLIENT_RESPONSE.reset();
+                // ServerStats.reset → ServerMetrics.resetAll: the default provider zeroes
+                // every metric; the Prometheus provider's cannot be reset (its scrapes
+                // stay monotonic).
+                if self.settings.metrics_http.is_none() {
+                    crate::metrics::dump::reset_all();
+                }
             }
             Query::ResetConnStats => {
                 for c in self.conns.values_mut() {
