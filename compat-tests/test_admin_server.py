@@ -38,7 +38,7 @@ import pytest
 import tls_pki
 import zkraw
 from ensemble import ensemble_factory  # noqa: F401  (a fixture)
-from harness import ferro_binary, java_missing
+from harness import ferro_binary, java_missing, wait_until
 
 pytestmark = pytest.mark.xdist_group("admin")
 
@@ -265,6 +265,31 @@ def test_mntr_lists_javas_metrics_and_srst_resets_them(server_pool):
         m = mntr_map(srv)
         assert (m["zk_cnt_updatelatency"], m["zk_avg_updatelatency"], m["zk_max_updatelatency"]) == \
             ("0", "0.0", "0"), (srv.kind, {k: v for k, v in m.items() if "updatelatency" in k})
+
+
+def test_dropped_connections_and_expired_sessions_count_as_java(server_pool):
+    """connection_drop_count: a client that closes its socket (Java's handleFailedRead),
+    not one that closed its session first nor a 4lw; stale_sessions_expired: each session
+    the tracker expires. The same deltas from 3.9.5 and ferrokeeper."""
+    deltas = {}
+    for kind in ("zk39", "ferro"):
+        srv = admin_server(server_pool, kind, globalOutstandingLimit="1002")
+        before = mntr_map(srv)
+
+        def grew(key, by):
+            return int(mntr_map(srv)[key]) - int(before[key]) >= by
+        clean = zkraw.connect("127.0.0.1", srv.port, timeout_ms=4000)
+        clean.close()  # closeSession first: not a drop
+        dropped = zkraw.connect("127.0.0.1", srv.port, timeout_ms=4000)
+        dropped.drop()  # the socket just closes; the session lives on until it expires
+        socket.create_connection(("127.0.0.1", srv.port), timeout=5).close()  # no bytes at all
+        assert wait_until(lambda: grew("zk_stale_sessions_expired", 1), 30), (kind, mntr_map(srv))
+        time.sleep(1)
+        after = mntr_map(srv)
+        deltas[kind] = {k: int(after[k]) - int(before[k])
+                        for k in ("zk_connection_drop_count", "zk_stale_sessions_expired")}
+    assert deltas["ferro"] == deltas["zk39"], deltas
+    assert deltas["ferro"] == {"zk_connection_drop_count": 2, "zk_stale_sessions_expired": 1}, deltas
 
 
 def test_trace_mask(pair):

@@ -270,6 +270,11 @@ pub static CONNECTION_REJECTED: Counter = Counter::new();
 pub static CONNECTION_TOKEN_DEFICIT: Summary = Summary::new();
 /// Snapshots that failed to be written (the AdminServer's `snapshot` too).
 pub static SNAPSHOT_ERROR_COUNT: Counter = Counter::new();
+/// Client connections that ended by the client closing its socket (a read at EOF), as
+/// Java's NIOServerCnxn.handleFailedRead counts them: not after a closeSession.
+pub static CONNECTION_DROP_COUNT: Counter = Counter::new();
+/// Sessions (global or local) the session tracker expired.
+pub static STALE_SESSIONS_EXPIRED: Counter = Counter::new();
 /// Tree digests that disagreed with a txn's or a snapshot's (`server::digest_mismatch`).
 pub static DIGEST_MISMATCHES_COUNT: Counter = Counter::new();
 /// Wall-clock ms from the leader's txn time (its TxnHeader) to: a follower logging the
@@ -487,6 +492,8 @@ pub fn measured_counter(name: &str) -> Option<&'static Counter> {
         "connection_rejected" => &CONNECTION_REJECTED,
         "snapshot_error_count" => &SNAPSHOT_ERROR_COUNT,
         "digest_mismatches_count" => &DIGEST_MISMATCHES_COUNT,
+        "connection_drop_count" => &CONNECTION_DROP_COUNT,
+        "stale_sessions_expired" => &STALE_SESSIONS_EXPIRED,
         "snapshot_rate_limited_count" => &SNAPSHOT_RATE_LIMITED_COUNT,
         "insecure_admin_count" => &INSECURE_ADMIN_COUNT,
         "watch_bytes" => &WATCH_BYTES,

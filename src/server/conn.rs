@@ -61,6 +61,9 @@ pub async fn serve(
     // First 4 bytes: a four-letter word or the length of the ConnectRequest.
     let first = tokio::time::timeout(HANDSHAKE_TIMEOUT, rd.read_at_least(&mut buf, 4)).await;
     if !matches!(first, Ok(Ok(true))) {
+        if matches!(first, Ok(Ok(false))) {
+            crate::metrics::CONNECTION_DROP_COUNT.inc();
+        }
         return;
     }
     let head = [buf[0], buf[1], buf[2], buf[3]];
@@ -98,7 +101,10 @@ pub async fn serve(
     .await
     {
         Ok(Ok(Some(f))) => f,
-        Ok(Ok(None)) => return,
+        Ok(Ok(None)) => {
+            crate::metrics::CONNECTION_DROP_COUNT.inc();
+            return;
+        }
         Ok(Err(e)) => {
             tracing::warn!("closing connection from {peer}: {e}");
             return;
@@ -266,7 +272,15 @@ async fn read_loop(
         }
         tokio::select! {
             r = rd.read_some(buf) => match r {
-                Ok(0) | Err(_) => return,
+                // The client closed its socket (Java's handleFailedRead), unless the
+                // server was closing the connection itself (a closeSession answered).
+                Ok(0) => {
+                    if !outbox.is_closed() && !outbox.closing_after_flush() {
+                        crate::metrics::CONNECTION_DROP_COUNT.inc();
+                    }
+                    return;
+                }
+                Err(_) => return,
                 Ok(_) => {}
             },
             _ = outbox.wait_closed() => return,

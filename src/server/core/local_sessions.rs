@@ -134,6 +134,7 @@ impl Core {
         for id in self.local.table.take_expired(self.now.mono_ms) {
             self.local.table.remove(id);
             tracing::info!("expiring local session 0x{id:x}, timeout exceeded");
+            crate::metrics::STALE_SESSIONS_EXPIRED.inc();
             if let Some(conn) = self.session_conn.get(&id).copied() {
                 if let Some(c) = self.conns.get(&conn) {
                     c.outbox.close();

@@ -55,6 +55,7 @@ impl Core {
     fn expire_sessions(&mut self) {
         for id in self.sessions.take_expired(self.now.mono_ms) {
             tracing::info!("expiring session 0x{id:x}, timeout exceeded");
+            crate::metrics::STALE_SESSIONS_EXPIRED.inc();
             self.close_session_txn(id);
         }
     }
