@@ -292,14 +292,18 @@ def test_java_client_over_tls(server_pool, kind, pki, root):
 
 @ferro_only
 def test_ferro_refuses_to_start_with_unusable_stores(pki, tmp_path):
-    """ferrokeeper only: Java starts and fails each handshake instead."""
+    """ferrokeeper only: Java starts and fails each handshake instead (and does revocation
+    checking when ssl.crl/ssl.ocsp ask for it, which ferrokeeper cannot)."""
     port, secure = zkraw.free_port("127.0.0.1"), zkraw.free_port("127.0.0.1")
     try:
-        for keystore, password, expect in (
-            (pki.keystore_jks, "wrong-password", "password"),
-            (pki.keystore_p12, "wrong-password", "password"),
-            (str(tmp_path / "missing.jks"), pki.password, "missing.jks"),
-            (pki.client_cert, pki.password, "private key"),
+        for keystore, password, expect, extra in (
+            (pki.keystore_jks, "wrong-password", "password", ""),
+            (pki.keystore_p12, "wrong-password", "password", ""),
+            (str(tmp_path / "missing.jks"), pki.password, "missing.jks", ""),
+            (pki.client_cert, pki.password, "private key", ""),
+            # Revocation checking asked for (Java's JDK does it): refused, not ignored.
+            (pki.keystore_jks, pki.password, "ssl.crl=true asks for CRL", "ssl.crl=true\n"),
+            (pki.keystore_jks, pki.password, "ssl.ocsp=true asks for OCSP", "ssl.ocsp=True\n"),
         ):
             cfg = tmp_path / "zoo.cfg"
             cfg.write_text(f"dataDir={tmp_path}/data\nclientPort={port}\nclientPortAddress=127.0.0.1\n"
@@ -307,7 +311,7 @@ def test_ferro_refuses_to_start_with_unusable_stores(pki, tmp_path):
                            f"ssl.keyStore.location={keystore}\nssl.keyStore.type="
                            f"{'PEM' if keystore.endswith('.pem') else ''}\n"
                            f"ssl.keyStore.password={password}\nssl.trustStore.location={pki.truststore_jks}\n"
-                           f"ssl.trustStore.password={pki.password}\n")
+                           f"ssl.trustStore.password={pki.password}\n{extra}")
             p = subprocess.run([ferro_binary(), str(cfg)], capture_output=True, text=True, timeout=30)
             assert p.returncode != 0
             assert expect in (p.stdout + p.stderr), (keystore, p.stdout + p.stderr)

@@ -142,6 +142,18 @@ impl TlsOptions {
                 .map(str::to_string)
         };
         let store = |name: &str| store_spec(c, prefix, name);
+        // Java turns on the JDK's revocation checking (CRL distribution points, OCSP);
+        // ferrokeeper has none, and running without it would accept revoked certificates
+        // the operator meant to keep out.
+        for (key, what) in [("crl", "CRL"), ("ocsp", "OCSP")] {
+            if prop(key).is_some_and(|v| v.trim().eq_ignore_ascii_case("true")) {
+                return Err(format!(
+                    "{prefix}{key}=true asks for {what} certificate revocation checking, \
+                     which ferrokeeper does not do; remove the key to run without it (a \
+                     revoked certificate would then be accepted)"
+                ));
+            }
+        }
         let client_auth = match prop("clientAuth").map(|s| s.to_ascii_uppercase()) {
             None => ClientAuth::Need,
             Some(s) if s.is_empty() || s == "NEED" => ClientAuth::Need,

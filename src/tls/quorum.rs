@@ -327,6 +327,21 @@ mod tests {
     }
 
     #[test]
+    fn revocation_checking_asked_for_stops_the_start() {
+        for key in ["crl", "ocsp"] {
+            let cfg = format!("sslQuorum=true\n{STORES}ssl.quorum.{key}=TRUE\n");
+            let e = options(&cfg, &[]).unwrap_err();
+            assert!(
+                e.contains(&format!("ssl.quorum.{key}=true asks for")),
+                "{e}"
+            );
+            // Off, or on for the client port only while no TLS client port is used: fine.
+            let off = format!("sslQuorum=true\n{STORES}ssl.quorum.{key}=false\nssl.{key}=true\n");
+            assert!(options(&off, &[]).unwrap().is_some());
+        }
+    }
+
+    #[test]
     fn missing_or_bad_stores_stop_the_start() {
         let o = options("sslQuorum=true\n", &[]).unwrap().unwrap();
         let e = QuorumTls::new(o).unwrap_err();
