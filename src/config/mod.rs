@@ -162,8 +162,6 @@ pub struct Config {
     pub server_id: Option<i64>,
     /// `server.N` lines by id.
     pub servers: BTreeMap<i64, QuorumServer>,
-    /// `group.N` / `weight.N` raw values (hierarchical quorums; unsupported, warned).
-    pub hierarchical: BTreeMap<String, String>,
     /// `version` of the membership (hex), from the dynamic file name or a `version=` key.
     pub config_version: Option<i64>,
     /// `peerType` (participant); reset to the role in the servers list by `apply_myid`.
@@ -294,7 +292,6 @@ impl Config {
             autopurge_purge_interval_ms: 0,
             server_id: None,
             servers: BTreeMap::new(),
-            hierarchical: BTreeMap::new(),
             config_version: None,
             peer_type: PeerType::Participant,
             election_alg: 3,

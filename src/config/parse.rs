@@ -367,10 +367,15 @@ impl Config {
             }
             self.servers.insert(id, qs);
         } else {
-            self.warn(format!(
-                "{key}: hierarchical quorums (group/weight) are not supported"
+            // A member counting votes by plain majority beside members that weigh them
+            // (QuorumHierarchical) could take a set for a quorum the others do not, and
+            // the ensemble could elect two leaders: refused, not warned.
+            return Err(err(
+                "hierarchical quorums (group.N / weight.N) are not supported by ferrokeeper: \
+                 this member would count votes by plain majority while the others weigh \
+                 them; remove the keys from every member or keep Java on this node"
+                    .into(),
             ));
-            self.hierarchical.insert(key.to_string(), value.to_string());
         }
         Ok(())
     }
@@ -414,7 +419,6 @@ impl Config {
             msg: e.msg,
         })?;
         self.servers.clear();
-        self.hierarchical.clear();
         for p in dedupe(props, self) {
             let key = java_trim(&p.key);
             let value = java_trim(&p.value);

@@ -763,3 +763,20 @@ fn election_transport_properties() {
             .any(|w| w.contains("electionPortBindRetry"))
     );
 }
+
+#[test]
+fn hierarchical_quorums_stop_the_start() {
+    let base = "dataDir=/d\nclientPort=2181\ninitLimit=5\nsyncLimit=2\n\
+                server.1=a:1:2\nserver.2=b:1:2\nserver.3=c:1:2\n";
+    for extra in ["group.1=1:2:3\n", "weight.1=2\n"] {
+        let e = err(&format!("{base}{extra}")).to_string();
+        assert!(e.contains("hierarchical quorums"), "{e}");
+        assert!(e.contains("plain majority"), "{e}");
+    }
+    // A dynamic file holding them is refused as well.
+    let mut c = parse(base);
+    let e = c
+        .apply_dynamic_config("server.1=a:1:2\nweight.1=3\n", "zoo.cfg.dynamic.100000000")
+        .unwrap_err();
+    assert!(e.to_string().contains("hierarchical quorums"), "{e}");
+}
