@@ -163,7 +163,14 @@ pub(super) fn parse(text: &str, flags: Vec<(String, String)>) -> Result<Config, 
             }
             "secureClientPort" => cfg.secure_client_port = v.port()?,
             "secureClientPortAddress" => cfg.secure_client_port_address = Some(value.to_string()),
-            "observerMasterPort" => cfg.observer_master_port = v.port()?,
+            "observerMasterPort" => {
+                cfg.observer_master_port = v.port()?;
+                cfg.warn(format!(
+                    "line {}: observerMasterPort: ObserverMaster is not supported; this \
+                     member does not serve observers on that port (they sync from the leader)",
+                    p.line
+                ));
+            }
             "clientPortListenBacklog" => cfg.client_port_listen_backlog = v.int()?,
             "tickTime" => {
                 cfg.tick_time = v.int()?;
@@ -193,7 +200,17 @@ pub(super) fn parse(text: &str, flags: Vec<(String, String)>) -> Result<Config, 
             "autopurge.snapRetainCount" => cfg.autopurge_snap_retain_count = v.int()?,
             "autopurge.purgeInterval" => cfg.autopurge_purge_interval_ms = v.interval_ms()?,
             "standaloneEnabled" => cfg.standalone_enabled = v.boolean()?,
-            "reconfigEnabled" => cfg.reconfig_enabled = v.boolean()?,
+            "reconfigEnabled" => {
+                cfg.reconfig_enabled = v.boolean()?;
+                if cfg.reconfig_enabled {
+                    cfg.warn(format!(
+                        "line {}: reconfigEnabled=true: dynamic reconfiguration is not \
+                         supported; reconfig requests are answered UNIMPLEMENTED and a \
+                         follower given a reconfig by a Java leader leaves it and elects again",
+                        p.line
+                    ));
+                }
+            }
             "sslQuorum" => cfg.ssl_quorum = v.boolean()?,
             "portUnification" => cfg.port_unification = v.boolean()?,
             "sslQuorumReloadCertFiles" => cfg.ssl_quorum_reload_cert_files = v.boolean()?,

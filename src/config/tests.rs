@@ -240,8 +240,18 @@ fn every_typed_key() {
     assert!(!c.digest_enabled && !c.close_session_txn_enabled);
     assert_eq!(c.global_outstanding_limit, 10);
     assert_eq!(c.max_cnxns, 100);
-    // all of those are known: no warnings
-    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    // all of those are known: no warnings but for reconfig and ObserverMaster (not built)
+    assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
+    assert!(
+        c.warnings[0].contains("reconfigEnabled=true"),
+        "{:?}",
+        c.warnings
+    );
+    assert!(
+        c.warnings[1].contains("observerMasterPort"),
+        "{:?}",
+        c.warnings
+    );
     // unknown keys land in the system properties with the zookeeper. prefix
     assert_eq!(c.system_property("zookeeper.snapCount"), Some("5000"));
     assert_eq!(c.system_property("snapCount"), Some("5000"));
@@ -779,4 +789,17 @@ fn hierarchical_quorums_stop_the_start() {
         .apply_dynamic_config("server.1=a:1:2\nweight.1=3\n", "zoo.cfg.dynamic.100000000")
         .unwrap_err();
     assert!(e.to_string().contains("hierarchical quorums"), "{e}");
+}
+
+#[test]
+fn reconfig_enabled_is_warned_about() {
+    let c = parse("dataDir=/d\nclientPort=2181\nreconfigEnabled=true\n");
+    assert!(c.reconfig_enabled);
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("dynamic reconfiguration is not supported"))
+    );
+    let c = parse("dataDir=/d\nclientPort=2181\nreconfigEnabled=false\n");
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
 }
