@@ -456,6 +456,10 @@ class Ensemble:
 
 # --- server.log ----------------------------------------------------------------------------
 
+# ferrokeeper's server::digest_mismatch and Java's DataTree.compareDigest/RateLogger lines.
+DIGEST_MISMATCH = r"(?i)first digest mismatch|digests are not matching"
+
+
 def log_text(m):
     """Member m's server.log (every start), or "" when there is none."""
     return file_text(m.log_path) or ""
@@ -557,9 +561,18 @@ def _make_fixture():
             return ens
 
         yield make
-        keep = bool(os.environ.get("ENSEMBLE_KEEP")) or request.session.testsfailed > failed_before
+        # Every member, Java or ferrokeeper, compares its tree with the digest each txn
+        # carries: a mismatch logged anywhere means some member diverged, whatever the
+        # test itself checked.
+        complaints = [f"{m!r}: {line}" for ens in made for m in ens.members
+                      for line in log_lines(m, DIGEST_MISMATCH)]
+        keep = bool(os.environ.get("ENSEMBLE_KEEP")) or bool(complaints) \
+            or request.session.testsfailed > failed_before
         for ens in made:
             ens.close(keep=keep)
+        if complaints:
+            pytest.fail("digest mismatches logged (a member's tree diverged from the history "
+                        "it applied):\n" + "\n".join(complaints[:20]), pytrace=False)
 
     return ensemble_factory
 
