@@ -273,6 +273,8 @@ pub static SNAPSHOT_ERROR_COUNT: Counter = Counter::new();
 /// Client connections that ended by the client closing its socket (a read at EOF), as
 /// Java's NIOServerCnxn.handleFailedRead counts them: not after a closeSession.
 pub static CONNECTION_DROP_COUNT: Counter = Counter::new();
+/// Answers the core had for a connection that had gone away meanwhile.
+pub static STALE_REPLIES: Counter = Counter::new();
 /// Sessions (global or local) the session tracker expired.
 pub static STALE_SESSIONS_EXPIRED: Counter = Counter::new();
 /// Tree digests that disagreed with a txn's or a snapshot's (`server::digest_mismatch`).
@@ -494,6 +496,7 @@ pub fn measured_counter(name: &str) -> Option<&'static Counter> {
         "digest_mismatches_count" => &DIGEST_MISMATCHES_COUNT,
         "connection_drop_count" => &CONNECTION_DROP_COUNT,
         "stale_sessions_expired" => &STALE_SESSIONS_EXPIRED,
+        "stale_replies" => &STALE_REPLIES,
         "snapshot_rate_limited_count" => &SNAPSHOT_RATE_LIMITED_COUNT,
         "insecure_admin_count" => &INSECURE_ADMIN_COUNT,
         "watch_bytes" => &WATCH_BYTES,

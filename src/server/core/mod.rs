@@ -455,6 +455,10 @@ impl Core {
             // After the reply is queued: the connection's next read may now be served
             // by its own task, behind this reply.
             c.link.answered_by_core();
+        } else {
+            // The connection went away while its request was in process (Java's
+            // FinalRequestProcessor: a stale request's reply).
+            crate::metrics::STALE_REPLIES.inc();
         }
     }
 

@@ -204,6 +204,21 @@ fn requests_in_process_are_counted_until_answered() {
 }
 
 #[test]
+fn answers_for_a_closed_connection_count_as_stale_replies() {
+    let mut f = fixture(|_| {});
+    let (conn, _) = f.session(10_000);
+    f.create(conn, 1, "/stale", create_mode::PERSISTENT);
+    let before = crate::metrics::STALE_REPLIES.get();
+    f.node.disconnect(conn).expect("disconnect");
+    f.settle();
+    assert!(
+        f.node.shared.tree.read().exists("/stale"),
+        "the write stands"
+    );
+    assert!(crate::metrics::STALE_REPLIES.get() > before);
+}
+
+#[test]
 fn containers_are_reaped_no_faster_than_max_per_minute() {
     let mut f = fixture(|s| {
         s.container_check_interval_ms = 100;
