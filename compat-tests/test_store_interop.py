@@ -353,11 +353,17 @@ def test_torn_tail_loses_only_the_torn_entry(lab):
         s.kill()
 
 
-def test_bit_flip_refuses_to_start(lab):
+def middle_entry(lab):
+    """A dataDir from write_and_kill, its last log, and the middle entry of that log
+    (offset, length, zxid, type)."""
     d = write_and_kill(lab)
     log = su.files(d, "log")[-1]
     entries = su.log_entries(log)
-    off, length, zxid, typ = entries[len(entries) // 2]
+    return d, log, entries[len(entries) // 2]
+
+
+def test_bit_flip_refuses_to_start(lab):
+    d, log, (off, length, zxid, typ) = middle_entry(lab)
     for kind in ("ferro", "zk"):
         d2 = copy_dir(lab, d)
         path = os.path.join(d2, "version-2", os.path.basename(log))
@@ -426,11 +432,8 @@ def serves_all_children(srv, n=10):
 
 
 def test_a_logged_digest_that_disagrees_is_counted_as_java(lab):
-    d = write_and_kill(lab)
-    log = su.files(d, "log")[-1]
-    entries = su.log_entries(log)
-    off, length, zxid, typ = entries[len(entries) // 2]
-    assert typ == 1, entries
+    d, log, (off, length, zxid, typ) = middle_entry(lab)
+    assert typ == 1, (off, zxid, typ)
     for kind in ("zk", "ferro"):
         d2 = copy_dir(lab, d)
         path = os.path.join(d2, "version-2", os.path.basename(log))
