@@ -47,8 +47,19 @@ pub struct DigestCheck {
     /// zxid the replay has not reached yet (Java's `digestFromLoadedSnapshot`). Txn
     /// digests are not compared meanwhile (the tree may hold later txns' changes).
     from_snapshot: Option<SnapshotDigest>,
+    /// Set on a tree installed from a leader's SNAP body: txns not yet matched since.
+    /// A SNAP body carries no digest, and a Java leader writes it while it applies txns,
+    /// so the tree may already hold changes of txns that reach us after it; their
+    /// digests cannot match until the tree has caught up. Mismatches are not reported
+    /// until the first match (then every one is), or until [`SETTLE_LIMIT`] txns passed
+    /// without one (then that one is: the tree really differs).
+    settling: Option<u32>,
     mismatches: u64,
 }
+
+/// The most txns a SNAP-installed tree may take to first match a txn's digest (the
+/// writes a leader applied while it wrote the body).
+pub const SETTLE_LIMIT: u32 = 100_000;
 
 impl DigestCheck {
     /// A snapshot named `snapshot_zxid` was loaded with the digest trailer
@@ -66,6 +77,12 @@ impl DigestCheck {
             version,
             digest,
         });
+    }
+
+    /// The tree was installed from a leader's SNAP body (see `settling`).
+    pub fn installed_from_snap(&mut self) {
+        self.from_snapshot = None;
+        self.settling = Some(0);
     }
 
     /// Whether the tree still waits to reach its snapshot digest's zxid.
@@ -104,9 +121,24 @@ impl DigestCheck {
     ) -> [Option<DigestMismatch>; 2] {
         let snapshot = self.at_zxid(zxid, tree_digest);
         let txn = match logged {
-            Some(d) if !self.fuzzy() && d.version == DIGEST_VERSION => (d.tree_digest
-                != tree_digest)
-                .then(|| self.mismatch(zxid, d.tree_digest, tree_digest, MismatchSource::Txn)),
+            Some(d) if !self.fuzzy() && d.version == DIGEST_VERSION => {
+                let differs = d.tree_digest != tree_digest;
+                match self.settling {
+                    Some(_) if !differs => {
+                        self.settling = None;
+                        None
+                    }
+                    Some(n) if n + 1 < SETTLE_LIMIT => {
+                        self.settling = Some(n + 1);
+                        None
+                    }
+                    _ if differs => {
+                        self.settling = None;
+                        Some(self.mismatch(zxid, d.tree_digest, tree_digest, MismatchSource::Txn))
+                    }
+                    _ => None,
+                }
+            }
             _ => None,
         };
         [snapshot, txn]
@@ -207,6 +239,31 @@ mod tests {
         assert_eq!(c.at_zxid(0x10, 42), None);
         assert!(!c.fuzzy());
         assert_eq!(c.mismatches(), 0);
+    }
+
+    #[test]
+    fn a_snap_installed_tree_settles_at_its_first_match() {
+        let mut c = DigestCheck::default();
+        c.installed_from_snap();
+        // The body held the next txns' changes already: no match yet, nothing reported.
+        assert_eq!(c.after_txn(1, Some(&d(5)), 9), [None, None]);
+        assert_eq!(c.after_txn(2, Some(&d(6)), 9), [None, None]);
+        // Caught up: from here on every mismatch counts.
+        assert_eq!(c.after_txn(3, Some(&d(9)), 9), [None, None]);
+        let [_, t] = c.after_txn(4, Some(&d(1)), 2);
+        assert_eq!(t.map(|m| (m.zxid, m.first)), Some((4, true)));
+    }
+
+    #[test]
+    fn a_snap_installed_tree_that_never_matches_is_reported() {
+        let mut c = DigestCheck::default();
+        c.installed_from_snap();
+        for z in 1..SETTLE_LIMIT as i64 {
+            assert_eq!(c.after_txn(z, Some(&d(1)), 2), [None, None], "txn {z}");
+        }
+        let [_, t] = c.after_txn(SETTLE_LIMIT as i64, Some(&d(1)), 2);
+        assert_eq!(t.map(|m| m.first), Some(true));
+        assert!(c.after_txn(SETTLE_LIMIT as i64 + 1, Some(&d(1)), 2)[1].is_some());
     }
 
     #[test]

@@ -364,6 +364,11 @@ impl DataTree {
         self.digest_check.at_zxid(snapshot_zxid, self.digest)
     }
 
+    /// This tree came from a leader's SNAP body (see `DigestCheck::installed_from_snap`).
+    pub fn installed_from_snap(&mut self) {
+        self.digest_check.installed_from_snap();
+    }
+
     /// After applying txn `zxid`, which came with `logged` (None when it had none or
     /// digests are off): compare the tree's digest with it (and with a snapshot digest
     /// taken at `zxid`). Only reports: the txn stays applied.

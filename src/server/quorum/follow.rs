@@ -203,7 +203,9 @@ pub async fn follow(
                             s.tree.node_count(),
                             s.sessions.len()
                         );
-                        st.install_tree(s.tree, s.sessions, zxid, t.wall_ms);
+                        let mut tree = s.tree;
+                        tree.installed_from_snap();
+                        st.install_tree(tree, s.sessions, zxid, t.wall_ms);
                         // A new core over the new tree (nothing was served yet).
                         core = Some(learner_core(st, &shell, observer, t));
                         learner.snapshot_loaded(zxid);
