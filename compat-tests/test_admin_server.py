@@ -88,8 +88,11 @@ def shape(v):
     """A JSON value's shape: keys and types, recursively (lists by their first item)."""
     if isinstance(v, dict):
         if v and all(k.lstrip("-").isdigit() or k.startswith("/") for k in v):
-            # a map keyed by session ids, times or paths: the shape of one entry
-            return {"*": shape(next(iter(v.values())))}
+            # a map keyed by session ids, times or paths: the shape of one entry (a non-empty
+            # one: Java's session expiry queue keeps a bucket its sessions moved out of
+            # until that bucket's time comes, so `dump` can list an empty one)
+            entries = list(v.values())
+            return {"*": shape(next((x for x in entries if x not in ([], {})), entries[0]))}
         return {k: shape(x) for k, x in v.items()}
     if isinstance(v, list):
         return [shape(v[0])] if v else []

@@ -44,6 +44,7 @@ import conftest
 import lin_history
 import netproxy
 import zkraw
+import ensemble as ens_mod
 from ensemble import ensemble_factory  # noqa: F401  (a fixture)
 from ensemble import kill9_leader_under_load, log_lines, log_mark, sync_mode_seen_by, wait_until
 
@@ -576,6 +577,42 @@ def test_rolling_replacement_under_load(ensemble_factory, tmp_path):
     assert not missing, f"{len(missing)} acknowledged creates lost, e.g. {missing[:5]}"
     print(f"creator: {len(creator.acked)} acked, {len(creator.unknown)} unknown, states "
           f"{[s for _, s in creator.states]}, session 0x{creator_session[0]:x}")
+
+
+def test_java_38_learner_rejoins_a_ferro_leader_under_load(ensemble_factory, tmp_path):
+    """A 3.8.0 learner that restarts under write load is synced with a DIFF while
+    proposals are in flight and commit. Java's leader sends those COMMITs between
+    NEWLEADER and UPTODATE, and a 3.8.0 learner then dies in syncWithLeader with a
+    NullPointerException (ZOOKEEPER-4394), syncs again and logs the proposals twice;
+    a ferrokeeper leader holds them until UPTODATE, so the learner joins first time."""
+    ens = ensemble_factory(["zk", "ferro", "ferro"], tick_ms=500, start=False)
+    start_led_by(ens, 3)
+    java = ens.member(1)
+    rec = lin_history.start_load(ens.connect_string([ens.member(2), ens.member(3)]),
+                                 unique_root("lin_rejoin"), seed=59, max_ops=20000,
+                                 max_seconds=120, clients=3, think_s=0.01)
+    joins = []
+    try:
+        assert rec.wait_ops(40, timeout=30), f"no load: {rec.count} ops"
+        for round_ in range(5):
+            ens.stop(java)
+            since = time.monotonic_ns()
+            assert rec.wait_ops(800, timeout=60, since_ns=since), "no load while 1 is down"
+            mark = log_mark(java)
+            ens.start(java)
+            assert ens.wait_serving(java) == "follower"
+            assert ens.leader(timeout=30) is ens.member(3), ens.modes()
+            npe = log_lines(java, ens_mod.JAVA_38_SYNC_NPE, mark)
+            syncs = log_lines(java, r"Getting a (diff|snapshot) from|Truncating log", mark)
+            joins.append(len(syncs))
+            assert not npe, f"round {round_}: the 3.8.0 learner's sync failed: {npe}\n" \
+                            f"{log_lines(java, r'Exception when following|Got zxid', mark)}"
+            assert len(syncs) == 1, f"round {round_}: synced {len(syncs)} times: {syncs}"
+    finally:
+        rec.stop()
+    lin_history.assert_recorded_linearizable(rec, tmp_path / "rejoin.json")
+    assert_trees_identical(ens)
+    print(f"syncs per rejoin: {joins}, ops {rec.count}")
 
 
 # --- which sync a learner gets after a leader change, and far behind ------------------------

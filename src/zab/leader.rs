@@ -38,6 +38,14 @@
 //!   only re-checks the next one after a reconfig; it relies on in-order ACKs).
 //! * Packets a learner sends between its NEWLEADER ACK and UPTODATE are held (bounded)
 //!   and handled after UPTODATE, where Java leaves them unread in the socket.
+//! * Live PROPOSALs, COMMITs and INFORMs for a learner that has been sent NEWLEADER but
+//!   not yet UPTODATE are held (bounded) and sent right after its UPTODATE; Java's
+//!   LearnerHandler queues them in between. A 3.8.0 learner clears its uncommitted
+//!   proposals on NEWLEADER, so a COMMIT reaching it before UPTODATE is a
+//!   NullPointerException in `syncWithLeader` (ZOOKEEPER-4394, fixed in 3.9): it drops
+//!   the leader, syncs again, and its txn log holds the proposals twice, which its next
+//!   replay applies twice (a burst of digest mismatches). Sent after UPTODATE they go
+//!   through its broadcast path, as every later packet does.
 //! * Java's socket read timeouts are kept per learner as "silent for initLimit ticks
 //!   while its handshake packet is due, syncLimit ticks once it follows"; the lead
 //!   loop's tick-counted `synced()` check is kept as Java has it (one round per `tick`
@@ -55,7 +63,8 @@
 //!
 //! Bounds: learners (`max_learners`), outstanding proposals (`max_outstanding`, the core
 //! must throttle on `LeaderError::Full`), pending syncs (`max_pending_syncs`), packets
-//! a learner sends before its UPTODATE (`max_deferred`), the committed ring (its own
+//! a learner sends before its UPTODATE (`max_deferred`), live packets held for a learner
+//! before its UPTODATE (`max_held`), the committed ring (its own
 //! capacity). The action list is drained by the shell after every call.
 
 use super::committed::CommittedLog;
@@ -92,6 +101,8 @@ pub struct LeaderConfig {
     pub max_outstanding: usize,
     pub max_pending_syncs: usize,
     pub max_deferred: usize,
+    /// Live packets held for one learner between its NEWLEADER and UPTODATE.
+    pub max_held: usize,
 }
 
 impl LeaderConfig {
@@ -116,6 +127,7 @@ impl LeaderConfig {
             max_outstanding: 100_000,
             max_pending_syncs: 10_000,
             max_deferred: 1024,
+            max_held: 16_384,
         }
     }
     fn init_ms(&self) -> i64 {
@@ -283,6 +295,9 @@ struct Learner {
     /// Packets that arrived between NEWLEADER's ACK and UPTODATE (Java leaves them in
     /// the socket until the leader starts).
     deferred: VecDeque<QuorumPacket>,
+    /// Live PROPOSAL/COMMIT/INFORM packets for it between NEWLEADER and UPTODATE, sent
+    /// after its UPTODATE (see the module doc).
+    held: VecDeque<QuorumPacket>,
 }
 
 impl Learner {
@@ -479,6 +494,7 @@ impl Leader {
             tick_deadline: self.tick + self.cfg.init_limit + self.cfg.sync_limit,
             sync_check: SyncLimitCheck::default(),
             deferred: VecDeque::new(),
+            held: VecDeque::new(),
         };
         self.learners.insert(lid, l);
         Ok(())
@@ -553,11 +569,17 @@ impl Leader {
         self.last_proposed = zxid;
         let now = self.now;
         let pkt = QuorumPacket::with_data(kind::PROPOSAL, zxid, entry.clone());
-        for (&lid, l) in self.learners.iter_mut() {
-            if l.forwarding && l.is_participant() {
+        let lids: Vec<LearnerId> = self
+            .learners
+            .iter_mut()
+            .filter(|(_, l)| l.forwarding && l.is_participant())
+            .map(|(&lid, l)| {
                 l.sync_check.update_proposal(zxid, now);
-                self.actions.push(LeaderAction::Send(lid, pkt.clone()));
-            }
+                lid
+            })
+            .collect();
+        for lid in lids {
+            self.forward(lid, pkt.clone());
         }
         self.outstanding.push_back(Outstanding {
             zxid,
@@ -1060,7 +1082,11 @@ impl Leader {
         l.stage = LearnerStage::Serving;
         l.read_since = Some(now);
         let deferred = std::mem::take(&mut l.deferred);
+        let held = std::mem::take(&mut l.held);
         self.send(lid, QuorumPacket::new(kind::UPTODATE, -1));
+        for qp in held {
+            self.send(lid, qp);
+        }
         for qp in deferred {
             if !self.learners.contains_key(&lid) {
                 break;
@@ -1148,14 +1174,20 @@ impl Leader {
         crate::metrics::COMMIT_COUNT.inc();
         let commit = QuorumPacket::new(kind::COMMIT, zxid);
         let inform = QuorumPacket::with_data(kind::INFORM, zxid, p.data.clone());
-        for (&lid, l) in &self.learners {
-            if l.forwarding && l.is_participant() {
-                self.actions.push(LeaderAction::Send(lid, commit.clone()));
+        let lids: Vec<(LearnerId, bool)> = self
+            .learners
+            .iter()
+            .filter(|(_, l)| l.forwarding)
+            .map(|(&lid, l)| (lid, l.is_participant()))
+            .collect();
+        for &(lid, participant) in &lids {
+            if participant {
+                self.forward(lid, commit.clone());
             }
         }
-        for (&lid, l) in &self.learners {
-            if l.forwarding && !l.is_participant() {
-                self.actions.push(LeaderAction::Send(lid, inform.clone()));
+        for &(lid, participant) in &lids {
+            if !participant {
+                self.forward(lid, inform.clone());
             }
         }
         self.actions.push(LeaderAction::Commit(zxid));
@@ -1248,6 +1280,25 @@ impl Leader {
 
     fn send(&mut self, lid: LearnerId, qp: QuorumPacket) {
         self.actions.push(LeaderAction::Send(lid, qp));
+    }
+
+    /// A live PROPOSAL/COMMIT/INFORM for a forwarding learner: sent, or held until its
+    /// UPTODATE while it is between NEWLEADER and UPTODATE (see the module doc).
+    fn forward(&mut self, lid: LearnerId, qp: QuorumPacket) {
+        let max_held = self.cfg.max_held;
+        let Some(l) = self.learners.get_mut(&lid) else {
+            return;
+        };
+        if l.stage == LearnerStage::Serving {
+            return self.send(lid, qp);
+        }
+        if l.held.len() >= max_held {
+            return self.close(
+                lid,
+                format!("more than {max_held} packets queued for it before UPTODATE"),
+            );
+        }
+        l.held.push_back(qp);
     }
 
     fn close(&mut self, lid: LearnerId, reason: String) {

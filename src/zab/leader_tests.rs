@@ -841,6 +841,93 @@ fn discovery_refusals() {
     assert!(matches!(&l.take_actions()[..], [LeaderAction::Close(..)]));
 }
 
+/// A 3.8.0 learner clears its uncommitted proposals on NEWLEADER, and a COMMIT reaching
+/// it before UPTODATE is a NullPointerException (ZOOKEEPER-4394): what the leader
+/// proposes and commits meanwhile waits and follows UPTODATE, in order.
+#[test]
+fn live_packets_for_a_syncing_learner_wait_for_its_uptodate() {
+    let mut l = established(3, &[1, 2, 3], &[(1, 1, false)]);
+    l.learner_connected(300, lid(2)).unwrap();
+    l.learner_connected(300, lid(4)).unwrap();
+    l.on_packet(301, lid(2), info(2, 0, false));
+    l.on_packet(301, lid(4), info(4, 0, true));
+    l.on_packet(302, lid(2), ackepoch(0, make(1, 0)));
+    l.on_packet(302, lid(4), ackepoch(0, make(1, 0)));
+    let a = l.take_actions();
+    assert_eq!(
+        kz(&a, lid(2)),
+        vec![
+            (kind::LEADERINFO, make(1, 0)),
+            (kind::DIFF, make(1, 0)),
+            (kind::NEWLEADER, make(1, 0))
+        ]
+    );
+    // Proposed and committed (by 1 and me) while 2 and observer 4 process NEWLEADER.
+    l.proposed(make(1, 1), entry(1)).unwrap();
+    l.logged(make(1, 1));
+    l.on_packet(303, lid(1), ack(make(1, 1)));
+    l.proposed(make(1, 2), entry(2)).unwrap();
+    let a = l.take_actions();
+    assert_eq!(
+        kz(&a, lid(1)),
+        vec![
+            (kind::PROPOSAL, make(1, 1)),
+            (kind::COMMIT, make(1, 1)),
+            (kind::PROPOSAL, make(1, 2))
+        ]
+    );
+    assert_eq!(kz(&a, lid(2)), vec![]);
+    assert_eq!(kz(&a, lid(4)), vec![]);
+    l.on_packet(304, lid(2), ack(make(1, 0)));
+    l.on_packet(304, lid(4), ack(make(1, 0)));
+    let a = l.take_actions();
+    assert_eq!(
+        kz(&a, lid(2)),
+        vec![
+            (kind::UPTODATE, -1),
+            (kind::PROPOSAL, make(1, 1)),
+            (kind::COMMIT, make(1, 1)),
+            (kind::PROPOSAL, make(1, 2))
+        ]
+    );
+    assert_eq!(
+        kz(&a, lid(4)),
+        vec![(kind::UPTODATE, -1), (kind::INFORM, make(1, 1))]
+    );
+    // Serving now: live packets go straight out.
+    l.logged(make(1, 2));
+    l.on_packet(305, lid(2), ack(make(1, 2)));
+    let a = l.take_actions();
+    assert_eq!(kz(&a, lid(2)), vec![(kind::COMMIT, make(1, 2))]);
+    assert_eq!(kz(&a, lid(4)), vec![(kind::INFORM, make(1, 2))]);
+
+    // Bounded: a learner that never acks NEWLEADER while proposals pile up is dropped.
+    let mut c = cfg(3, &[1, 2, 3]);
+    c.max_held = 2;
+    let mut l = Leader::new(c, 0, 0, 0, 0, CommittedLog::new(500));
+    for n in 1..=2 {
+        l.learner_connected(1, lid(n)).unwrap();
+        l.on_packet(2, lid(n), info(n as i64, 0, false));
+    }
+    for n in 1..=2 {
+        l.on_packet(3, lid(n), ackepoch(0, 0));
+    }
+    l.on_packet(4, lid(1), ack(make(1, 0)));
+    assert!(l.is_established());
+    l.on_packet(5, lid(1), ack(make(1, 0)));
+    l.take_actions();
+    for z in 1..=3 {
+        l.proposed(make(1, z), entry(z)).unwrap();
+    }
+    let a = l.take_actions();
+    assert!(
+        a.iter()
+            .any(|x| matches!(x, LeaderAction::Close(c, _) if *c == lid(2))),
+        "{a:?}"
+    );
+    assert_eq!(kz(&a, lid(2)), vec![]);
+}
+
 #[test]
 fn packets_before_uptodate_are_deferred_then_served() {
     let mut l = Leader::new(cfg(1, &[1, 2, 3, 4, 5]), 0, 0, 0, 0, CommittedLog::new(500));
