@@ -471,6 +471,12 @@ JAVA_38_SYNC_NPE = r'because "pif" is null'
 JAVA_OWN_MISMATCHES = f"{JAVA_SNAP_SYNC}|{JAVA_38_SYNC_NPE}"
 
 
+# Shown beside a member's digest mismatches, as their likely cause: a Java learner's
+# failed sync, and the rest of Java's "First digest mismatch" line (the TxnHeader it
+# prints ends in a newline, so the txn and both digests follow on the next line).
+SYNC_TROUBLE = r"Exception when following|expected digest is|Committing .* but"
+
+
 def log_text(m):
     """Member m's server.log (every start), or "" when there is none."""
     return file_text(m.log_path) or ""
@@ -577,14 +583,15 @@ def _make_fixture():
         # test itself checked.
         complaints = [f"{m!r}: {line}" for ens in made for m in ens.members
                       if not (m.java and log_lines(m, JAVA_OWN_MISMATCHES))
-                      for line in log_lines(m, DIGEST_MISMATCH)]
+                      for line in log_lines(m, DIGEST_MISMATCH + "|" + SYNC_TROUBLE)
+                      if log_lines(m, DIGEST_MISMATCH)]
         keep = bool(os.environ.get("ENSEMBLE_KEEP")) or bool(complaints) \
             or request.session.testsfailed > failed_before
         for ens in made:
             ens.close(keep=keep)
         if complaints:
             pytest.fail("digest mismatches logged (a member's tree diverged from the history "
-                        "it applied):\n" + "\n".join(complaints[:20]), pytrace=False)
+                        "it applied):\n" + "\n".join(complaints[:30]), pytrace=False)
 
     return ensemble_factory
 
