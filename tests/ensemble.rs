@@ -306,3 +306,32 @@ fn a_member_that_could_not_talk_to_the_others_refuses_to_start() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("sslQuorum"), "{err}");
 }
+
+/// A copy-paste slip in the servers list (server.2 given server.1's quorum address) stops
+/// the start with the clash named, instead of a member that binds nothing or peers that
+/// reach the wrong member.
+#[test]
+fn a_servers_list_with_two_members_on_one_address_refuses_to_start() {
+    let e = Ensemble::new(3);
+    let m = &e.members[0];
+    let cfg = std::fs::read_to_string(&m.cfg).expect("cfg");
+    let line = |n: usize| {
+        cfg.lines()
+            .find(|l| l.starts_with(&format!("server.{n}=")))
+            .expect("server line")
+            .to_string()
+    };
+    let (one, two) = (line(1), line(2));
+    let one_addr = one.split('=').nth(1).expect("value").to_string();
+    let broken = cfg.replace(&two, &format!("server.2={one_addr}"));
+    std::fs::write(&m.cfg, broken).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_ferrokeeper"))
+        .arg(&m.cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("of server.2 conflicts"), "{err}");
+}

@@ -424,6 +424,38 @@ impl Config {
         } else if voters.is_multiple_of(2) {
             self.warn("Non-optimal configuration, consider an odd number of servers.");
         }
+        self.check_address_clashes()
+    }
+
+    /// Two members declaring the same quorum, election or client address (a copy-paste
+    /// slip in the servers list): Java's `QuorumServer.checkAddressDuplicate`, which Java
+    /// runs only on reconfig — a static file with such a clash starts there and fails
+    /// later, when one of the two cannot bind or the other's peers reach the wrong
+    /// member. Wildcard hosts are left out, as Java does.
+    fn check_address_clashes(&self) -> Result<(), ConfigError> {
+        let addrs = |qs: &super::QuorumServer| -> Vec<(String, u16)> {
+            let mut v: Vec<(String, u16)> = Vec::new();
+            for a in &qs.addrs {
+                v.push((a.host.clone(), a.quorum_port));
+                v.push((a.host.clone(), a.election_port));
+            }
+            if let Some(c) = &qs.client_addr {
+                v.push((c.host.clone(), c.port));
+            }
+            v.retain(|(h, _)| !is_wildcard_host(h));
+            v
+        };
+        let servers: Vec<(i64, Vec<(String, u16)>)> =
+            self.servers.values().map(|qs| (qs.id, addrs(qs))).collect();
+        for (i, (id, mine)) in servers.iter().enumerate() {
+            for (other_id, theirs) in &servers[i + 1..] {
+                if let Some((h, p)) = mine.iter().find(|a| theirs.contains(a)) {
+                    return Err(ConfigError::Invalid(format!(
+                        "{h}:{p} of server.{other_id} conflicts {h}:{p} of server.{id}"
+                    )));
+                }
+            }
+        }
         Ok(())
     }
 
@@ -497,6 +529,25 @@ impl Config {
             ));
             self.peer_type = by_list;
         }
+        // This member's client port on one of its own quorum or election addresses: the
+        // second listener never binds (Java starts and then fails at that bind).
+        if let (Some(port), Some(qs)) = (self.client_port, id.and_then(|id| self.servers.get(&id)))
+        {
+            let host = self.client_port_address.as_deref().unwrap_or("0.0.0.0");
+            for a in &qs.addrs {
+                let same_host =
+                    is_wildcard_host(host) || is_wildcard_host(&a.host) || host == a.host;
+                for (what, p) in [("quorum", a.quorum_port), ("election", a.election_port)] {
+                    if p == port && same_host {
+                        return Err(ConfigError::Invalid(format!(
+                            "clientPort {port} is also the {what} port of server.{} ({}:{p}): \
+                             the two listeners cannot both bind",
+                            qs.id, a.host
+                        )));
+                    }
+                }
+            }
+        }
         if self.is_distributed() {
             if self.init_limit == 0 {
                 return Err(ConfigError::Invalid("initLimit is not set".into()));
@@ -510,4 +561,9 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// `0.0.0.0`, `::` or `[::]`: every local address.
+fn is_wildcard_host(h: &str) -> bool {
+    matches!(h, "0.0.0.0" | "::" | "[::]" | "0:0:0:0:0:0:0:0")
 }

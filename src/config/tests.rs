@@ -803,3 +803,50 @@ fn reconfig_enabled_is_warned_about() {
     let c = parse("dataDir=/d\nclientPort=2181\nreconfigEnabled=false\n");
     assert!(c.warnings.is_empty(), "{:?}", c.warnings);
 }
+
+/// A servers list where two members share an address, or this member's client port is
+/// one of its own quorum ports: refused at start (Java starts and fails at a bind).
+#[test]
+fn address_clashes_refused() {
+    let base = "dataDir=/d\nclientPort=2181\ninitLimit=5\nsyncLimit=2\n";
+    let err = |servers: &str| {
+        Config::parse_str(&format!("{base}{servers}"))
+            .map(|_| String::new())
+            .unwrap_or_else(|e| e.to_string())
+    };
+    let e = err("server.1=127.0.0.1:2888:3888\nserver.2=127.0.0.1:2888:3889\n");
+    assert!(
+        e.contains("127.0.0.1:2888 of server.2 conflicts 127.0.0.1:2888 of server.1"),
+        "{e}"
+    );
+    // an election port reused as another's quorum port, and client addresses
+    assert!(err("server.1=h:2888:3888\nserver.2=h:3888:3889\n").contains("conflicts"));
+    assert!(err("server.1=h:1:2;h:2181\nserver.2=g:1:2;h:2181\n").contains("conflicts"));
+    // wildcards and distinct hosts or ports are fine
+    assert_eq!(
+        err("server.1=0.0.0.0:2888:3888\nserver.2=0.0.0.0:2888:3888\n"),
+        ""
+    );
+    assert_eq!(err("server.1=a:2888:3888\nserver.2=b:2888:3888\n"), "");
+    assert_eq!(err("server.1=a:2888:3888\nserver.2=a:2889:3889\n"), "");
+
+    // clientPort on this member's own quorum or election port
+    let text = format!("{base}server.1=127.0.0.1:2181:3888\nserver.2=127.0.0.1:2889:3889\n");
+    let mut c = parse(&text);
+    let e = c.clone().apply_myid(Some(1)).unwrap_err().to_string();
+    assert!(
+        e.contains("clientPort 2181 is also the quorum port of server.1"),
+        "{e}"
+    );
+    c.apply_myid(Some(2)).unwrap();
+    let mut c = parse(&text.replace(
+        "clientPort=2181",
+        "clientPort=2181\nclientPortAddress=127.0.0.2",
+    ));
+    c.apply_myid(Some(1)).unwrap();
+    let mut c = parse(&format!(
+        "{base}server.1=127.0.0.1:2888:2181\nserver.2=127.0.0.1:2889:3889\n"
+    ));
+    let e = c.apply_myid(Some(1)).unwrap_err().to_string();
+    assert!(e.contains("election port of server.1"), "{e}");
+}
