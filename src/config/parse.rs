@@ -7,7 +7,7 @@
 //! warning), or touch the file system (that is `Config::load`).
 
 use super::properties::{Property, parse_properties};
-use super::quorum::{PeerType, QuorumServer, parse_port};
+use super::quorum::{PeerType, QuorumServer, is_wildcard_host, parse_port};
 use super::sysprops::is_known;
 use super::{Config, ConfigError, DEFAULT_METRICS_PROVIDER, PROMETHEUS_METRICS_PROVIDER};
 use std::collections::BTreeMap;
@@ -433,7 +433,7 @@ impl Config {
     /// later, when one of the two cannot bind or the other's peers reach the wrong
     /// member. Wildcard hosts are left out, as Java does.
     fn check_address_clashes(&self) -> Result<(), ConfigError> {
-        let addrs = |qs: &super::QuorumServer| -> Vec<(String, u16)> {
+        let addrs = |qs: &QuorumServer| -> Vec<(String, u16)> {
             let mut v: Vec<(String, u16)> = Vec::new();
             for a in &qs.addrs {
                 v.push((a.host.clone(), a.quorum_port));
@@ -561,9 +561,4 @@ impl Config {
         }
         Ok(())
     }
-}
-
-/// `0.0.0.0`, `::` or `[::]`: every local address.
-fn is_wildcard_host(h: &str) -> bool {
-    matches!(h, "0.0.0.0" | "::" | "[::]" | "0:0:0:0:0:0:0:0")
 }

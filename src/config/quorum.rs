@@ -122,6 +122,17 @@ fn host_and_port(s: &str) -> Result<Vec<String>, String> {
 }
 
 /// Java's `Integer.parseInt` followed by the `InetSocketAddress` range check.
+/// A host naming every local address (`0.0.0.0`, `::`, `[::]`): Java's
+/// `InetAddress.isAnyLocalAddress`.
+pub fn is_wildcard_host(host: &str) -> bool {
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    bare.parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_unspecified())
+}
+
 pub fn parse_port(s: &str) -> Result<u16, String> {
     let n: i32 = s
         .trim()

@@ -14,6 +14,7 @@
 //! `zab::election`), block on a peer without a bound or a way to cancel it, or let one
 //! peer's garbage affect another's connection.
 
+use crate::config::quorum::is_wildcard_host;
 use crate::server::peer_stream::{PeerRead, PeerTransport, PeerWrite};
 use crate::zab::election::wire::{self, InitialMessage, OBSERVER_ID};
 use bytes::{Buf, Bytes, BytesMut};
@@ -589,7 +590,7 @@ impl Manager {
                 .addrs
                 .iter()
                 .filter_map(|a| wire::parse_host_port(a).ok())
-                .filter(|(h, _)| !is_wildcard(h))
+                .filter(|(h, _)| !is_wildcard_host(h))
                 .collect();
             self.connect_one(sid, (!addrs.is_empty()).then_some(addrs));
         } else if sid == self.my_sid {
@@ -618,11 +619,6 @@ pub fn format_addr(host: &str, port: u16) -> String {
     } else {
         format!("{host}:{port}")
     }
-}
-
-fn is_wildcard(host: &str) -> bool {
-    host.parse::<std::net::IpAddr>()
-        .is_ok_and(|ip| ip.is_unspecified())
 }
 
 /// Bind one election listener (`ServerSocket` with SO_REUSEADDR), resolving `host`.
@@ -669,7 +665,7 @@ mod tests {
     fn addresses_print_like_java() {
         assert_eq!(format_addr("127.0.0.1", 3888), "127.0.0.1:3888");
         assert_eq!(format_addr("::1", 3888), "[::1]:3888");
-        assert!(is_wildcard("0.0.0.0") && is_wildcard("::"));
-        assert!(!is_wildcard("127.0.0.1") && !is_wildcard("zk1"));
+        assert!(is_wildcard_host("0.0.0.0") && is_wildcard_host("::") && is_wildcard_host("[::]"));
+        assert!(!is_wildcard_host("127.0.0.1") && !is_wildcard_host("zk1"));
     }
 }
