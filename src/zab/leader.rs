@@ -569,18 +569,21 @@ impl Leader {
         self.last_proposed = zxid;
         let now = self.now;
         let pkt = QuorumPacket::with_data(kind::PROPOSAL, zxid, entry.clone());
-        let lids: Vec<LearnerId> = self
-            .learners
-            .iter_mut()
-            .filter(|(_, l)| l.forwarding && l.is_participant())
-            .map(|(&lid, l)| {
+        let mut over = Vec::new();
+        for (&lid, l) in self.learners.iter_mut() {
+            if l.forwarding && l.is_participant() {
                 l.sync_check.update_proposal(zxid, now);
-                lid
-            })
-            .collect();
-        for lid in lids {
-            self.forward(lid, pkt.clone());
+                forward(
+                    &mut self.actions,
+                    lid,
+                    l,
+                    pkt.clone(),
+                    self.cfg.max_held,
+                    &mut over,
+                );
+            }
         }
+        self.close_over_held(over);
         self.outstanding.push_back(Outstanding {
             zxid,
             data: entry,
@@ -1174,22 +1177,33 @@ impl Leader {
         crate::metrics::COMMIT_COUNT.inc();
         let commit = QuorumPacket::new(kind::COMMIT, zxid);
         let inform = QuorumPacket::with_data(kind::INFORM, zxid, p.data.clone());
-        let lids: Vec<(LearnerId, bool)> = self
-            .learners
-            .iter()
-            .filter(|(_, l)| l.forwarding)
-            .map(|(&lid, l)| (lid, l.is_participant()))
-            .collect();
-        for &(lid, participant) in &lids {
-            if participant {
-                self.forward(lid, commit.clone());
+        let max_held = self.cfg.max_held;
+        let mut over = Vec::new();
+        for (&lid, l) in self.learners.iter_mut() {
+            if l.forwarding && l.is_participant() {
+                forward(
+                    &mut self.actions,
+                    lid,
+                    l,
+                    commit.clone(),
+                    max_held,
+                    &mut over,
+                );
             }
         }
-        for &(lid, participant) in &lids {
-            if !participant {
-                self.forward(lid, inform.clone());
+        for (&lid, l) in self.learners.iter_mut() {
+            if l.forwarding && !l.is_participant() {
+                forward(
+                    &mut self.actions,
+                    lid,
+                    l,
+                    inform.clone(),
+                    max_held,
+                    &mut over,
+                );
             }
         }
+        self.close_over_held(over);
         self.actions.push(LeaderAction::Commit(zxid));
         if let Err(e) = self.log.add(zxid, p.data) {
             return self.stop(e.to_string());
@@ -1282,23 +1296,15 @@ impl Leader {
         self.actions.push(LeaderAction::Send(lid, qp));
     }
 
-    /// A live PROPOSAL/COMMIT/INFORM for a forwarding learner: sent, or held until its
-    /// UPTODATE while it is between NEWLEADER and UPTODATE (see the module doc).
-    fn forward(&mut self, lid: LearnerId, qp: QuorumPacket) {
+    /// Drop the learners [`forward`] found with `max_held` packets already held.
+    fn close_over_held(&mut self, over: Vec<LearnerId>) {
         let max_held = self.cfg.max_held;
-        let Some(l) = self.learners.get_mut(&lid) else {
-            return;
-        };
-        if l.stage == LearnerStage::Serving {
-            return self.send(lid, qp);
-        }
-        if l.held.len() >= max_held {
-            return self.close(
+        for lid in over {
+            self.close(
                 lid,
                 format!("more than {max_held} packets queued for it before UPTODATE"),
             );
         }
-        l.held.push_back(qp);
     }
 
     fn close(&mut self, lid: LearnerId, reason: String) {
@@ -1324,6 +1330,30 @@ fn sids(set: &BTreeSet<i64>) -> String {
         .map(|s| s.to_string())
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// A live PROPOSAL/COMMIT/INFORM for forwarding learner `l`: sent, or held until its
+/// UPTODATE while it is between NEWLEADER and UPTODATE (see the module doc); a learner
+/// already holding `max_held` goes into `over` (closed by the caller, once the learner
+/// table is no longer borrowed). A free function so the broadcast loops borrow the
+/// learners and the action list side by side, with no list of ids per packet.
+fn forward(
+    actions: &mut Vec<LeaderAction>,
+    lid: LearnerId,
+    l: &mut Learner,
+    qp: QuorumPacket,
+    max_held: usize,
+    over: &mut Vec<LearnerId>,
+) {
+    if l.stage == LearnerStage::Serving {
+        actions.push(LeaderAction::Send(lid, qp));
+    } else if l.held.len() >= max_held {
+        if !over.contains(&lid) {
+            over.push(lid);
+        }
+    } else {
+        l.held.push_back(qp);
+    }
 }
 
 #[cfg(test)]
