@@ -4,8 +4,8 @@
 //! every acknowledged write, and a lone member of a 3-member configuration never serves.
 
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use zookeeper_client as zk;
 
@@ -289,6 +289,16 @@ fn a_lone_member_of_a_three_member_ensemble_never_serves() {
     );
 }
 
+/// Run the server on `cfg` until it exits (for configurations it must refuse).
+fn run_to_exit(cfg: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ferrokeeper"))
+        .arg(cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("runs")
+}
+
 #[test]
 fn a_member_that_could_not_talk_to_the_others_refuses_to_start() {
     let e = Ensemble::new(3);
@@ -296,12 +306,7 @@ fn a_member_that_could_not_talk_to_the_others_refuses_to_start() {
     let mut cfg = std::fs::read_to_string(&m.cfg).expect("cfg");
     cfg.push_str("sslQuorum=true\n");
     std::fs::write(&m.cfg, cfg).expect("write");
-    let out = Command::new(env!("CARGO_BIN_EXE_ferrokeeper"))
-        .arg(&m.cfg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .expect("runs");
+    let out = run_to_exit(&m.cfg);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("sslQuorum"), "{err}");
@@ -325,12 +330,7 @@ fn a_servers_list_with_two_members_on_one_address_refuses_to_start() {
     let one_addr = one.split('=').nth(1).expect("value").to_string();
     let broken = cfg.replace(&two, &format!("server.2={one_addr}"));
     std::fs::write(&m.cfg, broken).expect("write");
-    let out = Command::new(env!("CARGO_BIN_EXE_ferrokeeper"))
-        .arg(&m.cfg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .expect("runs");
+    let out = run_to_exit(&m.cfg);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("of server.2 conflicts"), "{err}");
