@@ -271,6 +271,21 @@ class KafkaCluster:
         for b in self.brokers.values():
             b.start()
         self.wait_registered(list(self.brokers), timeout)
+        self.wait_controller(timeout)
+
+    def wait_controller(self, timeout=120):
+        """Until a broker holds /controller: the brokers register first and elect a
+        controller after, so a test reading the controller right after registration races
+        the election (seen on both kinds of server)."""
+        def elected():
+            try:
+                return self.controller()[0] is not None
+            except Exception:
+                return False
+
+        if not wait_until(elected, timeout=timeout, interval=0.5):
+            pytest.fail(f"no controller in {CHROOT}/controller {timeout}s after the brokers registered: "
+                        f"{self.controller()}" + self.broker_tails(), pytrace=False)
 
     def wait_registered(self, ids, timeout=120):
         want = sorted(str(i) for i in ids)
