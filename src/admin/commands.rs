@@ -277,7 +277,7 @@ fn server_stats(i: &Inputs, m: &MonitorView) -> Vec<(String, Json)> {
         ("last_processed_zxid", Json::int(m.summary.last_zxid)),
         (
             "outstanding_requests",
-            Json::uint(m.outstanding_requests as u64),
+            Json::uint(m.summary.outstanding_requests as u64),
         ),
         ("server_state", Json::str(m.summary.mode)),
         ("avg_latency", Json::float(s.avg_latency())),

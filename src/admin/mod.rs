@@ -204,7 +204,7 @@ fn server_stats(out: &mut String, s: &ServerSummary) {
     let _ = writeln!(out, "Received: {}", st.packets_received);
     let _ = writeln!(out, "Sent: {}", st.packets_sent);
     let _ = writeln!(out, "Connections: {}", s.connections + 1);
-    let _ = writeln!(out, "Outstanding: 0");
+    let _ = writeln!(out, "Outstanding: {}", s.outstanding_requests);
     let _ = writeln!(out, "Zxid: 0x{:x}", s.last_zxid);
     let _ = writeln!(out, "Mode: {}", s.mode);
     let _ = writeln!(out, "Node count: {}", s.node_count);
@@ -347,7 +347,7 @@ pub fn mntr_values(
         ),
         (
             "outstanding_requests",
-            Json::uint(m.outstanding_requests as u64),
+            Json::uint(m.summary.outstanding_requests as u64),
         ),
         ("uptime", Json::uint(m.uptime_ms)),
         ("znode_count", Json::uint(m.summary.node_count as u64)),

@@ -168,6 +168,8 @@ pub struct ServerSummary {
     pub connections: usize,
     /// `standalone`, `leader`, `follower` or `observer`.
     pub mode: &'static str,
+    /// Requests handed to the core and not answered yet (Java's outstanding requests).
+    pub outstanding_requests: usize,
 }
 
 /// The data-watch table's totals (wchs).
@@ -202,8 +204,6 @@ pub struct MonitorView {
     pub local_sessions: usize,
     /// fsyncs slower than fsync.warningthresholdms.
     pub fsync_threshold_exceed_count: u64,
-    /// Requests handed to the core and not answered yet (Java's outstanding requests).
-    pub outstanding_requests: usize,
     /// The ensemble keys (none standalone).
     pub quorum: Option<QuorumStatus>,
 }

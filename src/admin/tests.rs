@@ -13,6 +13,7 @@ fn summary(connections: usize) -> ServerSummary {
         last_zxid: 0x2a,
         node_count: 5,
         connections,
+        outstanding_requests: 3,
     }
 }
 
@@ -99,6 +100,8 @@ fn stat_lists_the_asking_connection_and_counts_it() {
 fn srvr_and_mntr_count_the_asking_connection() {
     let text = render(&Answer::Server(summary(0)), &asking(), (0, 0));
     assert!(text.contains("\nConnections: 1\n"), "{text}");
+    // The requests in process, as mntr's zk_outstanding_requests.
+    assert!(text.contains("\nOutstanding: 3\n"), "{text}");
     let m = MonitorView {
         summary: summary(2),
         uptime_ms: 1,
@@ -108,7 +111,6 @@ fn srvr_and_mntr_count_the_asking_connection() {
         global_sessions: 2,
         local_sessions: 0,
         fsync_threshold_exceed_count: 0,
-        outstanding_requests: 0,
         quorum: None,
     };
     let text = render(&Answer::Monitor(m.clone()), &asking(), (12, 1024));
@@ -120,6 +122,7 @@ fn srvr_and_mntr_count_the_asking_connection() {
     for line in [
         "zk_num_alive_connections\t3",
         "zk_watch_count\t7",
+        "zk_outstanding_requests\t3",
         "zk_ephemerals_count\t3",
         "zk_open_file_descriptor_count\t12",
         "zk_max_file_descriptor_count\t1024",

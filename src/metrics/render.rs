@@ -215,7 +215,10 @@ fn server_gauges(o: &mut Out<'_>, m: &MonitorView, (open_fds, max_fds): (u64, u6
     o.gauge("packets_received", f(st.packets_received));
     o.gauge("packets_sent", f(st.packets_sent));
     o.gauge("num_alive_connections", m.summary.connections as f64);
-    o.gauge("outstanding_requests", m.outstanding_requests as f64);
+    o.gauge(
+        "outstanding_requests",
+        m.summary.outstanding_requests as f64,
+    );
     o.gauge("uptime", f(m.uptime_ms));
     o.gauge("znode_count", m.summary.node_count as f64);
     o.gauge("watch_count", m.watch_count as f64);

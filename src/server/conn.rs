@@ -169,6 +169,9 @@ pub async fn serve(
             &mut reader,
         )
         .await;
+        // Whatever of this connection the core still holds is answered to nobody (stale
+        // replies, or a role that ended with it): it no longer counts as outstanding.
+        reader.link.release_all();
         let _ = core.send(Input::Disconnected { conn: id }).await;
         outbox.close_after_flush();
     }
@@ -388,6 +391,7 @@ mod tests {
         use tokio::io::AsyncWriteExt;
         let settings = Arc::new(Settings::default());
         let shared = Arc::new(Shared::new(crate::tree::DataTree::new(), 0, 2));
+        let throttle = shared.throttle.clone();
         let (core_tx, mut core_rx) = mpsc::channel::<Input>(64);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -454,8 +458,22 @@ mod tests {
             Ok(Some(Input::Requests { reqs, .. })) => assert_eq!(reqs[0].xid, 6),
             _ => panic!("reading did not resume under the limit"),
         }
+        assert_eq!(throttle.in_process(), 2);
+        // The client goes away with two requests unanswered: they are released with the
+        // connection (the core answers them to nobody), not held in the count forever.
         drop(client);
-        let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+        tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .expect("the connection task ends with its client")
+            .expect("the connection task");
+        assert_eq!(
+            throttle.in_process(),
+            0,
+            "a closed connection's requests still count"
+        );
+        // A late answer from the core for the gone connection changes nothing.
+        link.answered_by_core();
+        assert_eq!(throttle.in_process(), 0);
     }
 
     /// Words that print no core state are answered on the connection's task: here the

@@ -67,7 +67,6 @@ impl Core {
                     global_sessions: self.sessions.len(),
                     local_sessions: self.local.len(),
                     fsync_threshold_exceed_count: self.slow_fsyncs.load(Ordering::Relaxed),
-                    outstanding_requests: self.shared.throttle.in_process(),
                     quorum: self.quorum_status.clone(),
                 })
             }
@@ -122,6 +121,7 @@ impl Core {
             node_count: self.shared.tree.read().node_count(),
             connections: self.conns.len(),
             mode: self.role.mode(),
+            outstanding_requests: self.shared.throttle.in_process(),
         }
     }
 
