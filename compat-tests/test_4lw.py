@@ -13,6 +13,7 @@ import time
 import pytest
 
 import zkraw
+from conftest import wait_until
 
 
 def test_ruok_and_isro(server):
@@ -30,12 +31,29 @@ def test_srvr_format(server):
         assert any(re.match(pattern, line) for line in lines), (pattern, text)
 
 
+def settled_answer(server, word, pattern, timeout=10):
+    """`word`'s answer once it matches `pattern` (the last answer after `timeout`). Java
+    re-enables a connection's interest ops on its I/O thread just after the reply is out,
+    so a word sent right after a reply may list that connection as [0] for a moment
+    (see test_cons_and_stat_list_the_asking_connection)."""
+    last = None
+
+    def ask():
+        nonlocal last
+        last = server.fourlw(word)
+        return re.search(pattern, last)
+
+    wait_until(ask, timeout, interval=0.05)
+    return last
+
+
 def test_stat_lists_clients(server, raw):
     c = raw()
     c.exists("/")
-    text = server.fourlw("stat")
+    pattern = r"/127\.0\.0\.1:\d+\[1\]\(queued=\d+,recved=\d+,sent=\d+"
+    text = settled_answer(server, "stat", pattern)
     assert "Clients:" in text and "Mode: standalone" in text, text
-    assert re.search(r"/127\.0\.0\.1:\d+\[1\]\(queued=\d+,recved=\d+,sent=\d+", text), text
+    assert re.search(pattern, text), text
 
 
 def test_mntr_keys(server, raw, root):
@@ -67,7 +85,7 @@ def test_cons_wchs_wchc_dump_envi_dirs(server, raw, root):
     c.create(root)
     c.get_data(root, watch=True)
     c.create(root + "/e", flags=zkraw.Flags.EPHEMERAL)
-    cons = server.fourlw("cons")
+    cons = settled_answer(server, "cons", r"/127\.0\.0\.1:\d+\[1\]\(queued=")
     assert re.search(r"/127\.0\.0\.1:\d+\[1\]\(queued=", cons), cons
     wchs = server.fourlw("wchs")
     assert re.search(r"^\d+ connections watching \d+ paths$", wchs.splitlines()[0]), wchs
@@ -203,3 +221,23 @@ def test_cons_session_fields_follow_each_answer(server, raw):
     fields = session_fields(server, c)
     assert (fields["lop"], fields["lcxid"], int(fields["lzxid"], 16)) == \
         ("NA", f"0x{again.xid:x}", again.zxid), fields
+
+
+def test_outstanding_falls_back_after_clients_drop_mid_write(server, raw, root):
+    """Clients that drop their socket with writes still in process: those writes are
+    answered to nobody, and `Outstanding` (srvr) / zk_outstanding_requests (mntr) fall back
+    to 0, as Java's FinalRequestProcessor counts a stale request finished. (ferrokeeper
+    once kept them counted forever, which also throttled every later client's pipelining
+    once they passed globalOutstandingLimit.)"""
+    c = raw()
+    assert c.create(root).err == 0
+    payload = b"x" * 2048
+    for rnd in range(5):
+        d = raw(timeout_ms=4000)
+        for i in range(300):
+            d.send(zkraw.Op.CREATE, zkraw.enc_create(f"{root}/r{rnd}-{i}", payload))
+        d.drop()
+    text = settled_answer(server, "srvr", r"(?m)^Outstanding: 0$", timeout=20)
+    assert re.search(r"(?m)^Outstanding: 0$", text), text
+    mntr = server.fourlw("mntr")
+    assert re.search(r"(?m)^zk_outstanding_requests\t0$", mntr), mntr

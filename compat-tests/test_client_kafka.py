@@ -330,11 +330,20 @@ class KafkaCluster:
 
     def controller(self):
         """(controller broker id, /controller_epoch) or (None, epoch)."""
+        from kazoo.exceptions import NoNodeError
+
+        def data(c, path):
+            try:
+                return c.get(path)[0]
+            except NoNodeError:  # (not exists() then get(): the node may go in between)
+                return None
+
         def read(c):
-            epoch = int(c.get("/controller_epoch")[0]) if c.exists("/controller_epoch") else None
-            if not c.exists("/controller"):
-                return None, epoch
-            return json.loads(c.get("/controller")[0])["brokerid"], epoch
+            # /controller first: an election creates it and bumps the epoch in one multi,
+            # so the epoch read after it is at least that controller's. (Epoch first, an
+            # election between the two reads paired the new controller with the old epoch.)
+            ctrl, epoch = data(c, "/controller"), data(c, "/controller_epoch")
+            return (None if ctrl is None else json.loads(ctrl)["brokerid"]), (None if epoch is None else int(epoch))
         return self.zk(read)
 
     def command(self, *args):
@@ -478,8 +487,15 @@ def test_topic_produce_consume_acks_all(standalone):
     topic = cluster.zk_json("/brokers/topics/t-basic")
     assert sorted(topic["partitions"]) == ["0", "1", "2"], topic
     assert all(sorted(r) == [1, 2, 3] for r in topic["partitions"].values()), topic
-    for p in range(3):
-        state = cluster.zk_json(f"/brokers/topics/t-basic/partitions/{p}/state")
+
+    def states():
+        return cluster.zk(lambda c: [json.loads(c.get(f"/brokers/topics/t-basic/partitions/{p}/state")[0])
+                                     for p in range(3)])
+
+    # A follower starved for replica.lag.time.max.ms (10 s) on a loaded machine is dropped
+    # from the ISR and added back once it has caught up: wait (bounded) for the full ISR.
+    wait_until(lambda: all(sorted(s["isr"]) == [1, 2, 3] for s in states()), timeout=60, interval=0.5)
+    for state in states():
         assert sorted(state["isr"]) == [1, 2, 3] and state["leader"] in (1, 2, 3), state
     # the group coordinator's topic, created through ZooKeeper on the consumer's first use
     assert cluster.zk(lambda c: c.exists("/brokers/topics/__consumer_offsets")) is not None

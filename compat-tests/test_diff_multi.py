@@ -8,10 +8,11 @@ sequential creates inside a multi, watches fired once per multi, read sub-ops in
 write multi (and vice versa) giving MARSHALLINGERROR, and per-op errors in multiRead.
 """
 
-import time
-
+from conftest import wait_until
 from zkraw import (Err, Flags, Op, enc_check, enc_create, enc_create_ttl, enc_delete, enc_path_watch,
                    enc_set_data)
+
+REAP_WAIT = 20.0  # seconds for a container to be reaped (generous: a loaded machine)
 
 
 MULTI_CREATE2_WHY = ("3.9 answers a create2 sub-op with a Stat (ZOOKEEPER-4026; ferrokeeper too, logging it as "
@@ -78,8 +79,18 @@ def scenario_multi_create_headers(env):
         if flags != Flags.EPHEMERAL_SEQUENTIAL:
             c.create(path + "/kid")
             c.delete(path + "/kid")
-    # znode.container.checkIntervalMs is 1000 in the test config: give the reaper 3 rounds.
-    time.sleep(3.5)
+    # znode.container.checkIntervalMs is 1000 in the test config. Not a fixed wait (3.5 s
+    # was too short for a starved reaper on a loaded machine): two barrier containers are
+    # made reapable after the cases, the second once the first is gone. The pass that
+    # reaps the second began after the one that reaped the first had ended (passes do not
+    # overlap, each picks its candidates when it starts), and that one already had every
+    # case container among its candidates, so whatever is reapable is gone by then.
+    for n in (1, 2):
+        barrier = p(f"reap-barrier-{n}")
+        c.create_container(barrier)
+        c.create(barrier + "/kid")
+        c.delete(barrier + "/kid")
+        wait_until(lambda: c.exists(barrier).err == Err.NONODE, REAP_WAIT, interval=0.2)
     left = c.get_children(p()).value
     for i, (label, header, flags) in enumerate(cases):
         shape = (kinds[label], "reaped" if f"n{i}" not in left and flags != Flags.EPHEMERAL_SEQUENTIAL else "kept")

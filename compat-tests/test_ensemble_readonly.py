@@ -50,6 +50,11 @@ def test_partitioned_member_serves_read_only_clients(ensemble_factory, kinds, su
     # member in the mixed case runs without it.
     extra = ({"localSessionsEnabled": "true", "localSessionsUpgradingEnabled": "true"}
              if all(k == "zk" for k in kinds) else {})
+    # The session `g` below asks for 30 s (the default maxSessionTimeout, 20 ticks, would
+    # cut it to 10 s): the leader elected when the others return tracks it afresh, and its
+    # ephemeral must outlive the rest of the test (a JVM member's start, kazoo's way back
+    # to a read-write member), which can take more than 10 s on a loaded machine.
+    extra["maxSessionTimeout"] = "60000"
     ens = ensemble_factory(list(kinds), tick_ms=500, sys_props=RO, extra_cfg=extra)
     survivor = ens.members[survivor_sid - 1]
     root = unique_root("ro")
