@@ -138,6 +138,12 @@ class Recorder:
                 self._put(key, v)
         self.steps += 1
 
+    def last_value(self, name):
+        """The largest value of `name`'s series (any labels) at the last step; 0 if none."""
+        got = [col[-1] for key, col in self.series.items()
+               if key.split("{")[0] == name and len(col) == self.steps and col[-1] is not None]
+        return max(got, default=0.0)
+
     def run(self, seconds, during=None):
         """Scrape once a second for `seconds` (real time) while `during()` returns
         truthy; starts a new phase for the counters' rates."""
@@ -291,6 +297,14 @@ def test_slow_fsync_and_outstanding_requests():
         for t in threads:
             t.start()
         rec.run(12)
+        # The phase's last scrape is held for 90 s. Every write is answered at the end of
+        # a 1.2 s flush and the writers resubmit a moment later: a scrape in that gap sees
+        # few outstanding. Scrape again (bounded) until the last one is inside a flush.
+        for _ in range(10):
+            if rec.last_value("outstanding_requests") > 100:
+                break
+            rec.scrape_once()
+            time.sleep(0.3)
         rec.hold(90)
         slow = rec.now()
     finally:
