@@ -214,3 +214,41 @@ def test_connection_throttle(server_factory):
     finally:
         for c in held:
             c.close()
+
+
+def mntr_value(srv, key):
+    for line in srv.fourlw("mntr").splitlines():
+        k, _, v = line.partition("\t")
+        if k == key:
+            return int(float(v))
+    raise AssertionError(f"{key} not in mntr")
+
+
+def test_large_request_limit(server_factory, root):
+    """largeRequestThreshold / largeRequestMaxBytes (zoo.cfg keys, as Java turns them into
+    zookeeper.* properties): frames over 1000 bytes are large and may take 5000 bytes
+    together until answered. Answered ones give their bytes back (20 writes and 20 reads of
+    3000 bytes one after another all pass); one of 6000 closes the connection unanswered
+    and counts in large_requests_rejected; other connections go on."""
+    srv = server_factory(largeRequestThreshold=1000, largeRequestMaxBytes=5000)
+    rejected = mntr_value(srv, "zk_large_requests_rejected")
+    c = srv.raw()
+    try:
+        assert c.create(root, b"small").err == 0
+        for i in range(20):
+            r = c.set_data(root, bytes([i]) * 3000)
+            assert r.err == 0, (i, r)
+        long_path = root + "/" + "p" * 2990  # a read whose frame is large
+        for _ in range(20):
+            assert c.get_data(long_path).err == zkraw.Err.NONODE
+        assert closes_connection(c, lambda c: c.set_data(root, b"x" * 6000)) is True
+    finally:
+        c.drop()
+    assert mntr_value(srv, "zk_large_requests_rejected") == rejected + 1
+    c = srv.raw()
+    try:
+        data, stat = c.get_data(root).value
+        assert (data, stat.version) == (bytes([19]) * 3000, 20)
+        assert c.set_data(root, b"y" * 3000).err == 0, "the limit's bytes were given back"
+    finally:
+        c.close()

@@ -55,6 +55,8 @@ pub(super) const KNOWN_PROPERTIES: &[&str] = &[
     "digest.enabled",
     "closeSessionTxn.enabled",
     "globalOutstandingLimit",
+    "largeRequestThreshold",
+    "largeRequestMaxBytes",
     "maxCnxns",
     "readonlymode.enabled",
     "leaderServes",

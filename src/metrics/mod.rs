@@ -275,6 +275,9 @@ pub static SNAPSHOT_ERROR_COUNT: Counter = Counter::new();
 pub static CONNECTION_DROP_COUNT: Counter = Counter::new();
 /// Answers the core had for a connection that had gone away meanwhile.
 pub static STALE_REPLIES: Counter = Counter::new();
+/// Connections closed for a large request that would pass largeRequestMaxBytes
+/// (`server::large_requests`).
+pub static LARGE_REQUESTS_REJECTED: Counter = Counter::new();
 /// Sessions (global or local) the session tracker expired.
 pub static STALE_SESSIONS_EXPIRED: Counter = Counter::new();
 /// Tree digests that disagreed with a txn's or a snapshot's (`server::digest_mismatch`).
@@ -497,6 +500,7 @@ pub fn measured_counter(name: &str) -> Option<&'static Counter> {
         "connection_drop_count" => &CONNECTION_DROP_COUNT,
         "stale_sessions_expired" => &STALE_SESSIONS_EXPIRED,
         "stale_replies" => &STALE_REPLIES,
+        "large_requests_rejected" => &LARGE_REQUESTS_REJECTED,
         "snapshot_rate_limited_count" => &SNAPSHOT_RATE_LIMITED_COUNT,
         "insecure_admin_count" => &INSECURE_ADMIN_COUNT,
         "watch_bytes" => &WATCH_BYTES,

@@ -11,7 +11,7 @@ use crate::admin::{self, Answer, Query};
 use crate::config::fourlw::{self, FourLetterWord};
 use crate::jute::records::{ConnectRequest, RequestHeader};
 use crate::jute::{Reader, Record};
-use crate::proto::{Request, decode_request};
+use crate::proto::{Request, decode_request, op};
 use crate::server::clock;
 use crate::server::core::{InboundRequest, Input};
 use crate::server::local_read::LocalReader;
@@ -111,6 +111,10 @@ pub async fn serve(
         }
         Err(_) => return,
     };
+    if !shared.throttle.large.admits(frame.len()) {
+        tracing::warn!("closing connection from {peer}: Rejecting large request");
+        return;
+    }
     let req = match ConnectRequest::from_bytes(frame) {
         Ok(r) => r,
         Err(e) => {
@@ -200,6 +204,12 @@ async fn read_loop(
         loop {
             match next_frame(buf, settings.max_buffer) {
                 Ok(Some(frame)) => {
+                    let len = frame.len();
+                    if !throttle.large.admits(len) {
+                        tracing::warn!("closing connection from {peer}: Rejecting large request");
+                        send_batch(id, core, &mut reqs).await;
+                        return;
+                    }
                     let mut r = Reader::new(frame);
                     let h = match RequestHeader::read(&mut r) {
                         Ok(h) => h,
@@ -222,7 +232,24 @@ async fn read_loop(
                             Request::Undecodable(h.op_type)
                         }
                     };
+                    // Java counts the bytes of a large request from here until it is
+                    // answered (not auth or sasl, which it answers on the spot).
+                    let large = if h.op_type == op::AUTH || h.op_type == op::SASL {
+                        0
+                    } else {
+                        match throttle.large.take(len) {
+                            Some(bytes) => bytes,
+                            None => {
+                                tracing::warn!(
+                                    "closing connection from {peer}: Rejecting large request"
+                                );
+                                send_batch(id, core, &mut reqs).await;
+                                return;
+                            }
+                        }
+                    };
                     if reader.try_serve(h.xid, h.op_type, &req, outbox, clock::mono_ms()) {
+                        throttle.large.release(large);
                         // Best effort: if the core's queue is full, a later read retries.
                         if reader.touch_due() && core.try_send(Input::Touch { conn: id }).is_ok() {
                             reader.touched();
@@ -237,6 +264,9 @@ async fn read_loop(
                         continue;
                     }
                     reader.link.sent_to_core(1);
+                    if throttle.large.enabled() {
+                        reader.link.sent_large_to_core(large);
+                    }
                     reqs.push(InboundRequest {
                         xid: h.xid,
                         op_code: h.op_type,

@@ -12,6 +12,7 @@ pub mod core_loop;
 pub mod digest_mismatch;
 pub mod election;
 pub mod http;
+pub mod large_requests;
 pub mod local_read;
 pub mod metrics_http;
 pub mod outbox;
@@ -77,11 +78,10 @@ pub async fn start(settings: Settings) -> std::io::Result<ServerHandle> {
         Duration::from_millis(settings.fsync_warn_ms),
         Duration::from_millis(settings.fault_fsync_delay_ms),
     )?;
-    let shared = Arc::new(Shared::new(
-        tree,
-        recovered.last_zxid,
-        settings.global_outstanding_limit,
-    ));
+    let shared = Arc::new(
+        Shared::new(tree, recovered.last_zxid, settings.global_outstanding_limit)
+            .with_large_requests(settings.large_requests),
+    );
     let core = Core::new(
         settings.clone(),
         shared.clone(),

@@ -74,6 +74,8 @@ pub struct Settings {
     pub purge_interval_ms: u64,
     /// globalOutstandingLimit: requests in process before connections stop reading.
     pub global_outstanding_limit: usize,
+    /// `zookeeper.largeRequestThreshold` / `largeRequestMaxBytes`.
+    pub large_requests: super::large_requests::Limit,
     /// Test-only fault injection (`-D ferrokeeper.faultInjection.panicOnCreate=PATH`): the
     /// core panics on a create of PATH, for the tests that a fatal fault ends the process.
     pub fault_panic_on_create: Option<String>,
@@ -158,6 +160,7 @@ impl Default for Settings {
             purge_retain: 3,
             purge_interval_ms: 0,
             global_outstanding_limit: 1000,
+            large_requests: Default::default(),
             fault_panic_on_create: None,
             fault_fsync_delay_ms: 0,
             local_sessions: false,
@@ -256,6 +259,10 @@ impl Settings {
             purge_retain: c.autopurge_snap_retain_count.max(3) as usize,
             purge_interval_ms: c.autopurge_purge_interval_ms.max(0) as u64,
             global_outstanding_limit: outstanding_limit(c),
+            large_requests: super::large_requests::Limit::from_properties(
+                c.system_property("zookeeper.largeRequestThreshold"),
+                c.system_property("zookeeper.largeRequestMaxBytes"),
+            ),
             fault_panic_on_create: c
                 .system_properties
                 .get("ferrokeeper.faultInjection.panicOnCreate")

@@ -8,11 +8,13 @@
 //! request accounting (`Throttle`), as Java's `globalOutstandingLimit`.
 //! Must never: decide anything (it is state and counters, no logic beyond bookkeeping).
 
+use super::large_requests::{LargeRequests, Limit};
 use crate::admin::{ConnStats, ServingMode};
 use crate::jute::records::Id;
 use crate::tree::DataTree;
 use crate::watch::WatchManager;
 use parking_lot::{Mutex, RwLock};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{
     AtomicBool, AtomicI64, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering,
@@ -54,6 +56,16 @@ impl Shared {
         }
     }
 
+    /// With Java's large-request limit (before the server is shared).
+    pub fn with_large_requests(mut self, limit: Limit) -> Shared {
+        let throttle = Arc::get_mut(&mut self.throttle);
+        debug_assert!(throttle.is_some(), "set before the throttle is shared");
+        if let Some(t) = throttle {
+            t.large = LargeRequests::new(limit);
+        }
+        self
+    }
+
     pub fn serving_mode(&self) -> ServingMode {
         match self.serving.load(Ordering::Relaxed) {
             0 => ServingMode::NotServing,
@@ -78,6 +90,8 @@ pub struct Throttle {
     /// Some connection waits for the count to fall (so decrements know to wake it).
     waiting: AtomicBool,
     below: Notify,
+    /// Bytes of large requests in process (`zookeeper.largeRequestThreshold`).
+    pub large: LargeRequests,
 }
 
 impl Throttle {
@@ -88,6 +102,7 @@ impl Throttle {
             limit: if limit == 0 { usize::MAX } else { limit },
             waiting: AtomicBool::new(false),
             below: Notify::new(),
+            large: LargeRequests::default(),
         }
     }
 
@@ -146,6 +161,9 @@ pub struct ConnLink {
     throttle: Arc<Throttle>,
     /// What `cons` prints of the answers (written by whoever answers).
     stats: Mutex<ConnStats>,
+    /// With the large-request limit on: the large bytes of each request at the core (0 for
+    /// a small one), in the order sent; the core answers a connection's requests in order.
+    large_at_core: Mutex<VecDeque<usize>>,
 }
 
 impl ConnLink {
@@ -157,6 +175,7 @@ impl ConnLink {
             served: AtomicU64::new(0),
             throttle,
             stats: Mutex::new(ConnStats::default()),
+            large_at_core: Mutex::new(VecDeque::new()),
         }
     }
 
@@ -164,6 +183,12 @@ impl ConnLink {
     pub fn sent_to_core(&self, n: u32) {
         self.at_core.fetch_add(n, Ordering::AcqRel);
         self.throttle.add(n as usize);
+    }
+
+    /// With the large-request limit on: the request just `sent_to_core` holds `bytes`
+    /// (what `LargeRequests::take` gave) until the core answers it.
+    pub fn sent_large_to_core(&self, bytes: usize) {
+        self.large_at_core.lock().push_back(bytes);
     }
 
     /// The core has queued the reply to (or dropped) one of this connection's requests.
@@ -174,6 +199,11 @@ impl ConnLink {
             .is_ok()
         {
             self.throttle.sub(1);
+            if self.throttle.large.enabled()
+                && let Some(bytes) = self.large_at_core.lock().pop_front()
+            {
+                self.throttle.large.release(bytes);
+            }
         }
     }
 
@@ -181,6 +211,10 @@ impl ConnLink {
     pub fn release_all(&self) {
         let n = self.at_core.swap(0, Ordering::AcqRel);
         self.throttle.sub(n as usize);
+        if self.throttle.large.enabled() {
+            let held: usize = self.large_at_core.lock().drain(..).sum();
+            self.throttle.large.release(held);
+        }
     }
 
     /// Nothing of this connection is at the core.
@@ -252,6 +286,39 @@ mod tests {
         assert_eq!(t.in_process(), 0);
         b.answered_by_core();
         assert_eq!(t.in_process(), 0);
+    }
+
+    #[test]
+    fn large_request_bytes_are_held_until_their_answer() {
+        let mut t = Throttle::new(0);
+        t.large = LargeRequests::new(Limit {
+            threshold: Some(10),
+            max_bytes: 100,
+        });
+        let t = Arc::new(t);
+        let a = ConnLink::new(t.clone());
+        let b = ConnLink::new(t.clone());
+        // a: small, 40, 30 (in that order); b: 20
+        for len in [5, 40, 30] {
+            a.sent_to_core(1);
+            a.sent_large_to_core(t.large.take(len).expect("fits"));
+        }
+        b.sent_to_core(1);
+        b.sent_large_to_core(t.large.take(20).expect("fits"));
+        assert_eq!(t.large.in_flight(), 90);
+        assert!(!t.large.admits(11), "90 + 11 passes 100");
+        // answers come in order: the small one frees nothing, then 40
+        a.answered_by_core();
+        assert_eq!(t.large.in_flight(), 90);
+        a.answered_by_core();
+        assert_eq!(t.large.in_flight(), 50);
+        // b goes away with its request unanswered; a late answer frees nothing more
+        b.release_all();
+        b.answered_by_core();
+        assert_eq!(t.large.in_flight(), 30);
+        a.answered_by_core();
+        a.answered_by_core();
+        assert_eq!((t.large.in_flight(), t.in_process()), (0, 0));
     }
 
     #[tokio::test]

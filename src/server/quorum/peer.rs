@@ -45,11 +45,10 @@ pub async fn start(
     let local_addr = listeners[0].0.local_addr()?;
     let (core_tx, core_rx) = mpsc::channel::<Input>(CORE_QUEUE);
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-    let shared = Arc::new(Shared::new(
-        tree,
-        last_zxid,
-        settings.global_outstanding_limit,
-    ));
+    let shared = Arc::new(
+        Shared::new(tree, last_zxid, settings.global_outstanding_limit)
+            .with_large_requests(settings.large_requests),
+    );
     let mut st = PeerState {
         quorum,
         settings: settings.clone(),
