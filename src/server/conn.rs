@@ -205,11 +205,6 @@ async fn read_loop(
             match next_frame(buf, settings.max_buffer) {
                 Ok(Some(frame)) => {
                     let len = frame.len();
-                    if !throttle.large.admits(len) {
-                        tracing::warn!("closing connection from {peer}: Rejecting large request");
-                        send_batch(id, core, &mut reqs).await;
-                        return;
-                    }
                     let mut r = Reader::new(frame);
                     let h = match RequestHeader::read(&mut r) {
                         Ok(h) => h,
@@ -221,6 +216,21 @@ async fn read_loop(
                             return;
                         }
                     };
+                    // The large-request limit: Java checks every frame's length as it
+                    // reads it, then counts a large request's bytes until it is answered
+                    // (not auth or sasl, which it answers on the spot).
+                    let large = if !throttle.large.admits(len) {
+                        None
+                    } else if h.op_type == op::AUTH || h.op_type == op::SASL {
+                        Some(0)
+                    } else {
+                        throttle.large.take(len)
+                    };
+                    let Some(large) = large else {
+                        tracing::warn!("closing connection from {peer}: Rejecting large request");
+                        send_batch(id, core, &mut reqs).await;
+                        return;
+                    };
                     let body = r.rest();
                     let req = match decode_request(h.op_type, &mut r) {
                         Ok(req) => req,
@@ -230,22 +240,6 @@ async fn read_loop(
                                 h.op_type
                             );
                             Request::Undecodable(h.op_type)
-                        }
-                    };
-                    // Java counts the bytes of a large request from here until it is
-                    // answered (not auth or sasl, which it answers on the spot).
-                    let large = if h.op_type == op::AUTH || h.op_type == op::SASL {
-                        0
-                    } else {
-                        match throttle.large.take(len) {
-                            Some(bytes) => bytes,
-                            None => {
-                                tracing::warn!(
-                                    "closing connection from {peer}: Rejecting large request"
-                                );
-                                send_batch(id, core, &mut reqs).await;
-                                return;
-                            }
                         }
                     };
                     if reader.try_serve(h.xid, h.op_type, &req, outbox, clock::mono_ms()) {
