@@ -223,21 +223,33 @@ def test_cons_session_fields_follow_each_answer(server, raw):
         ("NA", f"0x{again.xid:x}", again.zxid), fields
 
 
+def mntr_int(server, key):
+    for line in server.fourlw("mntr").splitlines():
+        k, _, v = line.partition("\t")
+        if k == key:
+            return int(v)
+    raise AssertionError(f"{key} not in mntr")
+
+
 def test_outstanding_falls_back_after_clients_drop_mid_write(server, raw, root):
     """Clients that drop their socket with writes still in process: those writes are
     answered to nobody, and `Outstanding` (srvr) / zk_outstanding_requests (mntr) fall back
-    to 0, as Java's FinalRequestProcessor counts a stale request finished. (ferrokeeper
-    once kept them counted forever, which also throttled every later client's pipelining
-    once they passed globalOutstandingLimit.)"""
+    to 0 once the connections are gone, as Java's FinalRequestProcessor counts a stale
+    request finished. (ferrokeeper once kept them counted forever, which also throttled
+    every later client's pipelining once they passed globalOutstandingLimit.)"""
     c = raw()
     assert c.create(root).err == 0
+    alive = mntr_int(server, "zk_num_alive_connections")
     payload = b"x" * 2048
     for rnd in range(5):
         d = raw(timeout_ms=4000)
         for i in range(300):
             d.send(zkraw.Op.CREATE, zkraw.enc_create(f"{root}/r{rnd}-{i}", payload))
         d.drop()
+    # The server reads what the dropped clients sent before it sees them gone: wait until
+    # all five are.
+    assert wait_until(lambda: mntr_int(server, "zk_num_alive_connections") <= alive, 30), \
+        server.fourlw("mntr")
     text = settled_answer(server, "srvr", r"(?m)^Outstanding: 0$", timeout=20)
     assert re.search(r"(?m)^Outstanding: 0$", text), text
-    mntr = server.fourlw("mntr")
-    assert re.search(r"(?m)^zk_outstanding_requests\t0$", mntr), mntr
+    assert mntr_int(server, "zk_outstanding_requests") == 0, server.fourlw("mntr")

@@ -203,6 +203,34 @@ def test_port_unification(server_pool, kind, pki):
         plain.close()
 
 
+def non_mtls(srv):
+    """(non_mtls_local_conn_count, non_mtls_remote_conn_count) from mntr (its own
+    connection counted, as it is accepted before it is answered)."""
+    got = {}
+    for line in srv.fourlw("mntr").splitlines():
+        k, _, v = line.partition("\t")
+        got[k] = v
+    return int(got["zk_non_mtls_local_conn_count"]), int(got["zk_non_mtls_remote_conn_count"])
+
+
+@each_kind
+def test_connections_without_tls_are_counted(server_pool, kind, pki):
+    """With the Netty factory Java counts every connection accepted without TLS (the
+    plain clientPort, 4lw included; not the secureClientPort), from loopback as local;
+    operators moving to mTLS watch it fall to nothing."""
+    srv = tls_server(server_pool, kind, pki)
+    before = non_mtls(srv)
+    plain = [srv.raw() for _ in range(3)]
+    tls = [tls_raw(srv.secure_port, context(pki, pki.client_cert, pki.client_key)) for _ in range(2)]
+    try:
+        after = non_mtls(srv)
+        # three plain sessions and the second mntr's connection; none of the TLS ones
+        assert (after[0] - before[0], after[1] - before[1]) == (4, 0), (kind, before, after)
+    finally:
+        for c in plain + tls:
+            c.close()
+
+
 @each_kind
 def test_secure_port_registers_the_x509_provider(server_pool, kind, pki, root):
     """No authProvider.x509 line: a secureClientPort registers the provider anyway

@@ -289,8 +289,14 @@ fn server_stats(i: &Inputs, m: &MonitorView) -> Vec<(String, Json)> {
         ),
         ("uptime", Json::uint(m.uptime_ms)),
         ("auth_failed_count", Json::uint(s.auth_failed)),
-        ("non_mtlsremote_conn_count", Json::int(0)),
-        ("non_mtlslocal_conn_count", Json::int(0)),
+        (
+            "non_mtlsremote_conn_count",
+            Json::uint(crate::metrics::NON_MTLS_REMOTE_CONN_COUNT.get()),
+        ),
+        (
+            "non_mtlslocal_conn_count",
+            Json::uint(crate::metrics::NON_MTLS_LOCAL_CONN_COUNT.get()),
+        ),
     ]);
     let mut v = vec![
         ("version".into(), Json::str(VERSION)),

@@ -367,8 +367,14 @@ pub fn mntr_values(
         ("last_client_response_size", Json::int(client_response.0)),
         ("max_client_response_size", Json::int(client_response.2)),
         ("min_client_response_size", Json::int(client_response.1)),
-        ("non_mtls_remote_conn_count", Json::int(0)),
-        ("non_mtls_local_conn_count", Json::int(0)),
+        (
+            "non_mtls_remote_conn_count",
+            Json::uint(crate::metrics::NON_MTLS_REMOTE_CONN_COUNT.get()),
+        ),
+        (
+            "non_mtls_local_conn_count",
+            Json::uint(crate::metrics::NON_MTLS_LOCAL_CONN_COUNT.get()),
+        ),
     ];
     // Neither 3.8 nor 3.9 print the fsync threshold count here (JMX and the AdminServer's
     // server_stats have it); the proposal sizes are a leader's gauges (below).

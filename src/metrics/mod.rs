@@ -275,6 +275,12 @@ pub static SNAPSHOT_ERROR_COUNT: Counter = Counter::new();
 pub static CONNECTION_DROP_COUNT: Counter = Counter::new();
 /// Answers the core had for a connection that had gone away meanwhile.
 pub static STALE_REPLIES: Counter = Counter::new();
+/// Client connections accepted without TLS, from a loopback address or not, counted only
+/// under `serverCnxnFactory=...NettyServerCnxnFactory` as Java's Netty factory counts
+/// them (its NIO factory never does); exported as gauges, never reset (Java's ServerStats
+/// fields, reset only over JMX).
+pub static NON_MTLS_LOCAL_CONN_COUNT: Counter = Counter::new();
+pub static NON_MTLS_REMOTE_CONN_COUNT: Counter = Counter::new();
 /// Connections closed for a large request that would pass largeRequestMaxBytes
 /// (`server::large_requests`).
 pub static LARGE_REQUESTS_REJECTED: Counter = Counter::new();

@@ -235,8 +235,14 @@ fn server_gauges(o: &mut Out<'_>, m: &MonitorView, (open_fds, max_fds): (u64, u6
     o.gauge("min_client_response_size", min as f64);
     o.gauge("outstanding_tls_handshake", 0.0);
     o.gauge("auth_failed_count", f(st.auth_failed));
-    o.gauge("non_mtls_remote_conn_count", 0.0);
-    o.gauge("non_mtls_local_conn_count", 0.0);
+    o.gauge(
+        "non_mtls_remote_conn_count",
+        super::NON_MTLS_REMOTE_CONN_COUNT.get() as f64,
+    );
+    o.gauge(
+        "non_mtls_local_conn_count",
+        super::NON_MTLS_LOCAL_CONN_COUNT.get() as f64,
+    );
     if let Some(q) = &m.quorum {
         o.gauge("quorum_size", q.quorum_size as f64);
         match &q.leader {

@@ -267,6 +267,15 @@ pub(crate) async fn accept_loop(
             }
             *n += 1;
         }
+        // Java's Netty factory counts a connection without TLS once it passed the limits
+        // (a port-unification connection too: it is not TLS yet when counted).
+        if settings.netty_cnxn_factory && !matches!(mode, transport::PortMode::Tls(_)) {
+            if ip.to_canonical().is_loopback() {
+                crate::metrics::NON_MTLS_LOCAL_CONN_COUNT.inc();
+            } else {
+                crate::metrics::NON_MTLS_REMOTE_CONN_COUNT.inc();
+            }
+        }
         let id = next_id;
         next_id += 1;
         let settings = settings.clone();

@@ -76,6 +76,9 @@ pub struct Settings {
     pub global_outstanding_limit: usize,
     /// `zookeeper.largeRequestThreshold` / `largeRequestMaxBytes`.
     pub large_requests: super::large_requests::Limit,
+    /// `serverCnxnFactory` names Java's NettyServerCnxnFactory: only then does Java count
+    /// non-TLS connections (`non_mtls_*_conn_count`).
+    pub netty_cnxn_factory: bool,
     /// Test-only fault injection (`-D ferrokeeper.faultInjection.panicOnCreate=PATH`): the
     /// core panics on a create of PATH, for the tests that a fatal fault ends the process.
     pub fault_panic_on_create: Option<String>,
@@ -161,6 +164,7 @@ impl Default for Settings {
             purge_interval_ms: 0,
             global_outstanding_limit: 1000,
             large_requests: Default::default(),
+            netty_cnxn_factory: false,
             fault_panic_on_create: None,
             fault_fsync_delay_ms: 0,
             local_sessions: false,
@@ -259,6 +263,9 @@ impl Settings {
             purge_retain: c.autopurge_snap_retain_count.max(3) as usize,
             purge_interval_ms: c.autopurge_purge_interval_ms.max(0) as u64,
             global_outstanding_limit: outstanding_limit(c),
+            netty_cnxn_factory: c
+                .system_property("zookeeper.serverCnxnFactory")
+                .is_some_and(|v| v.trim().ends_with("NettyServerCnxnFactory")),
             large_requests: super::large_requests::Limit::from_properties(
                 c.system_property("zookeeper.largeRequestThreshold"),
                 c.system_property("zookeeper.largeRequestMaxBytes"),
