@@ -5,7 +5,8 @@
 //! Owns: the lock discipline — the tree under a read/write lock (only the core writes, and
 //! it queues a txn's watch notifications before releasing the write lock), the watch table
 //! under a mutex always taken after the tree lock, never before — and the outstanding
-//! request accounting (`Throttle`), as Java's `globalOutstandingLimit`.
+//! request accounting (`Throttle`), as Java's `globalOutstandingLimit`, with the bytes of
+//! large requests each connection has at the core (`server::large_requests`).
 //! Must never: decide anything (it is state and counters, no logic beyond bookkeeping).
 
 use super::large_requests::{LargeRequests, Limit};
