@@ -121,7 +121,6 @@ fn host_and_port(s: &str) -> Result<Vec<String>, String> {
     }
 }
 
-/// Java's `Integer.parseInt` followed by the `InetSocketAddress` range check.
 /// A host naming every local address (`0.0.0.0`, `::`, `[::]`): Java's
 /// `InetAddress.isAnyLocalAddress`.
 pub fn is_wildcard_host(host: &str) -> bool {
@@ -133,6 +132,7 @@ pub fn is_wildcard_host(host: &str) -> bool {
         .is_ok_and(|ip| ip.is_unspecified())
 }
 
+/// Java's `Integer.parseInt` followed by the `InetSocketAddress` range check.
 pub fn parse_port(s: &str) -> Result<u16, String> {
     let n: i32 = s
         .trim()
