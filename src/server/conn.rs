@@ -216,13 +216,11 @@ async fn read_loop(
                             return;
                         }
                     };
-                    // The large-request limit: Java checks every frame's length as it
-                    // reads it, then counts a large request's bytes until it is answered
-                    // (not auth or sasl, which it answers on the spot).
-                    let large = if !throttle.large.admits(len) {
-                        None
-                    } else if h.op_type == op::AUTH || h.op_type == op::SASL {
-                        Some(0)
+                    // The large-request limit: a large request's bytes count until it is
+                    // answered (`take` refuses it when they would pass the max); auth and
+                    // sasl, answered on the spot, only have their length checked.
+                    let large = if h.op_type == op::AUTH || h.op_type == op::SASL {
+                        throttle.large.admits(len).then_some(0)
                     } else {
                         throttle.large.take(len)
                     };

@@ -5,9 +5,10 @@
 //! past the max is closed (`large_requests_rejected`), as Java's
 //! `ZooKeeperServer.checkRequestSizeWhen*` close it with "Rejecting large request".
 //!
-//! Owns: the server-wide sum and the two checks. Connection tasks call it: `admits` when a
-//! frame's length is known (every frame, the ConnectRequest too), `take` for a request
-//! that will be answered (not auth or sasl, as Java), `release` once it is answered.
+//! Owns: the server-wide sum and the two checks. Connection tasks call `take` for a
+//! request that counts until answered (the check and the count in one step), `admits`
+//! for a frame that is only checked (the ConnectRequest, auth and sasl, as Java), and
+//! `release` once a taken request is answered.
 //! Must never: block or allocate (it is on every request's path when on), or count a
 //! byte twice (every `take` that succeeds is released exactly once by its caller).
 
