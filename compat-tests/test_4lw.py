@@ -224,11 +224,7 @@ def test_cons_session_fields_follow_each_answer(server, raw):
 
 
 def mntr_int(server, key):
-    for line in server.fourlw("mntr").splitlines():
-        k, _, v = line.partition("\t")
-        if k == key:
-            return int(v)
-    raise AssertionError(f"{key} not in mntr")
+    return int(zkraw.mntr(server.host, server.port)[key])
 
 
 def test_outstanding_falls_back_after_clients_drop_mid_write(server, raw, root):

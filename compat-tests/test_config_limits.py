@@ -217,11 +217,7 @@ def test_connection_throttle(server_factory):
 
 
 def mntr_value(srv, key):
-    for line in srv.fourlw("mntr").splitlines():
-        k, _, v = line.partition("\t")
-        if k == key:
-            return int(float(v))
-    raise AssertionError(f"{key} not in mntr")
+    return int(zkraw.mntr(srv.host, srv.port)[key])
 
 
 def test_large_request_limit(server_factory, root):

@@ -206,10 +206,7 @@ def test_port_unification(server_pool, kind, pki):
 def non_mtls(srv):
     """(non_mtls_local_conn_count, non_mtls_remote_conn_count) from mntr (its own
     connection counted, as it is accepted before it is answered)."""
-    got = {}
-    for line in srv.fourlw("mntr").splitlines():
-        k, _, v = line.partition("\t")
-        got[k] = v
+    got = zkraw.mntr(srv.host, srv.port)
     return int(got["zk_non_mtls_local_conn_count"]), int(got["zk_non_mtls_remote_conn_count"])
 
 

@@ -26,11 +26,7 @@ EPHEMERAL = 1
 
 
 def mntr(m):
-    out = {}
-    for line in m.fourlw("mntr").splitlines():
-        k, _, v = line.partition("\t")
-        out[k] = v
-    return out
+    return zkraw.mntr("127.0.0.1", m.client_port, timeout=3.0)
 
 
 def exists(c, path):

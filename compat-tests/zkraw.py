@@ -697,6 +697,12 @@ def four_letter_word(host, port, word, timeout=10.0, with_local_port=False):
         return (text, local_port) if with_local_port else text
 
 
+def mntr(host, port, timeout=10.0):
+    """mntr's answer as {key: value text}."""
+    text = four_letter_word(host, port, "mntr", timeout)
+    return dict(line.split("\t", 1) for line in text.splitlines() if "\t" in line)
+
+
 # --- listening ports for the servers under test ------------------------------------------
 #
 # The old way (bind port 0, read the port, close, hand it to the server) races: between
